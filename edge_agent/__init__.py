@@ -1,0 +1,1 @@
+"""Device runtime around the C engine, OTA client and fleet simulator."""

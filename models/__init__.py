@@ -1,0 +1,1 @@
+"""Teacher, TinyLSTM student, tokenizer, distillation, quantisation, export and evaluation."""

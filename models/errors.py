@@ -1,0 +1,13 @@
+"""The one exception root of the ``models`` package."""
+
+
+class ModelsError(Exception):
+    """Root of every error raised by ``models``; third-party errors are translated to it."""
+
+
+class DataError(ModelsError):
+    """A data file or record is missing, malformed or inconsistent."""
+
+
+class ConfigError(ModelsError):
+    """A configuration value is invalid; the message names the valid options."""

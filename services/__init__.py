@@ -1,0 +1,1 @@
+"""Gateway, stream processor, labeller, distiller, rollout, control API and shared plumbing."""

@@ -1,0 +1,36 @@
+"""The ``fleet`` command line: one Typer app; each area registers its own command group.
+
+Heavy imports (torch, transformers, kafka) happen inside the commands, so ``fleet --help``
+and ``fleet stack status`` start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+# Each module exposes ``register(app: typer.Typer) -> None``.
+COMMAND_MODULES: tuple[str, ...] = (
+    "services.stack.cli",
+)
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="fleet",
+        help="Continual distillation for a fleet of int8 BiLSTM microcontrollers.",
+        no_args_is_help=True,
+        add_completion=False,
+    )
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(app)
+    return app
+
+
+def main() -> None:
+    build_app()()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Local Kafka (KRaft), Mosquitto and Prometheus for development, tests and the demo."""
