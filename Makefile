@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP_STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
-APT_PACKAGES := mosquitto mosquitto-clients prometheus gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang
+APT_PACKAGES := mosquitto mosquitto-clients prometheus gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang libclang-rt-14-dev
 KAFKA_STAMP := deploy/kafka/libs/.resolved-$(shell sha1sum deploy/kafka/pom.xml | cut -c1-12)
 PYTEST_ARGS ?=
 
