@@ -1,0 +1,57 @@
+"""Versioned wire schemas of every MQTT payload and Kafka record (DESIGN §3 "Messages")."""
+
+from services.schemas.base import MAX_MESSAGE_BYTES, Message, parse
+from services.schemas.labels import (
+    LabelledSample,
+    LabelRequest,
+    RequestMeta,
+    Window,
+    parse_label_request,
+    parse_labelled_sample,
+)
+from services.schemas.ops import (
+    OPS_COMMAND_ADAPTER,
+    Halt,
+    OpsCommand,
+    Redistill,
+    Rollback,
+    Rollout,
+    parse_ops_command,
+)
+from services.schemas.prediction import LabelProb, PredictionEvent, parse_prediction
+from services.schemas.release import (
+    ConfidenceHistogram,
+    ReferenceProfile,
+    ReleaseManifest,
+    parse_release_manifest,
+)
+from services.schemas.status import DeviceStatus, OtaProgress, parse_device_status
+
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "OPS_COMMAND_ADAPTER",
+    "ConfidenceHistogram",
+    "DeviceStatus",
+    "Halt",
+    "LabelProb",
+    "LabelRequest",
+    "LabelledSample",
+    "Message",
+    "OpsCommand",
+    "OtaProgress",
+    "PredictionEvent",
+    "Redistill",
+    "ReferenceProfile",
+    "ReleaseManifest",
+    "RequestMeta",
+    "Rollback",
+    "Rollout",
+    "Window",
+    "parse",
+    "parse_device_status",
+    "parse_label_request",
+    "parse_labelled_sample",
+    "parse_ops_command",
+    "parse_prediction",
+    "parse_release_manifest",
+]

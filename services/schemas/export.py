@@ -1,0 +1,64 @@
+"""Write every wire schema as JSON Schema under ``docs/schemas/``.
+
+``python -m services.schemas.export [DIR]``; a test fails when the committed files are stale.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from services.schemas.labels import LabelledSample, LabelRequest
+from services.schemas.ops import OPS_COMMAND_ADAPTER
+from services.schemas.prediction import PredictionEvent
+from services.schemas.release import ReleaseManifest
+from services.schemas.status import DeviceStatus
+from services.settings import REPO_ROOT
+
+DEFAULT_DIR = REPO_ROOT / "docs" / "schemas"
+
+# file stem -> schema; the suffix is the schema_version.
+SCHEMAS: dict[str, TypeAdapter[Any]] = {
+    "prediction-event.v1": TypeAdapter(PredictionEvent),
+    "device-status.v1": TypeAdapter(DeviceStatus),
+    "label-request.v1": TypeAdapter(LabelRequest),
+    "labelled-sample.v1": TypeAdapter(LabelledSample),
+    "release-manifest.v1": TypeAdapter(ReleaseManifest),
+    "ops-command.v1": OPS_COMMAND_ADAPTER,
+}
+
+
+def render() -> dict[str, str]:
+    """File name -> JSON text, exactly as committed."""
+    out = {}
+    for stem, adapter in SCHEMAS.items():
+        schema = adapter.json_schema()
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["$id"] = f"{stem}.json"
+        text = json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False)
+        out[f"{stem}.json"] = text + "\n"
+    return out
+
+
+def write(directory: Path = DEFAULT_DIR) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in render().items():
+        path = directory / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    for path in write(Path(args[0]) if args else DEFAULT_DIR):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Teacher labelling: the processor's requests (Kafka ``distill.label-requests``) and the
+labeler's answers (Kafka ``distill.labeled``), both keyed by message id."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from services.schemas.base import (
+    DeviceId,
+    Label,
+    Message,
+    MessageId,
+    ModelVersion,
+    Probability,
+    Text,
+    Timestamp,
+    parse,
+)
+
+Strategy = Literal[
+    "low_confidence",  # confidence under the threshold
+    "margin",  # top-1 minus top-2 probability is small
+    "drift",  # sampled from a window whose class mix or confidence drifted
+    "random",  # uniform control sample, keeps the replay set unbiased
+]
+
+
+class Window(Message):
+    """The processor window the sample was drawn from."""
+
+    start: Timestamp
+    end: Timestamp
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end < self.start:
+            raise ValueError("window end precedes start")
+        return self
+
+
+class RequestMeta(Message):
+    """Why and from where a message was sent for labelling."""
+
+    model_version: ModelVersion  # the student whose prediction triggered the request
+    device_id: DeviceId
+    strategy: Strategy
+    score: float = Field(allow_inf_nan=False)  # strategy-specific priority (higher = sooner)
+    window: Window
+
+
+class LabelRequest(RequestMeta):
+    schema_version: Literal[1] = 1
+    message_id: MessageId  # of the prediction event
+    text: Text
+
+    def meta(self) -> RequestMeta:
+        return RequestMeta(**self.model_dump(include=set(RequestMeta.model_fields)))
+
+
+class LabelledSample(Message):
+    schema_version: Literal[1] = 1
+    message_id: MessageId
+    text: Text
+    teacher_probs: dict[Label, Probability] = Field(min_length=2, max_length=256)
+    label: Label  # argmax of teacher_probs
+    teacher_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    request: RequestMeta
+    labelled_at: Timestamp
+
+    @model_validator(mode="after")
+    def _probs(self) -> LabelledSample:
+        total = math.fsum(self.teacher_probs.values())
+        if abs(total - 1.0) > 1e-3:
+            raise ValueError(f"teacher_probs sum to {total:.4f}, expected 1")
+        if self.label not in self.teacher_probs:
+            raise ValueError("label is not a key of teacher_probs")
+        if self.teacher_probs[self.label] < max(self.teacher_probs.values()):
+            raise ValueError("label must be the argmax of teacher_probs")
+        return self
+
+
+def parse_label_request(raw: bytes) -> LabelRequest:
+    return parse(LabelRequest, raw)
+
+
+def parse_labelled_sample(raw: bytes) -> LabelledSample:
+    return parse(LabelledSample, raw)

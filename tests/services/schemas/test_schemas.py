@@ -1,0 +1,122 @@
+"""Wire schemas: round trips, the rejections that matter, and exported JSON Schema."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from services.errors import ValidationError
+from services.schemas import (
+    MAX_MESSAGE_BYTES,
+    Message,
+    Rollout,
+    examples,
+    parse_device_status,
+    parse_label_request,
+    parse_labelled_sample,
+    parse_ops_command,
+    parse_prediction,
+    parse_release_manifest,
+)
+from services.schemas.export import DEFAULT_DIR, render
+
+CASES: list[tuple[Callable[[], Message], Callable[[bytes], Any]]] = [
+    (examples.prediction_event, parse_prediction),
+    (examples.device_status, parse_device_status),
+    (lambda: examples.device_status(step="staged"), parse_device_status),
+    (examples.label_request, parse_label_request),
+    (examples.labelled_sample, parse_labelled_sample),
+    (examples.release_manifest, parse_release_manifest),
+    (examples.rollout_command, parse_ops_command),
+]
+
+
+@pytest.mark.parametrize(("make", "parser"), CASES)
+def test_round_trip_is_identity(make: Callable[[], Message], parser: Callable[[bytes], Any]):
+    message = make()
+    raw = message.to_bytes()
+    assert parser(raw) == message
+    assert json.loads(raw)["schema_version"] == 1
+
+
+def _mutated(make: Callable[[], Message], **changes: Any) -> bytes:
+    body = json.loads(make().to_bytes())
+    body.update(changes)
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        (b"\xff\xfe", "invalid UTF-8"),
+        (b"{", "Invalid JSON"),
+        (b"[]", "should be an object"),
+        (b" " * (MAX_MESSAGE_BYTES + 1), "exceeds"),
+        (_mutated(examples.prediction_event, schema_version=2), "schema_version"),
+        (_mutated(examples.prediction_event, colour="red"), "Extra inputs"),
+        (_mutated(examples.prediction_event, confidence=1.5), "confidence"),
+        (_mutated(examples.prediction_event, device_id="a/+/b"), "device_id"),
+        (_mutated(examples.prediction_event, label="其他"), "first topk label"),
+        (_mutated(examples.prediction_event, text=""), "text"),
+    ],
+)
+def test_prediction_rejections_name_the_reason(raw: bytes, fragment: str):
+    with pytest.raises(ValidationError) as info:
+        parse_prediction(raw)
+    assert fragment in info.value.reason
+
+
+def test_non_bytes_are_rejected():
+    with pytest.raises(ValidationError, match="expected bytes"):
+        parse_prediction("{}")  # type: ignore[arg-type]
+
+
+def test_status_kind_requires_its_payload():
+    with pytest.raises(ValidationError, match="requires the 'ota' field"):
+        parse_device_status(_mutated(examples.device_status, kind="ota"))
+
+
+def test_labelled_sample_label_must_be_teacher_argmax():
+    with pytest.raises(ValidationError, match="argmax"):
+        parse_labelled_sample(_mutated(examples.labelled_sample, label="其他"))
+
+
+def test_manifest_profile_must_be_distributions():
+    body = json.loads(examples.release_manifest().to_bytes())
+    body["reference_profile"]["confidence"]["frequencies"] = [0.5, 0.5, 0.5, 0.5]
+    with pytest.raises(ValidationError, match="frequencies sums to"):
+        parse_release_manifest(json.dumps(body).encode())
+
+
+def test_manifest_signing_payload_excludes_signature_and_is_canonical():
+    manifest = examples.release_manifest()
+    signed = manifest.model_copy(update={"signature": "A" * 86 + "=="})
+    assert signed.signing_payload() == manifest.signing_payload()
+    assert parse_release_manifest(signed.to_bytes()).signing_payload() == (
+        manifest.signing_payload()
+    )
+    assert b" " not in manifest.signing_payload()
+
+
+def test_manifest_rejects_malformed_signature():
+    with pytest.raises(ValidationError, match="signature"):
+        parse_release_manifest(_mutated(examples.release_manifest, signature="not-base64"))
+
+
+def test_ops_command_dispatches_on_command():
+    assert isinstance(parse_ops_command(examples.rollout_command().to_bytes()), Rollout)
+    halt = b'{"command":"halt","command_id":"c2","issued_by":"ops","ts":1.0}'
+    assert parse_ops_command(halt).command == "halt"
+    with pytest.raises(ValidationError, match="command"):
+        parse_ops_command(b'{"command":"reboot","command_id":"c3","issued_by":"x","ts":1}')
+
+
+def test_exported_json_schemas_are_current():
+    """Regenerate with ``python -m services.schemas.export`` when this fails."""
+    for name, text in render().items():
+        path = DEFAULT_DIR / name
+        assert path.is_file(), f"{path} missing; run python -m services.schemas.export"
+        assert path.read_text(encoding="utf-8") == text, f"{path} is stale; re-export"
