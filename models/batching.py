@@ -1,0 +1,35 @@
+"""Texts -> padded id tensors for the student (padding id 0, lengths beside)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import torch
+
+
+class Encoder(Protocol):
+    """What batching needs of a tokenizer (``models.tokenizer.Tokenizer`` is one)."""
+
+    def encode(self, text: str | bytes) -> list[int]: ...
+
+
+def pad_ids(sequences: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad id lists with 0 to the longest one: ``(ids [B, Tmax], lengths [B])``.
+
+    ``Tmax`` is 0 when every sequence is empty; the student handles empty rows.
+    """
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)  # [B]
+    width = int(lengths.max()) if len(sequences) else 0
+    ids = torch.zeros((len(sequences), width), dtype=torch.long)  # [B, Tmax]
+    for row, seq in enumerate(sequences):
+        if seq:
+            ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+    return ids, lengths
+
+
+def encode_batch(
+    tokenizer: Encoder, texts: Sequence[str | bytes]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokenize ``texts`` and pad them: ``(ids LongTensor [B, Tmax], lengths LongTensor [B])``."""
+    return pad_ids([tokenizer.encode(t) for t in texts])

@@ -1,0 +1,202 @@
+"""TinyLSTM: the student that runs on the devices (embedding -> BiLSTM -> pooling -> linear head).
+
+The module and parameter names (``embedding``, ``lstm``, ``head``, ``attn_query``) are part of
+the contract with the integer converter (``docs/integer-lstm.md``); do not rename them.
+
+Padding is masked with ``pack_padded_sequence`` so that a sequence's output does not depend on
+how much padding its batch carries, and the float model computes what the device computes:
+the forward direction steps over the real tokens ``0..T-1``, the backward direction steps over
+``T-1..0``, and "last" pooling is ``[h_fwd after T-1 ; h_bwd after 0]``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from models.errors import ConfigError, ModelsError
+
+POOLINGS: tuple[str, ...] = ("last", "meanmax", "attention")
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+LABELS_FILE = "labels.json"
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    num_labels: int  # number of output classes C
+    vocab_size: int = 2048  # embedding rows V (tokenizer hash buckets incl. reserved ids 0, 1)
+    embed_dim: int = 64  # embedding width E (LSTM input size)
+    hidden: int = 128  # LSTM hidden units H per direction
+    max_len: int = 64  # tokenizer truncation L (stored so the model knows its tokenizer)
+    pooling: str = "last"  # "last" | "meanmax" | "attention" (only "last" has an int8 kernel)
+    dropout: float = 0.1  # dropout on embeddings and on pooled features (training only)
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        for name in ("num_labels", "vocab_size", "embed_dim", "hidden", "max_len"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.vocab_size < 16:
+            raise ConfigError(f"vocab_size must be >= 16 (tokenizer spec), got {self.vocab_size}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
+
+    @property
+    def pooled_dim(self) -> int:
+        """Width of the pooled feature vector that feeds the head."""
+        return 4 * self.hidden if self.pooling == "meanmax" else 2 * self.hidden
+
+
+class StudentOutput(NamedTuple):
+    logits: torch.Tensor  # [B, C]
+    lstm_out: torch.Tensor  # [B, T, 2H], zero at padding positions and for empty rows
+    pooled: torch.Tensor  # [B, 2H] or [B, 4H] (meanmax), zero for empty rows
+    attn_weights: torch.Tensor | None  # [B, T] for "attention" pooling (zero at pads), else None
+
+
+class TinyLSTM(nn.Module):
+    def __init__(self, config: StudentConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.embedding = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=0)
+        self.lstm = nn.LSTM(
+            c.embed_dim, c.hidden, num_layers=1, batch_first=True, bidirectional=True
+        )
+        self.dropout = nn.Dropout(c.dropout)
+        if c.pooling == "attention":
+            # Small init so the first attention weights are close to uniform over real tokens.
+            self.attn_query = nn.Parameter(
+                torch.randn(2 * c.hidden) * (1.0 / math.sqrt(2 * c.hidden))
+            )
+        self.head = nn.Linear(c.pooled_dim, c.num_labels)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Logits [B, C] for token ids [B, T] (0 = padding) with real lengths [B]."""
+        return self.features(ids, lengths).logits
+
+    def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> StudentOutput:
+        """Everything the distiller needs: logits, per-token BiLSTM states, pooled features."""
+        assert ids.dim() == 2, f"ids must be [B, T], got shape {tuple(ids.shape)}"
+        B, T = ids.shape
+        assert lengths.shape == (B,), f"lengths must be [B]={B}, got shape {tuple(lengths.shape)}"
+        lengths = lengths.to(device="cpu", dtype=torch.long)  # pack wants lengths on the CPU
+        assert B >= 1, "empty batch"
+        assert int(lengths.min()) >= 0, "lengths must be >= 0"
+        assert int(lengths.max()) <= T, f"a length exceeds the padded width T={T}"
+        H = self.config.hidden
+
+        # Empty rows (T_i = 0): pack needs length >= 1, so such rows run one step over a padding
+        # id (a zero embedding row) and every output of theirs is zeroed below; the device skips
+        # the LSTM entirely and pools zeros, which is what this reproduces.
+        empty = lengths == 0  # [B]
+        run_lengths = lengths.clamp(min=1)  # [B]
+        width = max(T, 1)
+        if T == 0:
+            ids = ids.new_zeros((B, 1))  # [B, 1]: one padding column so every row can run
+        ids = ids.masked_fill(empty.to(ids.device).unsqueeze(1) & (ids != 0), 0)
+
+        x = self.dropout(self.embedding(ids))  # [B, W, E]
+        packed = pack_padded_sequence(x, run_lengths, batch_first=True, enforce_sorted=False)
+        packed_out, (h_n, _) = self.lstm(packed)  # h_n: [2, B, H] in the input batch order
+        lstm_out, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=width)
+        # lstm_out: [B, W, 2H], zeros after each row's (run) length
+        mask = torch.arange(width, device=ids.device).unsqueeze(0) < lengths.to(
+            ids.device
+        ).unsqueeze(1)
+        # mask: [B, W], True at real tokens (all False for empty rows)
+        keep = (~empty).to(lstm_out.dtype).to(ids.device)  # [B]
+        lstm_out = lstm_out * keep.view(B, 1, 1)  # [B, W, 2H]: empty rows zeroed
+
+        attn_weights: torch.Tensor | None = None
+        pooling = self.config.pooling
+        if pooling == "last":
+            # Forward final state (at the last real token) ; backward final state (at position 0).
+            pooled = torch.cat([h_n[0], h_n[1]], dim=-1)  # [B, 2H]
+        elif pooling == "meanmax":
+            denom = run_lengths.to(ids.device).to(lstm_out.dtype).unsqueeze(1)  # [B, 1]
+            mean = lstm_out.sum(dim=1) / denom  # [B, 2H]
+            neg_inf = torch.finfo(lstm_out.dtype).min
+            maxed = lstm_out.masked_fill(~mask.unsqueeze(-1), neg_inf).amax(dim=1)  # [B, 2H]
+            pooled = torch.cat([mean, maxed], dim=-1)  # [B, 4H]
+        else:  # attention
+            scores = lstm_out @ self.attn_query / math.sqrt(2 * H)  # [B, W]
+            # Empty rows keep position 0 so their softmax is finite; they are zeroed below.
+            run_mask = mask | (
+                empty.to(ids.device).unsqueeze(1) & (torch.arange(width, device=ids.device) == 0)
+            )
+            scores = scores.masked_fill(~run_mask, float("-inf"))  # [B, W]
+            attn_weights = F.softmax(scores, dim=-1) * keep.unsqueeze(1)  # [B, W]
+            pooled = (attn_weights.unsqueeze(-1) * lstm_out).sum(dim=1)  # [B, 2H]
+            attn_weights = attn_weights[:, :T]  # [B, T]
+        pooled = pooled * keep.unsqueeze(1)  # [B, P]: empty rows pool zeros
+        assert pooled.shape == (B, self.config.pooled_dim), f"pooled shape {tuple(pooled.shape)}"
+
+        logits = self.head(self.dropout(pooled))  # [B, C]
+        return StudentOutput(logits, lstm_out[:, :T], pooled, attn_weights)
+
+
+def save_student(model: TinyLSTM, labels: list[str], out_dir: str | Path) -> Path:
+    """Write ``model.safetensors``, ``config.json`` and ``labels.json`` into ``out_dir``."""
+    from safetensors.torch import save_file
+
+    if len(labels) != model.config.num_labels:
+        raise ConfigError(
+            f"{len(labels)} label names for a model with num_labels={model.config.num_labels}"
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out / WEIGHTS_FILE), metadata={"format": "tinylstm", "version": "1"})
+    (out / CONFIG_FILE).write_text(json.dumps(asdict(model.config), indent=2) + "\n")
+    (out / LABELS_FILE).write_text(json.dumps(list(labels), ensure_ascii=False, indent=2) + "\n")
+    return out
+
+
+def load_student(model_dir: str | Path) -> tuple[TinyLSTM, list[str]]:
+    """Load a student saved by :func:`save_student`; returns ``(model in eval mode, labels)``."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    root = Path(model_dir)
+    for name in (WEIGHTS_FILE, CONFIG_FILE, LABELS_FILE):
+        if not (root / name).is_file():
+            raise ModelsError(f"student directory {root} has no {name}")
+    try:
+        raw_config = json.loads((root / CONFIG_FILE).read_text())
+        labels = json.loads((root / LABELS_FILE).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelsError(f"cannot read the student files in {root}: {exc}") from exc
+    known = {f.name for f in fields(StudentConfig)}
+    if not isinstance(raw_config, dict) or set(raw_config) - known:
+        raise ModelsError(f"{root / CONFIG_FILE} is not a student config (fields: {sorted(known)})")
+    try:
+        config = StudentConfig(**raw_config)
+    except TypeError as exc:
+        raise ModelsError(f"{root / CONFIG_FILE}: {exc}") from exc
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise ModelsError(f"{root / LABELS_FILE} must be a JSON list of label names")
+    if len(labels) != config.num_labels:
+        raise ModelsError(
+            f"{root / LABELS_FILE} has {len(labels)} labels, config says {config.num_labels}"
+        )
+    model = TinyLSTM(config)
+    try:
+        state = load_file(str(root / WEIGHTS_FILE))
+        model.load_state_dict(state, strict=True)
+    except (SafetensorError, OSError, RuntimeError) as exc:
+        raise ModelsError(f"corrupt or mismatched weights in {root / WEIGHTS_FILE}: {exc}") from exc
+    model.eval()
+    return model, labels
