@@ -1,0 +1,128 @@
+"""Metrics checked against scikit-learn on random data; unknown labels; confusion CSV."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from sklearn import metrics as skm
+
+from models.errors import DataError
+from models.evaluate import (
+    compute_metrics,
+    confusion_matrix,
+    evaluate_examples,
+    expected_calibration_error,
+    macro_f1,
+    write_confusion_csv,
+)
+from models.student import StudentConfig, TinyLSTM
+
+
+@dataclass(frozen=True)
+class Ex:
+    text: str
+    label: str
+
+
+class CharCodes:
+    def encode(self, text: str | bytes) -> list[int]:
+        return [2 + (ord(ch) % 60) for ch in str(text)][:16]
+
+
+def random_predictions(seed: int, n: int, c: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y_true = rng.integers(0, c, size=n)
+    logits = rng.normal(size=(n, c)) * 2
+    logits[np.arange(n), y_true] += rng.normal(1.0, 1.0, size=n)  # better than chance
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return y_true, probs
+
+
+def reference_ece(probs: np.ndarray, y_true: np.ndarray, n_bins: int = 15) -> float:
+    """The textbook loop (Guo et al. 2017): bins (lo, hi], weighted |acc - conf|."""
+    conf = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == y_true
+    edges = np.linspace(0, 1, n_bins + 1)
+    total = 0.0
+    for lo, hi in itertools.pairwise(edges):
+        in_bin = (conf > lo) & (conf <= hi)
+        if in_bin.any():
+            total += in_bin.mean() * abs(correct[in_bin].mean() - conf[in_bin].mean())
+    return total
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_metrics_match_sklearn(seed: int) -> None:
+    c = 2 + seed
+    y_true, probs = random_predictions(seed, n=300 + 50 * seed, c=c)
+    y_pred = probs.argmax(axis=1)
+    report = compute_metrics(y_true, probs, [f"l{k}" for k in range(c)])
+    assert report.accuracy == pytest.approx(skm.accuracy_score(y_true, y_pred))
+    assert report.macro_f1 == pytest.approx(
+        skm.f1_score(y_true, y_pred, average="macro", zero_division=0)
+    )
+    p, r, f, s = skm.precision_recall_fscore_support(
+        y_true, y_pred, labels=list(range(c)), zero_division=0
+    )
+    np.testing.assert_allclose(report.precision, p)
+    np.testing.assert_allclose(report.recall, r)
+    np.testing.assert_allclose(report.f1, f)
+    assert report.support == s.tolist()
+    np.testing.assert_array_equal(
+        report.confusion, skm.confusion_matrix(y_true, y_pred, labels=list(range(c)))
+    )
+    assert report.ece == pytest.approx(reference_ece(probs, y_true))
+
+
+def test_macro_f1_ignores_classes_absent_from_truth_and_predictions() -> None:
+    y_true = np.array([0, 0, 1, 1, 1])
+    y_pred = np.array([0, 1, 1, 1, 0])
+    # Class 2 and 3 never occur: sklearn without labels= averages over {0, 1} only.
+    assert macro_f1(y_true, y_pred, 4) == pytest.approx(
+        skm.f1_score(y_true, y_pred, average="macro")
+    )
+    # A class that is predicted but never true counts (with F1 0), as in sklearn.
+    y_pred2 = np.array([0, 2, 1, 1, 0])
+    assert macro_f1(y_true, y_pred2, 4) == pytest.approx(
+        skm.f1_score(y_true, y_pred2, average="macro", zero_division=0)
+    )
+
+
+def test_ece_extremes() -> None:
+    y = np.array([0, 1, 1, 0])
+    perfect = np.eye(2)[y]
+    assert expected_calibration_error(perfect, y) == 0.0
+    wrong = np.eye(2)[1 - y]
+    assert expected_calibration_error(wrong, y) == pytest.approx(1.0)
+    half = np.full((4, 2), 0.5)  # confidence 0.5, accuracy 0.5 (ties go to class 0)
+    assert expected_calibration_error(half, y) == pytest.approx(0.0)
+
+
+def test_confusion_rows_are_truth() -> None:
+    m = confusion_matrix(np.array([0, 0, 2]), np.array([1, 0, 2]), 3)
+    assert m.tolist() == [[1, 1, 0], [0, 0, 0], [0, 0, 1]]
+
+
+def test_evaluate_examples_counts_unknown_labels(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = TinyLSTM(StudentConfig(num_labels=2, vocab_size=64, embed_dim=8, hidden=8))
+    examples = [Ex("abc", "a"), Ex("", "b"), Ex("xyz", "zz"), Ex("q", "zz"), Ex("r", "yy")]
+    report = evaluate_examples(model, ["a", "b"], CharCodes(), examples)
+    assert report.n == 2
+    assert report.unknown_labels == {"zz": 2, "yy": 1}
+    assert report.to_dict()["unknown_label_count"] == 3
+    assert sum(map(sum, report.confusion)) == 2
+    with pytest.raises(DataError, match="no examples"):
+        evaluate_examples(model, ["a", "b"], CharCodes(), [Ex("x", "zz")])
+
+    path = write_confusion_csv(report, tmp_path / "c.csv")
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["true\\predicted", "a", "b"]
+    assert [r[0] for r in rows[1:]] == ["a", "b"]
+    assert [[int(v) for v in r[1:]] for r in rows[1:]] == report.confusion
