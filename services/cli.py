@@ -13,6 +13,7 @@ import typer
 # Each module exposes ``register(app: typer.Typer) -> None``.
 COMMAND_MODULES: tuple[str, ...] = (
     "services.stack.cli",
+    "models.cli_student",
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,3 +127,43 @@ def test_evaluate_examples_counts_unknown_labels(tmp_path) -> None:
     assert rows[0] == ["true\\predicted", "a", "b"]
     assert [r[0] for r in rows[1:]] == ["a", "b"]
     assert [[int(v) for v in r[1:]] for r in rows[1:]] == report.confusion
+
+
+def test_cli_eval_json_table_and_confusion(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from models.student import save_student
+    from services.cli import build_app
+
+    torch.manual_seed(0)
+    model = TinyLSTM(StudentConfig(num_labels=2, embed_dim=8, hidden=8))
+    save_student(model, ["运输中", "紧急"], tmp_path / "m")
+    rows = [("运输中 dh2023", "运输中"), ("预警 紧急", "紧急"), ("x", "已签收"), ("y", "运输中")]
+    data = tmp_path / "d.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"text": t, "label": lab}, ensure_ascii=False) + "\n" for t, lab in rows
+        ),
+        encoding="utf-8",
+    )
+    base = ["eval", "--model", str(tmp_path / "m"), "--data", str(data)]
+    result = CliRunner().invoke(
+        build_app(), [*base, "--json", "--confusion", str(tmp_path / "c.csv")]
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    assert metrics["n"] == 3
+    assert metrics["unknown_labels"] == {"已签收": 1}
+    assert set(metrics["per_class"]) == {"运输中", "紧急"}
+    with (tmp_path / "c.csv").open(encoding="utf-8", newline="") as fh:
+        assert next(csv.reader(fh)) == ["true\\predicted", "运输中", "紧急"]
+
+    table = CliRunner().invoke(build_app(), base)
+    assert table.exit_code == 0, table.output
+    assert "macro-F1" in table.output and "skipped" in table.output
+
+    missing = CliRunner().invoke(
+        build_app(), ["eval", "--model", str(tmp_path), "--data", str(data)]
+    )
+    assert missing.exit_code == 1
+    assert "model.safetensors" in missing.output

@@ -123,3 +123,41 @@ def test_rejects_bad_data_and_config(tmp_path) -> None:
         train_student(good, good, tmp_path, tokenizer=tok, student=replace(SMALL, num_labels=4))
     with pytest.raises(ConfigError, match="batch_size"):
         TrainConfig(batch_size=0)
+
+
+def test_cli_train_student_writes_model_metrics_and_log(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from services.cli import build_app
+    from tests.models.toy_data import write_jsonl
+
+    examples = make_toy_examples(90, seed=5)
+    write_jsonl(tmp_path / "data" / "train.jsonl", examples[:60])
+    write_jsonl(tmp_path / "data" / "valid.jsonl", examples[60:75])
+    write_jsonl(tmp_path / "data" / "test.jsonl", examples[75:])
+    out = tmp_path / "student"
+    args = ["train", "student", "--data", str(tmp_path / "data"), "--out", str(out)]
+    args += ["--epochs", "2", "--batch-size", "16", "--pooling", "meanmax", "--no-progress"]
+    result = CliRunner().invoke(build_app(), args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["epochs_run"] == 2
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"]["n"] == 15
+    assert metrics["student_config"]["pooling"] == "meanmax"
+    assert len((out / "train_log.jsonl").read_text().splitlines()) == 2
+    model, labels = load_student(out)
+    assert model.config.pooling == "meanmax" and len(labels) == 3
+
+    args[args.index("--epochs") + 1] = "3"
+    resumed = CliRunner().invoke(build_app(), [*args, "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert len((out / "train_log.jsonl").read_text().splitlines()) == 3
+
+    # A file without --valid is a clear error, not a traceback.
+    bad = CliRunner().invoke(
+        build_app(),
+        ["train", "student", "--data", str(tmp_path / "data" / "train.jsonl"), "--out", str(out)],
+    )
+    assert bad.exit_code == 1
+    assert "--valid" in bad.output
