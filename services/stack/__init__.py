@@ -1,1 +1,7 @@
-"""Local Kafka (KRaft), Mosquitto and Prometheus for development, tests and the demo."""
+"""The local Kafka, Mosquitto and Prometheus that every service and test talks to."""
+
+from services.stack.component import ComponentStatus
+from services.stack.registry import Registry, load_registry
+from services.stack.stack import Stack
+
+__all__ = ["ComponentStatus", "Registry", "Stack", "load_registry"]
