@@ -1,0 +1,367 @@
+"""Numpy reference of the integer BiLSTM (``docs/integer-lstm.md`` v1), its LUTs and their C file.
+
+Everything here is integer arithmetic on int64 numpy arrays, row-vectorised over a batch of
+messages; the C engine in ``firmware/`` must reproduce it bit for bit, which the golden vectors
+in ``tests/golden/intlstm/`` check. No library implements this exact fixed-point contract
+(TFLite-Micro's kernels have other formats and rounding), so it is written by hand.
+
+Matrix products use float64 BLAS: every product is an integer of magnitude <= 127 * 128 and a
+row sums at most 256 of them, so every partial sum is an integer far below 2**53 and float64
+addition of such integers is exact in any order; the result equals the int64 sum.
+
+    python -m models.intlstm --emit-lut firmware/src/lstm_lut.c     # regenerate the C tables
+    python -m models.intlstm --golden tests/golden/intlstm          # regenerate golden vectors
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models.errors import ModelsError
+
+SPEC_VERSION = 1  # the version of docs/integer-lstm.md implemented here
+GENERATOR = "models.intlstm"
+GENERATOR_VERSION = 1  # bump when the emitted C or golden files change shape
+LUT_SIZE = 513  # entries of each table: inputs -8 + k/32, k = 0..512
+LOGIT_FRAC_BITS = 10  # logits are Q.10
+POOLING_LAST = 0  # the one integer pooling mode of spec v1
+INT16_MIN, INT16_MAX = -32768, 32767
+INT8_MIN, INT8_MAX = -128, 127
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+class IntegerModelError(ModelsError):
+    """An integer student's tensors are inconsistent (shape, dtype or parameter range)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Section 2: rounding and requantisation
+
+
+def round_half_away(x: np.ndarray | float) -> np.ndarray:
+    """The converter's ``round``: half away from zero (numpy's ``round`` is half to even)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+def rshift_round(x: np.ndarray, n: np.ndarray | int) -> np.ndarray:
+    """``floor((x + 2^(n-1)) / 2^n)`` on int64: a right shift that rounds half up (n >= 1)."""
+    x = np.asarray(x, dtype=np.int64)
+    n = np.asarray(n, dtype=np.int64)
+    assert np.all(n >= 1), "rshift_round needs n >= 1"
+    return (x + np.left_shift(np.int64(1), n - 1)) >> n
+
+
+def requant(a: np.ndarray, m: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``rshift_round((int64) a * M, n)``: ``a * M / 2^n`` with the one rounding rule."""
+    return rshift_round(np.asarray(a, dtype=np.int64) * np.asarray(m, dtype=np.int64), n)
+
+
+def encode_multiplier(r: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """Real factors ``r > 0`` -> int32 ``(M, n)`` with ``r ~= M / 2^n``, ``2^30 <= M < 2^31``.
+
+    Raises :class:`IntegerModelError` when a factor is not positive or needs ``n`` outside 1..62.
+    """
+    r = np.atleast_1d(np.asarray(r, dtype=np.float64))
+    if not np.all(np.isfinite(r)) or np.any(r <= 0):
+        raise IntegerModelError("requantisation factors must be finite and > 0")
+    mant, exp = np.frexp(r)  # r = mant * 2^exp, 0.5 <= mant < 1
+    m = np.floor(mant * 2.0**31 + 0.5).astype(np.int64)  # mant > 0: half away == half up
+    carry = m == 2**31
+    m = np.where(carry, 2**30, m)
+    exp = np.where(carry, exp + 1, exp)
+    n = 31 - exp.astype(np.int64)
+    if np.any(n < 1) or np.any(n > 62):
+        bad = r[(n < 1) | (n > 62)]
+        raise IntegerModelError(f"requantisation factor(s) {bad[:3]} need a shift outside 1..62")
+    return m.astype(np.int32), n.astype(np.int32)
+
+
+def sat16(x: np.ndarray) -> np.ndarray:
+    return np.clip(x, INT16_MIN, INT16_MAX)
+
+
+def sat8(x: np.ndarray) -> np.ndarray:
+    return np.clip(x, INT8_MIN, INT8_MAX)
+
+
+# ---------------------------------------------------------------------------------------------
+# Section 3: lookup tables
+
+
+def sigmoid_lut() -> np.ndarray:
+    """``min(32767, floor(32768 * sigmoid(-8 + k/32) + 0.5))`` for k = 0..512, int16."""
+    x = -8.0 + np.arange(LUT_SIZE, dtype=np.float64) / 32.0
+    y = np.floor(32768.0 / (1.0 + np.exp(-x)) + 0.5)
+    return np.minimum(y, INT16_MAX).astype(np.int16)
+
+
+def tanh_lut() -> np.ndarray:
+    """``clamp(floor(32768 * tanh(-8 + k/32) + 0.5), -32768, 32767)`` for k = 0..512, int16."""
+    x = -8.0 + np.arange(LUT_SIZE, dtype=np.float64) / 32.0
+    y = np.floor(32768.0 * np.tanh(x) + 0.5)
+    return np.clip(y, INT16_MIN, INT16_MAX).astype(np.int16)
+
+
+SIGMOID_LUT = sigmoid_lut()
+TANH_LUT = tanh_lut()
+
+
+def lut_lookup(lut: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Q3.12 int16 values ``z`` -> Q0.15 through ``lut`` with linear interpolation (int64)."""
+    table = lut.astype(np.int64)
+    u = np.asarray(z, dtype=np.int64) + 32768  # 0 .. 65535
+    assert u.min(initial=0) >= 0 and u.max(initial=0) <= 65535, "lut input is not int16"
+    k = u >> 7  # 0 .. 511
+    frac = u & 127
+    lo = table[k]
+    return lo + rshift_round((table[k + 1] - lo) * frac, 7)
+
+
+# ---------------------------------------------------------------------------------------------
+# The integer student: tensors exactly as the model blob stores them
+
+
+@dataclass(frozen=True)
+class DirectionTensors:
+    """One LSTM direction (section 4); gate order i, f, g, o along every ``4H`` axis."""
+
+    wx: np.ndarray  # int8 [4H, E] input weights
+    wh: np.ndarray  # int8 [4H, H] recurrent weights
+    b: np.ndarray  # int32 [4H] bias at scale s_wx[r] * s_x
+    mx: np.ndarray  # int32 [4H] multipliers for the input accumulator
+    nx: np.ndarray  # int32 [4H] shifts for the input accumulator
+    mh: np.ndarray  # int32 [4H] multipliers for the recurrent accumulator
+    nh: np.ndarray  # int32 [4H] shifts for the recurrent accumulator
+
+
+@dataclass(frozen=True)
+class IntegerStudent:
+    """Everything the device needs to run the integer TinyLSTM, as the blob stores it."""
+
+    emb: np.ndarray  # int8 [V, E] embedding rows at scale s_x
+    fwd: DirectionTensors  # forward direction
+    bwd: DirectionTensors  # backward direction
+    head_w: np.ndarray  # int8 [C, 2H] head weights
+    head_b: np.ndarray  # int32 [C] head bias at scale s_wo[k] / 128
+    head_m: np.ndarray  # int32 [C] head multipliers
+    head_n: np.ndarray  # int32 [C] head shifts
+    labels: tuple[str, ...]  # C label names
+    max_len: int  # tokenizer truncation L
+    input_scale: float  # s_x (informational)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.emb.shape[0])
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.emb.shape[1])
+
+    @property
+    def hidden(self) -> int:
+        return int(self.fwd.wh.shape[1])
+
+    @property
+    def num_labels(self) -> int:
+        return int(self.head_w.shape[0])
+
+    def validate(self) -> None:
+        """Raise :class:`IntegerModelError` unless every tensor has the spec's dtype and shape."""
+        V, E = self.emb.shape if self.emb.ndim == 2 else (0, 0)
+        H = self.fwd.wh.shape[1] if self.fwd.wh.ndim == 2 else 0
+        C = self.head_w.shape[0] if self.head_w.ndim == 2 else 0
+        expected: list[tuple[str, np.ndarray, type, tuple[int, ...]]] = [
+            ("emb", self.emb, np.int8, (V, E)),
+            ("head_w", self.head_w, np.int8, (C, 2 * H)),
+            ("head_b", self.head_b, np.int32, (C,)),
+            ("head_m", self.head_m, np.int32, (C,)),
+            ("head_n", self.head_n, np.int32, (C,)),
+        ]
+        for tag, d in (("fwd", self.fwd), ("bwd", self.bwd)):
+            expected += [
+                (f"{tag}.wx", d.wx, np.int8, (4 * H, E)),
+                (f"{tag}.wh", d.wh, np.int8, (4 * H, H)),
+            ]
+            for name in ("b", "mx", "nx", "mh", "nh"):
+                expected.append((f"{tag}.{name}", getattr(d, name), np.int32, (4 * H,)))
+        for name, arr, dtype, shape in expected:
+            if not isinstance(arr, np.ndarray) or arr.dtype != dtype or arr.shape != shape:
+                got = (getattr(arr, "dtype", type(arr)), getattr(arr, "shape", None))
+                raise IntegerModelError(f"{name} must be {np.dtype(dtype)} {shape}, got {got}")
+        if min(V, E, H) < 1 or C < 2:
+            raise IntegerModelError(f"degenerate dimensions V={V} E={E} H={H} C={C}")
+        if len(self.labels) != C:
+            raise IntegerModelError(f"{len(self.labels)} labels for {C} head rows")
+        for name, m, n in self._multipliers():
+            if np.any(m < 2**30) or np.any(n < 1) or np.any(n > 62):
+                raise IntegerModelError(f"{name}: multipliers outside [2^30, 2^31) or shifts 1..62")
+
+    def _multipliers(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        return [
+            ("fwd.x", self.fwd.mx, self.fwd.nx),
+            ("fwd.h", self.fwd.mh, self.fwd.nh),
+            ("bwd.x", self.bwd.mx, self.bwd.nx),
+            ("bwd.h", self.bwd.mh, self.bwd.nh),
+            ("head", self.head_m, self.head_n),
+        ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections 4-6: the forward pass
+
+
+def _matmul_exact(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``a @ w.T`` for small integers, exact through float64 BLAS (see the module docstring)."""
+    return (a.astype(np.float64) @ w.astype(np.float64).T).astype(np.int64)
+
+
+def run_direction(
+    d: DirectionTensors, x: np.ndarray, lengths: np.ndarray, reverse: bool
+) -> np.ndarray:
+    """Final hidden state int64 [B, H] of one direction over int8 inputs ``x`` [B, T, E].
+
+    Row ``b`` steps over its first ``lengths[b]`` positions only (forwards, or backwards from
+    ``lengths[b] - 1`` when ``reverse``); a row's state is left untouched at other positions,
+    which is exactly "no padding on the device".
+    """
+    B, T, E = x.shape
+    H = d.wh.shape[1]
+    b = d.b.astype(np.int64)
+    ax_all = _matmul_exact(x.reshape(B * T, E), d.wx).reshape(B, T, 4 * H) + b  # [B, T, 4H]
+    mx, nx = d.mx.astype(np.int64), d.nx.astype(np.int64)
+    mh, nh = d.mh.astype(np.int64), d.nh.astype(np.int64)
+    h = np.zeros((B, H), dtype=np.int64)
+    c = np.zeros((B, H), dtype=np.int64)
+    steps = range(T - 1, -1, -1) if reverse else range(T)
+    for t in steps:
+        active = (t < lengths)[:, None]  # [B, 1]
+        ah = _matmul_exact(h, d.wh)  # [B, 4H]
+        z = sat16(requant(ax_all[:, t], mx, nx) + requant(ah, mh, nh))  # [B, 4H] Q3.12
+        i = lut_lookup(SIGMOID_LUT, z[:, 0:H])
+        f = lut_lookup(SIGMOID_LUT, z[:, H : 2 * H])
+        g = lut_lookup(TANH_LUT, z[:, 2 * H : 3 * H])
+        o = lut_lookup(SIGMOID_LUT, z[:, 3 * H : 4 * H])
+        c_new = sat16(rshift_round(f * c, 15) + rshift_round(i * g, 18))  # Q3.12
+        h_new = sat8(rshift_round(o * lut_lookup(TANH_LUT, c_new), 23))  # Q0.7
+        c = np.where(active, c_new, c)
+        h = np.where(active, h_new, h)
+    return h
+
+
+def pad_batch(sequences: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Id lists -> ``(ids int64 [B, Tmax] padded with 0, lengths int64 [B])``."""
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    width = int(lengths.max()) if len(sequences) else 0
+    ids = np.zeros((len(sequences), width), dtype=np.int64)
+    for row, seq in enumerate(sequences):
+        ids[row, : len(seq)] = seq
+    return ids, lengths
+
+
+def integer_logits(model: IntegerStudent, sequences: Sequence[Sequence[int]]) -> np.ndarray:
+    """int32 Q.10 logits [B, C] of the integer student for each id list (spec sections 4-6)."""
+    ids, lengths = pad_batch(sequences)
+    if ids.size and (ids.min() < 0 or ids.max() >= model.vocab_size):
+        raise IntegerModelError(f"token ids must be in 0..{model.vocab_size - 1}")
+    x = model.emb[ids].astype(np.int64)  # [B, T, E]
+    h_fwd = run_direction(model.fwd, x, lengths, reverse=False)  # [B, H]
+    h_bwd = run_direction(model.bwd, x, lengths, reverse=True)  # [B, H]
+    p = np.concatenate([h_fwd, h_bwd], axis=1)  # [B, 2H] Q0.7 (zeros for T = 0)
+    acc = _matmul_exact(p, model.head_w) + model.head_b.astype(np.int64)  # [B, C]
+    logits = requant(acc, model.head_m.astype(np.int64), model.head_n.astype(np.int64))
+    # Converted models stay far inside int32; a hand-made blob's logits saturate (spec section 6).
+    return np.clip(logits, INT32_MIN, INT32_MAX).astype(np.int32)
+
+
+def predict(model: IntegerStudent, sequences: Sequence[Sequence[int]]) -> np.ndarray:
+    """Predicted label index per id list (``argmax`` takes the lowest index on a tie)."""
+    return np.argmax(integer_logits(model, sequences), axis=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# C emission of the tables
+
+LUT_HEADER = """\
+/* Sigmoid and tanh lookup tables of the integer BiLSTM (docs/integer-lstm.md, section 3).
+ * The definitions live in lstm_lut.c, generated by `python -m models.intlstm --emit-lut`. */
+#ifndef LSTM_LUT_H
+#define LSTM_LUT_H
+
+#include <stdint.h>
+
+#define LSTM_LUT_SIZE 513
+
+/* Q3.12 input -8 + k/32 -> Q0.15 output, k = 0..512. */
+extern const int16_t lstm_sigmoid_lut[LSTM_LUT_SIZE];
+extern const int16_t lstm_tanh_lut[LSTM_LUT_SIZE];
+
+#endif /* LSTM_LUT_H */
+"""
+
+
+def _c_array(name: str, values: np.ndarray) -> str:
+    rows = []
+    for start in range(0, len(values), 12):
+        chunk = ", ".join(f"{int(v):6d}" for v in values[start : start + 12])
+        rows.append(f"    {chunk},")
+    return f"const int16_t {name}[LSTM_LUT_SIZE] = {{\n" + "\n".join(rows) + "\n};\n"
+
+
+def render_c_lut() -> str:
+    """The text of ``firmware/src/lstm_lut.c``."""
+    return (
+        f"/* GENERATED by {GENERATOR} (generator version {GENERATOR_VERSION}, "
+        f"integer-lstm spec version {SPEC_VERSION}); do not edit.\n"
+        " * Regenerate with: python -m models.intlstm --emit-lut firmware/src/lstm_lut.c */\n"
+        '#include "lstm_lut.h"\n\n'
+        "/* sigmoid_lut[k] = min(32767, floor(32768 * sigmoid(-8 + k/32) + 0.5)) */\n"
+        + _c_array("lstm_sigmoid_lut", SIGMOID_LUT)
+        + "\n/* tanh_lut[k] = clamp(floor(32768 * tanh(-8 + k/32) + 0.5), -32768, 32767) */\n"
+        + _c_array("lstm_tanh_lut", TANH_LUT)
+    )
+
+
+def emit_c_lut(path: str | Path, header_path: str | Path | None = None) -> Path:
+    """Write the C tables to ``path``; also write ``header_path`` if given and it is missing."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_c_lut())
+    if header_path is not None:
+        header = Path(header_path)
+        if not header.exists():
+            header.parent.mkdir(parents=True, exist_ok=True)
+            header.write_text(LUT_HEADER)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m models.intlstm", description=__doc__)
+    parser.add_argument("--emit-lut", metavar="C_FILE", help="write the C lookup tables")
+    parser.add_argument("--golden", metavar="DIR", help="write model.blob and cases.jsonl")
+    parser.add_argument("--cases", type=int, default=1200, help="golden cases to write")
+    args = parser.parse_args(argv)
+    if not args.emit_lut and not args.golden:
+        parser.error("nothing to do: give --emit-lut and/or --golden")
+    if args.emit_lut:
+        c_path = Path(args.emit_lut)
+        header = c_path.parent.parent / "include" / "lstm_lut.h"
+        emit_c_lut(c_path, header)
+        print(f"wrote {c_path}")
+    if args.golden:
+        from models.intlstm_golden import write_golden  # torch and training only when asked
+
+        write_golden(Path(args.golden), cases=args.cases)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,200 @@
+"""Model blob writer and reader (docs/model-blob.md): round trip, one error class per fault, and
+fuzzing (mutated or truncated blobs raise BlobError and nothing else)."""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from models.blob import (
+    DIR_ENTRY_SIZE,
+    HEADER_SIZE,
+    BlobCRCError,
+    BlobError,
+    BlobInconsistentError,
+    BlobMagicError,
+    BlobOversizedError,
+    BlobTruncatedError,
+    BlobVersionError,
+    read_blob,
+    write_blob,
+)
+from models.errors import ModelsError
+from models.intlstm import IntegerStudent, integer_logits
+from models.quantize import quantize_arrays
+from tests.models.test_intlstm import random_float_state
+
+
+def small_model(labels: tuple[str, ...] = ("运输中", "紧急", "ok")) -> IntegerStudent:
+    return quantize_arrays(random_float_state(32, 4, 3, len(labels), seed=2), labels, max_len=12)
+
+
+def default_model() -> IntegerStudent:
+    labels = [f"label-{k}" for k in range(8)]
+    return quantize_arrays(random_float_state(2048, 64, 128, 8, seed=4), labels, max_len=64)
+
+
+def recrc(blob: bytearray | bytes) -> bytes:
+    """Fix the CRC after editing the body so that deeper validation runs."""
+    body = bytes(blob[:-4])
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def patch(blob: bytes, offset: int, fmt: str, value: object) -> bytes:
+    out = bytearray(blob)
+    struct.pack_into(fmt, out, offset, value)
+    return recrc(out)
+
+
+def entry_offset(blob: bytes, tag: bytes) -> int:
+    dir_offset, count = struct.unpack_from("<II", blob, 40)
+    for k in range(count):
+        pos = dir_offset + DIR_ENTRY_SIZE * k
+        if blob[pos : pos + 4] == tag:
+            return pos
+    raise AssertionError(f"no {tag!r}")
+
+
+def data_offset(blob: bytes, tag: bytes) -> int:
+    return struct.unpack_from("<I", blob, entry_offset(blob, tag) + 16)[0]
+
+
+def test_round_trip_keeps_every_tensor_and_the_selftest() -> None:
+    model = default_model()
+    blob = write_blob(model, model_version=7)
+    assert len(blob) % 4 == 0 and 330_000 < len(blob) < 360_000
+    parsed = read_blob(blob)
+    assert parsed.model_version == 7 and parsed.tokenizer_version == 1
+    assert parsed.model.labels == model.labels and parsed.model.max_len == 64
+    for name in ("emb", "head_w", "head_b", "head_m", "head_n"):
+        assert np.array_equal(getattr(parsed.model, name), getattr(model, name)), name
+    for d_in, d_out in ((model.fwd, parsed.model.fwd), (model.bwd, parsed.model.bwd)):
+        for name in ("wx", "wh", "b", "mx", "nx", "mh", "nh"):
+            assert np.array_equal(getattr(d_in, name), getattr(d_out, name)), name
+    assert [len(c.ids) for c in parsed.selftest] == [0, 1, 7, 64]
+    for case in parsed.selftest:
+        assert list(integer_logits(parsed.model, [list(case.ids)])[0]) == list(case.logits)
+        assert case.label == int(np.argmax(case.logits))
+
+
+def test_header_fields_follow_the_spec() -> None:
+    blob = write_blob(small_model(), model_version=3, selftest=[[2, 3]])
+    magic, fv, hs, mv, total = struct.unpack_from("<4sHHII", blob, 0)
+    assert (magic, fv, hs, mv, total) == (b"TLSM", 1, 64, 3, len(blob))
+    assert struct.unpack_from("<HHHHHBB", blob, 16) == (32, 12, 4, 3, 3, 0, 1)
+    labels_offset, labels_size, dir_offset, count, frac = struct.unpack_from("<IIIIi", blob, 32)
+    assert labels_offset == 64 and dir_offset == 64 + labels_size and labels_size % 4 == 0
+    assert count == 20 and frac == 10 and blob[52:64] == bytes(12)
+    tags = [blob[dir_offset + 24 * k : dir_offset + 24 * k + 4] for k in range(count)]
+    assert tags[0] == b"EMB " and tags[1:3] == [b"FWX ", b"FWH "] and tags[-1] == b"STST"
+    assert struct.unpack_from("<I", blob, len(blob) - 4)[0] == zlib.crc32(blob[:-4])
+
+
+def test_no_selftest_when_asked_for_none() -> None:
+    parsed = read_blob(write_blob(small_model(), 1, selftest=[]))
+    assert parsed.selftest == ()
+
+
+def test_errors_share_the_models_root() -> None:
+    assert issubclass(BlobError, ModelsError)
+    kinds = {BlobTruncatedError, BlobOversizedError, BlobMagicError, BlobVersionError}
+    kinds |= {BlobCRCError, BlobInconsistentError}
+    assert all(issubclass(k, BlobError) for k in kinds) and len(kinds) == 6
+
+
+def test_each_fault_has_its_own_error() -> None:
+    blob = write_blob(small_model(), 1)
+    with pytest.raises(BlobTruncatedError):
+        read_blob(blob[:40])
+    with pytest.raises(BlobTruncatedError):
+        read_blob(blob[:-1])
+    with pytest.raises(BlobOversizedError):
+        read_blob(blob + b"\x00")
+    with pytest.raises(BlobMagicError):
+        read_blob(b"XLSM" + blob[4:])
+    with pytest.raises(BlobVersionError):
+        read_blob(patch(blob, 4, "<H", 2))
+    flipped = bytearray(blob)
+    flipped[HEADER_SIZE + 5] ^= 0x40
+    with pytest.raises(BlobCRCError):
+        read_blob(bytes(flipped))
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda b: patch(b, 22, "<H", 4), id="hidden-vs-shapes"),
+        pytest.param(lambda b: patch(b, 24, "<H", 1), id="one-label"),
+        pytest.param(lambda b: patch(b, 26, "<B", 1), id="pooling"),
+        pytest.param(lambda b: patch(b, 8, "<I", 0), id="model-version-0"),
+        pytest.param(lambda b: patch(b, 48, "<i", 8), id="frac-bits"),
+        pytest.param(lambda b: patch(b, 44, "<I", 10_000), id="directory-outside"),
+        pytest.param(lambda b: patch(b, 65, "<B", 0xFF), id="label-utf8"),
+        pytest.param(lambda b: patch(b, entry_offset(b, b"FMX "), "<4s", b"XXXX"), id="missing"),
+        pytest.param(lambda b: patch(b, entry_offset(b, b"FB  ") + 4, "<B", 1), id="dtype"),
+        pytest.param(lambda b: patch(b, entry_offset(b, b"FB  ") + 16, "<I", 2), id="overlap"),
+        pytest.param(lambda b: patch(b, entry_offset(b, b"EMB ") + 16, "<I", len(b)), id="outside"),
+        pytest.param(
+            lambda b: patch(
+                b, entry_offset(b, b"FWX ") + 16, "<I", struct.unpack_from("<I", b, 40)[0] + 1
+            ),
+            id="misaligned",
+        ),
+        pytest.param(lambda b: patch(b, data_offset(b, b"HN  "), "<i", 0), id="shift-0"),
+        pytest.param(lambda b: patch(b, data_offset(b, b"FMH "), "<i", 5), id="multiplier-low"),
+    ],
+)
+def test_inconsistent_blobs_are_refused(edit) -> None:  # type: ignore[no-untyped-def]
+    blob = write_blob(small_model(), 1)
+    with pytest.raises(BlobInconsistentError):
+        read_blob(edit(blob))
+
+
+def test_unknown_optional_tensors_are_skipped() -> None:
+    blob = write_blob(small_model(), 1)
+    renamed = patch(blob, entry_offset(blob, b"STST"), "<4s", b"ZZZZ")
+    assert read_blob(renamed).selftest == ()
+
+
+def test_writer_refuses_what_the_reader_would() -> None:
+    with pytest.raises(BlobInconsistentError):
+        write_blob(small_model(), 0)
+    with pytest.raises(BlobInconsistentError):
+        write_blob(small_model(("a", "b", "b")), 1)
+    with pytest.raises(BlobInconsistentError):
+        write_blob(small_model(("a", "b", "x" * 65)), 1)
+
+
+VALID = write_blob(small_model(), 5)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.integers(0, 255)), max_size=6),
+    st.integers(0, len(VALID)),
+    st.booleans(),
+)
+def test_mutations_raise_only_blob_errors(edits, cut, fix_crc) -> None:  # type: ignore[no-untyped-def]
+    data = bytearray(VALID)
+    for pos, value in edits:
+        data[pos] = value
+    data = data[:cut] if cut < len(data) else data
+    if fix_crc and len(data) >= 8:
+        data = bytearray(recrc(data))
+    with contextlib.suppress(BlobError):
+        read_blob(bytes(data))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 63), st.integers(0, 2**32 - 1))
+def test_header_words_with_a_valid_crc_raise_only_blob_errors(offset: int, word: int) -> None:
+    data = bytearray(VALID)
+    struct.pack_into("<I", data, offset - offset % 4, word)
+    with contextlib.suppress(BlobError):
+        read_blob(recrc(data))
