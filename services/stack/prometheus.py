@@ -146,3 +146,20 @@ def _version(binary: str) -> str:
     )
     match = re.search(r"prometheus, version (\S+)", result.stdout + result.stderr)
     return match.group(1) if match else "?"
+
+
+DEPLOY_CONFIG_TARGETS = "targets/*.json"  # relative to deploy/prometheus/
+DEPLOY_CONFIG_RULES = "rules/*.yml"
+
+
+def default_config() -> str:
+    """The committed ``deploy/prometheus/prometheus.yml``: defaults, paths relative to it."""
+    defaults = FleetSettings.model_construct()  # pure defaults: no file, no environment
+    return render_config(defaults, DEPLOY_CONFIG_TARGETS, DEPLOY_CONFIG_RULES)
+
+
+def write_default_config() -> Path:
+    """Refresh the committed file after changing :func:`render_config` or the defaults."""
+    target = FleetSettings.model_construct().stack.prometheus_config
+    target.write_text(default_config())
+    return target

@@ -1,0 +1,124 @@
+"""faust-streaming 0.15 against Kafka 3.9: an agent updates a table whose state survives a
+worker restart (rebuilt from the changelog topic)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from services.settings import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.faust_app", "worker", "-l", "info"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _stop_worker(proc: subprocess.Popen[bytes]) -> int:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        return proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait(timeout=10)
+
+
+def test_faust_table_survives_worker_restart(stack, kafka_topic_factory, tmp_path):
+    from kafka import KafkaConsumer, KafkaProducer
+
+    input_topic = kafka_topic_factory(partitions=1)
+    output_topic = kafka_topic_factory(partitions=1)
+    app_id = f"fleet-test-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "FAUST_TEST_BROKER": stack.bootstrap_servers,
+        "FAUST_TEST_APP_ID": app_id,
+        "FAUST_TEST_DATADIR": str(tmp_path / "faust"),
+        "FAUST_TEST_INPUT": input_topic,
+        "FAUST_TEST_OUTPUT": output_topic,
+        "PYTHONWARNINGS": "ignore::DeprecationWarning",
+    }
+    log = tmp_path / "worker.log"
+    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all")
+    consumer = KafkaConsumer(
+        output_topic,
+        bootstrap_servers=stack.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+
+    def send(key: str, n: int) -> None:
+        for _ in range(n):
+            producer.send(input_topic, key=key.encode(), value=b"{}")
+        producer.flush(timeout=30)
+
+    def read_counts(n: int, proc: subprocess.Popen[bytes], timeout_s: float = 90) -> list[tuple]:
+        out: list[tuple] = []
+        deadline = time.monotonic() + timeout_s
+        while len(out) < n and time.monotonic() < deadline:
+            assert proc.poll() is None, f"worker died:\n{log.read_text()[-3000:]}"
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    body = json.loads(record.value)
+                    out.append((body["key"], body["count"]))
+        assert len(out) >= n, f"got {out}; worker log:\n{log.read_text()[-3000:]}"
+        return out
+
+    try:
+        worker = _start_worker(env, log)
+        try:
+            send("dev-0001", 3)
+            send("dev-0002", 1)
+            first = read_counts(4, worker)
+            assert sorted(first) == [
+                ("dev-0001", 1),
+                ("dev-0001", 2),
+                ("dev-0001", 3),
+                ("dev-0002", 1),
+            ]
+            time.sleep(2)  # > broker_commit_interval: offsets committed before the restart
+        finally:
+            assert _stop_worker(worker) == 0, log.read_text()[-3000:]
+
+        worker = _start_worker(env, log)
+        try:
+            send("dev-0001", 2)
+            second = read_counts(2, worker)
+            # the table was restored: counting continues instead of starting from 1
+            assert second == [("dev-0001", 4), ("dev-0001", 5)]
+        finally:
+            assert _stop_worker(worker) == 0, log.read_text()[-3000:]
+    finally:
+        producer.close()
+        consumer.close()
+        _delete_internal_topics(stack.bootstrap_servers, app_id)
+
+
+def _delete_internal_topics(bootstrap: str, app_id: str) -> None:
+    """faust creates <app_id>-... changelog and assignor topics; do not leave them behind."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        internal = [t for t in admin.list_topics() if t.startswith(f"{app_id}-")]
+        if internal:
+            admin.delete_topics(internal, timeout_ms=30_000)
+    finally:
+        admin.close()

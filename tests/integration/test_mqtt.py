@@ -1,0 +1,84 @@
+"""Mosquitto with the registry's accounts: devices publish their own topics only."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from services.schemas import examples, parse_prediction
+
+pytestmark = pytest.mark.integration
+
+
+def test_device_publishes_and_gateway_receives_via_shared_subscription(stack, mqtt_client_factory):
+    gateway = mqtt_client_factory(stack.service("gateway"))
+    assert gateway.subscribe("$share/gateway/fleet/+/pred", qos=1) == 1
+    device = mqtt_client_factory(stack.device("dev-0001"))
+    event = examples.prediction_event(device_id="dev-0001", seq=7)
+    device.publish("fleet/dev-0001/pred", event.to_bytes(), qos=1)
+    received = gateway.receive(timeout_s=10)
+    assert received is not None, "gateway got nothing"
+    assert received.topic == "fleet/dev-0001/pred"
+    assert parse_prediction(received.payload) == event
+
+
+def test_device_cannot_publish_on_another_devices_topic(stack, mqtt_client_factory):
+    monitor = mqtt_client_factory(stack.service("monitor"))
+    assert monitor.subscribe("fleet/+/pred", qos=1) == 1
+    attacker = mqtt_client_factory(stack.device("dev-0001"))
+    marker = uuid.uuid4().hex.encode()
+    attacker.publish("fleet/dev-0002/pred", b"forged " + marker, qos=1)  # acked, then dropped
+    attacker.publish("fleet/dev-0001/pred", b"own " + marker, qos=1)
+    received = monitor.receive(timeout_s=10)
+    # Mosquitto keeps per-client order, so the forged message would arrive first.
+    assert received is not None
+    assert received.payload == b"own " + marker, received
+    assert monitor.receive(timeout_s=1) is None
+
+
+def test_device_receives_only_its_own_ota_and_group_manifest(stack, mqtt_client_factory):
+    # Mosquitto 2.0 grants a v3.1.1 SUBSCRIBE and applies the read ACL on delivery.
+    device = stack.registry.device("dev-0003")
+    other = next(d for d in stack.registry.devices if d.group != device.group)
+    client = mqtt_client_factory(stack.device(device.id))
+    for topic in (
+        f"fleet/{device.id}/ota/#",
+        f"fleet/groups/{device.group}/ota",
+        f"fleet/{other.id}/ota/#",
+        f"fleet/groups/{other.group}/ota",
+        "fleet/+/pred",
+    ):
+        client.subscribe(topic)
+    rollout = mqtt_client_factory(stack.service("rollout"))
+    marker = uuid.uuid4().hex
+    rollout.publish(f"fleet/{other.id}/ota/chunk", f"other-chunk {marker}".encode())
+    rollout.publish(f"fleet/groups/{other.group}/ota", f"other-group {marker}".encode())
+    rollout.publish(f"fleet/{device.id}/ota/chunk", f"own-chunk {marker}".encode())
+    rollout.publish(f"fleet/groups/{device.group}/ota", f"own-group {marker}".encode())
+    mqtt_client_factory(stack.device(other.id)).publish(f"fleet/{other.id}/pred", b"pred")
+    got = []
+    while (message := client.receive(timeout_s=2)) is not None:
+        got.append(message.payload.decode())
+    assert sorted(got) == sorted([f"own-chunk {marker}", f"own-group {marker}"])
+
+
+def test_rollout_reaches_device_and_device_requests_chunks(stack, mqtt_client_factory):
+    rollout = mqtt_client_factory(stack.service("rollout"))
+    assert rollout.subscribe("fleet/+/ota/req") == 1
+    device = mqtt_client_factory(stack.device("dev-0002"))
+    assert device.subscribe("fleet/dev-0002/ota/chunk") == 1
+    device.publish("fleet/dev-0002/ota/req", b'{"offset":0}')
+    request = rollout.receive()
+    assert request is not None and request.topic == "fleet/dev-0002/ota/req"
+    rollout.publish("fleet/dev-0002/ota/chunk", b"\x00\x01")
+    chunk = device.receive()
+    assert chunk is not None and chunk.payload == b"\x00\x01"
+
+
+def test_wrong_password_is_refused(stack, mqtt_client_factory):
+    from tests.conftest import Account
+
+    client = mqtt_client_factory(Account("dev-0001", "not-the-password"), wait=False)
+    assert not client.wait_connected(timeout_s=3)
+    assert "Not authorized" in client.connect_reason or "authori" in client.connect_reason.lower()
