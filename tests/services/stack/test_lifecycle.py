@@ -1,0 +1,116 @@
+"""Stack lifecycle on a private data dir and free ports (Mosquitto and Prometheus; the
+session's Kafka is exercised by the integration tests): up, status, reuse, down leaves no
+process, stale pid files and occupied ports give clear errors, the CLI prints no traceback."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from services.cli import build_app
+from services.errors import StackError
+from services.settings import REPO_ROOT, load_settings
+from services.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+LIGHT = ["mosquitto", "prometheus"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def private_config(tmp_path: Path) -> Path:
+    """A fleet.toml with its own data dir and free ports."""
+    config = tmp_path / "fleet.toml"
+    config.write_text(
+        f"""
+[stack]
+data_dir = "{tmp_path / "var"}"
+registry = "{REPO_ROOT / "deploy" / "fleet-registry.toml"}"
+[stack.kafka]
+port = {_free_port()}
+controller_port = {_free_port()}
+[stack.mosquitto]
+port = {_free_port()}
+[stack.prometheus]
+port = {_free_port()}
+"""
+    )
+    return config
+
+
+@pytest.fixture
+def private_stack(private_config: Path):
+    stack = Stack(load_settings(private_config))
+    yield stack
+    stack.down()
+
+
+def _group_alive(pgid: int) -> bool:
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def test_up_status_reuse_down(private_stack):
+    assert private_stack.up(LIGHT) == LIGHT
+    states = {s.name: s for s in private_stack.status()}
+    assert states["mosquitto"].state == "up" and states["prometheus"].state == "up"
+    assert states["kafka"].state == "down"
+    assert states["mosquitto"].version.startswith("2.")
+    pids = [states[name].pid for name in LIGHT]
+    assert private_stack.up(LIGHT) == []  # second up reuses (and refreshes) what runs
+    assert [s.pid for s in private_stack.status() if s.name in LIGHT] == pids
+    assert sorted(private_stack.down()) == sorted(LIGHT)
+    assert all(pid is not None and not _group_alive(pid) for pid in pids)
+    assert {s.state for s in private_stack.status()} == {"down"}
+
+
+def test_stale_pid_file_is_reported_then_replaced(private_stack):
+    component = private_stack.mosquitto
+    component.run_dir.mkdir(parents=True)
+    component.process.pid_file.write_text("999999\n")
+    status = component.status()
+    assert status.state == "stale" and "stale pid file" in status.detail
+    assert private_stack.up(["mosquitto"]) == ["mosquitto"]
+    assert component.status().state == "up"
+
+
+def test_occupied_port_is_a_clear_error(private_stack):
+    port = private_stack.settings.stack.mosquitto.port
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        with pytest.raises(StackError, match=f"already in use.*127.0.0.1:{port}"):
+            private_stack.up(["mosquitto"])
+    assert private_stack.mosquitto.status().state == "down"
+
+
+def test_cli_status_and_errors_without_traceback(private_stack, private_config):
+    runner = CliRunner()
+    app = build_app()
+    result = runner.invoke(app, ["stack", "status", "--config", str(private_config)])
+    assert result.exit_code == 0, result.output
+    assert "mosquitto" in result.output and "down" in result.output
+    port = private_stack.settings.stack.prometheus.port
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        result = runner.invoke(app, ["stack", "up", "prometheus", "-c", str(private_config)])
+    assert result.exit_code == 1
+    assert "already in use" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, ["stack", "up", "zookeeper", "-c", str(private_config)])
+    assert result.exit_code == 1 and "valid:" in result.output
