@@ -267,8 +267,22 @@ def pad_batch(sequences: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarra
     return ids, lengths
 
 
-def integer_logits(model: IntegerStudent, sequences: Sequence[Sequence[int]]) -> np.ndarray:
-    """int32 Q.10 logits [B, C] of the integer student for each id list (spec sections 4-6)."""
+def integer_logits(
+    model: IntegerStudent, sequences: Sequence[Sequence[int]], chunk: int = 256
+) -> np.ndarray:
+    """int32 Q.10 logits [B, C] of the integer student for each id list (spec sections 4-6).
+
+    Rows are independent, so they run in chunks of similar length (less padding to step over).
+    """
+    order = sorted(range(len(sequences)), key=lambda k: len(sequences[k]))
+    out = np.zeros((len(sequences), model.num_labels), dtype=np.int32)
+    for start in range(0, len(order), chunk):
+        rows = order[start : start + chunk]
+        out[rows] = _logits_chunk(model, [sequences[k] for k in rows])
+    return out
+
+
+def _logits_chunk(model: IntegerStudent, sequences: Sequence[Sequence[int]]) -> np.ndarray:
     ids, lengths = pad_batch(sequences)
     if ids.size and (ids.min() < 0 or ids.max() >= model.vocab_size):
         raise IntegerModelError(f"token ids must be in 0..{model.vocab_size - 1}")

@@ -3,6 +3,7 @@ re-implementation written straight from the spec, the C tables, and parity with 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -227,3 +228,34 @@ def test_integer_reference_tracks_the_trained_float_student() -> None:
     assert agreement >= 0.99, agreement
     assert float_acc - int_acc <= 0.005, (float_acc, int_acc)
     assert np.max(np.abs(logits / 1024.0 - f)) < 0.1 * np.max(np.abs(f))
+
+
+# ---------------------------------------------------------------------------------------------
+# The committed golden vectors for the C engine
+
+
+def test_golden_vectors_are_reproduced_by_the_reference() -> None:
+    from models.blob import read_blob
+    from models.tokenizer import Tokenizer
+
+    golden = ROOT / "tests/golden/intlstm"
+    lines = (golden / "cases.jsonl").read_text(encoding="utf-8").splitlines()
+    header = json.loads(lines[0])
+    cases = [json.loads(line) for line in lines[1:]]
+    assert header["generator"] == "models.intlstm_golden"
+    assert header["integer_lstm_spec_version"] == intlstm.SPEC_VERSION
+    assert header["count"] == len(cases) >= 1000
+    blob = read_blob((golden / header["blob"]).read_bytes())
+    model = blob.model
+    assert (model.vocab_size, model.embed_dim, model.hidden) == (2048, 64, 128)
+    assert list(model.labels) == header["labels"] and model.num_labels >= 8
+    tok = Tokenizer(vocab_size=model.vocab_size, max_len=model.max_len)
+    ids = [tok.encode(bytes.fromhex(c["hex"])) for c in cases]
+    assert ids == [c["ids"] for c in cases]
+    logits = integer_logits(model, ids)
+    assert logits.tolist() == [c["logits"] for c in cases]
+    assert logits.argmax(axis=1).tolist() == [c["label"] for c in cases]
+    assert len({c["label"] for c in cases}) == model.num_labels  # every class is exercised
+    assert any(len(c["ids"]) == model.max_len for c in cases) and any(not c["ids"] for c in cases)
+    for st_case in blob.selftest:
+        assert integer_logits(model, [list(st_case.ids)])[0].tolist() == list(st_case.logits)

@@ -1,0 +1,149 @@
+"""Golden vectors for the C integer engine: ``model.blob`` + ``cases.jsonl`` in one directory.
+
+A default-size student (V=2048, E=64, H=128, 8 labels) is trained for a few seconds on a seeded
+keyword corpus of logistics messages, converted, and written as a blob; every case is a message
+(as hex bytes, so invalid UTF-8 can be included), its token ids, the reference's int32 logits
+and the predicted label. The C tests tokenize the bytes, run the blob and compare all three.
+
+    python -m models.intlstm --golden tests/golden/intlstm
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+
+from models.intlstm import GENERATOR_VERSION, SPEC_VERSION, integer_logits
+
+GOLDEN_GENERATOR = "models.intlstm_golden"
+
+# An 8-label keyword corpus: each label owns a few keywords, all share the noise words.
+LABEL_WORDS: dict[str, list[str]] = {
+    "运输中": ["运输", "在途", "transit", "车辆", "发货"],
+    "紧急": ["预警", "紧急", "urgent", "故障", "立即"],
+    "已签收": ["签收", "送达", "delivered", "收到", "妥投"],
+    "退货": ["退货", "退回", "return", "拒收", "退款"],
+    "延误": ["延误", "延迟", "delay", "滞留", "晚点"],
+    "揽收": ["揽收", "取件", "pickup", "上门", "收件"],
+    "清关": ["清关", "海关", "customs", "报关", "关税"],
+    "理赔": ["理赔", "赔偿", "claim", "破损", "丢失"],
+}
+NOISE = [
+    *["订单", "物流", "上海", "仓库", "通知", "order", "dh", "更新", "状态", "客户"],
+    *["北京", "包裹", "广州", "深圳", "快递", "sf", "单号", "，", "！", "。", "ＤＨ", "📦"],
+]
+LABELS: list[str] = sorted(LABEL_WORDS)
+
+
+def keyword_messages(n: int, seed: int, confusion: float = 0.0) -> list[tuple[str, str]]:
+    """``n`` ``(text, label)`` pairs, labels round robin; with probability ``confusion`` a
+    message also carries a keyword of another label (so the task is not trivially separable)."""
+    rng = random.Random(seed)
+    out = []
+    for k in range(n):
+        label = LABELS[k % len(LABELS)]
+        words = rng.choices(LABEL_WORDS[label], k=rng.randint(1, 2))
+        if rng.random() < confusion:
+            words.append(rng.choice(LABEL_WORDS[rng.choice(LABELS)]))
+        words += rng.choices(NOISE, k=rng.randint(1, 12))
+        rng.shuffle(words)
+        sep = rng.choice(["", " ", "  "])
+        out.append((sep.join(words) + str(rng.randint(0, 10**9)), label))
+    return out
+
+
+def edge_messages(rng: random.Random) -> list[bytes]:
+    """Inputs that exercise truncation, empty messages, invalid UTF-8 and odd code points."""
+    words = [w for ws in LABEL_WORDS.values() for w in ws] + NOISE
+    out = [b"", b" ", b"\t\r\n", "　".encode(), b"\xff\xfe\x80", b"\xe4\xb8", b"a"]
+    out += ["物流订单号DH20231125状态更新".encode(), "上海仓库存预警通知".encode()]
+    for _ in range(40):  # long messages: truncated at max_len
+        out.append(" ".join(rng.choices(words, k=rng.randint(60, 120))).encode())
+    for _ in range(40):  # random bytes, mostly invalid UTF-8
+        out.append(bytes(rng.randrange(256) for _ in range(rng.randint(1, 80))))
+    for _ in range(20):  # one repeated token: deep saturation of the recurrence
+        out.append((rng.choice(words) + " ").encode() * rng.randint(10, 64))
+    return out
+
+
+def train_golden_student(seed: int = 0, steps: int = 200):  # type: ignore[no-untyped-def]
+    """A default-size trained TinyLSTM over :data:`LABELS` (a few seconds on one core)."""
+    import torch
+    import torch.nn.functional as F
+
+    from models.batching import pad_ids
+    from models.student import StudentConfig, TinyLSTM
+    from models.tokenizer import Tokenizer
+
+    torch.manual_seed(seed)
+    tok = Tokenizer(vocab_size=2048, max_len=64)
+    data = keyword_messages(3000, seed=seed + 1, confusion=0.1)
+    ids = [tok.encode(t) for t, _ in data]
+    y = torch.tensor([LABELS.index(label) for _, label in data])  # [N]
+    model = TinyLSTM(StudentConfig(num_labels=len(LABELS), dropout=0.1))
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(steps):
+        batch = torch.randint(0, len(ids), (64,), generator=gen).tolist()
+        x, lengths = pad_ids([ids[i] for i in batch])
+        loss = F.cross_entropy(model(x, lengths), y[batch])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+def write_golden(out_dir: Path, cases: int = 1200, seed: int = 0) -> None:
+    """Train, convert and write ``model.blob`` and ``cases.jsonl`` (header line first)."""
+    import torch
+
+    from models.blob import FORMAT_VERSION, write_blob
+    from models.quantize import quantize_student
+    from models.tokenizer import SPEC_VERSION as TOKENIZER_SPEC
+    from models.tokenizer import Tokenizer
+
+    torch.set_num_threads(1)
+    model = train_golden_student(seed)
+    student = quantize_student(model, LABELS)
+    tok = Tokenizer(vocab_size=student.vocab_size, max_len=student.max_len)
+    rng = random.Random(seed + 7)
+    texts = edge_messages(rng)
+    texts += [t.encode() for t, _ in keyword_messages(max(cases - len(texts), 0), seed + 2, 0.2)]
+    ids = [tok.encode(t) for t in texts]
+    logits = integer_logits(student, ids)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    blob = write_blob(student, model_version=1, selftest=ids[7:11])
+    (out_dir / "model.blob").write_bytes(blob)
+    header = {
+        "generator": GOLDEN_GENERATOR,
+        "generator_version": GENERATOR_VERSION,
+        "created_by": f"python -m models.intlstm --golden {out_dir}",
+        "integer_lstm_spec_version": SPEC_VERSION,
+        "model_blob_format_version": FORMAT_VERSION,
+        "tokenizer_spec_version": TOKENIZER_SPEC,
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "blob": "model.blob",
+        "blob_bytes": len(blob),
+        "vocab_size": student.vocab_size,
+        "max_len": student.max_len,
+        "labels": list(student.labels),
+        "count": len(texts),
+        "fields": {"hex": "input bytes", "ids": "token ids", "logits": "int32 Q.10",
+                   "label": "argmax, lowest index on a tie"},
+    }  # fmt: skip
+    with (out_dir / "cases.jsonl").open("w", encoding="utf-8") as fh:
+        fh.write(json.dumps(header, ensure_ascii=False) + "\n")
+        for text, seq, row in zip(texts, ids, logits, strict=True):
+            case = {
+                "hex": text.hex(),
+                "ids": seq,
+                "logits": [int(v) for v in row],
+                "label": int(np.argmax(row)),
+            }
+            fh.write(json.dumps(case) + "\n")
+    print(f"wrote {out_dir / 'model.blob'} ({len(blob)} bytes) and {len(texts)} cases")
