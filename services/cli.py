@@ -14,6 +14,7 @@ import typer
 COMMAND_MODULES: tuple[str, ...] = (
     "services.stack.cli",
     "models.cli_student",
+    "models.cli_data",
 )
 
 
