@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from services.errors import ServiceError, ValidationError
-from services.schemas import examples, parse_prediction
+from services.schemas import PredictionEvent, examples, parse_prediction
 from services.settings import TOPIC_NAMES, FleetSettings, load_settings
 from services.stack import Stack, load_registry
 from services.stack.cli import print_status
@@ -123,7 +123,8 @@ def publish_as_devices(settings: FleetSettings, run: str) -> list[str]:
 
 def read_back(consumer, run: str, expected: int, expected_dlq: int):
     """Poll both topics until this run's records are in (or 30 s have passed)."""
-    rows, dlq = [], []
+    rows: list[tuple[PredictionEvent, int, int]] = []
+    dlq: list[dict[str, str]] = []
     deadline = time.monotonic() + 30
     while (len(rows) < expected or len(dlq) < expected_dlq) and time.monotonic() < deadline:
         for records in consumer.poll(timeout_ms=500).values():

@@ -35,29 +35,29 @@ class _Section(BaseModel):
 
 
 class KafkaSettings(_Section):
-    port: int = Field(19092, ge=1, le=65535)  # PLAINTEXT listener (clients)
-    controller_port: int = Field(19093, ge=1, le=65535)  # KRaft CONTROLLER listener
+    port: int = Field(default=19092, ge=1, le=65535)  # PLAINTEXT listener (clients)
+    controller_port: int = Field(default=19093, ge=1, le=65535)  # KRaft CONTROLLER listener
     libs_dir: Path = REPO_ROOT / "deploy" / "kafka" / "libs"  # jars resolved by Maven
-    heap_max_mb: int = Field(512, ge=128, le=1024)  # -Xmx; the brief caps it at 1 GB
-    heap_min_mb: int = Field(256, ge=64, le=1024)  # -Xms
+    heap_max_mb: int = Field(default=512, ge=128, le=1024)  # -Xmx; the brief caps it at 1 GB
+    heap_min_mb: int = Field(default=256, ge=64, le=1024)  # -Xms
     java: str = "java"  # the JVM binary
-    start_timeout_s: float = Field(120.0, gt=0)  # until a metadata request must succeed
+    start_timeout_s: float = Field(default=120.0, gt=0)  # until a metadata request must succeed
 
 
 class MosquittoSettings(_Section):
-    port: int = Field(18830, ge=1, le=65535)  # MQTT over TCP, no TLS on loopback
+    port: int = Field(default=18830, ge=1, le=65535)  # MQTT over TCP, no TLS on loopback
     binary: str = "mosquitto"  # Debian's /usr/sbin/mosquitto
     passwd_binary: str = "mosquitto_passwd"  # hashes the generated password file
-    start_timeout_s: float = Field(20.0, gt=0)
+    start_timeout_s: float = Field(default=20.0, gt=0)
 
 
 class PrometheusSettings(_Section):
-    port: int = Field(19090, ge=1, le=65535)  # web UI and HTTP API
+    port: int = Field(default=19090, ge=1, le=65535)  # web UI and HTTP API
     binary: str = "prometheus"  # Debian's /usr/bin/prometheus
-    scrape_interval_s: int = Field(5, ge=1)  # global scrape interval of service jobs
-    extra_scrape_interval_s: int = Field(1, ge=1)  # interval of file_sd ("extra") targets
+    scrape_interval_s: int = Field(default=5, ge=1)  # global scrape interval of service jobs
+    extra_scrape_interval_s: int = Field(default=1, ge=1)  # interval of file_sd ("extra") targets
     retention: str = "2d"  # --storage.tsdb.retention.time
-    start_timeout_s: float = Field(30.0, gt=0)
+    start_timeout_s: float = Field(default=30.0, gt=0)
 
 
 class StackSettings(_Section):
@@ -106,11 +106,11 @@ TOPIC_NAMES: dict[str, str] = {
 class MetricsPorts(_Section):
     """Fixed ``/metrics`` ports of the services; Prometheus scrapes exactly these."""
 
-    gateway: int = Field(19101, ge=1, le=65535)
-    processor: int = Field(19102, ge=1, le=65535)
-    labeler: int = Field(19103, ge=1, le=65535)
-    distiller: int = Field(19104, ge=1, le=65535)
-    rollout: int = Field(19105, ge=1, le=65535)
+    gateway: int = Field(default=19101, ge=1, le=65535)
+    processor: int = Field(default=19102, ge=1, le=65535)
+    labeler: int = Field(default=19103, ge=1, le=65535)
+    distiller: int = Field(default=19104, ge=1, le=65535)
+    rollout: int = Field(default=19105, ge=1, le=65535)
 
     def by_service(self) -> dict[str, int]:
         return self.model_dump()

@@ -27,7 +27,7 @@ class Redistill(_Command):
     """Retrain the student now instead of waiting for the schedule or drift."""
 
     command: Literal["redistill"] = "redistill"
-    max_steps: int | None = Field(None, ge=1)  # cap on training steps; None = configured
+    max_steps: int | None = Field(default=None, ge=1)  # cap on training steps; None = configured
 
 
 class Rollout(_Command):

@@ -27,7 +27,7 @@ class OtaProgress(Message):
     release_version: ModelVersion  # the release being installed
     step: OtaStep
     progress: Probability = 0.0  # fraction of bytes received while downloading
-    reason: str | None = Field(None, max_length=200)  # why rejected / reverted
+    reason: str | None = Field(default=None, max_length=200)  # why rejected / reverted
 
 
 class DeviceStatus(Message):
@@ -38,9 +38,9 @@ class DeviceStatus(Message):
     model_version: ModelVersion  # the student running now
     firmware_version: FirmwareVersion
     uptime_s: int = Field(ge=0)
-    free_heap_bytes: int | None = Field(None, ge=0)
+    free_heap_bytes: int | None = Field(default=None, ge=0)
     ota: OtaProgress | None = None  # required when kind == "ota"
-    error: str | None = Field(None, max_length=200)  # required when kind == "error"
+    error: str | None = Field(default=None, max_length=200)  # required when kind == "error"
 
     @model_validator(mode="after")
     def _kind_payload(self) -> DeviceStatus:
