@@ -1,0 +1,48 @@
+/* One LSTM step for one direction (docs/integer-lstm.md section 4). */
+#include "fixed_internal.h"
+#include "lstm_lut.h"
+#include "tl_lstm.h"
+
+size_t tl_lstm_get_buffer_size(uint32_t hidden)
+{
+    return (size_t)2u * 4u * hidden * sizeof(int32_t); /* ax[4H], ah[4H] */
+}
+
+tl_status_t tl_lstm_step(const tl_lstm_dir_t *dir, const int8_t *x, int8_t *h, int16_t *c,
+                         uint32_t embed_dim, uint32_t hidden, void *scratch, size_t scratch_size)
+{
+    if (dir == NULL || x == NULL || h == NULL || c == NULL || scratch == NULL || hidden == 0u ||
+        embed_dim == 0u || scratch_size < tl_lstm_get_buffer_size(hidden) ||
+        ((uintptr_t)scratch & 3u) != 0u) {
+        return TL_ERR_ARG;
+    }
+    const uint32_t rows = 4u * hidden;
+    int32_t *ax = (int32_t *)scratch;
+    int32_t *ah = ax + rows;
+
+    /* 1. Both matrix-vector products use the old h. */
+    tl_matvec_s8(dir->wx, x, rows, embed_dim, ax);
+    tl_matvec_s8(dir->wh, h, rows, hidden, ah);
+
+    /* 2. Gate pre-activations z (Q3.12), stored over ax. */
+    for (uint32_t r = 0; r < rows; r++) {
+        int64_t zx = tl_requant_inline(tl_add_wrap32(dir->b[r], ax[r]), dir->mx[r], dir->nx[r]);
+        int64_t zh = tl_requant_inline(ah[r], dir->mh[r], dir->nh[r]);
+        ax[r] = tl_sat16(zx + zh);
+    }
+
+    /* 3. Cell and hidden update per unit. */
+    for (uint32_t u = 0; u < hidden; u++) {
+        int32_t ig = tl_lut_interp(tl_sigmoid_lut, (int16_t)ax[u]);
+        int32_t fg = tl_lut_interp(tl_sigmoid_lut, (int16_t)ax[hidden + u]);
+        int32_t gg = tl_lut_interp(tl_tanh_lut, (int16_t)ax[2u * hidden + u]);
+        int32_t og = tl_lut_interp(tl_sigmoid_lut, (int16_t)ax[3u * hidden + u]);
+        int32_t fc = tl_rshift_round32(fg * (int32_t)c[u], 15);
+        int32_t ic = tl_rshift_round32(ig * gg, 18);
+        int16_t cn = tl_sat16((int64_t)fc + ic);
+        int32_t tc = tl_lut_interp(tl_tanh_lut, cn);
+        c[u] = cn;
+        h[u] = tl_sat8(tl_rshift_round32(og * tc, 23));
+    }
+    return TL_OK;
+}

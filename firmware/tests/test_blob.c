@@ -1,0 +1,178 @@
+/* Host test: the blob reader accepts the golden blob and refuses every kind of damage with the
+ * error the spec names, without reading out of bounds (run under ASan by the fuzz build). */
+#include <string.h>
+
+#include "host_io.h"
+#include "tl_blob.h"
+
+static int g_fail;
+
+static void expect_status(tl_status_t got, tl_status_t want, const char *what)
+{
+    if (got != want) {
+        printf("FAIL %s: want %s, got %s\n", what, tl_status_str(want), tl_status_str(got));
+        g_fail++;
+    }
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+/* Re-seal the CRC after an edit so the reader reaches the check under test. */
+static void reseal(uint8_t *b, size_t len) { wr32(b + len - 4, tl_crc32(0, b, len - 4)); }
+
+/* Offset of the directory entry with `tag`. */
+static size_t entry(const uint8_t *b, const char *tag)
+{
+    size_t dir = rd32(b + 40), n = rd32(b + 44);
+    for (size_t i = 0; i < n; i++) {
+        if (memcmp(b + dir + 24 * i, tag, 4) == 0) {
+            return dir + 24 * i;
+        }
+    }
+    return 0;
+}
+
+typedef void (*edit_fn)(uint8_t *b, size_t len);
+
+static void check_edit(const uint8_t *blob, size_t len, edit_fn edit, tl_status_t want,
+                       const char *what)
+{
+    uint8_t *b = malloc(len);
+    memcpy(b, blob, len);
+    edit(b, len);
+    reseal(b, len);
+    tl_blob_view_t v;
+    expect_status(tl_blob_parse(b, len, &v), want, what);
+    free(b);
+}
+
+static void e_header_size(uint8_t *b, size_t len) { (void)len; b[6] = 65; }
+static void e_version0(uint8_t *b, size_t len) { (void)len; wr32(b + 8, 0); }
+static void e_vocab(uint8_t *b, size_t len) { (void)len; b[16] = 15; b[17] = 0; }
+static void e_hidden(uint8_t *b, size_t len) { (void)len; b[22] = 0; b[23] = 0; }
+static void e_labels1(uint8_t *b, size_t len) { (void)len; b[24] = 1; b[25] = 0; }
+static void e_pooling(uint8_t *b, size_t len) { (void)len; b[26] = 1; }
+static void e_tokver(uint8_t *b, size_t len) { (void)len; b[27] = 2; }
+static void e_frac(uint8_t *b, size_t len) { (void)len; wr32(b + 48, 8); }
+static void e_dir_off(uint8_t *b, size_t len) { (void)len; wr32(b + 40, rd32(b + 40) + 4); }
+static void e_count_huge(uint8_t *b, size_t len) { (void)len; wr32(b + 44, 0x7FFFFFFFu); }
+static void e_label_utf8(uint8_t *b, size_t len) { (void)len; b[65] = 0xFF; }
+static void e_label_nul(uint8_t *b, size_t len) { (void)len; b[65] = 0; }
+static void e_label_len0(uint8_t *b, size_t len) { (void)len; b[64] = 0; }
+static void e_label_dup(uint8_t *b, size_t len)
+{
+    (void)len;
+    /* make label 1 a copy of label 0 when both have the same length */
+    size_t n0 = b[64];
+    if (b[65 + n0] == n0) {
+        memcpy(b + 66 + n0, b + 65, n0);
+    } else {
+        b[64] = 0; /* fall back: still inconsistent */
+    }
+}
+static void e_emb_dtype(uint8_t *b, size_t len) { (void)len; b[entry(b, "EMB ") + 4] = 2; }
+static void e_emb_shape(uint8_t *b, size_t len)
+{
+    (void)len;
+    size_t e = entry(b, "EMB ");
+    wr32(b + e + 8, rd32(b + e + 8) - 1);
+    wr32(b + e + 20, rd32(b + e + 20) - rd32(b + e + 12));
+}
+static void e_misaligned(uint8_t *b, size_t len) { (void)len; wr32(b + entry(b, "FB  ") + 16, rd32(b + entry(b, "FB  ") + 16) + 2); }
+static void e_outside(uint8_t *b, size_t len) { wr32(b + entry(b, "HN  ") + 16, (uint32_t)len); }
+static void e_overlap(uint8_t *b, size_t len) { (void)len; wr32(b + entry(b, "FMX ") + 16, rd32(b + entry(b, "FB  ") + 16)); }
+static void e_nbytes(uint8_t *b, size_t len) { (void)len; wr32(b + entry(b, "HB  ") + 20, 4); }
+static void e_missing(uint8_t *b, size_t len) { (void)len; memcpy(b + entry(b, "HW  "), "XW  ", 4); }
+static void e_dup_tag(uint8_t *b, size_t len) { (void)len; memcpy(b + entry(b, "HB  "), "HM  ", 4); }
+static void e_mult(uint8_t *b, size_t len) { (void)len; wr32(b + rd32(b + entry(b, "FMX ") + 16), 1u << 29); }
+static void e_shift0(uint8_t *b, size_t len) { (void)len; wr32(b + rd32(b + entry(b, "BNH ") + 16), 0); }
+static void e_shift63(uint8_t *b, size_t len) { (void)len; wr32(b + rd32(b + entry(b, "HN  ") + 16) + 4, 63); }
+static void e_stst_id(uint8_t *b, size_t len)
+{
+    (void)len;
+    size_t e = entry(b, "STST");
+    if (e == 0) {
+        b[26] = 1;
+        return;
+    }
+    size_t s = rd32(b + e + 16);
+    /* first record with T >= 1: set its first id to V */
+    uint32_t c = b[24], v = (uint32_t)(b[16] | (b[17] << 8));
+    size_t p = 0, n = rd32(b + e + 8);
+    while (p < n && rd32(b + s + 4 * p) == 0) {
+        p += 2 + c;
+    }
+    wr32(b + s + 4 * (p + 1), v);
+}
+static void e_reserved(uint8_t *b, size_t len) { (void)len; b[60] = 7; b[entry(b, "EMB ") + 6] = 1; }
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s model.blob\n", argv[0]);
+        return 2;
+    }
+    size_t len = 0;
+    uint8_t *blob = tl_read_file(argv[1], &len);
+    tl_blob_view_t v;
+    expect_status(tl_blob_parse(blob, len, &v), TL_OK, "golden blob");
+    expect_status(tl_blob_parse(blob, 63, &v), TL_ERR_TRUNCATED, "shorter than the header");
+    expect_status(tl_blob_parse(blob, len - 1, &v), TL_ERR_TRUNCATED, "one byte short");
+    expect_status(tl_blob_parse(blob + 4, len - 4, &v), TL_ERR_BAD_MAGIC, "shifted");
+    expect_status(tl_blob_parse(blob + 1, len - 4, &v), TL_ERR_MISALIGNED, "unaligned base");
+    uint8_t *big = calloc(1, len + 8);
+    memcpy(big, blob, len);
+    expect_status(tl_blob_parse(big, len + 8, &v), TL_ERR_OVERSIZED, "trailing bytes");
+    big[len / 2] ^= 1;
+    expect_status(tl_blob_parse(big, len, &v), TL_ERR_BAD_CRC, "one bit flipped");
+    big[len / 2] ^= 1;
+    big[4] = 2;
+    expect_status(tl_blob_parse(big, len, &v), TL_ERR_UNSUPPORTED, "format version 2");
+    free(big);
+
+    check_edit(blob, len, e_header_size, TL_ERR_INCONSISTENT, "header_size");
+    check_edit(blob, len, e_version0, TL_ERR_INCONSISTENT, "model_version 0");
+    check_edit(blob, len, e_vocab, TL_ERR_INCONSISTENT, "vocab 15");
+    check_edit(blob, len, e_hidden, TL_ERR_INCONSISTENT, "hidden 0");
+    check_edit(blob, len, e_labels1, TL_ERR_INCONSISTENT, "one label");
+    check_edit(blob, len, e_pooling, TL_ERR_INCONSISTENT, "pooling 1");
+    check_edit(blob, len, e_tokver, TL_ERR_INCONSISTENT, "tokenizer version 2");
+    check_edit(blob, len, e_frac, TL_ERR_INCONSISTENT, "logit_frac_bits 8");
+    check_edit(blob, len, e_dir_off, TL_ERR_INCONSISTENT, "dir_offset");
+    check_edit(blob, len, e_count_huge, TL_ERR_INCONSISTENT, "tensor_count huge");
+    check_edit(blob, len, e_label_utf8, TL_ERR_INCONSISTENT, "label invalid UTF-8");
+    check_edit(blob, len, e_label_nul, TL_ERR_INCONSISTENT, "label with NUL");
+    check_edit(blob, len, e_label_len0, TL_ERR_INCONSISTENT, "label length 0");
+    check_edit(blob, len, e_label_dup, TL_ERR_INCONSISTENT, "duplicate label");
+    check_edit(blob, len, e_emb_dtype, TL_ERR_INCONSISTENT, "EMB dtype");
+    check_edit(blob, len, e_emb_shape, TL_ERR_INCONSISTENT, "EMB shape");
+    check_edit(blob, len, e_misaligned, TL_ERR_INCONSISTENT, "misaligned tensor");
+    check_edit(blob, len, e_outside, TL_ERR_INCONSISTENT, "tensor outside");
+    check_edit(blob, len, e_overlap, TL_ERR_INCONSISTENT, "overlapping tensors");
+    check_edit(blob, len, e_nbytes, TL_ERR_INCONSISTENT, "nbytes");
+    check_edit(blob, len, e_missing, TL_ERR_INCONSISTENT, "missing HW");
+    check_edit(blob, len, e_dup_tag, TL_ERR_INCONSISTENT, "duplicate tag");
+    check_edit(blob, len, e_mult, TL_ERR_INCONSISTENT, "multiplier below 2^30");
+    check_edit(blob, len, e_shift0, TL_ERR_INCONSISTENT, "shift 0");
+    check_edit(blob, len, e_shift63, TL_ERR_INCONSISTENT, "shift 63");
+    check_edit(blob, len, e_stst_id, TL_ERR_INCONSISTENT, "STST id out of range");
+    check_edit(blob, len, e_reserved, TL_OK, "reserved bytes are ignored");
+
+    /* Every truncation of the header region parses without crashing. */
+    for (size_t n = 0; n < 4096 && n < len; n += 61) {
+        (void)tl_blob_parse(blob, n, &v);
+    }
+    printf("blob reader checks: %d failures\n", g_fail);
+    free(blob);
+    return g_fail == 0 ? 0 : 1;
+}

@@ -1,0 +1,132 @@
+"""Host build of the firmware: C unit tests, bit-exact golden vectors (C programs and through
+ctypes), the C engine against the numpy reference on random models of odd shapes, and the
+slot manager through the library ABI."""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from models.blob import write_blob
+from models.intlstm import integer_logits
+from models.tokenizer import Tokenizer
+from tests.firmware.conftest import BUILD, FIRMWARE, GOLDEN, run
+from tests.firmware.tinylstm_ctypes import NONE, FirmwareError
+
+pytestmark = pytest.mark.firmware
+
+
+def golden_cases(path):
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return json.loads(lines[0]), [json.loads(line) for line in lines[1:]]
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        ["test_kernels"],
+        ["test_golden_tokenizer", "build/golden/tokenizer.bin"],
+        ["test_golden_intlstm", "../tests/golden/intlstm/model.blob", "build/golden/intlstm.bin"],
+        ["test_blob", "../tests/golden/intlstm/model.blob"],
+        ["test_ota", "../tests/golden/intlstm/model.blob"],
+    ],
+)
+def test_c_program(make_firmware, program):
+    make_firmware("host", "golden")
+    exe, *args = program
+    proc = run([str(BUILD / "host" / exe), *(str(FIRMWARE / a) for a in args)])
+    assert "0 mismatches" in proc.stdout or "0 failures" in proc.stdout, proc.stdout
+
+
+def test_tokenizer_golden_through_ctypes(host_lib):
+    _, cases = golden_cases(GOLDEN / "tokenizer.jsonl")
+    bad = [
+        i
+        for i, c in enumerate(cases)
+        if host_lib.tokenize(bytes.fromhex(c["hex"]), c["vocab_size"], c["max_len"]) != c["ids"]
+    ]
+    assert not bad, f"mismatching cases: {bad[:20]}"
+
+
+def test_intlstm_golden_through_ctypes(host_lib):
+    header, cases = golden_cases(GOLDEN / "intlstm" / "cases.jsonl")
+    engine = host_lib.engine((GOLDEN / "intlstm" / "model.blob").read_bytes())
+    assert [engine.label(k) for k in range(engine.num_labels)] == header["labels"]
+    assert engine.selftest() == 0
+    bad = []
+    for i, c in enumerate(cases):
+        r = engine.classify(bytes.fromhex(c["hex"]))
+        if (r.ids, r.logits, r.label) != (c["ids"], c["logits"], c["label"]):
+            bad.append(i)
+        assert 0.0 < r.confidence <= 1.0
+    assert not bad, f"mismatching cases: {bad[:20]}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.one_of(st.binary(max_size=80), st.text(max_size=40).map(str.encode)),
+    vocab=st.integers(16, 65535),
+    max_len=st.integers(1, 24),
+)
+def test_tokenizer_matches_python_on_any_bytes(host_lib, text, vocab, max_len):
+    assert host_lib.tokenize(text, vocab, max_len) == Tokenizer(vocab, max_len).encode(text)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        dict(vocab=64, embed=7, hidden=5, labels=3),
+        dict(vocab=16, embed=1, hidden=1, labels=2),
+        dict(vocab=300, embed=33, hidden=17, labels=9, max_len=40),
+    ],
+)
+def test_engine_matches_numpy_reference_on_random_models(host_lib, random_model, shape):
+    model = random_model(**shape, seed=sum(shape.values()))
+    engine = host_lib.engine(write_blob(model, model_version=3))
+    assert engine.selftest() == 0
+    tok = Tokenizer(model.vocab_size, model.max_len)
+    rng = np.random.default_rng(7)
+    texts = [b""] + [
+        bytes(rng.integers(0x20, 0x7F, rng.integers(1, 120)).tolist()) for _ in range(60)
+    ]
+    ids = [tok.encode(t) for t in texts]
+    want = integer_logits(model, ids)
+    for text, seq, row in zip(texts, ids, want, strict=True):
+        r = engine.classify(text)
+        assert r.ids == seq
+        assert r.logits == row.tolist(), text
+
+
+def test_engine_refuses_damaged_blob(host_lib):
+    blob = bytearray((GOLDEN / "intlstm" / "model.blob").read_bytes())
+    blob[1000] ^= 0x40
+    with pytest.raises(FirmwareError, match="bad crc"):
+        host_lib.engine(bytes(blob))
+
+
+def _with_version(blob: bytes, version: int) -> bytes:
+    b = bytearray(blob)
+    b[8:12] = version.to_bytes(4, "little")
+    b[-4:] = zlib.crc32(bytes(b[:-4])).to_bytes(4, "little")
+    return bytes(b)
+
+
+def test_device_update_confirm_and_rollback_refusal(host_lib):
+    blob = (GOLDEN / "intlstm" / "model.blob").read_bytes()
+    dev = host_lib.device()
+    assert dev.boot() != 0  # blank flash: no model
+    dev.install(_with_version(blob, 1), 1)
+    assert dev.boot() == 0
+    assert dev.state() == (0, NONE, 1, 1)
+    dev.install(_with_version(blob, 2), 2)
+    dev.reboot()
+    assert dev.boot() == 0
+    assert dev.state() == (1, NONE, 2, 2)
+    with pytest.raises(FirmwareError, match="rollback"):
+        dev.install(_with_version(blob, 1), 1)
+    assert dev.engine().classify("上海仓库存预警通知".encode()).logits
