@@ -23,6 +23,7 @@ from services.schemas.base import (
 Strategy = Literal[
     "low_confidence",  # confidence under the threshold
     "margin",  # top-1 minus top-2 probability is small
+    "entropy",  # the top-k distribution has high entropy
     "drift",  # sampled from a window whose class mix or confidence drifted
     "random",  # uniform control sample, keeps the replay set unbiased
 ]
