@@ -15,6 +15,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.stack.cli",
     "models.cli_student",
     "models.cli_data",
+    "services.gateway.cli",
+    "models.cli_export",
 )
 
 

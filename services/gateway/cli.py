@@ -1,0 +1,47 @@
+"""``fleet gateway run``: one gateway process (start several to split the load)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+Opt = typer.Option
+
+
+def register(app: typer.Typer) -> None:
+    gateway = typer.Typer(help="MQTT -> Kafka gateway.", no_args_is_help=True)
+
+    @gateway.command("run")
+    def run_cmd(
+        config: Annotated[Path | None, Opt(help="fleet.toml (default: $FLEET_CONFIG)")] = None,
+        client_id: Annotated[str, Opt(help="stable MQTT client id per process")] = "gateway-1",
+        share_group: Annotated[str | None, Opt(help="$share group (default gateway)")] = None,
+        max_in_flight: Annotated[int | None, Opt(help="MQTT Receive Maximum")] = None,
+        metrics_port: Annotated[int | None, Opt(help="/metrics port (0 = off)")] = None,
+        predictions_topic: Annotated[str | None, Opt()] = None,
+        status_topic: Annotated[str | None, Opt()] = None,
+        dlq_topic: Annotated[str | None, Opt()] = None,
+    ) -> None:
+        """Bridge fleet/+/pred and fleet/+/status to Kafka until SIGTERM."""
+        from services.gateway.main import main
+        from services.gateway.settings import GatewaySettings
+        from services.settings import load_settings
+        from services.stack.registry import load_registry
+
+        fleet = load_settings(config)
+        settings = GatewaySettings.from_fleet(
+            fleet,
+            load_registry(fleet.stack.registry),
+            client_id=client_id,
+            share_group=share_group,
+            max_in_flight=max_in_flight,
+            metrics_port=metrics_port,
+            predictions_topic=predictions_topic,
+            status_topic=status_topic,
+            dlq_topic=dlq_topic,
+        )
+        raise typer.Exit(main(settings))
+
+    app.add_typer(gateway, name="gateway")

@@ -1,0 +1,71 @@
+"""The gateway's frozen settings; built once in ``main()`` from the fleet settings and CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.errors import ConfigError
+from services.settings import TOPIC_NAMES, FleetSettings
+from services.stack.registry import Registry
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    mqtt_host: str  # Mosquitto address
+    mqtt_port: int
+    username: str  # the "gateway" service account of the fleet registry
+    password: str
+    client_id: str  # stable per process: its persistent session survives restarts
+    share_group: str  # $share/<group>/...: gateways of one group split the load
+    kafka_bootstrap: str  # host:port
+    predictions_topic: str  # valid fleet/<id>/pred payloads go here, keyed by device id
+    status_topic: str  # valid fleet/<id>/status payloads go here, keyed by device id
+    dlq_topic: str  # everything invalid, as DlqRecord
+    max_in_flight: int = 256  # MQTT Receive Maximum: unacked messages the broker may send us
+    session_expiry_s: int = 3600  # broker keeps our queue this long while we are away
+    keepalive_s: int = 30
+    metrics_port: int = 19101  # /metrics for Prometheus; 0 = do not serve
+    drain_timeout_s: float = 30.0  # SIGTERM: wait this long for in-flight messages to land
+    linger_ms: int = 5  # Kafka producer batching delay
+    retry_backoff_s: float = 0.5  # before re-producing a record whose delivery failed
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_in_flight <= 65535:
+            raise ConfigError(f"max_in_flight must be in 1..65535, got {self.max_in_flight}")
+        if self.session_expiry_s < 0:
+            raise ConfigError(f"session_expiry_s must be >= 0, got {self.session_expiry_s}")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ConfigError(f"metrics_port must be in 0..65535, got {self.metrics_port}")
+        if self.drain_timeout_s <= 0 or self.retry_backoff_s <= 0:
+            raise ConfigError("drain_timeout_s and retry_backoff_s must be > 0")
+        if not self.client_id or "/" in self.client_id:
+            raise ConfigError(f"client_id must be non-empty without '/', got {self.client_id!r}")
+
+    @property
+    def subscriptions(self) -> tuple[str, str]:
+        return (
+            f"$share/{self.share_group}/fleet/+/pred",
+            f"$share/{self.share_group}/fleet/+/status",
+        )
+
+    @classmethod
+    def from_fleet(
+        cls, fleet: FleetSettings, registry: Registry, client_id: str = "gateway-1", **overrides
+    ) -> GatewaySettings:
+        """Defaults from the fleet settings and the registry's ``gateway`` account."""
+        account = registry.service("gateway")
+        values = {
+            "mqtt_host": fleet.stack.host,
+            "mqtt_port": fleet.stack.mosquitto.port,
+            "username": "gateway",
+            "password": account.password,
+            "client_id": client_id,
+            "share_group": "gateway",
+            "kafka_bootstrap": fleet.kafka_bootstrap,
+            "predictions_topic": TOPIC_NAMES["predictions"],
+            "status_topic": TOPIC_NAMES["device_status"],
+            "dlq_topic": TOPIC_NAMES["predictions_dlq"],
+            "metrics_port": fleet.metrics_ports.gateway,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)

@@ -1,0 +1,58 @@
+"""The gateway process on the real brokers: valid messages reach Kafka, bad ones the DLQ,
+and it keeps running."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from services.gateway.dlq import parse_dlq_record
+from services.schemas import examples, parse_device_status, parse_prediction
+
+from .conftest import read_topic
+
+pytestmark = pytest.mark.integration
+
+
+def test_bad_payloads_land_in_the_dlq_with_reasons_while_valid_ones_pass(
+    stack, gateway_topics, gateway_factory, mqtt_client_factory
+):
+    gateway = gateway_factory(gateway_topics)
+    device = mqtt_client_factory(stack.device("dev-0002"))
+    bad = {
+        b"{not json": "json",
+        b'{"a": "' + b"x" * 70_000 + b'"}': "exceeds",
+        json.dumps({"schema_version": 1, "device_id": "dev-0002"}).encode(): "field required",
+        b"\xc3\x28 invalid utf-8": "utf-8",
+    }
+    good = examples.prediction_event("dev-0002", seq=1)
+    status = examples.device_status("dev-0002")
+    for payload in bad:
+        device.publish("fleet/dev-0002/pred", payload)
+    device.publish("fleet/dev-0002/status", b'{"kind": "heartbeat"}')
+    device.publish("fleet/dev-0002/pred", good.to_bytes())
+    device.publish("fleet/dev-0002/status", status.to_bytes())
+
+    dlq = read_topic(stack.bootstrap_servers, gateway_topics.dlq, lambda r: len(r) >= 5)
+    records = [parse_dlq_record(r.value) for r in dlq]
+    by_payload = {r.payload(): r for r in records}
+    for payload, reason in bad.items():
+        assert payload in by_payload, f"missing DLQ record for {payload[:30]!r}"
+        assert by_payload[payload].reason.lower().count(reason.lower()), by_payload[payload]
+        assert by_payload[payload].topic == "fleet/dev-0002/pred"
+    assert by_payload[b'{"kind": "heartbeat"}'].topic == "fleet/dev-0002/status"
+
+    preds = read_topic(stack.bootstrap_servers, gateway_topics.predictions, lambda r: len(r) >= 1)
+    assert [parse_prediction(r.value) for r in preds] == [good]
+    assert preds[0].key == b"dev-0002"
+    statuses = read_topic(stack.bootstrap_servers, gateway_topics.status, lambda r: len(r) >= 1)
+    assert [parse_device_status(r.value) for r in statuses] == [status]
+    assert gateway.alive()
+
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{gateway.metrics_port}/metrics").read()
+    text = metrics.decode()
+    assert 'fleet_gateway_dlq_total{kind="pred"} 4.0' in text
+    assert "fleet_gateway_produce_latency_seconds_count 7.0" in text
+    assert gateway.terminate() == 0, gateway.log()
