@@ -17,7 +17,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "models.cli_data",
     "services.gateway.cli",
     "models.cli_export",
-    "models.cli_export",
 )
 
 
