@@ -5,6 +5,7 @@ process, stale pid files and occupied ports give clear errors, the CLI prints no
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,55 @@ def test_cli_status_and_errors_without_traceback(private_stack, private_config):
     assert "already in use" in result.output and "Traceback" not in result.output
     result = runner.invoke(app, ["stack", "up", "zookeeper", "-c", str(private_config)])
     assert result.exit_code == 1 and "valid:" in result.output
+
+
+def _can_connect(host: str, port: int, username: str, password: str) -> bool:
+    import threading
+
+    import paho.mqtt.client as mqtt
+
+    done = threading.Event()
+    outcome: list[bool] = []
+
+    def on_connect(client, userdata, flags, reason_code, properties) -> None:
+        outcome.append(not reason_code.is_failure)
+        done.set()
+
+    client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2)
+    client.username_pw_set(username, password)
+    client.on_connect = on_connect
+    client.connect(host, port)
+    client.loop_start()
+    try:
+        done.wait(5)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return outcome == [True]
+
+
+def test_second_up_reloads_registry_into_running_broker(tmp_path, private_config):
+    registry = tmp_path / "registry.toml"
+    registry.write_text((REPO_ROOT / "deploy" / "fleet-registry.toml").read_text())
+    config = private_config.read_text().replace(
+        str(REPO_ROOT / "deploy" / "fleet-registry.toml"), str(registry)
+    )
+    private_config.write_text(config)
+    stack = Stack(load_settings(private_config))
+    try:
+        stack.up(["mosquitto"])
+        host, port = stack.settings.stack.host, stack.settings.stack.mosquitto.port
+        assert _can_connect(host, port, "dev-0001", "dev-0001-secret")
+        assert not _can_connect(host, port, "dev-9999", "dev-9999-secret")
+        with registry.open("a") as handle:
+            handle.write('\n[[devices]]\nid = "dev-9999"\ngroup = "fleet"\n')
+            handle.write('password = "dev-9999-secret"\n')
+        pid = stack.mosquitto.process.pid()
+        assert stack.up(["mosquitto"]) == []  # reused, auth files rewritten, SIGHUP sent
+        assert stack.mosquitto.process.pid() == pid
+        deadline = time.monotonic() + 10
+        while not _can_connect(host, port, "dev-9999", "dev-9999-secret"):
+            assert time.monotonic() < deadline, "new device never accepted after reload"
+            time.sleep(0.2)
+    finally:
+        stack.down()
