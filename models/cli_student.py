@@ -6,6 +6,7 @@ Heavy imports (torch) happen inside the commands so ``fleet --help`` stays fast.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -70,6 +71,10 @@ def train_student_command(
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
 ) -> None:
     """Train the TinyLSTM student on hard labels (stage 1) and save it with its metrics."""
+    # With cores shared by other processes, OpenMP's spinning barriers make the LSTM's small
+    # matmuls many times slower; passive waiting avoids that. Only effective before torch
+    # is first imported, which the CLI defers to the commands.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from models.data import load_examples
     from models.evaluate import evaluate_examples
     from models.student import StudentConfig
