@@ -150,3 +150,10 @@ def quantize_student(model, labels: Sequence[str]) -> IntegerStudent:  # type: i
         )
     state = {k: v.detach().cpu().double().numpy() for k, v in model.state_dict().items()}
     return quantize_arrays(state, labels, model.config.max_len)
+
+
+def qat_finetune(model, train_examples, valid_examples, tokenizer, **kwargs):  # type: ignore[no-untyped-def]
+    """QAT through the integer scheme; see :func:`models.qat.qat_finetune` for the arguments."""
+    from models.qat import qat_finetune as run  # torch training code, imported on use
+
+    return run(model, train_examples, valid_examples, tokenizer, **kwargs)
