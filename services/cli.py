@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "models.cli_data",
     "services.gateway.cli",
     "models.cli_export",
+    "services.processor.cli",
 )
 
 

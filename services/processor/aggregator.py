@@ -1,0 +1,190 @@
+"""What the processor does per event and per tick, on table-like mappings.
+
+The faust app (``app.py``) passes its changelog-backed tables; unit tests pass dicts. All
+writes for one window happen while handling a record of the window's own partition (its
+events, or that partition's ticks), because faust sends a table write to the changelog
+partition of the record being processed: closing a window from another partition's record
+would leave its state behind in the changelog and resurrect it after a restart.
+
+Tables (keys are strings, values JSON):
+- ``seen``: message id -> [record ts, partition]; duplicates are dropped, expired after
+  ``dedup_ttl_s``.
+- ``windows``: "version|start" -> :class:`WindowAggregate` JSON, while the window is open.
+- ``pools``: "version|start|device" -> candidate list (best first, bounded per device).
+- ``closed``: "version|start" -> [closed at, partition]; late events for a closed window are
+  counted and dropped instead of reopening it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.processor import drift
+from services.processor.metrics import ProcessorMetrics
+from services.processor.releases import ReferenceStore
+from services.processor.sampling import (
+    WIRE_STRATEGY,
+    Candidate,
+    keep_best,
+    pool_limit,
+    select,
+    uncertainty,
+)
+from services.processor.settings import ProcessorSettings
+from services.processor.window import WindowAggregate, window_key, window_start
+from services.schemas import LabelRequest, PredictionEvent, Window
+
+log = logging.getLogger(__name__)
+Table = MutableMapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ClosedWindow:
+    """What closing a window produced (for logs and tests)."""
+
+    aggregate: WindowAggregate
+    report: drift.DriftReport | None  # None when the release's profile is unknown
+    requests: list[LabelRequest]
+
+
+@dataclass
+class Aggregator:
+    settings: ProcessorSettings
+    metrics: ProcessorMetrics
+    references: ReferenceStore
+    seen: Table
+    windows: Table
+    pools: Table
+    closed: Table
+    _last_cleanup: dict[int, float] = field(default_factory=dict)
+
+    # -- per event ------------------------------------------------------------------------
+
+    def on_prediction(self, event: PredictionEvent, ts: float, partition: int) -> bool:
+        """Count one prediction recorded at ``ts``; False when it was a duplicate."""
+        if event.message_id in self.seen:
+            self.metrics.duplicates.inc()
+            return False
+        self.seen[event.message_id] = [ts, partition]
+        version = str(event.model_version)
+        low = event.confidence < self.settings.low_confidence
+        # 1. fleet-wide counters and histograms
+        self.metrics.events.labels(version).inc()
+        self.metrics.predictions.labels(version, event.label).inc()
+        self.metrics.confidence.labels(version).observe(event.confidence)
+        self.metrics.device_latency.labels(version).observe(event.latency_us / 1e6)
+        if low:
+            self.metrics.low_confidence.labels(version).inc()
+        # 2. the event's window, unless it already closed
+        start = window_start(ts, self.settings.window_s)
+        key = window_key(event.model_version, start)
+        if key in self.closed:
+            self.metrics.late.labels(version).inc()
+            return True
+        raw = self.windows.get(key)
+        aggregate = (
+            WindowAggregate.from_json(raw)
+            if raw is not None
+            else WindowAggregate(
+                event.model_version, start, start + self.settings.window_s, partition
+            )
+        )
+        aggregate.add(event, low)
+        # 3. low-confidence predictions join the device's bounded candidate pool
+        if low:
+            probs = [item.prob for item in event.topk]
+            candidate = Candidate(
+                message_id=event.message_id,
+                device_id=event.device_id,
+                text=event.text,
+                label=event.label,
+                score=uncertainty(self.settings.strategy, probs),
+            )
+            pool_key = f"{key}|{event.device_id}"
+            pool = [Candidate.from_json(c) for c in self.pools.get(pool_key) or []]
+            kept = keep_best([*pool, candidate], pool_limit(self.settings.per_device_cap))
+            self.pools[pool_key] = [c.to_json() for c in kept]
+            aggregate.note_candidate_device(event.device_id)
+        self.windows[key] = aggregate.to_json()
+        return True
+
+    # -- per tick -------------------------------------------------------------------------
+
+    def on_tick(self, partition: int, now: float | None = None) -> list[ClosedWindow]:
+        """Close this partition's windows whose end + grace has passed; expire old ids."""
+        now = time.time() if now is None else now
+        due = []
+        for raw in list(self.windows.values()):
+            if raw["partition"] == partition and raw["end"] + self.settings.grace_s <= now:
+                due.append(WindowAggregate.from_json(raw))
+        closed = [self._close(aggregate, now) for aggregate in sorted(due, key=lambda a: a.start)]
+        if now - self._last_cleanup.get(partition, 0.0) >= self.settings.cleanup_every_s:
+            self._last_cleanup[partition] = now
+            self._expire(partition, now)
+        return closed
+
+    def _close(self, aggregate: WindowAggregate, now: float) -> ClosedWindow:
+        version = str(aggregate.model_version)
+        key = aggregate.key
+        # 1. drift against the release's reference profile
+        profile = self.references.get(aggregate.model_version)
+        report = None
+        if profile is None:
+            self.metrics.windows_without_reference.labels(version).inc()
+        elif aggregate.events:
+            report = drift.drift_report(
+                aggregate.class_counts,
+                aggregate.fine_confidence(),
+                profile.class_mix,
+                profile.confidence.edges,
+                profile.confidence.frequencies,
+            )
+            for feature, values in report.values.items():
+                for statistic, value in values.items():
+                    self.metrics.drift.labels(version, feature, statistic).set(value)
+        # 2. spend the labelling budget on the window's candidates
+        candidates: list[Candidate] = []
+        for device in aggregate.candidate_devices:
+            pool_key = f"{key}|{device}"
+            candidates += [Candidate.from_json(c) for c in self.pools.get(pool_key) or []]
+            self.pools.pop(pool_key, None)
+        chosen = select(candidates, self.settings.budget_per_window, self.settings.per_device_cap)
+        wire_strategy = WIRE_STRATEGY[self.settings.strategy]
+        window = Window(start=aggregate.start, end=aggregate.end)
+        requests = [
+            LabelRequest(
+                message_id=c.message_id,
+                text=c.text,
+                model_version=aggregate.model_version,
+                device_id=c.device_id,
+                strategy=wire_strategy,  # type: ignore[arg-type]
+                score=c.score,
+                window=window,
+            )
+            for c in chosen
+        ]
+        # 3. the window is done: remember it closed, forget its state
+        self.closed[key] = [now, aggregate.partition]
+        self.windows.pop(key, None)
+        self.metrics.windows_closed.labels(version).inc()
+        self.metrics.window_events.labels(version).set(aggregate.events)
+        self.metrics.window_low_confidence_ratio.labels(version).set(aggregate.low_confidence_ratio)
+        log.info(
+            "closed window %s: %d events, %d low-confidence, %d label requests",
+            key,
+            aggregate.events,
+            aggregate.low_confidence,
+            len(requests),
+        )
+        return ClosedWindow(aggregate, report, requests)
+
+    def _expire(self, partition: int, now: float) -> None:
+        horizon = now - self.settings.dedup_ttl_s
+        for table in (self.seen, self.closed):
+            stale = [k for k, (ts, p) in list(table.items()) if p == partition and ts < horizon]
+            for k in stale:
+                table.pop(k, None)

@@ -1,0 +1,115 @@
+"""The faust app: two agents around the :class:`Aggregator`.
+
+1. ``ingest`` reads ``fleet.predictions`` (keyed by device), validates each record and
+   forwards it, with its Kafka timestamp, to the internal ``<app_id>-by-version`` topic
+   keyed by model version, so every window of one model version is aggregated in one
+   place (faust's ``group_by`` pattern, written out so invalid records can be counted).
+2. ``aggregate`` reads that topic and updates the changelog-backed tables. A timer sends an
+   empty "tick" record to every partition of it; handling a tick closes that partition's
+   due windows (drift gauges, label requests to ``distill.label-requests``).
+
+``references`` is filled by a :class:`ReleaseFollower` that the caller starts. Faust's own sensors
+(``faust.sensors.prometheus``) report on the same registry as the processor's metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import faust
+from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+
+from services.errors import ValidationError
+from services.processor.aggregator import Aggregator
+from services.processor.metrics import PREFIX, ProcessorMetrics
+from services.processor.releases import ReferenceStore
+from services.processor.settings import ProcessorSettings
+from services.schemas import parse_prediction
+
+log = logging.getLogger(__name__)
+TICK_KEY = b"\x00tick"
+
+
+def build_app(
+    settings: ProcessorSettings, metrics: ProcessorMetrics, references: ReferenceStore
+) -> faust.App:
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.bootstrap}",
+        datadir=str(settings.data_dir),
+        store="memory://",  # tables are rebuilt from their changelog topics on start
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        web_enabled=False,
+        broker_commit_every=500,
+        broker_commit_interval=1.0,
+        producer_acks=-1,  # a label request or changelog write counts once all replicas have it
+    )
+    app.monitor = PrometheusMonitor(
+        metrics=FaustMetrics.create(metrics.registry, f"{PREFIX}_faust")
+    )
+    raw = {
+        "key_type": bytes,
+        "value_type": bytes,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+    }
+    source = app.topic(settings.predictions_topic, **raw)
+    by_version = app.topic(
+        f"{settings.app_id}-by-version", partitions=settings.partitions, internal=True, **raw
+    )
+    requests = app.topic(settings.label_requests_topic, **raw)
+
+    def table(name: str) -> faust.Table:
+        return app.Table(name, default=None, partitions=settings.partitions, key_type=str)
+
+    aggregator = Aggregator(
+        settings=settings,
+        metrics=metrics,
+        references=references,
+        seen=table("seen"),
+        windows=table("windows"),
+        pools=table("pools"),
+        closed=table("closed"),
+    )
+
+    @app.agent(source)
+    async def ingest(stream):  # 1. validate and re-key by model version
+        async for event in stream.events():
+            try:
+                prediction = parse_prediction(event.value)
+            except ValidationError as exc:
+                metrics.invalid.inc()
+                log.debug("invalid prediction record: %s", exc.reason)
+                continue
+            await by_version.send(
+                key=str(prediction.model_version).encode(),
+                value=event.value,
+                timestamp=event.message.timestamp,
+            )
+
+    @app.agent(by_version)
+    async def aggregate(stream):  # 2. windows, drift, sampling
+        async for event in stream.events():
+            partition = event.message.partition
+            if event.key == TICK_KEY:
+                for closed in aggregator.on_tick(partition):
+                    for request in closed.requests:
+                        await requests.send(
+                            key=request.message_id.encode(), value=request.to_bytes()
+                        )
+                    metrics.label_requests.labels(
+                        str(closed.aggregate.model_version), settings.strategy
+                    ).inc(len(closed.requests))
+                continue
+            prediction = parse_prediction(event.value)  # validated by ingest
+            aggregator.on_prediction(prediction, event.message.timestamp, partition)
+
+    @app.timer(settings.tick_s)
+    async def tick():
+        now = time.time()
+        for partition in range(settings.partitions):
+            await by_version.send(key=TICK_KEY, value=b"", partition=partition, timestamp=now)
+
+    return app

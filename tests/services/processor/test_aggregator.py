@@ -1,0 +1,89 @@
+"""The per-event and per-tick logic on dict tables (the faust tables' in-memory double)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from services.processor.aggregator import Aggregator
+from services.processor.drift import PSI_ALERT
+from services.processor.metrics import ProcessorMetrics
+from services.processor.releases import ReferenceStore
+from services.processor.settings import ProcessorSettings
+from tests.services.processor.stream_data import make_event, manifest
+
+
+@pytest.fixture
+def aggregator_factory():
+    def make(**overrides) -> Aggregator:
+        settings = ProcessorSettings(window_s=10, grace_s=1, metrics_port=0, **overrides)
+        references = ReferenceStore()
+        references.apply(manifest(3).to_bytes())
+        return Aggregator(settings, ProcessorMetrics.create(), references, {}, {}, {}, {})
+
+    return make
+
+
+def _value(agg: Aggregator, name: str, **labels: str) -> float:
+    return agg.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def test_duplicates_are_dropped_and_windows_close_after_grace(aggregator_factory):
+    agg = aggregator_factory()
+    rng = random.Random(0)
+    events = [make_event(rng, f"d{i % 4}", i, 3, shifted=False) for i in range(200)]
+    for e in events:
+        assert agg.on_prediction(e, ts=1000.5, partition=0)
+    assert not agg.on_prediction(events[0], ts=1001.0, partition=0)
+    assert _value(agg, "fleet_processor_duplicates_total") == 1
+    assert agg.on_tick(0, now=1010.5) == []  # end 1010 + grace 1 not reached
+    assert agg.on_tick(1, now=1020.0) == []  # another partition's windows are not its own
+    (closed,) = agg.on_tick(0, now=1011.0)
+    assert closed.aggregate.events == 200
+    assert closed.report is not None and closed.report.get("class_mix", "psi") < PSI_ALERT
+    assert _value(agg, "fleet_processor_window_events", model_version="3") == 200
+    assert agg.windows == {} and agg.pools == {}
+    # a late event for the closed window does not reopen it
+    agg.on_prediction(make_event(rng, "d9", 999, 3, shifted=False), ts=1005.0, partition=0)
+    assert agg.windows == {}
+    assert _value(agg, "fleet_processor_late_events_total", model_version="3") == 1
+
+
+def test_shifted_window_drifts_and_requests_respect_budget_and_cap(aggregator_factory):
+    agg = aggregator_factory(budget_per_window=10, per_device_cap=3)
+    rng = random.Random(1)
+    for i in range(300):
+        device = "chatty" if i % 2 else f"d{i % 7}"
+        agg.on_prediction(make_event(rng, device, i, 3, shifted=True), ts=2000.0, partition=1)
+    (closed,) = agg.on_tick(1, now=2011.0)
+    assert closed.report.get("class_mix", "psi") > PSI_ALERT
+    assert closed.report.get("confidence", "psi") > PSI_ALERT
+    assert (
+        _value(
+            agg, "fleet_processor_drift", model_version="3", feature="class_mix", statistic="psi"
+        )
+        > PSI_ALERT
+    )
+    assert len(closed.requests) == 10
+    assert sum(r.device_id == "chatty" for r in closed.requests) <= 3
+    assert all(r.strategy == "low_confidence" and r.window.start == 2000.0 for r in closed.requests)
+    assert len({r.text for r in closed.requests}) == 10
+
+
+def test_unknown_release_still_closes_the_window(aggregator_factory):
+    agg = aggregator_factory()
+    agg.on_prediction(make_event(random.Random(2), "d1", 0, 7, shifted=False), ts=50.0, partition=0)
+    (closed,) = agg.on_tick(0, now=100.0)
+    assert closed.report is None
+    assert _value(agg, "fleet_processor_windows_without_reference_total", model_version="7") == 1
+
+
+def test_dedup_entries_expire(aggregator_factory):
+    agg = aggregator_factory(dedup_ttl_s=100, cleanup_every_s=1)
+    event = make_event(random.Random(3), "d1", 0, 3, shifted=False)
+    agg.on_prediction(event, ts=10.0, partition=0)
+    agg.on_tick(0, now=50.0)
+    assert event.message_id in agg.seen
+    agg.on_tick(0, now=200.0)
+    assert event.message_id not in agg.seen and agg.closed == {}
