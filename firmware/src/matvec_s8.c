@@ -10,18 +10,27 @@
 #if defined(TL_USE_DSP) && defined(__ARM_FEATURE_DSP)
 #include <arm_acle.h>
 
-static inline uint32_t load32(const int8_t *p)
+static inline int32_t load32(const int8_t *p)
 {
-    uint32_t v;
+    int32_t v;
     memcpy(&v, p, sizeof v); /* Cortex-M4 LDR allows unaligned addresses */
     return v;
 }
 
+/* Bytes 1 and 3 sign-extended into two halfwords: SXTB16 with its built-in ROR #8 (GCC 12's
+ * arm_acle.h has no __ror to let the intrinsic express it). */
+static inline int16x2_t sxtb16_ror8(int32_t v)
+{
+    int16x2_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+
 /* Sum of w[j] * x[j] for four bytes: x02/x13 are x's even/odd bytes as halfword pairs. */
-#define TL_MAC4(acc, wv, x02, x13)                                       \
-    do {                                                                 \
-        (acc) = __smlad(__sxtb16(wv), (x02), (acc));                     \
-        (acc) = __smlad(__sxtb16(__ror((wv), 8)), (x13), (acc));         \
+#define TL_MAC4(acc, wv, x02, x13)                              \
+    do {                                                        \
+        (acc) = __smlad(__sxtb16(wv), (x02), (acc));            \
+        (acc) = __smlad(sxtb16_ror8(wv), (x13), (acc));         \
     } while (0)
 
 void tl_matvec_s8(const int8_t *w, const int8_t *x, uint32_t rows, uint32_t cols, int32_t *out)
@@ -35,13 +44,13 @@ void tl_matvec_s8(const int8_t *w, const int8_t *x, uint32_t rows, uint32_t cols
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
         uint32_t j = 0;
         for (; j + 4u <= cols; j += 4u) {
-            uint32_t xv = load32(x + j);
+            int32_t xv = load32(x + j);
             int16x2_t x02 = __sxtb16(xv);
-            int16x2_t x13 = __sxtb16(__ror(xv, 8));
-            uint32_t v0 = load32(w0 + j);
-            uint32_t v1 = load32(w1 + j);
-            uint32_t v2 = load32(w2 + j);
-            uint32_t v3 = load32(w3 + j);
+            int16x2_t x13 = sxtb16_ror8(xv);
+            int32_t v0 = load32(w0 + j);
+            int32_t v1 = load32(w1 + j);
+            int32_t v2 = load32(w2 + j);
+            int32_t v3 = load32(w3 + j);
             TL_MAC4(a0, v0, x02, x13);
             TL_MAC4(a1, v1, x02, x13);
             TL_MAC4(a2, v2, x02, x13);
@@ -64,9 +73,9 @@ void tl_matvec_s8(const int8_t *w, const int8_t *x, uint32_t rows, uint32_t cols
         int32_t acc = 0;
         uint32_t j = 0;
         for (; j + 4u <= cols; j += 4u) {
-            uint32_t xv = load32(x + j);
-            uint32_t v = load32(wr + j);
-            TL_MAC4(acc, v, __sxtb16(xv), __sxtb16(__ror(xv, 8)));
+            int32_t xv = load32(x + j);
+            int32_t v = load32(wr + j);
+            TL_MAC4(acc, v, __sxtb16(xv), sxtb16_ror8(xv));
         }
         for (; j < cols; j++) {
             acc += wr[j] * x[j];

@@ -1,0 +1,63 @@
+"""Cortex-M4 build (STM32F405, hard-float) run under QEMU's netduinoplus2 with semihosting:
+every golden vector on the portable kernels and on the DSP/SIMD kernels, and a fault that must
+end the run with the HardFault status."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.firmware.conftest import BUILD, require_tools
+
+pytestmark = pytest.mark.firmware
+
+QEMU = ["qemu-system-arm", "-M", "netduinoplus2", "-nographic"]
+SEMIHOSTING = ["-semihosting-config", "enable=on,target=native"]
+HARDFAULT_EXIT = 101
+
+
+@pytest.fixture(scope="module")
+def m4_images(make_firmware):
+    require_tools("arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")
+    make_firmware("m4")
+    return BUILD / "m4"
+
+
+def run_qemu(elf, timeout=900):
+    """Run an image; SYS_WRITE0 output arrives on stderr with QEMU 7.2, so both are joined."""
+    proc = subprocess.run(
+        ["timeout", str(timeout), *QEMU, *SEMIHOSTING, "-kernel", str(elf)],
+        capture_output=True,
+        text=True,
+        timeout=timeout + 30,
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("variant", ["portable", "dsp"])
+def test_golden_vectors_under_qemu(m4_images, variant):
+    rc, out = run_qemu(m4_images / variant / "app.elf")
+    assert rc == 0, out
+    assert "tokenizer golden: 635 cases, mismatches 0" in out, out
+    assert "intlstm golden: 1200 cases, mismatches 0" in out, out
+    assert "RESULT: PASS" in out
+
+
+def test_fault_ends_the_run_with_a_status(m4_images):
+    rc, out = run_qemu(m4_images / "portable" / "fault.elf", timeout=60)
+    assert rc == HARDFAULT_EXIT, out
+    assert "HardFault" in out
+
+
+def test_image_fits_the_real_chip(m4_images):
+    out = subprocess.run(
+        ["arm-none-eabi-size", "-A", str(m4_images / "dsp" / "app.elf")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    sizes = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()[2:] if line.split()}
+    ram = sizes.get(".data", 0) + sizes.get(".bss", 0) + sizes.get("._stack", 0)
+    assert ram <= 128 * 1024
+    assert sizes[".isr_vector"] + sizes[".text"] + sizes.get(".data", 0) <= 1024 * 1024
