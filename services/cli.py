@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.gateway.cli",
     "models.cli_export",
     "services.processor.cli",
+    "services.labeler.cli",
 )
 
 

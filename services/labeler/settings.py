@@ -1,0 +1,36 @@
+"""Settings of the labeler: frozen, read from ``FLEET_LABELER_*`` in ``main()``."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from services.settings import TOPIC_NAMES
+
+
+class LabelerSettings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", env_prefix="FLEET_LABELER_")
+
+    group_id: str = "fleet-labeler"  # consumer group; start more processes to scale out
+    bootstrap: str = "127.0.0.1:19092"  # Kafka; the CLI fills it from FleetSettings
+    requests_topic: str = TOPIC_NAMES["label_requests"]  # input, keyed by message id
+    labeled_topic: str = TOPIC_NAMES["labeled"]  # output, keyed by message id
+    batch_size: int = Field(32, ge=1, le=1024)  # texts per teacher call
+    poll_timeout_ms: int = Field(500, ge=10)
+    retry_backoff_s: float = Field(2.0, ge=0)  # after a failed batch, before retrying it
+    backlog_every_s: float = Field(2.0, gt=0)  # how often the backlog gauge is refreshed
+    teacher: str = "keyword"  # "keyword" (the in-memory double) or a teacher checkpoint dir
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(19103, ge=0, le=65535)  # /metrics; 0 disables the server
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # main() passes values derived from FleetSettings; the environment overrides them.
+        return env_settings, init_settings

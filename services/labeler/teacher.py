@@ -1,0 +1,141 @@
+"""The labeler's view of a teacher: a batch of texts in, class probabilities out.
+
+:class:`Labeler` is the small abstract base the service depends on. :class:`TeacherLabeler`
+adapts the project's transformer teacher (``models.teacher``); :class:`KeywordLabeler` is
+the in-memory double for tests and for running the pipeline without teacher weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.errors import ConfigError, ServiceError
+
+
+class LabelerError(ServiceError):
+    """The teacher failed on a batch; the service retries the batch, offsets stay put."""
+
+
+@dataclass(frozen=True)
+class TeacherLabel:
+    probs: dict[str, float]  # every class, sums to 1
+    label: str  # argmax of probs
+
+
+class Labeler(ABC):
+    """Labels texts with a teacher."""
+
+    @property
+    @abstractmethod
+    def teacher_id(self) -> str:
+        """Names the teacher and its weights; stored with every label."""
+
+    @abstractmethod
+    def label(self, texts: Sequence[str]) -> list[TeacherLabel]:
+        """Called once per consumed batch (1..batch_size texts), on the service thread.
+
+        Returns one label per text, in order. Raises :class:`LabelerError` when the teacher
+        cannot label the batch; the service then leaves the batch unacknowledged.
+        """
+
+
+def _from_probs(names: Sequence[str], row: Sequence[float]) -> TeacherLabel:
+    total = math.fsum(row)
+    probs = {name: float(p) / total for name, p in zip(names, row, strict=True)}
+    return TeacherLabel(probs=probs, label=max(probs, key=probs.__getitem__))
+
+
+def softmax(logits: Sequence[float]) -> list[float]:
+    top = max(logits)
+    exps = [math.exp(x - top) for x in logits]
+    total = math.fsum(exps)
+    return [e / total for e in exps]
+
+
+class KeywordLabeler(Labeler):
+    """Deterministic stand-in: a class whose keyword occurs in the text wins, otherwise a
+    hash of the text picks one; the winner gets ``confidence`` and the rest share the rest."""
+
+    def __init__(
+        self,
+        labels: Sequence[str],
+        keywords: Mapping[str, Sequence[str]] | None = None,
+        confidence: float = 0.8,
+    ) -> None:
+        if len(labels) < 2:
+            raise ConfigError("KeywordLabeler needs at least two labels")
+        if not 1 / len(labels) < confidence < 1:
+            raise ConfigError(f"confidence must be in (1/{len(labels)}, 1), got {confidence}")
+        unknown = set(keywords or {}) - set(labels)
+        if unknown:
+            raise ConfigError(
+                f"keywords for unknown labels {sorted(unknown)}; valid: {list(labels)}"
+            )
+        self.labels = list(labels)
+        self.keywords = {k: list(v) for k, v in (keywords or {}).items()}
+        self.confidence = confidence
+
+    @property
+    def teacher_id(self) -> str:
+        return "keyword-double"
+
+    def _pick(self, text: str) -> str:
+        for label, words in self.keywords.items():
+            if any(w in text for w in words):
+                return label
+        digest = hashlib.sha256(text.encode("utf-8")).digest()
+        return self.labels[digest[0] % len(self.labels)]
+
+    def label(self, texts: Sequence[str]) -> list[TeacherLabel]:
+        rest = (1 - self.confidence) / (len(self.labels) - 1)
+        out = []
+        for text in texts:
+            winner = self._pick(text)
+            row = [self.confidence if name == winner else rest for name in self.labels]
+            out.append(_from_probs(self.labels, row))
+        return out
+
+
+LOGISTICS_KEYWORDS: dict[str, list[str]] = {
+    "运输中": ["运输", "状态更新", "在途"],
+    "已签收": ["签收", "代收"],
+    "紧急": ["预警", "紧急", "加急"],
+    "异常": ["失败", "异常", "破损"],
+}
+
+
+class TeacherLabeler(Labeler):
+    """Adapter to a ``models.teacher`` teacher: anything with ``label_names`` (or
+    ``labels``) and ``predict_proba(texts)`` (or ``logits(texts)``) returning one row per
+    text. Batching inside the teacher is its own business."""
+
+    def __init__(self, teacher: Any, teacher_id: str) -> None:
+        names = getattr(teacher, "label_names", None) or getattr(teacher, "labels", None)
+        if not names:
+            raise ConfigError("the teacher exposes no label_names; fine-tune it on labels first")
+        if not (hasattr(teacher, "predict_proba") or hasattr(teacher, "logits")):
+            raise ConfigError("the teacher has neither predict_proba(texts) nor logits(texts)")
+        self._teacher = teacher
+        self._names = list(names)
+        self._id = teacher_id
+
+    @property
+    def teacher_id(self) -> str:
+        return self._id
+
+    def label(self, texts: Sequence[str]) -> list[TeacherLabel]:
+        try:
+            if hasattr(self._teacher, "predict_proba"):
+                rows = [list(map(float, r)) for r in self._teacher.predict_proba(list(texts))]
+            else:
+                rows = [softmax(list(map(float, r))) for r in self._teacher.logits(list(texts))]
+        except Exception as exc:  # the teacher is third-party code (torch, transformers)
+            raise LabelerError(f"teacher failed on a batch of {len(texts)}: {exc}") from exc
+        if len(rows) != len(texts):
+            raise LabelerError(f"teacher returned {len(rows)} rows for {len(texts)} texts")
+        return [_from_probs(self._names, row) for row in rows]
