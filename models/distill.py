@@ -1,0 +1,319 @@
+"""Staged distillation of a teacher into the TinyLSTM student.
+
+The seed's recipe, in three stages that each get a fresh AdamW with a cosine schedule and
+gradient clipping at 1.0:
+
+1. ``hard``   - cross-entropy on the gold labels only (initialisation);
+2. ``output`` - adds the soft KD term on the teacher's logits; teacher-labelled transfer texts
+   (augmented or unlabelled, ``label = -1``) join the training set here;
+3. ``full``   - adds the hidden-state MSE through the adapter and, when the student pools by
+   attention and the teacher gives attention maps, the attention-transfer KL.
+
+The best weights by validation macro-F1 over all epochs are kept. A checkpoint at every epoch
+boundary makes the run resumable; teacher outputs are cached on disk (models/kd_targets.py).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from safetensors.torch import save_file
+
+from models.adapter import Adapter, AdapterConfig
+from models.batching import pad_ids
+from models.errors import ConfigError, DataError, ModelsError
+from models.evaluate import LabeledText, compute_metrics, predict_proba_ids
+from models.kd_targets import KDTargets, TargetTeacher, cached_targets
+from models.losses import IGNORE_LABEL, LossConfig, hybrid_loss
+from models.student import StudentConfig, TinyLSTM, save_student
+from models.tokenizer import Tokenizer
+
+STAGES = ("hard", "output", "full")
+CHECKPOINT_FILE = "distill_checkpoint.pt"
+LOG_FILE = "distill_log.jsonl"
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    stage_epochs: tuple[int, int, int] = (3, 3, 3)  # epochs of the hard, output, full stages
+    batch_size: int = 64  # examples per optimizer step
+    lr: float = 2e-3  # peak AdamW learning rate of every stage (cosine decay within a stage)
+    weight_decay: float = 0.01  # AdamW decoupled weight decay
+    grad_clip: float = 1.0  # max global gradient norm
+    seed: int = 0  # seeds initialisation, shuffling and dropout
+    loss: LossConfig = field(default_factory=LossConfig)  # term weights and temperature
+    max_steps_per_stage: int | None = None  # cap on optimizer steps per stage (smoke runs)
+
+    def __post_init__(self) -> None:
+        if len(self.stage_epochs) != 3 or min(self.stage_epochs) < 0:
+            raise ConfigError(f"stage_epochs must be 3 counts >= 0, got {self.stage_epochs}")
+        if self.batch_size < 1 or self.lr <= 0 or self.grad_clip <= 0:
+            raise ConfigError("batch_size must be >= 1, lr and grad_clip > 0")
+
+
+@dataclass
+class DistillResult:
+    model: TinyLSTM  # best weights, eval mode
+    adapter: Adapter | None
+    labels: list[str]
+    best: dict[str, Any]  # stage, epoch and validation metrics of the kept weights
+    history: list[dict[str, Any]]
+    seconds: float
+    teacher_cache_hit: bool
+
+
+def distill(
+    train: Sequence[LabeledText],
+    valid: Sequence[LabeledText],
+    out_dir: str | Path,
+    *,
+    teacher: TargetTeacher | None,
+    tokenizer: Tokenizer,
+    transfer_texts: Sequence[str] = (),
+    config: DistillConfig = DistillConfig(),  # frozen, so a shared default is safe
+    student: StudentConfig | None = None,
+    labels: Sequence[str] | None = None,
+    cache_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = False,
+) -> DistillResult:
+    """Distill ``teacher`` into a student trained on ``train`` (+ ``transfer_texts``)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    needs_teacher = config.stage_epochs[1] + config.stage_epochs[2] > 0
+    if needs_teacher and teacher is None:
+        raise ConfigError("the output and full stages need a teacher (or set their epochs to 0)")
+
+    # 1. Labels, token ids, and teacher targets for labelled + transfer texts.
+    labels = list(labels) if labels is not None else sorted({ex.label for ex in train})
+    index = {label: k for k, label in enumerate(labels)}
+    if not train:
+        raise DataError("the training set is empty")
+    unknown = sorted({ex.label for ex in train} - set(index))
+    if unknown:
+        raise DataError(f"training labels not in the label list: {unknown[:10]}")
+    valid_known = [ex for ex in valid if ex.label in index]
+    if not valid_known:
+        raise DataError("the validation set has no example with a known label")
+    texts = [ex.text for ex in train] + list(transfer_texts)
+    ids = [tokenizer.encode(t) for t in texts]
+    gold = torch.tensor(
+        [index[ex.label] for ex in train] + [IGNORE_LABEL] * len(transfer_texts)
+    )  # [N]
+    valid_ids = [tokenizer.encode(ex.text) for ex in valid_known]
+    valid_y = torch.tensor([index[ex.label] for ex in valid_known])
+    targets: KDTargets | None = None
+    cache_hit = False
+    if needs_teacher:
+        assert teacher is not None
+        targets, cache_hit = cached_targets(teacher, tokenizer, texts, cache_dir)
+        if targets.logits.shape[1] != len(labels):
+            raise ConfigError(
+                f"teacher gives {targets.logits.shape[1]} classes, the student has {len(labels)}:"
+                " fine-tune the teacher on this label set first (fleet teacher finetune)"
+            )
+
+    # 2. Student, adapter, RNGs; state restored from the checkpoint when resuming.
+    student = student or StudentConfig(num_labels=len(labels))
+    if student.num_labels != len(labels):
+        raise ConfigError(f"student num_labels={student.num_labels} but {len(labels)} labels")
+    torch.manual_seed(config.seed)
+    model = TinyLSTM(student)
+    # (built whenever there is a teacher, so a run extended by --resume draws the same RNG)
+    adapter = (
+        Adapter(AdapterConfig(teacher.hidden_size, 2 * student.hidden))
+        if teacher is not None
+        else None
+    )
+    shuffle_gen = torch.Generator().manual_seed(config.seed)
+    state: dict[str, Any] = {
+        "stage": 0,
+        "epoch": 0,
+        "best": None,
+        "best_state": None,
+        "history": [],
+        "optimizer": None,
+        "scheduler": None,
+    }
+    if resume:
+        state = _restore(out / CHECKPOINT_FILE, model, adapter, shuffle_gen, config, labels)
+    use_attention = (
+        targets is not None
+        and targets.has_attention
+        and student.pooling == "attention"
+        and config.loss.attention_weight > 0
+    )
+
+    # 3. Stages in order; each epoch: shuffle, step, validate, keep the best, checkpoint.
+    started = time.perf_counter()
+    bar = Progress(
+        TextColumn("[bold]{task.fields[stage]} {task.fields[epoch]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}  valid F1 {task.fields[f1]:.3f}"),
+        TimeElapsedColumn(),
+        disable=not progress,
+    )
+    with bar:
+        task = bar.add_task("distill", total=1, stage="", epoch=0, loss=0.0, f1=0.0)
+        while state["stage"] < len(STAGES):
+            stage_idx = state["stage"]
+            stage = STAGES[stage_idx]
+            epochs = config.stage_epochs[stage_idx]
+            rows = list(range(len(train))) if stage == "hard" else list(range(len(texts)))
+            n_batches = math.ceil(len(rows) / config.batch_size)
+            if config.max_steps_per_stage is not None:
+                n_batches = min(n_batches, config.max_steps_per_stage)
+            # 3a. A fresh optimizer and cosine schedule per stage (the adapter joins in "full").
+            params = list(model.parameters())
+            if stage == "full" and adapter is not None:
+                params += list(adapter.parameters())
+            optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+                optimizer, T_max=max(1, epochs * n_batches)
+            )
+            if state["optimizer"] is not None:
+                optimizer.load_state_dict(state["optimizer"])
+                scheduler.load_state_dict(state["scheduler"])
+            while state["epoch"] < epochs:
+                epoch = state["epoch"] + 1
+                bar.reset(task, total=n_batches, stage=stage, epoch=epoch)
+                model.train()
+                if adapter is not None:
+                    adapter.train()
+                order = torch.tensor(rows)[torch.randperm(len(rows), generator=shuffle_gen)]
+                loss_sum, seen = 0.0, 0
+                for b in range(n_batches):
+                    batch = order[b * config.batch_size : (b + 1) * config.batch_size].tolist()
+                    # 3b. Forward the student; gather the teacher targets this stage uses.
+                    x, lengths = pad_ids([ids[r] for r in batch])  # [B, W], [B]
+                    out_s = model.features(x, lengths)
+                    kwargs: dict[str, Any] = {}
+                    if stage != "hard":
+                        assert targets is not None
+                        t_logits, t_hidden, t_attn, t_mask = targets.batch(batch, x.shape[1])
+                        kwargs["teacher_logits"] = t_logits
+                        if stage == "full" and adapter is not None:
+                            if config.loss.hidden_weight > 0:
+                                kwargs["student_hidden"] = out_s.lstm_out
+                                kwargs["teacher_hidden"] = adapter(t_hidden)  # [B, W, 2H]
+                            kwargs["hidden_mask"] = t_mask
+                            if use_attention:
+                                kwargs["student_attention"] = out_s.attn_weights
+                                kwargs["teacher_attention"] = t_attn
+                    else:
+                        kwargs["teacher_logits"] = None
+                    # 3c. Mix the loss terms (models/losses.py), backward, clip, step.
+                    parts = hybrid_loss(config.loss, out_s.logits, labels=gold[batch], **kwargs)
+                    if not torch.isfinite(parts.total):
+                        raise ModelsError(f"distillation diverged in stage {stage}: {parts}")
+                    optimizer.zero_grad(set_to_none=True)
+                    parts.total.backward()
+                    torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+                    optimizer.step()
+                    scheduler.step()
+                    loss_sum += parts.total.item() * len(batch)
+                    seen += len(batch)
+                    bar.update(task, advance=1, loss=loss_sum / seen)
+                # 3d. Validate and keep the best weights over all stages.
+                report = compute_metrics(
+                    valid_y.numpy(), predict_proba_ids(model, valid_ids), labels
+                )
+                row = {
+                    "stage": stage,
+                    "epoch": epoch,
+                    "train_loss": loss_sum / max(seen, 1),
+                    "valid_accuracy": report.accuracy,
+                    "valid_macro_f1": report.macro_f1,
+                    "seconds": round(time.perf_counter() - started, 3),
+                }
+                state["history"].append(row)
+                if state["best"] is None or report.macro_f1 > state["best"]["valid_macro_f1"]:
+                    state["best"] = row
+                    state["best_state"] = {
+                        k: v.detach().clone() for k, v in model.state_dict().items()
+                    }
+                bar.update(task, f1=state["best"]["valid_macro_f1"])
+                with (out / LOG_FILE).open("a", encoding="utf-8") as log:
+                    log.write(json.dumps(row) + "\n")
+                state["epoch"] = epoch
+                state["optimizer"] = optimizer.state_dict()
+                state["scheduler"] = scheduler.state_dict()
+                _save_checkpoint(
+                    out / CHECKPOINT_FILE, model, adapter, shuffle_gen, config, labels, state
+                )
+            state.update(stage=stage_idx + 1, epoch=0, optimizer=None, scheduler=None)
+
+    # 4. Restore the best weights; save the student, the adapter and the metrics.
+    seconds = time.perf_counter() - started
+    if state["best_state"] is not None:
+        model.load_state_dict(state["best_state"])
+    model.eval()
+    save_student(model, labels, out)
+    if adapter is not None and config.stage_epochs[2] > 0:
+        save_file(adapter.state_dict(), str(out / "adapter.safetensors"))
+    metrics = {
+        "best": state["best"],
+        "distill_config": _config_dict(config),
+        "student_config": asdict(student),
+        "teacher": getattr(teacher, "teacher_id", None),
+        "num_train": len(train),
+        "num_transfer": len(transfer_texts),
+        "attention_transfer": use_attention,
+        "train_seconds": round(seconds, 3),
+        "teacher_cache_hit": cache_hit,
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2) + "\n")
+    return DistillResult(
+        model, adapter, labels, state["best"] or {}, state["history"], seconds, cache_hit
+    )
+
+
+def _config_dict(config: DistillConfig) -> dict[str, Any]:
+    d = asdict(config)
+    d["stage_epochs"] = list(config.stage_epochs)
+    return d
+
+
+def _save_checkpoint(path, model, adapter, shuffle_gen, config, labels, state) -> None:
+    payload = {
+        "model": model.state_dict(),
+        "adapter": adapter.state_dict() if adapter is not None else None,
+        "torch_rng": torch.get_rng_state(),
+        "shuffle_rng": shuffle_gen.get_state(),
+        "config": _config_dict(config),
+        "labels": list(labels),
+        "state": state,
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+
+
+def _restore(path, model, adapter, shuffle_gen, config, labels) -> dict[str, Any]:
+    if not path.is_file():
+        raise ModelsError(f"--resume: no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a corrupt file
+        raise ModelsError(f"--resume: cannot read {path}: {exc}") from exc
+    saved = dict(payload["config"])
+    now = _config_dict(config)
+    changed = [k for k in now if k not in ("stage_epochs",) and saved.get(k) != now[k]]
+    if changed or payload["labels"] != list(labels):
+        raise ConfigError(f"--resume with a different {', '.join(changed) or 'label set'}")
+    model.load_state_dict(payload["model"])
+    if adapter is not None and payload["adapter"] is not None:
+        adapter.load_state_dict(payload["adapter"])
+    torch.set_rng_state(payload["torch_rng"])
+    shuffle_gen.set_state(payload["shuffle_rng"])
+    state: dict[str, Any] = payload["state"]
+    return state
