@@ -95,6 +95,53 @@ def stack(fleet_settings: FleetSettings) -> Iterator[StackHandle]:
         lease.close()
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def private_stack_factory(
+    fleet_settings: FleetSettings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Stack]]:
+    """``make(components=("kafka",)) -> Stack`` started on its own data dir and free ports.
+
+    For tests that stop, restart or break a broker: the shared session ``stack`` is used by
+    other tests (and other test sessions) at the same time and must stay up. Everything is
+    stopped at the end of the test.
+    """
+    stacks: list[Stack] = []
+
+    def make(components: tuple[str, ...] = ("kafka",)) -> Stack:
+        data_dir = tmp_path_factory.mktemp("private-stack")
+        s = fleet_settings.stack
+        settings = fleet_settings.model_copy(
+            update={
+                "stack": s.model_copy(
+                    update={
+                        "data_dir": data_dir,
+                        "kafka": s.kafka.model_copy(
+                            update={"port": _free_port(), "controller_port": _free_port()}
+                        ),
+                        "mosquitto": s.mosquitto.model_copy(update={"port": _free_port()}),
+                        "prometheus": s.prometheus.model_copy(update={"port": _free_port()}),
+                    }
+                )
+            }
+        )
+        private = Stack(settings)
+        stacks.append(private)
+        private.up(list(components))
+        return private
+
+    yield make
+    for private in stacks:
+        private.down()
+
+
 # -- Kafka --------------------------------------------------------------------------------
 
 
