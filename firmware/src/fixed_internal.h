@@ -56,4 +56,36 @@ static inline int32_t tl_add_wrap32(int32_t a, int32_t b)
     return (int32_t)((uint32_t)a + (uint32_t)b);
 }
 
+/* requant() for n >= 32, where the result fits 30 bits, without 64-bit shifts. With
+ * P = a * M = hi * 2^32 + lo (0 <= lo < 2^32):
+ *   n == 32: floor((P + 2^31) / 2^32) = hi + (lo >= 2^31)
+ *   n >  32: the rounding constant 2^(n-1) has no low word, and lo / 2^32 < 1 cannot change
+ *            a floor over 2^(n-32) of the integer hi + 2^(n-33), so the result is
+ *            (hi + 2^(n-33)) >> (n - 32)   (|hi| < 2^30, so nothing overflows). */
+static inline int32_t tl_requant_hi(int32_t a, int32_t m, int32_t n)
+{
+    int64_t p = (int64_t)a * m;
+    int32_t hi = (int32_t)(p >> 32);
+    if (n == 32) {
+        return hi + (int32_t)((uint32_t)p >> 31);
+    }
+    return (hi + (1 << (n - 33))) >> (n - 32);
+}
+
+static inline int32_t tl_sat16_32(int32_t x)
+{
+    return x < -32768 ? -32768 : (x > 32767 ? 32767 : x);
+}
+
+/* Section 4: z = sat16(requant(ax, mx, nx) + requant(ah, mh, nh)), exactly; the common case
+ * (both shifts >= 32, as the converter produces for real models) stays in 32 bits. */
+static inline int16_t tl_gate_preact(int32_t ax, int32_t mx, int32_t nx, int32_t ah, int32_t mh,
+                                     int32_t nh)
+{
+    if (nx >= 32 && nh >= 32) {
+        return (int16_t)tl_sat16_32(tl_requant_hi(ax, mx, nx) + tl_requant_hi(ah, mh, nh));
+    }
+    return tl_sat16(tl_requant_inline(ax, mx, nx) + tl_requant_inline(ah, mh, nh));
+}
+
 #endif /* TL_FIXED_INTERNAL_H */

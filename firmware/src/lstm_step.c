@@ -26,9 +26,8 @@ tl_status_t tl_lstm_step(const tl_lstm_dir_t *dir, const int8_t *x, int8_t *h, i
 
     /* 2. Gate pre-activations z (Q3.12), stored over ax. */
     for (uint32_t r = 0; r < rows; r++) {
-        int64_t zx = tl_requant_inline(tl_add_wrap32(dir->b[r], ax[r]), dir->mx[r], dir->nx[r]);
-        int64_t zh = tl_requant_inline(ah[r], dir->mh[r], dir->nh[r]);
-        ax[r] = tl_sat16(zx + zh);
+        ax[r] = tl_gate_preact(tl_add_wrap32(dir->b[r], ax[r]), dir->mx[r], dir->nx[r], ah[r],
+                               dir->mh[r], dir->nh[r]);
     }
 
     /* 3. Cell and hidden update per unit. */

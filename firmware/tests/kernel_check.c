@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "fixed_internal.h"
 #include "lstm_lut.h"
 #include "tl_blob.h"
 #include "tl_head.h"
@@ -37,6 +38,36 @@ static void check_requant(void)
     expect(tl_requant(INT32_MIN, INT32_MAX, 1) == -(((int64_t)1 << 61) - ((int64_t)1 << 30)),
            "requant extreme stays in 64 bits");
     expect(tl_requant(1000, 1518500250, 62) == 0, "requant large shift -> 0");
+}
+
+/* The 32-bit fast path of the gate pre-activation equals the 64-bit definition. */
+static void check_gate_preact(void)
+{
+    uint32_t seed = 99;
+    int ok = 1;
+    for (int i = 0; i < 20000 && ok; i++) {
+        int32_t ax = (int32_t)(lcg(&seed) << 8), ah = (int32_t)(lcg(&seed) << 8);
+        if (i % 3 == 0) {
+            ax >>= (lcg(&seed) % 31u);
+            ah >>= (lcg(&seed) % 31u);
+        }
+        int32_t mx = (int32_t)((1u << 30) | (lcg(&seed) << 7)), mh = (int32_t)((1u << 30) | lcg(&seed));
+        int32_t nx = 32 + (int32_t)(lcg(&seed) % 31u), nh = 32 + (int32_t)(lcg(&seed) % 31u);
+        if (i % 5 == 0) {
+            nx = 32;
+        }
+        if (i == 0) {
+            ax = INT32_MIN;
+            mx = INT32_MAX;
+            ah = INT32_MAX;
+            mh = INT32_MAX;
+        }
+        int64_t want = tl_requant(ax, mx, nx) + tl_requant(ah, mh, nh);
+        want = want < -32768 ? -32768 : (want > 32767 ? 32767 : want);
+        ok = tl_gate_preact(ax, mx, nx, ah, mh, nh) == want &&
+             tl_requant_hi(ax, mx, nx) == tl_requant(ax, mx, nx);
+    }
+    expect(ok, "32-bit requant fast path equals the 64-bit definition");
 }
 
 static void check_lut(void)
@@ -182,6 +213,7 @@ int tl_check_kernels(tl_log_fn log)
     g_fail = 0;
     g_log = log;
     check_requant();
+    check_gate_preact();
     check_lut();
     check_matvec();
     check_tokenizer();
