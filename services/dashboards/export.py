@@ -1,0 +1,65 @@
+"""Render the dashboards to the JSON Grafana provisions from ``deploy/grafana/dashboards``.
+
+Run ``python -m services.dashboards.export`` after changing ``fleet.py``; a test checks the
+committed files are current.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+
+from services.dashboards.fleet import DASHBOARDS
+from services.settings import REPO_ROOT
+
+DEFAULT_DIR = REPO_ROOT / "deploy" / "grafana" / "dashboards"
+
+
+def render() -> dict[str, str]:
+    """File name -> JSON text of every dashboard."""
+    encoder = JSONEncoder(sort_keys=True, indent=2, ensure_ascii=False)
+    return {
+        name: encoder.encode(_numbered(build().build())) + "\n"
+        for name, build in DASHBOARDS.items()
+    }
+
+
+def _numbered(board):
+    """Give panels unique ids and each panel's queries the refIds A, B, ... Grafana expects."""
+    for panel_id, panel in enumerate(board.panels or [], start=1):
+        panel.id_val = panel_id
+        for i, target in enumerate(getattr(panel, "targets", None) or []):
+            target.ref_id = chr(ord("A") + i)
+    return board
+
+
+def panel_queries(text: str) -> Iterator[tuple[str, str]]:
+    """(panel title, PromQL expression) of every query target in a dashboard's JSON."""
+    for panel in json.loads(text).get("panels", []):
+        for target in panel.get("targets") or []:
+            if target.get("expr"):
+                yield panel["title"], target["expr"]
+
+
+def write(directory: Path = DEFAULT_DIR) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in render().items():
+        path = directory / name
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    for path in write(Path(args[0]) if args else DEFAULT_DIR):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
