@@ -1,0 +1,124 @@
+"""Every panel query of every dashboard returns data from the stack's Prometheus while the
+real services run: devices publish over MQTT -> gateway -> Kafka -> processor -> labeller."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import urllib.parse
+import urllib.request
+import uuid
+
+import pytest
+
+from services.dashboards.export import panel_queries, render
+from tests.services.labeler.test_labeler_stream import labeler_process
+from tests.services.processor.harness import make_topics, processor_process, publish_release
+from tests.services.processor.stream_data import make_event
+from tests.services.service_process import ServiceProcess, delete_topics_with_prefix, free_port
+
+pytestmark = pytest.mark.integration
+RATE_WINDOW = "20s"  # stands in for $__rate_interval; the test targets are scraped every 1 s
+
+
+def _instant(prometheus_url: str, expr: str) -> list:
+    url = f"{prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body = json.load(response)
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def _queries() -> list[tuple[str, str, str]]:
+    out = []
+    for name, text in render().items():
+        for title, expr in panel_queries(text):
+            concrete = expr.replace("$__rate_interval", RATE_WINDOW).replace("$model_version", ".*")
+            out.append((name, title, concrete))
+    return out
+
+
+def test_every_dashboard_query_returns_data(
+    stack, kafka_topic_factory, mqtt_client_factory, prometheus_target_factory, tmp_path
+):
+    from kafka import KafkaProducer
+
+    topics = make_topics(kafka_topic_factory)
+    labeled = kafka_topic_factory(partitions=1, prefix="test.lab")
+    status = kafka_topic_factory(partitions=1, prefix="test.status")
+    dlq = kafka_topic_factory(partitions=1, prefix="test.dlq")
+    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all")
+    publish_release(producer, topics.releases, 3)
+    producer.send(topics.label_requests, value=b"not a label request").get(30)  # skipped: invalid
+    producer.send(topics.predictions, value=b"{}").get(30)  # counted by the processor as invalid
+
+    gateway_port = free_port()
+    gateway = ServiceProcess(
+        ["gateway", "run", "--client-id", f"gw-{uuid.uuid4().hex[:6]}",
+         "--share-group", f"dash{uuid.uuid4().hex[:6]}",
+         "--predictions-topic", topics.predictions, "--status-topic", status,
+         "--dlq-topic", dlq, "--metrics-port", str(gateway_port)],
+        {}, tmp_path / "gateway.log", gateway_port,
+    )  # fmt: skip
+    processor = processor_process(
+        stack.bootstrap_servers,
+        topics,
+        tmp_path,
+        window_s=3.0,
+        grace_s=1.0,
+        budget_per_window=10,
+        per_device_cap=2,
+    )
+    labeler = labeler_process(stack.bootstrap_servers, topics.label_requests, labeled, tmp_path)
+    services = [gateway, processor, labeler]
+    stop = threading.Event()
+    try:
+        for service in services:
+            service.start()
+            prometheus_target_factory(
+                f"127.0.0.1:{service.metrics_port}", labels={"job": f"dash-{service.args[0]}"}
+            )
+        gateway.wait_for(lambda: "subscribed to" in gateway.tail(100_000), "gateway subscription")
+        # the stack's Prometheus may predate the rule files: load them
+        urllib.request.urlopen(
+            urllib.request.Request(f"{stack.prometheus_url}/-/reload", method="POST"), timeout=10
+        )
+
+        devices = [d.id for d in stack.registry.devices[:4]]
+        clients = {d: mqtt_client_factory(stack.device(d)) for d in devices}
+
+        def publish() -> None:
+            rng, seq = random.Random(5), 0
+            while not stop.is_set():
+                for device, client in clients.items():
+                    event = make_event(rng, device, seq, 3, shifted=seq % 200 >= 100)
+                    client.publish(f"fleet/{device}/pred", event.to_bytes())
+                    if seq % 20 == 0:
+                        client.publish(f"fleet/{device}/pred", event.to_bytes())  # duplicate
+                        client.publish(f"fleet/{device}/pred", b"\xff not json")  # to the DLQ
+                    seq += 1
+                time.sleep(0.02)
+
+        traffic = threading.Thread(target=publish, daemon=True)
+        traffic.start()
+        missing: list = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert traffic.is_alive() and all(s.proc.poll() is None for s in services)
+            missing = [q for q in _queries() if not _instant(stack.prometheus_url, q[2])]
+            if not missing:
+                break
+            time.sleep(2)
+        assert not missing, "panels without data:\n" + "\n".join(
+            f"{n} / {t}: {e}" for n, t, e in missing
+        )
+        # a label request was answered: the labeller labelled what the processor sampled
+        assert labeler.value("fleet_labeler_labels_total", teacher_id="keyword-double") > 0
+    finally:
+        stop.set()
+        for service in reversed(services):
+            service.stop()
+        producer.close()
+        delete_topics_with_prefix(stack.bootstrap_servers, processor.env["FLEET_PROCESSOR_APP_ID"])
