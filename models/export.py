@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -85,7 +86,8 @@ class ServingLSTM(nn.Module):
                 maxed = torch.where(mask > 0, seq, neg).amax(dim=1)  # [B, 2H]
                 pooled = torch.cat([mean, maxed], dim=-1)  # [B, 4H]
             else:
-                scores = seq @ self.attn_query / math.sqrt(2 * H)  # [B, T]
+                query: torch.Tensor = self.attn_query  # type: ignore[assignment]
+                scores = seq @ query / math.sqrt(2 * H)  # [B, T]
                 first = (pos == 0).expand(B, -1)  # [B, T]
                 run = valid | (first & (lengths == 0).unsqueeze(1))  # [B, T]
                 scores = scores.masked_fill(~run, -1.0e30)
@@ -143,7 +145,7 @@ def quantize_onnx(float_path: str | Path, int8_path: str | Path) -> Path:
     return out
 
 
-def onnx_session(path: str | Path):  # type: ignore[no-untyped-def]
+def onnx_session(path: str | Path) -> Any:
     """A CPU onnxruntime session for an exported model."""
     import onnxruntime as ort
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,7 +70,7 @@ def edge_messages(rng: random.Random) -> list[bytes]:
     return out
 
 
-def train_golden_student(seed: int = 0, steps: int = 200):  # type: ignore[no-untyped-def]
+def train_golden_student(seed: int = 0, steps: int = 200) -> Any:
     """A default-size trained TinyLSTM over :data:`LABELS` (a few seconds on one core)."""
     import torch
     import torch.nn.functional as F

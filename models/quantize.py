@@ -9,6 +9,7 @@ float64. Quantisation-aware training that simulates the same arithmetic lives in
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -141,7 +142,7 @@ def quantize_arrays(
         raise QuantizationError(f"float student has inconsistent shapes: {exc}") from exc
 
 
-def quantize_student(model, labels: Sequence[str]) -> IntegerStudent:  # type: ignore[no-untyped-def]
+def quantize_student(model: Any, labels: Sequence[str]) -> IntegerStudent:
     """A trained :class:`models.student.TinyLSTM` (pooling "last") -> integer student."""
     pooling = model.config.pooling
     if pooling != "last":
@@ -152,7 +153,9 @@ def quantize_student(model, labels: Sequence[str]) -> IntegerStudent:  # type: i
     return quantize_arrays(state, labels, model.config.max_len)
 
 
-def qat_finetune(model, train_examples, valid_examples, tokenizer, **kwargs):  # type: ignore[no-untyped-def]
+def qat_finetune(
+    model: Any, train_examples: Any, valid_examples: Any, tokenizer: Any, **kwargs: Any
+) -> Any:
     """QAT through the integer scheme; see :func:`models.qat.qat_finetune` for the arguments."""
     from models.qat import qat_finetune as run  # torch training code, imported on use
 
