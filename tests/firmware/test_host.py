@@ -130,3 +130,22 @@ def test_device_update_confirm_and_rollback_refusal(host_lib):
     with pytest.raises(FirmwareError, match="rollback"):
         dev.install(_with_version(blob, 1), 1)
     assert dev.engine().classify("上海仓库存预警通知".encode()).logits
+
+
+@pytest.mark.parametrize("cut_op", [0, 1, 20, 43, 44, 45])  # slot erase, chunks 1..43, metadata
+def test_device_power_cut_through_the_abi_still_boots(host_lib, cut_op):
+    """The C power-loss test covers every operation; this drives the same path via ctypes."""
+    blob = (GOLDEN / "intlstm" / "model.blob").read_bytes()
+    dev = host_lib.device()
+    dev.install(_with_version(blob, 1), 1, chunk=8192)
+    assert dev.boot() == 0
+    host_lib.check(dev.lib.lib.tl_api_device_power_cut(dev.ctx, cut_op, 1, 2), "power cut")
+    with pytest.raises(FirmwareError, match="flash"):
+        dev.install(_with_version(blob, 2), 2, chunk=8192)
+    dev.reboot()
+    assert dev.boot() == 0
+    assert dev.state() == (0, NONE, 1, 1)  # slot A confirmed, no trial, v1 runs
+    dev.install(_with_version(blob, 2), 2, chunk=8192)
+    dev.reboot()
+    assert dev.boot() == 0
+    assert dev.state()[2] == 2
