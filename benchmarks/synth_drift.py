@@ -3,7 +3,8 @@
 A char 1-3-gram TF-IDF + logistic-regression classifier (seconds to train, a stand-in for the
 student) is trained on phase 0 train and scored on the test split of every phase (labels it
 never saw, i.e. phase 2's 拦截, are counted as errors in ``accuracy_all``), next to a model
-retrained on that phase's own train split. Also times corpus generation.
+retrained on that phase's own train split, and on phase 0 with 30 % of the templates held
+out of train (test phrasing never seen). Also times corpus generation.
 
     python -m benchmarks.synth_drift [--seed 0]
 """
@@ -63,12 +64,17 @@ def main(argv: list[str] | None = None) -> int:
                 "retrained_on_this_phase": score(own, splits[p]["test"]),
             }
         )
+    # Unseen phrasing: 30 % of each phase-0 template group only in valid/test.
+    holdout = SynthConfig(seed=args.seed, phases=1, holdout_templates=0.3)
+    held = {s: to_examples(r) for s, r in generate_phase(holdout, 0).items()}
+    unseen = score(fit(held["train"]), held["test"])
     result = {
         "benchmark": "synth_drift",
         "model": "char_wb 1-3-gram TF-IDF + logistic regression",
         "config": {"seed": config.seed, "train": config.train, "test": config.test},
         "generate_seconds_all_phases": round(generate_seconds, 2),
         "phases": phases,
+        "phase0_unseen_templates_holdout_0.3": unseen,
     }
     print(json.dumps(result, ensure_ascii=False, indent=2))
     return 0

@@ -32,6 +32,9 @@ def synth_command(
     ambiguous: Annotated[float, typer.Option(help="Share of two-label messages")] = 0.08,
     text_noise: Annotated[float, typer.Option(help="Chance of surface noise")] = 0.35,
     new_label: Annotated[bool, typer.Option(help="Phase 2 adds 拦截 (intercept)")] = True,
+    holdout_templates: Annotated[
+        float, typer.Option(help="Share of templates only in valid/test (unseen phrasing)")
+    ] = 0.0,
 ) -> None:
     """Write the seeded bilingual logistics corpus with drift phases and its data card.
 
@@ -52,6 +55,7 @@ def synth_command(
             ambiguous=ambiguous,
             text_noise=text_noise,
             new_label=new_label,
+            holdout_templates=holdout_templates,
         )
         card = write_corpus(config, out)
     except ModelsError as exc:

@@ -91,7 +91,10 @@ def synth_card(
         "generator_version": GENERATOR_VERSION,
         "created_by": (
             f"fleet data synth --seed {config.seed} --train {config.train} "
-            f"--valid {config.valid} --test {config.test} --phases {config.phases}"
+            f"--valid {config.valid} --test {config.test} --phases {config.phases} "
+            f"--label-noise {config.label_noise} --ambiguous {config.ambiguous} "
+            f"--text-noise {config.text_noise} --{'' if config.new_label else 'no-'}new-label "
+            f"--holdout-templates {config.holdout_templates}"
         ),
         "config": dataclasses.asdict(config),
         "labels": [{"name": n, "english": ENGLISH[n]} for n in LOGISTICS_LABELS],

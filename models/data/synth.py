@@ -78,6 +78,9 @@ class SynthConfig:
     ambiguous: float = 0.08  # share of messages combining the cues of two labels
     text_noise: float = 0.35  # chance a message gets surface noise (one or more edits)
     new_label: bool = True  # phase 2 introduces 拦截 (intercept)
+    holdout_templates: float = (
+        0.0  # share of templates kept out of train: valid/test phrasing unseen
+    )
 
     def __post_init__(self) -> None:
         if not 1 <= self.phases <= len(LABEL_MIX):
@@ -87,7 +90,7 @@ class SynthConfig:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.train < len(SEED_EXAMPLES):
             raise ConfigError(f"train must be >= {len(SEED_EXAMPLES)} (the seed examples)")
-        for name in ("label_noise", "ambiguous", "text_noise"):
+        for name in ("label_noise", "ambiguous", "text_noise", "holdout_templates"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
@@ -97,21 +100,34 @@ class SynthConfig:
         return tuple(n for n in LOGISTICS_LABELS if n in mix and (self.new_label or n != NEW_LABEL))
 
 
-def templates_for(label: str, lang: str, phase: int) -> tuple[list[str], list[float]]:
-    """Templates of ``label`` in ``lang`` available in ``phase``, and their draw weights."""
+def templates_for(
+    label: str, lang: str, phase: int, holdout: float = 0.0, part: str = "all"
+) -> tuple[list[str], list[float]]:
+    """Templates of ``label`` in ``lang`` available in ``phase``, and their draw weights.
+
+    With ``holdout`` > 0 the last ``round(holdout * n)`` templates of each phase's group of
+    ``n`` are held out: ``part="seen"`` returns the others (for train), ``part="unseen"``
+    only the held-out ones (for valid and test), ``part="all"`` everything."""
+    assert part in ("all", "seen", "unseen"), f"unknown template part {part!r}"
     texts: list[str] = []
     weights: list[float] = []
     for since, group in sorted(TEMPLATES[lang].get(label, {}).items()):
         if since <= phase:
-            texts.extend(group)
-            weights.extend([NEW_WEIGHT if since == phase and phase > 0 else 1.0] * len(group))
+            cut = len(group) - round(holdout * len(group))
+            chosen = group if part == "all" else group[:cut] if part == "seen" else group[cut:]
+            texts.extend(chosen)
+            weights.extend([NEW_WEIGHT if since == phase and phase > 0 else 1.0] * len(chosen))
     return texts, weights
 
 
-def _render(rng: random.Random, label: str, lang: str, phase: int) -> str:
-    texts, weights = templates_for(label, lang, phase)
-    if not texts:  # a label without templates in this language falls back to Chinese
-        texts, weights = templates_for(label, "zh", phase)
+def _render(
+    rng: random.Random, label: str, lang: str, phase: int, holdout: float, part: str
+) -> str:
+    # Fall back to Chinese, then to all templates, where a language or part has none.
+    for fallback_lang, fallback_part in ((lang, part), ("zh", part), (lang, "all")):
+        texts, weights = templates_for(label, fallback_lang, phase, holdout, fallback_part)
+        if texts:
+            break
     assert texts, f"no templates for {label} in phase {phase}"
     template = rng.choices(texts, weights=weights)[0]
     return template.format_map(SlotFiller(rng, phase, lang))
@@ -199,16 +215,18 @@ def add_noise(rng: random.Random, text: str, lang: str, phase: int, rate: float)
 # --- records --------------------------------------------------------------------------------
 
 
-def _message(rng: random.Random, config: SynthConfig, phase: int) -> dict[str, Any]:
+def _message(rng: random.Random, config: SynthConfig, phase: int, split: str) -> dict[str, Any]:
     """One clean record without id: text, label, lang and the ambiguity cue if any."""
     labels = config.labels(phase)
     lang = rng.choices(LANGS, weights=LANG_MIX[phase])[0]
     label = rng.choices(labels, weights=[LABEL_MIX[phase][n] for n in labels])[0]
-    text = _render(rng, label, lang, phase)
+    holdout = config.holdout_templates
+    part = "all" if holdout == 0 else "seen" if split == "train" else "unseen"
+    text = _render(rng, label, lang, phase, holdout, part)
     record: dict[str, Any] = {"text": text, "label": label, "phase": phase, "lang": lang}
     if rng.random() < config.ambiguous:
         other = rng.choice([n for n in labels if n != label])
-        second = _render(rng, other, lang, phase)
+        second = _render(rng, other, lang, phase, holdout, part)
         pair = (text, second) if rng.random() < 0.5 else (second, text)
         record["text"] = pair[0] + rng.choice(CONNECTORS[lang]) + pair[1]
         record["label"] = resolve(label, other)
@@ -238,7 +256,7 @@ def generate_phase(config: SynthConfig, phase: int) -> dict[str, list[dict[str, 
             attempts += 1
             if attempts > 50 * wanted + 1000:
                 raise DataError(f"phase {phase} {split}: cannot find {wanted} distinct messages")
-            record = _message(rng, config, phase)
+            record = _message(rng, config, phase, split)
             if not record["text"] or record["text"] in seen:
                 continue
             seen.add(record["text"])

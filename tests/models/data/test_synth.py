@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import string
 import subprocess
 import sys
@@ -213,3 +214,28 @@ def test_cli_errors_are_one_line(tmp_path):
     result = CliRunner().invoke(build_app(), ["data", "card", str(tmp_path / "x.txt")])
     assert result.exit_code == 1
     assert "unknown data format" in result.output
+
+
+def template_pattern(template: str) -> re.Pattern[str]:
+    parts = [re.escape(literal) + (".+?" if slot else "")
+             for literal, slot, _, _ in string.Formatter().parse(template)]  # fmt: skip
+    return re.compile("".join(parts))
+
+
+def test_holdout_templates_keep_test_phrasing_out_of_train():
+    config = make_config(
+        phases=1, label_noise=0.0, ambiguous=0.0, text_noise=0.0, holdout_templates=0.3
+    )
+    seen, unseen = [], []
+    for lang in ("zh", "en", "mix"):
+        for label in config.labels(0):
+            seen += templates_for(label, lang, 0, 0.3, "seen")[0]
+            unseen += templates_for(label, lang, 0, 0.3, "unseen")[0]
+    assert unseen and not set(seen) & set(unseen)
+    seen_patterns = [template_pattern(t) for t in seen]
+    unseen_patterns = [template_pattern(t) for t in unseen]
+    splits = generate_phase(config, 0)
+    for r in splits["train"][len(SEED_EXAMPLES) :]:
+        assert any(p.fullmatch(r["text"]) for p in seen_patterns), r["text"]
+    for r in splits["test"]:
+        assert any(p.fullmatch(r["text"]) for p in unseen_patterns), r["text"]
