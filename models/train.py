@@ -164,7 +164,7 @@ def train_student(
             if config.max_steps is not None and state["steps"] >= config.max_steps:
                 break
             epoch = state["epoch"] + 1
-            bar.reset(task, total=n_batches, epoch=epoch)
+            bar.reset(task, total=n_batches, epoch=epoch, loss=0.0, f1=max(state["best_f1"], 0.0))
             model.train()
             order = torch.randperm(len(train_ids), generator=shuffle_gen)  # [N]
             loss_sum, seen = 0.0, 0

@@ -137,7 +137,7 @@ def test_cli_train_student_writes_model_metrics_and_log(tmp_path) -> None:
     write_jsonl(tmp_path / "data" / "test.jsonl", examples[75:])
     out = tmp_path / "student"
     args = ["train", "student", "--data", str(tmp_path / "data"), "--out", str(out)]
-    args += ["--epochs", "2", "--batch-size", "16", "--pooling", "meanmax", "--no-progress"]
+    args += ["--epochs", "2", "--batch-size", "16", "--pooling", "meanmax"]  # progress bar on
     result = CliRunner().invoke(build_app(), args)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
