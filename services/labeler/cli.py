@@ -23,15 +23,16 @@ def register(app: typer.Typer) -> None:
 
 
 def build_labeler(teacher: str):
-    """``keyword`` -> the in-memory double; anything else -> a teacher checkpoint folder."""
+    """``keyword`` -> the in-memory double; anything else -> a fine-tuned teacher folder."""
     from services.labeler.teacher import LOGISTICS_KEYWORDS, KeywordLabeler, TeacherLabeler
     from services.schemas.examples import LABELS
 
     if teacher == "keyword":
         return KeywordLabeler(LABELS, LOGISTICS_KEYWORDS)
-    from models.teacher import Teacher  # type: ignore[attr-defined]
+    from models.teacher import Teacher
 
-    return TeacherLabeler(Teacher.load(Path(teacher)), teacher_id=Path(teacher).name)
+    model = Teacher.load(teacher)  # a fine-tuned folder (encoder + head + labels)
+    return TeacherLabeler(model, teacher_id=str(getattr(model, "teacher_id", teacher))[-128:])
 
 
 def main(config: Path | None = None) -> None:

@@ -110,9 +110,10 @@ LOGISTICS_KEYWORDS: dict[str, list[str]] = {
 
 
 class TeacherLabeler(Labeler):
-    """Adapter to a ``models.teacher`` teacher: anything with ``label_names`` (or
-    ``labels``) and ``predict_proba(texts)`` (or ``logits(texts)``) returning one row per
-    text. Batching inside the teacher is its own business."""
+    """Adapter to ``models.teacher.Teacher`` (fine-tuned, with a classification head): or
+    anything with ``label_names`` (or ``labels``) and ``predict_proba(texts)`` (or
+    ``logits(texts)``) returning one row per text. Batching inside the teacher is its own
+    business."""
 
     def __init__(self, teacher: Any, teacher_id: str) -> None:
         names = getattr(teacher, "label_names", None) or getattr(teacher, "labels", None)
@@ -120,6 +121,8 @@ class TeacherLabeler(Labeler):
             raise ConfigError("the teacher exposes no label_names; fine-tune it on labels first")
         if not (hasattr(teacher, "predict_proba") or hasattr(teacher, "logits")):
             raise ConfigError("the teacher has neither predict_proba(texts) nor logits(texts)")
+        if hasattr(teacher, "eval"):
+            teacher.eval()  # an nn.Module: no dropout while labelling
         self._teacher = teacher
         self._names = list(names)
         self._id = teacher_id

@@ -1,0 +1,202 @@
+"""Throughput of the stream processor (events/s) and the labeller (labels/s) on this machine.
+
+Both read a backlog produced beforehand into fresh topics of the local Kafka (started if it
+is not running), so the numbers are the services' own drain rate, not the producer's:
+
+- processor: ``fleet processor run`` as a subprocess (1 s windows); the clock runs from its
+  first counted event to the last one (``fleet_processor_events_total``), excluding start-up;
+- labeller: the labeller loop in-process, once with the keyword double and once with the real
+  teacher (``models.teacher.Teacher("e5-small")`` with a fresh, untrained head: inference
+  cost only, the labels are meaningless) when its weights load; batch size 32, CPU.
+
+Run: ``python -m benchmarks.stream_throughput`` (prints JSON). Sizes: ``--events``,
+``--requests``, ``--teacher-requests``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+
+def _topics(bootstrap: str, names: dict[str, int]) -> None:
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(n, p, 1) for n, p in names.items()], timeout_ms=30_000)
+    finally:
+        admin.close()
+
+
+def _delete(bootstrap: str, prefixes: list[str]) -> None:
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        doomed = [t for t in admin.list_topics() if any(t.startswith(p) for p in prefixes)]
+        if doomed:
+            admin.delete_topics(doomed, timeout_ms=30_000)
+    finally:
+        admin.close()
+
+
+def processor_throughput(bootstrap: str, n_events: int) -> dict:
+    from kafka import KafkaProducer
+
+    from tests.services.processor.harness import (
+        ProcessorTopics,
+        processor_process,
+        publish_release,
+        send_traffic,
+    )
+
+    tag = f"bench.{uuid.uuid4().hex[:8]}"
+    topics = ProcessorTopics(f"{tag}.pred", f"{tag}.rel", f"{tag}.req")
+    _topics(bootstrap, {topics.predictions: 3, topics.releases: 1, topics.label_requests: 1})
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
+    publish_release(producer, topics.releases, 3)
+    now = time.time()
+    send_traffic(
+        producer, topics.predictions, n_events, model_version=3, shifted=False,
+        ts=(now - 30, now), seed=11, devices=50, chatty_share=0.1,
+    )  # fmt: skip
+    producer.close()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = processor_process(bootstrap, topics, Path(tmp), window_s=1.0, grace_s=0.5)
+        proc.start()
+        try:
+            counted = lambda: proc.value("fleet_processor_events_total", model_version="3")  # noqa: E731
+            proc.wait_for(lambda: counted() > 0, "first event", timeout_s=120, every_s=0.05)
+            first = time.monotonic()
+            proc.wait_for(lambda: counted() >= n_events, "all events", timeout_s=600, every_s=0.1)
+            elapsed = time.monotonic() - first
+        finally:
+            proc.stop()
+            _delete(bootstrap, [tag, proc.env["FLEET_PROCESSOR_APP_ID"]])
+    return {
+        "events": n_events,
+        "seconds": round(elapsed, 2),
+        "events_per_s": round(n_events / elapsed, 1),
+        "partitions": 2,
+        "windows_s": 1.0,
+    }
+
+
+def labeler_throughput(bootstrap: str, labeler, n_requests: int) -> dict:
+    from kafka import KafkaProducer
+
+    from services.labeler.service import LabelerMetrics, LabelerService
+    from services.labeler.settings import LabelerSettings
+    from services.schemas.examples import TEXTS, label_request
+
+    tag = f"bench.{uuid.uuid4().hex[:8]}"
+    requests, labeled = f"{tag}.req", f"{tag}.lab"
+    _topics(bootstrap, {requests: 3, labeled: 3})
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
+    rng = random.Random(7)
+    for i in range(n_requests):
+        r = label_request(device_id=f"dev-{i % 50:04d}", seq=i)
+        text = f"{rng.choice(TEXTS)} #{i}"  # distinct texts of realistic length
+        producer.send(
+            requests,
+            key=r.message_id.encode(),
+            value=r.model_copy(update={"text": text}).to_bytes(),
+        )
+    producer.close()
+    settings = LabelerSettings(
+        group_id=f"{tag}-labeler", bootstrap=bootstrap, requests_topic=requests,
+        labeled_topic=labeled, batch_size=32, metrics_port=0,
+    )  # fmt: skip
+    metrics = LabelerMetrics.create()
+    service = LabelerService(settings, labeler, metrics)
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+
+    def done() -> float:
+        return (
+            metrics.registry.get_sample_value(
+                "fleet_labeler_labels_total", {"teacher_id": labeler.teacher_id}
+            )
+            or 0.0
+        )
+
+    try:
+        deadline = time.monotonic() + 600
+        while done() == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        first = time.monotonic()
+        while done() < n_requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        elapsed = time.monotonic() - first
+        labelled = done()
+    finally:
+        service.stop_event.set()
+        thread.join(timeout=30)
+        _delete(bootstrap, [tag])
+    return {
+        "labeler": labeler.teacher_id,
+        "requests": n_requests,
+        "labelled": int(labelled),
+        "seconds": round(elapsed, 2),
+        "labels_per_s": round(labelled / elapsed, 1),
+        "batch_size": 32,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--requests", type=int, default=3_000)
+    parser.add_argument("--teacher-requests", type=int, default=256)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    from services.labeler.teacher import LOGISTICS_KEYWORDS, KeywordLabeler, TeacherLabeler
+    from services.schemas.examples import LABELS
+    from services.settings import load_settings
+    from services.stack import Stack
+
+    settings = load_settings()
+    stack = Stack(settings)
+    started = stack.up()
+    try:
+        bootstrap = settings.kafka_bootstrap
+        result: dict = {
+            "benchmark": "stream_throughput",
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+            "processor": processor_throughput(bootstrap, args.events),
+            "labeler_keyword_double": labeler_throughput(
+                bootstrap, KeywordLabeler(LABELS, LOGISTICS_KEYWORDS), args.requests
+            ),
+        }
+        try:
+            import torch
+
+            from models.teacher import Teacher
+
+            torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
+            teacher = Teacher("e5-small")
+            teacher.attach_head(list(LABELS))  # untrained: measures inference cost only
+            result["labeler_real_teacher"] = labeler_throughput(
+                bootstrap, TeacherLabeler(teacher, "e5-small+untrained-head"), args.teacher_requests
+            )
+            result["labeler_real_teacher"]["torch_threads"] = torch.get_num_threads()
+        except Exception as exc:  # the teacher's weights are optional for this benchmark
+            result["labeler_real_teacher"] = {"skipped": f"{type(exc).__name__}: {exc}"}
+    finally:
+        if started:
+            stack.down(list(started))
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
