@@ -3,7 +3,7 @@
 A fine-tuned teacher folder (written by ``fleet teacher finetune``, read by ``Teacher``)::
 
     teacher.json        {"format": 1, "text_prefix": "query: ", "base": "e5-small"}
-    labels.json         ["label a", "label b", ...]  (index = logit column)
+    labels.json         {"labels": ["label a", "label b", ...]}  (index = logit column)
     head.safetensors    weight (C, H), bias (C,)
     encoder/            a Hugging Face folder: model.safetensors, config.json, tokenizer
 """
@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from models.data.record import LabelSet
 from models.errors import DataError
 
 FORMAT = 1  # teacher.json "format"; bump on layout changes
@@ -67,7 +68,7 @@ def save_head(head: ClassifierHead, layout: FinetunedLayout, labels: list[str]) 
 
     state = {k: v.detach().contiguous().cpu() for k, v in head.linear.state_dict().items()}
     save_file(state, str(layout.head), metadata={"format": "pt"})
-    layout.labels.write_text(json.dumps(labels, ensure_ascii=False, indent=1))
+    LabelSet(tuple(labels)).save(layout.labels)
 
 
 def write_meta(layout: FinetunedLayout, text_prefix: str, base: str) -> None:
@@ -90,10 +91,10 @@ def load_head(layout: FinetunedLayout) -> tuple[ClassifierHead, list[str]]:
     """Read the head weights and labels written by :func:`save_head`."""
     from safetensors.torch import load_file
 
+    labels = list(LabelSet.load(layout.labels).names)
     try:
-        labels = json.loads(layout.labels.read_text())
         state = load_file(str(layout.head))
-    except (OSError, json.JSONDecodeError) as exc:
+    except OSError as exc:
         raise DataError(f"incomplete fine-tuned teacher at {layout.root}") from exc
     num_labels, hidden = state["weight"].shape
     if num_labels != len(labels):

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from models.errors import DataError
+from models.teacher import Teacher
+from models.teacher.finetune import FinetuneConfig, finetune
+
+LOGISTICS = [
+    ("包裹已到达上海转运中心，正在运输中", "运输中"),
+    ("parcel departed the Shenzhen hub, in transit", "运输中"),
+    ("货物在途，预计明天到达", "运输中"),
+    ("shipment is on the way to Beijing", "运输中"),
+    ("快件已签收，签收人：本人", "已签收"),
+    ("package delivered and signed for by the customer", "已签收"),
+    ("您的订单已签收，感谢使用", "已签收"),
+    ("delivered to the front desk, signed", "已签收"),
+    ("包裹破损，派送失败", "异常"),
+    ("delivery failed: address not found", "异常"),
+    ("快件异常，请联系客服", "异常"),
+    ("parcel damaged in transit, exception raised", "异常"),
+]
+
+
+@pytest.fixture
+def labelled_file_factory(tmp_path: Path) -> Callable[..., Path]:
+    def make(rows: list[tuple[str, str]] = LOGISTICS) -> Path:
+        path = tmp_path / "train.jsonl"
+        lines = [json.dumps({"text": t, "label": label}, ensure_ascii=False) for t, label in rows]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    return make
+
+
+def _config(**kwargs) -> FinetuneConfig:
+    base = dict(teacher="minilm", batch_size=4, lr=5e-5, head_lr=5e-3, checkpoint_every=4,
+                max_length=32, dropout=0.0)  # fmt: skip
+    return FinetuneConfig(**{**base, **kwargs})
+
+
+def test_loss_decreases_and_the_result_loads_as_a_classifier(
+    labelled_file_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    result = finetune(labelled_file_factory(), tmp_path / "ft", _config(max_steps=18),
+                      progress=False)  # fmt: skip
+    assert result.steps == 18 and result.resumed_from is None
+    first, last = result.losses[:3], result.losses[-3:]
+    assert sum(last) / 3 < 0.7 * sum(first) / 3, result.losses
+    teacher = Teacher.load(result.out_dir)
+    assert teacher.label_names == ["已签收", "异常", "运输中"]
+    probs = teacher.predict_proba([t for t, _ in LOGISTICS])
+    predicted = [teacher.label_names[i] for i in probs.argmax(-1).tolist()]
+    accuracy = sum(p == y for p, (_, y) in zip(predicted, LOGISTICS, strict=True)) / len(LOGISTICS)
+    assert accuracy > 1 / 3  # better than chance on its training texts
+    kept = sorted(p.name for p in (result.out_dir / "checkpoints").iterdir())
+    assert kept == ["step-0000016", "step-0000018"]  # keep_checkpoints=2
+
+
+def test_resumed_run_ends_where_an_uninterrupted_one_does(
+    labelled_file_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    data = labelled_file_factory()
+    straight = finetune(data, tmp_path / "straight", _config(max_steps=8), progress=False)
+    finetune(data, tmp_path / "split", _config(max_steps=4), progress=False)
+    resumed = finetune(data, tmp_path / "split", _config(max_steps=8), progress=False)
+    assert resumed.resumed_from == 4 and len(resumed.losses) == 4
+    assert resumed.losses == pytest.approx(straight.losses[4:], rel=1e-4, abs=1e-5)
+    a, b = Teacher.load(straight.out_dir), Teacher.load(resumed.out_dir)
+    assert a.head is not None and b.head is not None
+    assert torch.allclose(a.head.linear.weight, b.head.linear.weight, atol=1e-5)
+
+
+def test_resume_refuses_a_different_label_set(
+    labelled_file_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    finetune(labelled_file_factory(), tmp_path / "ft", _config(max_steps=4), progress=False)
+    other = labelled_file_factory(
+        [(t, "x" if i % 2 else "y") for i, (t, _) in enumerate(LOGISTICS)]
+    )
+    with pytest.raises(DataError, match="labels"):
+        finetune(other, tmp_path / "ft", _config(max_steps=8), progress=False)
