@@ -27,6 +27,8 @@ typedef struct {
     const int32_t *nx;  /**< [4H] input requant shifts, 1..62 */
     const int32_t *mh;  /**< [4H] recurrent requant multipliers */
     const int32_t *nh;  /**< [4H] recurrent requant shifts */
+    uint32_t shifts_ge32; /**< 1 if every nx and nh is >= 32 (set by tl_blob_parse; enables an
+                               exact 32-bit requant path; 0 always gives the same results) */
 } tl_lstm_dir_t;
 
 /**

@@ -289,6 +289,12 @@ tl_status_t tl_blob_parse(const uint8_t *blob, size_t len, tl_blob_view_t *view)
         v.dir[d].nx = (const int32_t *)f[4];
         v.dir[d].mh = (const int32_t *)f[5];
         v.dir[d].nh = (const int32_t *)f[6];
+        v.dir[d].shifts_ge32 = 1u;
+        for (uint32_t r = 0; r < 4u * v.hidden; r++) {
+            if (v.dir[d].nx[r] < 32 || v.dir[d].nh[r] < 32) {
+                v.dir[d].shifts_ge32 = 0u;
+            }
+        }
     }
     v.head.w = (const int8_t *)found[15];
     v.head.b = (const int32_t *)found[16];

@@ -64,12 +64,13 @@ static inline int32_t tl_add_wrap32(int32_t a, int32_t b)
  *            (hi + 2^(n-33)) >> (n - 32)   (|hi| < 2^30, so nothing overflows). */
 static inline int32_t tl_requant_hi(int32_t a, int32_t m, int32_t n)
 {
-    int64_t p = (int64_t)a * m;
-    int32_t hi = (int32_t)(p >> 32);
-    if (n == 32) {
-        return hi + (int32_t)((uint32_t)p >> 31);
-    }
-    return (hi + (1 << (n - 33))) >> (n - 32);
+    /* Branch-free form of the two cases: with s = n - 32, the rounding constant 2^(n-1) is
+     * (2^s >> 1) * 2^32 + (2^s << 31 mod 2^32), so one multiply-accumulate (SMLAL) adds it. */
+    uint32_t s = (uint32_t)(n - 32);
+    uint32_t one = 1u << s;
+    uint64_t rnd = ((uint64_t)(one >> 1) << 32) | (uint32_t)(one << 31);
+    int64_t p = (int64_t)a * m + (int64_t)rnd;
+    return (int32_t)(p >> 32) >> s;
 }
 
 static inline int32_t tl_sat16_32(int32_t x)

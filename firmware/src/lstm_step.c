@@ -24,10 +24,22 @@ tl_status_t tl_lstm_step(const tl_lstm_dir_t *dir, const int8_t *x, int8_t *h, i
     tl_matvec_s8(dir->wx, x, rows, embed_dim, ax);
     tl_matvec_s8(dir->wh, h, rows, hidden, ah);
 
-    /* 2. Gate pre-activations z (Q3.12), stored over ax. */
-    for (uint32_t r = 0; r < rows; r++) {
-        ax[r] = tl_gate_preact(tl_add_wrap32(dir->b[r], ax[r]), dir->mx[r], dir->nx[r], ah[r],
-                               dir->mh[r], dir->nh[r]);
+    /* 2. Gate pre-activations z (Q3.12), stored over ax. With every shift >= 32 (what the
+     *    converter produces) both requantised terms fit 30 bits: two short 32-bit passes. */
+    if (dir->shifts_ge32) {
+        const int32_t *b = dir->b, *mx = dir->mx, *nx = dir->nx;
+        for (uint32_t r = 0; r < rows; r++) {
+            ax[r] = tl_requant_hi(tl_add_wrap32(b[r], ax[r]), mx[r], nx[r]);
+        }
+        const int32_t *mh = dir->mh, *nh = dir->nh;
+        for (uint32_t r = 0; r < rows; r++) {
+            ax[r] = tl_sat16_32(ax[r] + tl_requant_hi(ah[r], mh[r], nh[r]));
+        }
+    } else {
+        for (uint32_t r = 0; r < rows; r++) {
+            ax[r] = tl_gate_preact(tl_add_wrap32(dir->b[r], ax[r]), dir->mx[r], dir->nx[r],
+                                   ah[r], dir->mh[r], dir->nh[r]);
+        }
     }
 
     /* 3. Cell and hidden update per unit. */
