@@ -7,6 +7,7 @@ and ``fleet stack status`` start fast.
 from __future__ import annotations
 
 import importlib
+import os
 
 import typer
 
@@ -35,6 +36,9 @@ def build_app() -> typer.Typer:
 
 
 def main() -> None:
+    # Spinning OpenMP threads slow torch's LSTM ~20x on small, shared machines; set before any
+    # command imports torch.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     build_app()()
 
 
