@@ -15,13 +15,13 @@ class LabelerSettings(BaseSettings):
     bootstrap: str = "127.0.0.1:19092"  # Kafka; the CLI fills it from FleetSettings
     requests_topic: str = TOPIC_NAMES["label_requests"]  # input, keyed by message id
     labeled_topic: str = TOPIC_NAMES["labeled"]  # output, keyed by message id
-    batch_size: int = Field(32, ge=1, le=1024)  # texts per teacher call
-    poll_timeout_ms: int = Field(500, ge=10)
-    retry_backoff_s: float = Field(2.0, ge=0)  # after a failed batch, before retrying it
-    backlog_every_s: float = Field(2.0, gt=0)  # how often the backlog gauge is refreshed
+    batch_size: int = Field(default=32, ge=1, le=1024)  # texts per teacher call
+    poll_timeout_ms: int = Field(default=500, ge=10)
+    retry_backoff_s: float = Field(default=2.0, ge=0)  # after a failed batch, before retrying it
+    backlog_every_s: float = Field(default=2.0, gt=0)  # how often the backlog gauge is refreshed
     teacher: str = "keyword"  # "keyword" (the in-memory double) or a teacher checkpoint dir
     metrics_host: str = "127.0.0.1"
-    metrics_port: int = Field(19103, ge=0, le=65535)  # /metrics; 0 disables the server
+    metrics_port: int = Field(default=19103, ge=0, le=65535)  # /metrics; 0 disables the server
 
     @classmethod
     def settings_customise_sources(

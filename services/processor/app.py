@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import faust
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+from faust.types import TableT
 
 from services.errors import ValidationError
 from services.processor.aggregator import Aggregator
@@ -49,7 +51,7 @@ def build_app(
     app.monitor = PrometheusMonitor(
         metrics=FaustMetrics.create(metrics.registry, f"{PREFIX}_faust")
     )
-    raw = {
+    raw: dict[str, Any] = {  # bytes in, bytes out: the schemas parse and serialise
         "key_type": bytes,
         "value_type": bytes,
         "key_serializer": "raw",
@@ -61,7 +63,7 @@ def build_app(
     )
     requests = app.topic(settings.label_requests_topic, **raw)
 
-    def table(name: str) -> faust.Table:
+    def table(name: str) -> TableT:
         return app.Table(name, default=None, partitions=settings.partitions, key_type=str)
 
     aggregator = Aggregator(

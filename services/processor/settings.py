@@ -19,18 +19,20 @@ class ProcessorSettings(BaseSettings):
     predictions_topic: str = TOPIC_NAMES["predictions"]  # input, keyed by device
     releases_topic: str = TOPIC_NAMES["releases"]  # compacted release manifests
     label_requests_topic: str = TOPIC_NAMES["label_requests"]  # output, keyed by message id
-    partitions: int = Field(3, ge=1)  # of the by-model-version topic and the tables
-    window_s: float = Field(60.0, gt=0)  # tumbling window size
-    grace_s: float = Field(5.0, ge=0)  # a window closes this long after its end
-    tick_s: float = Field(1.0, gt=0)  # how often due windows are looked for
-    dedup_ttl_s: float = Field(900.0, gt=0)  # message ids are remembered this long
-    cleanup_every_s: float = Field(30.0, gt=0)  # expiry sweep of the dedup and closed tables
-    low_confidence: float = Field(0.6, gt=0, le=1)  # below this a prediction is a candidate
+    partitions: int = Field(default=3, ge=1)  # of the by-model-version topic and the tables
+    window_s: float = Field(default=60.0, gt=0)  # tumbling window size
+    grace_s: float = Field(default=5.0, ge=0)  # a window closes this long after its end
+    tick_s: float = Field(default=1.0, gt=0)  # how often due windows are looked for
+    dedup_ttl_s: float = Field(default=900.0, gt=0)  # message ids are remembered this long
+    cleanup_every_s: float = Field(
+        default=30.0, gt=0
+    )  # expiry sweep of the dedup and closed tables
+    low_confidence: float = Field(default=0.6, gt=0, le=1)  # below this a prediction is a candidate
     strategy: Literal["least_confidence", "margin", "entropy"] = "least_confidence"
-    budget_per_window: int = Field(50, ge=0)  # label requests per window and model version
-    per_device_cap: int = Field(5, ge=1)  # label requests per device and window
+    budget_per_window: int = Field(default=50, ge=0)  # label requests per window and model version
+    per_device_cap: int = Field(default=5, ge=1)  # label requests per device and window
     metrics_host: str = "127.0.0.1"
-    metrics_port: int = Field(19102, ge=0, le=65535)  # /metrics; 0 disables the server
+    metrics_port: int = Field(default=19102, ge=0, le=65535)  # /metrics; 0 disables the server
     data_dir: Path = Path("var/processor")  # faust's datadir
 
     @classmethod
