@@ -179,6 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     qat_report = integer_report(
         qat.model, labels, test_ids, test_y, float_logits(qat_model, test_ids)
     )
+    # Control: the same number of plain float fine-tuning steps, then PTQ (separates QAT's
+    # effect from the effect of simply training longer).
+    control = train_steps(copy.deepcopy(base), train_ids, train_y, qat.steps, lr=3e-4, seed=1)
+    control_report = integer_report(
+        control, labels, test_ids, test_y, float_logits(control, test_ids)
+    )
     result["ptq_vs_qat"] = {
         "float_accuracy": ptq["float_accuracy"],
         "ptq_int8_accuracy": ptq["int8_accuracy"],
@@ -189,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "qat_model_float_accuracy": qat_report["float_accuracy"],
         "qat_argmax_agreement_with_its_float": qat_report["argmax_agreement_with_float"],
+        "control_float_finetune_float_accuracy": control_report["float_accuracy"],
+        "control_float_finetune_ptq_int8_accuracy": control_report["int8_accuracy"],
         "qat_steps": qat.steps,
         "qat_seconds": round(time.perf_counter() - t0, 1),
     }
