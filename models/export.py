@@ -133,13 +133,20 @@ def export_onnx(student: TinyLSTM, path: str | Path) -> Path:
 
 
 def quantize_onnx(float_path: str | Path, int8_path: str | Path) -> Path:
-    """onnxruntime dynamic int8 (weights int8, activations quantised on the fly)."""
+    """onnxruntime dynamic int8 (weights int8, activations quantised on the fly), after
+    onnxruntime's recommended pre-processing (shape inference and graph optimisation)."""
+    import tempfile
+
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     out = Path(int8_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        quantize_dynamic(str(float_path), str(out), weight_type=QuantType.QInt8)
+        with tempfile.TemporaryDirectory() as tmp:
+            prepared = Path(tmp) / "prepared.onnx"
+            quant_pre_process(str(float_path), str(prepared))
+            quantize_dynamic(str(prepared), str(out), weight_type=QuantType.QInt8)
     except Exception as exc:  # onnxruntime raises plain Exception subclasses of many kinds
         raise ExportError(f"onnxruntime int8 quantisation failed: {exc}") from exc
     return out
