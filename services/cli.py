@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "models.cli_export",
     "services.processor.cli",
     "services.labeler.cli",
+    "models.cli_teacher",
 )
 
 
