@@ -114,28 +114,27 @@ class Aggregator:
 
     # -- per tick -------------------------------------------------------------------------
 
-    def on_tick(self, partition: int, now: float | None = None) -> list[ClosedWindow]:
-        """Close this partition's windows whose end + grace has passed; expire old ids."""
-        now = time.time() if now is None else now
-        due = []
-        for raw in list(self.windows.values()):
-            if raw["partition"] == partition and raw["end"] + self.settings.grace_s <= now:
-                due.append(WindowAggregate.from_json(raw))
-        closed = [self._close(aggregate, now) for aggregate in sorted(due, key=lambda a: a.start)]
-        if now - self._last_cleanup.get(partition, 0.0) >= self.settings.cleanup_every_s:
-            self._last_cleanup[partition] = now
-            self._expire(partition, now)
-        return closed
+    def due(self, partition: int, now: float | None = None) -> list[ClosedWindow]:
+        """This partition's windows whose end + grace has passed, evaluated but still open.
 
-    def _close(self, aggregate: WindowAggregate, now: float) -> ClosedWindow:
-        version = str(aggregate.model_version)
+        Nothing changes until :meth:`finish`: the caller first delivers the label requests,
+        so a crash in between closes the window again after the restart (the labeller
+        ignores the repeated requests) instead of losing them.
+        """
+        now = time.time() if now is None else now
+        ready = [
+            WindowAggregate.from_json(raw)
+            for raw in list(self.windows.values())
+            if raw["partition"] == partition and raw["end"] + self.settings.grace_s <= now
+        ]
+        return [self._evaluate(aggregate) for aggregate in sorted(ready, key=lambda a: a.start)]
+
+    def _evaluate(self, aggregate: WindowAggregate) -> ClosedWindow:
         key = aggregate.key
         # 1. drift against the release's reference profile
         profile = self.references.get(aggregate.model_version)
         report = None
-        if profile is None:
-            self.metrics.windows_without_reference.labels(version).inc()
-        elif aggregate.events:
+        if profile is not None and aggregate.events:
             report = drift.drift_report(
                 aggregate.class_counts,
                 aggregate.fine_confidence(),
@@ -143,15 +142,10 @@ class Aggregator:
                 profile.confidence.edges,
                 profile.confidence.frequencies,
             )
-            for feature, values in report.values.items():
-                for statistic, value in values.items():
-                    self.metrics.drift.labels(version, feature, statistic).set(value)
         # 2. spend the labelling budget on the window's candidates
         candidates: list[Candidate] = []
         for device in aggregate.candidate_devices:
-            pool_key = f"{key}|{device}"
-            candidates += [Candidate.from_json(c) for c in self.pools.get(pool_key) or []]
-            self.pools.pop(pool_key, None)
+            candidates += [Candidate.from_json(c) for c in self.pools.get(f"{key}|{device}") or []]
         chosen = select(candidates, self.settings.budget_per_window, self.settings.per_device_cap)
         wire_strategy = WIRE_STRATEGY[self.settings.strategy]
         window = Window(start=aggregate.start, end=aggregate.end)
@@ -167,20 +161,57 @@ class Aggregator:
             )
             for c in chosen
         ]
-        # 3. the window is done: remember it closed, forget its state
-        self.closed[key] = [now, aggregate.partition]
-        self.windows.pop(key, None)
+        return ClosedWindow(aggregate, report, requests)
+
+    def finish(self, closed: ClosedWindow, now: float | None = None) -> None:
+        """The window's requests are delivered: export its statistics and drop its state."""
+        now = time.time() if now is None else now
+        aggregate = closed.aggregate
+        version = str(aggregate.model_version)
+        key = aggregate.key
+        # 1. gauges of the last closed window
+        if closed.report is not None:
+            for feature, values in closed.report.values.items():
+                for statistic, value in values.items():
+                    self.metrics.drift.labels(version, feature, statistic).set(value)
+        elif self.references.get(aggregate.model_version) is None:
+            self.metrics.windows_without_reference.labels(version).inc()
         self.metrics.windows_closed.labels(version).inc()
         self.metrics.window_events.labels(version).set(aggregate.events)
         self.metrics.window_low_confidence_ratio.labels(version).set(aggregate.low_confidence_ratio)
+        self.metrics.label_requests.labels(version, self.settings.strategy).inc(
+            len(closed.requests)
+        )
+        # 2. remember it closed, forget its state
+        self.closed[key] = [now, aggregate.partition]
+        for device in aggregate.candidate_devices:
+            self.pools.pop(f"{key}|{device}", None)
+        self.windows.pop(key, None)
         log.info(
             "closed window %s: %d events, %d low-confidence, %d label requests",
             key,
             aggregate.events,
             aggregate.low_confidence,
-            len(requests),
+            len(closed.requests),
         )
-        return ClosedWindow(aggregate, report, requests)
+
+    def on_tick(self, partition: int, now: float | None = None) -> list[ClosedWindow]:
+        """Close due windows without delivering anything (unit tests, benchmarks)."""
+        now = time.time() if now is None else now
+        closed = self.due(partition, now)
+        for window in closed:
+            self.finish(window, now)
+        self.expire(partition, now)
+        return closed
+
+    def expire(self, partition: int, now: float | None = None) -> None:
+        """Forget message ids and closed windows older than ``dedup_ttl_s`` (at most every
+        ``cleanup_every_s`` per partition)."""
+        now = time.time() if now is None else now
+        if now - self._last_cleanup.get(partition, 0.0) < self.settings.cleanup_every_s:
+            return
+        self._last_cleanup[partition] = now
+        self._expire(partition, now)
 
     def _expire(self, partition: int, now: float) -> None:
         horizon = now - self.settings.dedup_ttl_s

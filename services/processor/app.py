@@ -96,14 +96,16 @@ def build_app(
         async for event in stream.events():
             partition = event.message.partition
             if event.key == TICK_KEY:
-                for closed in aggregator.on_tick(partition):
-                    for request in closed.requests:
-                        await requests.send(
-                            key=request.message_id.encode(), value=request.to_bytes()
-                        )
-                    metrics.label_requests.labels(
-                        str(closed.aggregate.model_version), settings.strategy
-                    ).inc(len(closed.requests))
+                for closed in aggregator.due(partition):
+                    # deliver the window's label requests before its state is dropped
+                    pending = [
+                        await requests.send(key=r.message_id.encode(), value=r.to_bytes())
+                        for r in closed.requests
+                    ]
+                    for delivery in pending:
+                        await delivery
+                    aggregator.finish(closed)
+                aggregator.expire(partition)
                 continue
             prediction = parse_prediction(event.value)  # validated by ingest
             aggregator.on_prediction(prediction, event.message.timestamp, partition)

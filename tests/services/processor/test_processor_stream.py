@@ -167,7 +167,8 @@ def test_restart_neither_double_counts_nor_loses_the_window(stack, kafka_topic_f
             first
         ) + len(second)
         assert events() == len(second)  # this process counted only what was new to it
-        assert proc.value("fleet_processor_duplicates_total") == len(first)
+        # the resent first half, plus whatever the broker redelivered after the restart
+        assert proc.value("fleet_processor_duplicates_total") >= len(first)
         time.sleep(2)  # a few more ticks: the window is not closed a second time
         assert _closed(proc) == 1
         assert proc.value("fleet_processor_late_events_total", model_version=str(VERSION)) == 0
