@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -258,11 +259,11 @@ class Teacher(nn.Module):
             assert out.logits is not None
             for b in range(out.input_ids.shape[0]):
                 real = out.attention_mask[b].bool()  # (T,)
-                attention = None
+                attention: np.ndarray | None = None
                 if layer in out.attentions:
                     amap = out.attentions[layer][b].mean(0)[real][:, real]  # (Tt, Tt)
-                    attention = amap[-1] if self.decoder_only else amap.mean(0)  # (Tt,)
-                    attention = attention.float().cpu().numpy()
+                    row = amap[-1] if self.decoder_only else amap.mean(0)  # (Tt,)
+                    attention = row.float().cpu().numpy()
                 spans = [tuple(map(int, s)) for s in out.offsets[b][real.cpu()].tolist()]
                 samples.append(
                     TeacherSample(

@@ -131,7 +131,8 @@ def _load_checkpoint(
 
 
 def _optimizer(teacher: Teacher, config: FinetuneConfig) -> torch.optim.Optimizer:
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, param in teacher.model.named_parameters():
         if not param.requires_grad:
             continue

@@ -70,7 +70,7 @@ class ChatTransport(ABC):
 
 
 class HttpxTransport(ChatTransport):
-    def post_json(self, url, payload, headers, timeout):  # type: ignore[no-untyped-def]
+    def post_json(self, url, payload, headers, timeout):
         import httpx
 
         try:
@@ -87,7 +87,7 @@ class HttpxTransport(ChatTransport):
 
 
 class UrllibTransport(ChatTransport):
-    def post_json(self, url, payload, headers, timeout):  # type: ignore[no-untyped-def]
+    def post_json(self, url, payload, headers, timeout):
         import socket
         import urllib.error
         import urllib.request
