@@ -50,7 +50,7 @@ tl_status_t tl_lstm_step(const tl_lstm_dir_t *dir, const int8_t *x, int8_t *h, i
         int32_t og = tl_lut_interp(tl_sigmoid_lut, (int16_t)ax[3u * hidden + u]);
         int32_t fc = tl_rshift_round32(fg * (int32_t)c[u], 15);
         int32_t ic = tl_rshift_round32(ig * gg, 18);
-        int16_t cn = tl_sat16((int64_t)fc + ic);
+        int16_t cn = (int16_t)tl_sat16_32(fc + ic); /* |fc| <= 2^15, |ic| <= 2^12: no overflow */
         int32_t tc = tl_lut_interp(tl_tanh_lut, cn);
         c[u] = cn;
         h[u] = tl_sat8(tl_rshift_round32(og * tc, 23));

@@ -91,6 +91,34 @@ static inline void mac_4rows(const int8_t *p0, const int8_t *p2, uint32_t cols,
     acc[3] = a3;
 }
 
+/* The common shape (rows % 4 == 0, cols a multiple of 8 up to 256): whole 4-row blocks with
+ * nothing but the assembly loop inside, so GCC keeps the block loop's state in registers. */
+static void blocks_4rows(const int8_t *p0, uint32_t blocks, uint32_t cols, const int16x2_t *xp,
+                         uint32_t pairs, int32_t *out)
+{
+    do {
+        const int8_t *p2 = p0 + 2u * cols;
+        const int16x2_t *px = xp;
+        uint32_t k = pairs;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        int32_t x02, x13, v, t;
+        __asm__ volatile("1:\n\t" TL_MAC_4x4 TL_MAC_4x4
+                         "subs   %[k], %[k], #1\n\t"
+                         "bne    1b\n\t"
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+                           [p0] "+r"(p0), [p2] "+r"(p2), [xp] "+r"(px), [k] "+r"(k),
+                           [x02] "=&r"(x02), [x13] "=&r"(x13), [v] "=&r"(v), [t] "=&r"(t)
+                         : [cols] "r"(cols)
+                         : "cc", "memory");
+        out[0] = a0;
+        out[1] = a1;
+        out[2] = a2;
+        out[3] = a3;
+        out += 4;
+        p0 = p2 + cols; /* p2 ended at row r+2's end = row r+3's start */
+    } while (--blocks != 0u);
+}
+
 void tl_matvec_s8(const int8_t *w, const int8_t *x, uint32_t rows, uint32_t cols, int32_t *out)
 {
     /* 1. Unpack x once: for each 4 bytes, (x0, x2) and (x1, x3) as signed halfword pairs. */
@@ -104,6 +132,10 @@ void tl_matvec_s8(const int8_t *w, const int8_t *x, uint32_t rows, uint32_t cols
     }
     /* 2. Four rows at a time: one LDRD of x pairs feeds eight SMLADs. */
     uint32_t r = 0;
+    if (tail == cols && quads % 2u == 0u && quads != 0u && rows >= 4u) {
+        blocks_4rows(w, rows / 4u, cols, xp, quads / 2u, out);
+        r = rows & ~3u;
+    }
     for (; r + 4u <= rows; r += 4u) {
         const int8_t *p0 = w + (size_t)r * cols;
         const int8_t *p2 = p0 + 2u * cols;

@@ -96,7 +96,7 @@ static void check_matvec(void)
     static int8_t x[67];
     int32_t out[13];
     uint32_t seed = 12345;
-    const uint32_t dims[][2] = {{13, 67}, {4, 64}, {8, 1}, {1, 3}, {5, 4}, {7, 5}};
+    const uint32_t dims[][2] = {{13, 67}, {4, 64}, {8, 1}, {1, 3}, {5, 4}, {7, 5}, {8, 24}, {12, 40}, {6, 8}};
     for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
         uint32_t rows = dims[d][0], cols = dims[d][1];
         for (uint32_t i = 0; i < rows * cols; i++) {
