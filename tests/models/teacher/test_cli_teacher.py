@@ -61,3 +61,18 @@ def test_label_without_a_source_fails_clearly(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "--teacher" in result.output
+
+
+def test_label_with_an_llm_endpoint(tmp_path: Path, chat_server_factory, monkeypatch) -> None:
+    base, script = chat_server_factory([("reply", "异常"), ("reply", "bad"), ("reply", "运输中")])
+    monkeypatch.setenv("FLEET_LLM_API_KEY", "secret")
+    texts = _write(tmp_path / "t.jsonl", [{"text": "包裹破损"}, {"text": "在途"}])
+    out = tmp_path / "o.jsonl"
+    args = ["teacher", "label", "--data", str(texts), "--out", str(out), "--llm-url", base,
+            "--labels", "运输中,已签收,异常"]  # fmt: skip
+    result = CliRunner().invoke(build_app(), args)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    assert [r["label"] for r in rows] == ["异常", "运输中"]  # the bad reply was asked again
+    assert len(script.requests) == 3
+    assert script.headers[0]["Authorization"] == "Bearer secret"
