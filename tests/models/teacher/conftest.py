@@ -4,6 +4,7 @@ cache, so every session exercises the real conversion path."""
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,11 +39,13 @@ def _few_threads() -> None:
 
 
 @pytest.fixture(scope="session")
-def teacher_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A cache directory holding the converted e5-small folder (converted once)."""
+def teacher_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A cache directory holding the converted e5-small folder (converted once, and removed
+    at the end of the session: it is ~500 MB)."""
     cache = tmp_path_factory.mktemp("teacher-cache")
     ensure_e5_small(cache)
-    return cache
+    yield cache
+    shutil.rmtree(cache, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
