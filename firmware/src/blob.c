@@ -141,14 +141,14 @@ static tl_status_t check_labels(const uint8_t *b, uint64_t end_data, tl_blob_vie
     return TL_OK;
 }
 
-/* Self-test records: [T, ids[0..T-1], expected_label, logits[0..C-1]] repeated. T above
- * max_len is refused too: the device runs the records through its max_len-sized id buffer. */
+/* Self-test records: [T, ids[0..T-1], expected_label, logits[0..C-1]] repeated (T may exceed
+ * max_len, as models/blob.py allows: the self-test reads the ids in place). */
 static tl_status_t check_selftest(const int32_t *s, uint32_t n, const tl_blob_view_t *v)
 {
     uint32_t p = 0;
     while (p < n) {
         uint32_t t = (uint32_t)s[p];
-        if (s[p] < 0 || t > v->max_len || (uint64_t)p + 2u + t + v->num_labels > n) {
+        if (s[p] < 0 || (uint64_t)p + 2u + t + v->num_labels > n) {
             return TL_ERR_INCONSISTENT;
         }
         for (uint32_t k = 0; k < t; k++) {

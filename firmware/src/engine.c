@@ -110,6 +110,25 @@ tl_status_t tl_engine_classify_ids(const tl_blob_view_t *view, const uint16_t *i
     return run_model(view, ids, n_ids, &l, out);
 }
 
+/* One direction over int32 ids read in place (self-test records; ids checked by the reader). */
+static tl_status_t run_direction_i32(const tl_blob_view_t *v, uint32_t d, const int32_t *ids,
+                                     uint32_t n, const layout_t *l)
+{
+    int8_t *h = l->pooled + d * v->hidden;
+    memset(h, 0, v->hidden);
+    memset(l->c, 0, (size_t)v->hidden * sizeof(int16_t));
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t t = d != 0u ? n - 1u - k : k;
+        const int8_t *x = v->emb + (size_t)(uint32_t)ids[t] * v->embed_dim;
+        tl_status_t st = tl_lstm_step(&v->dir[d], x, h, l->c, v->embed_dim, v->hidden, l->kernel,
+                                      l->kernel_size);
+        if (st != TL_OK) {
+            return st;
+        }
+    }
+    return TL_OK;
+}
+
 tl_status_t tl_engine_selftest(const tl_blob_view_t *view, void *scratch, size_t scratch_size)
 {
     if (view == NULL) {
@@ -126,15 +145,17 @@ tl_status_t tl_engine_selftest(const tl_blob_view_t *view, void *scratch, size_t
     while (s != NULL && p < view->selftest_len) {
         /* tl_blob_parse() checked the record structure, every id and the label. */
         uint32_t t = (uint32_t)s[p];
-        for (uint32_t k = 0; k < t; k++) {
-            l.ids[k] = (uint16_t)s[p + 1u + k];
+        for (uint32_t d = 0; d < 2u && st == TL_OK; d++) {
+            st = run_direction_i32(view, d, s + p + 1u, t, &l);
         }
-        tl_engine_out_t out = {logits, NULL, 0, 0, 0.0f};
-        st = run_model(view, l.ids, t, &l, &out);
+        if (st == TL_OK) {
+            st = tl_head_logits(&view->head, l.pooled, 2u * view->hidden, view->num_labels, logits,
+                                l.kernel, l.kernel_size);
+        }
         if (st != TL_OK) {
             return st;
         }
-        if (out.label != (uint32_t)s[p + 1u + t] ||
+        if (tl_argmax_s32(logits, view->num_labels) != (uint32_t)s[p + 1u + t] ||
             memcmp(logits, s + p + 2u + t, view->num_labels * sizeof(int32_t)) != 0) {
             return TL_ERR_SELFTEST;
         }

@@ -149,3 +149,17 @@ def test_device_power_cut_through_the_abi_still_boots(host_lib, cut_op):
     dev.reboot()
     assert dev.boot() == 0
     assert dev.state()[2] == 2
+
+
+def test_selftest_records_longer_than_max_len_and_a_wrong_logit(host_lib, random_model):
+    """The C reader accepts what models/blob.py accepts (STST records may exceed max_len), and
+    the self-test catches a single wrong logit."""
+    model = random_model(max_len=4, seed=11)
+    rng = np.random.default_rng(3)
+    seqs = [rng.integers(2, model.vocab_size, n).tolist() for n in (0, 3, 9)]
+    blob = write_blob(model, model_version=1, selftest=seqs)
+    assert host_lib.engine(blob).selftest() == 0
+    bad = bytearray(blob)
+    bad[-8] ^= 1  # the last logit of the last record (STST is the last tensor)
+    bad[-4:] = zlib.crc32(bytes(bad[:-4])).to_bytes(4, "little")
+    assert host_lib.engine(bytes(bad)).selftest() == -17  # TL_ERR_SELFTEST
