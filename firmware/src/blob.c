@@ -192,7 +192,7 @@ tl_status_t tl_blob_parse(const uint8_t *blob, size_t len, tl_blob_view_t *view)
         return TL_ERR_OVERSIZED;
     }
     if (total < TL_BLOB_HEADER_SIZE + 4u) {
-        return TL_ERR_INCONSISTENT;
+        return TL_ERR_TRUNCATED; /* no room for the CRC (as models/blob.py says) */
     }
     uint64_t end_data = total - 4u;
     if (tl_crc32(0, blob, (size_t)end_data) != rd32(blob + end_data)) {

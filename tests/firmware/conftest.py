@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from models.blob import write_blob
 from models.intlstm import DirectionTensors, IntegerStudent, encode_multiplier
 from tests.firmware.tinylstm_ctypes import TinyLSTMLib
 
@@ -66,49 +67,56 @@ def host_lib(make_firmware: Callable[..., object]) -> TinyLSTMLib:
     return TinyLSTMLib(BUILD / "host" / "libtinylstm.so")
 
 
-@pytest.fixture
-def random_model() -> Callable[..., IntegerStudent]:
-    """Factory for a random integer student of any shape (weights, biases and scales drawn so
-    gates span their range)."""
+def make_random_model(
+    vocab: int = 64,
+    embed: int = 7,
+    hidden: int = 5,
+    labels: int = 3,
+    max_len: int = 16,
+    seed: int = 0,
+) -> IntegerStudent:
+    """A random integer student of any shape (weights, biases and scales drawn so gates span
+    their range)."""
+    rng = np.random.default_rng(seed)
 
-    def make(
-        vocab: int = 64,
-        embed: int = 7,
-        hidden: int = 5,
-        labels: int = 3,
-        max_len: int = 16,
-        seed: int = 0,
-    ) -> IntegerStudent:
-        rng = np.random.default_rng(seed)
+    def mult(rows: int, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+        return encode_multiplier(rng.uniform(lo, hi, size=rows))
 
-        def mult(rows: int, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
-            return encode_multiplier(rng.uniform(lo, hi, size=rows))
-
-        def direction() -> DirectionTensors:
-            mx, nx = mult(4 * hidden, 0.5, 40.0)
-            mh, nh = mult(4 * hidden, 0.5, 80.0)
-            return DirectionTensors(
-                wx=rng.integers(-127, 128, (4 * hidden, embed), dtype=np.int8),
-                wh=rng.integers(-127, 128, (4 * hidden, hidden), dtype=np.int8),
-                b=rng.integers(-3000, 3000, 4 * hidden).astype(np.int32),
-                mx=mx,
-                nx=nx,
-                mh=mh,
-                nh=nh,
-            )
-
-        hm, hn = mult(labels, 0.01, 4.0)
-        return IntegerStudent(
-            emb=rng.integers(-127, 128, (vocab, embed), dtype=np.int8),
-            fwd=direction(),
-            bwd=direction(),
-            head_w=rng.integers(-127, 128, (labels, 2 * hidden), dtype=np.int8),
-            head_b=rng.integers(-5000, 5000, labels).astype(np.int32),
-            head_m=hm,
-            head_n=hn,
-            labels=tuple(f"label-{k}" for k in range(labels)),
-            max_len=max_len,
-            input_scale=0.01,
+    def direction() -> DirectionTensors:
+        mx, nx = mult(4 * hidden, 0.5, 40.0)
+        mh, nh = mult(4 * hidden, 0.5, 80.0)
+        return DirectionTensors(
+            wx=rng.integers(-127, 128, (4 * hidden, embed), dtype=np.int8),
+            wh=rng.integers(-127, 128, (4 * hidden, hidden), dtype=np.int8),
+            b=rng.integers(-3000, 3000, 4 * hidden).astype(np.int32),
+            mx=mx,
+            nx=nx,
+            mh=mh,
+            nh=nh,
         )
 
-    return make
+    hm, hn = mult(labels, 0.01, 4.0)
+    return IntegerStudent(
+        emb=rng.integers(-127, 128, (vocab, embed), dtype=np.int8),
+        fwd=direction(),
+        bwd=direction(),
+        head_w=rng.integers(-127, 128, (labels, 2 * hidden), dtype=np.int8),
+        head_b=rng.integers(-5000, 5000, labels).astype(np.int32),
+        head_m=hm,
+        head_n=hn,
+        labels=tuple(f"label-{k}" for k in range(labels)),
+        max_len=max_len,
+        input_scale=0.01,
+    )
+
+
+def tiny_blob() -> bytes:
+    """A small valid blob (V=16, E=3, H=2, C=3, with STST) for mutation tests."""
+    model = make_random_model(vocab=16, embed=3, hidden=2, labels=3, max_len=6)
+    return write_blob(model, model_version=1)
+
+
+@pytest.fixture
+def random_model() -> Callable[..., IntegerStudent]:
+    """Factory: ``random_model(vocab=..., embed=..., hidden=..., labels=..., seed=...)``."""
+    return make_random_model

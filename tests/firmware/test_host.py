@@ -4,6 +4,7 @@ slot manager through the library ABI."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import zlib
 
@@ -12,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.blob import write_blob
+from models.blob import BlobError, read_blob, write_blob
 from models.intlstm import integer_logits
 from models.tokenizer import Tokenizer
-from tests.firmware.conftest import BUILD, FIRMWARE, GOLDEN, run
+from tests.firmware.conftest import BUILD, FIRMWARE, GOLDEN, run, tiny_blob
 from tests.firmware.tinylstm_ctypes import NONE, FirmwareError
 
 pytestmark = pytest.mark.firmware
@@ -163,3 +164,47 @@ def test_selftest_records_longer_than_max_len_and_a_wrong_logit(host_lib, random
     bad[-8] ^= 1  # the last logit of the last record (STST is the last tensor)
     bad[-4:] = zlib.crc32(bytes(bad[:-4])).to_bytes(4, "little")
     assert host_lib.engine(bytes(bad)).selftest() == -17  # TL_ERR_SELFTEST
+
+
+# C status for each models.blob error class (tl_status.h).
+C_STATUS = {
+    "BlobTruncatedError": -3,
+    "BlobMagicError": -4,
+    "BlobVersionError": -5,
+    "BlobOversizedError": -6,
+    "BlobCRCError": -7,
+    "BlobInconsistentError": -8,
+}
+
+
+def _c_parse_status(host_lib, data: bytes) -> int:
+    ctx = ctypes.create_string_buffer(host_lib.lib.tl_api_engine_size())
+    buf = ctypes.create_string_buffer(data, len(data) or 1)
+    return int(host_lib.lib.tl_api_engine_init(ctx, buf, ctypes.c_size_t(len(data))))
+
+
+@pytest.fixture(scope="module")
+def small_blob():
+    return tiny_blob()
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_c_and_python_blob_readers_agree_on_damaged_blobs(host_lib, small_blob, data):
+    """Random byte edits (CRC re-sealed or not) and cuts: both readers accept, or both refuse
+    with the same error class."""
+    blob = bytearray(small_blob)
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(0, len(blob) - 1))
+        blob[pos] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        cut = data.draw(st.integers(0, len(blob)))
+        blob = blob[:cut]
+    if len(blob) >= 68 and data.draw(st.booleans()):
+        blob[-4:] = zlib.crc32(bytes(blob[:-4])).to_bytes(4, "little")
+    try:
+        read_blob(bytes(blob))
+        want = 0
+    except BlobError as exc:
+        want = C_STATUS[type(exc).__name__]
+    assert _c_parse_status(host_lib, bytes(blob)) == want
