@@ -6,6 +6,16 @@
 
 #include <stdint.h>
 
+#if defined(TL_USE_DSP) && defined(__ARM_FEATURE_SAT)
+/* SSAT as inline assembly: GCC 12's __ssat macro trips -Wsign-conversion. */
+#define TL_SSAT(bits, x)                                                  \
+    __extension__({                                                       \
+        int32_t tl_ssat_r_;                                               \
+        __asm__("ssat %0, #" #bits ", %1" : "=r"(tl_ssat_r_) : "r"(x));   \
+        tl_ssat_r_;                                                       \
+    })
+#endif
+
 _Static_assert((-3 >> 1) == -2, "signed right shift must be arithmetic");
 _Static_assert((((int64_t)-3) >> 1) == -2, "signed right shift must be arithmetic");
 
@@ -31,7 +41,11 @@ static inline int16_t tl_sat16(int64_t x)
 
 static inline int8_t tl_sat8(int32_t x)
 {
+#if defined(TL_USE_DSP) && defined(__ARM_FEATURE_SAT)
+    return (int8_t)TL_SSAT(8, x);
+#else
     return (int8_t)(x < -128 ? -128 : (x > 127 ? 127 : x));
+#endif
 }
 
 static inline int32_t tl_sat32(int64_t x)
@@ -75,7 +89,11 @@ static inline int32_t tl_requant_hi(int32_t a, int32_t m, int32_t n)
 
 static inline int32_t tl_sat16_32(int32_t x)
 {
+#if defined(TL_USE_DSP) && defined(__ARM_FEATURE_SAT)
+    return TL_SSAT(16, x); /* one SSAT instead of two compares */
+#else
     return x < -32768 ? -32768 : (x > 32767 ? 32767 : x);
+#endif
 }
 
 /* Section 4: z = sat16(requant(ax, mx, nx) + requant(ah, mh, nh)), exactly; the common case
