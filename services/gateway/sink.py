@@ -56,7 +56,7 @@ class KafkaSink(RecordSink):
                 acks="all",
                 enable_idempotence=True,
                 linger_ms=linger_ms,
-                delivery_timeout_ms=120_000,  # outlives a broker restart
+                delivery_timeout_ms=30_000,  # then the bridge re-sends it (never dropped)
                 request_timeout_ms=15_000,
                 max_block_ms=10_000,  # send() waits this long for metadata / buffer space
                 reconnect_backoff_max_ms=2_000,

@@ -91,6 +91,31 @@ def gateway_topics(kafka_topic_factory) -> GatewayTopics:
 
 
 @pytest.fixture
+def isolated_gateway_topics(stack) -> Iterator[GatewayTopics]:
+    """Like ``gateway_topics`` but no admin client stays open during the test (kafka-python
+    leaks the sockets of its failed reconnects when a client is alive across a broker
+    restart)."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    suffix = uuid.uuid4().hex[:12]
+    topics = GatewayTopics(
+        f"test.pred.{suffix}", f"test.status.{suffix}", f"test.dlq.{suffix}", f"gw{suffix[:8]}"
+    )
+    names = [topics.predictions, topics.status, topics.dlq]
+    admin = KafkaAdminClient(bootstrap_servers=stack.bootstrap_servers, client_id="tests")
+    try:
+        admin.create_topics([NewTopic(n, 3, 1) for n in names], timeout_ms=30_000)
+    finally:
+        admin.close()
+    yield topics
+    admin = KafkaAdminClient(bootstrap_servers=stack.bootstrap_servers, client_id="tests")
+    try:
+        admin.delete_topics(names, timeout_ms=30_000)
+    finally:
+        admin.close()
+
+
+@pytest.fixture
 def gateway_factory(stack, tmp_path) -> Iterator[Callable[..., GatewayProcess]]:
     """``make(topics, client_id=None) -> GatewayProcess`` (started); killed at teardown."""
     made: list[GatewayProcess] = []
