@@ -30,6 +30,18 @@ log4j.logger.state.change.logger=ERROR
 """
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id (22 URL-safe base64 characters).
+
+    Like Kafka's own ``Uuid.randomUuid``, it never starts with ``-``: the storage tool's
+    argument parser would read such an id as an option and refuse to format (a 1-in-64 flake).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class Kafka(Component):
     name = "kafka"
 
@@ -107,7 +119,7 @@ class Kafka(Component):
         (self.run_dir / "log4j.properties").write_text(LOG4J)
         if (self.data_dir / "meta.properties").exists():
             return  # formatted on an earlier start; reuse (fast second start)
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         cmd = [
             *self._java(),
             "-cp",

@@ -188,3 +188,11 @@ def test_private_stack_factory_kafka_restart_keeps_data(private_stack_factory):
         assert set(private.settings.topics.by_name()) <= set(admin.list_topics())
     finally:
         admin.close()
+
+
+def test_kafka_cluster_ids_never_look_like_options():
+    from services.stack.kafka import new_cluster_id
+
+    ids = [new_cluster_id() for _ in range(3000)]
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)
+    assert len(set(ids)) == len(ids)
