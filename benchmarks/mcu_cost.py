@@ -92,10 +92,14 @@ def measure(path: str) -> tuple[dict, dict]:
         )
     empty = next(r for r in rows if r["kind"] == "message" and r["tokens"] == 0)
     matvec = next(r for r in rows if r["kind"] == "matvec")
+    pair = next(r for r in rows if r["kind"] == "matvec_x2")
     result = {
         "messages": messages,
         "empty_message_instructions": empty["insns"],
         "matvec_kernel_instructions_per_mac": round(int(matvec["insns"]) / int(matvec["macs"]), 3),
+        "matvec_two_token_kernel_instructions_per_mac": round(
+            int(pair["insns"]) / int(pair["macs"]), 3
+        ),
     }
     return model, result
 

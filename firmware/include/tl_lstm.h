@@ -50,6 +50,13 @@ int16_t tl_tanh_q15(int16_t z);
  */
 void tl_matvec_s8(const int8_t *w, const int8_t *x, uint32_t rows, uint32_t cols, int32_t *out);
 
+/**
+ * @brief Two products with one weight matrix: outa = w * xa, outb = w * xb (as two
+ *        tl_matvec_s8() calls; the DSP path unpacks each weight word once for both).
+ */
+void tl_matvec_s8_x2(const int8_t *w, const int8_t *xa, const int8_t *xb, uint32_t rows,
+                     uint32_t cols, int32_t *outa, int32_t *outb);
+
 /** @brief Scratch bytes needed by tl_lstm_step() / tl_lstm_sequence() for hidden size H. */
 size_t tl_lstm_get_buffer_size(uint32_t hidden);
 
@@ -64,6 +71,13 @@ size_t tl_lstm_get_buffer_size(uint32_t hidden);
  */
 tl_status_t tl_lstm_step(const tl_lstm_dir_t *dir, const int8_t *x, int8_t *h, int16_t *c,
                          uint32_t embed_dim, uint32_t hidden, void *scratch, size_t scratch_size);
+
+/**
+ * @brief One LSTM step given the input projection: @p ax holds Wx * x (no bias) and is
+ *        overwritten; @p ah is scratch of 4H int32. Same result as tl_lstm_step().
+ */
+void tl_lstm_step_ax(const tl_lstm_dir_t *dir, int32_t *ax, int8_t *h, int16_t *c, uint32_t hidden,
+                     int32_t *ah);
 
 /**
  * @brief Runs one direction over @p n_ids tokens from h = 0, c = 0 (section 5).

@@ -12,8 +12,8 @@
 #define DEVICE_MAGIC 0x44565454u
 #define FLASH_SIZE 0x100000u
 #define ERASE_UNIT 0x4000u
-/* ids[1024] + pooled[512] + c[256] + LSTM scratch (2 x 4 x 256 int32), in 32-bit words */
-#define SCRATCH_WORDS ((2048u + 512u + 512u + 8192u) / 4u)
+/* ids[1024] + pooled[512] + c[256] + LSTM scratch (3 x 4 x 256 int32), in 32-bit words */
+#define SCRATCH_WORDS ((2048u + 512u + 512u + 12288u) / 4u)
 
 typedef struct {
     uint32_t magic;

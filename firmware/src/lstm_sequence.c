@@ -18,15 +18,29 @@ tl_status_t tl_lstm_sequence(const tl_lstm_dir_t *dir, const int8_t *emb, uint32
             return TL_ERR_ARG;
         }
     }
+    if (scratch == NULL || ((uintptr_t)scratch & 3u) != 0u ||
+        scratch_size < tl_lstm_get_buffer_size(hidden)) {
+        return TL_ERR_ARG;
+    }
     memset(h_final, 0, hidden);
     memset(c_state, 0, (size_t)hidden * sizeof(int16_t));
-    for (uint32_t k = 0; k < n_ids; k++) {
-        uint32_t t = reverse ? n_ids - 1u - k : k;
-        const int8_t *x = emb + (size_t)ids[t] * embed_dim;
-        tl_status_t st =
-            tl_lstm_step(dir, x, h_final, c_state, embed_dim, hidden, scratch, scratch_size);
-        if (st != TL_OK) {
-            return st;
+    const uint32_t rows = 4u * hidden;
+    int32_t *ax0 = (int32_t *)scratch;
+    int32_t *ax1 = ax0 + rows;
+    int32_t *ah = ax1 + rows;
+    /* Input projections do not depend on h: two tokens share one pass over Wx. */
+    for (uint32_t k = 0; k < n_ids; k += 2u) {
+        uint32_t t0 = reverse ? n_ids - 1u - k : k;
+        const int8_t *x0 = emb + (size_t)ids[t0] * embed_dim;
+        if (k + 1u < n_ids) {
+            uint32_t t1 = reverse ? t0 - 1u : t0 + 1u;
+            const int8_t *x1 = emb + (size_t)ids[t1] * embed_dim;
+            tl_matvec_s8_x2(dir->wx, x0, x1, rows, embed_dim, ax0, ax1);
+            tl_lstm_step_ax(dir, ax0, h_final, c_state, hidden, ah);
+            tl_lstm_step_ax(dir, ax1, h_final, c_state, hidden, ah);
+        } else {
+            tl_matvec_s8(dir->wx, x0, rows, embed_dim, ax0);
+            tl_lstm_step_ax(dir, ax0, h_final, c_state, hidden, ah);
         }
     }
     return TL_OK;

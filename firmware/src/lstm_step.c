@@ -5,23 +5,30 @@
 
 size_t tl_lstm_get_buffer_size(uint32_t hidden)
 {
-    return (size_t)2u * 4u * hidden * sizeof(int32_t); /* ax[4H], ah[4H] */
+    /* tl_lstm_sequence: ax of two tokens + ah; tl_lstm_step needs the first two of these */
+    return (size_t)3u * 4u * hidden * sizeof(int32_t);
 }
 
 tl_status_t tl_lstm_step(const tl_lstm_dir_t *dir, const int8_t *x, int8_t *h, int16_t *c,
                          uint32_t embed_dim, uint32_t hidden, void *scratch, size_t scratch_size)
 {
     if (dir == NULL || x == NULL || h == NULL || c == NULL || scratch == NULL || hidden == 0u ||
-        embed_dim == 0u || scratch_size < tl_lstm_get_buffer_size(hidden) ||
+        embed_dim == 0u || scratch_size < (size_t)2u * 4u * hidden * sizeof(int32_t) ||
         ((uintptr_t)scratch & 3u) != 0u) {
         return TL_ERR_ARG;
     }
-    const uint32_t rows = 4u * hidden;
     int32_t *ax = (int32_t *)scratch;
-    int32_t *ah = ax + rows;
+    tl_matvec_s8(dir->wx, x, 4u * hidden, embed_dim, ax);
+    tl_lstm_step_ax(dir, ax, h, c, hidden, ax + 4u * hidden);
+    return TL_OK;
+}
 
-    /* 1. Both matrix-vector products use the old h. */
-    tl_matvec_s8(dir->wx, x, rows, embed_dim, ax);
+void tl_lstm_step_ax(const tl_lstm_dir_t *dir, int32_t *ax, int8_t *h, int16_t *c, uint32_t hidden,
+                     int32_t *ah)
+{
+    const uint32_t rows = 4u * hidden;
+
+    /* 1. The recurrent product uses the old h. */
     tl_matvec_s8(dir->wh, h, rows, hidden, ah);
 
     /* 2. Gate pre-activations z (Q3.12), stored over ax. With every shift >= 32 (what the
@@ -55,5 +62,4 @@ tl_status_t tl_lstm_step(const tl_lstm_dir_t *dir, const int8_t *x, int8_t *h, i
         c[u] = cn;
         h[u] = tl_sat8(tl_rshift_round32(og * tc, 23));
     }
-    return TL_OK;
 }

@@ -94,7 +94,8 @@ static void check_matvec(void)
 {
     static int8_t w[13 * 67];
     static int8_t x[67];
-    int32_t out[13];
+    static int8_t xb[67];
+    int32_t out[13], out2a[13], out2b[13];
     uint32_t seed = 12345;
     const uint32_t dims[][2] = {{13, 67}, {4, 64}, {8, 1}, {1, 3}, {5, 4}, {7, 5}, {8, 24}, {12, 40}, {6, 8}};
     for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
@@ -110,12 +111,18 @@ static void check_matvec(void)
             w[0] = -127;
         }
         tl_matvec_s8(w, x, rows, cols, out);
+        for (uint32_t j = 0; j < cols; j++) {
+            xb[j] = (int8_t)((int32_t)(lcg(&seed) % 256u) - 128);
+        }
+        tl_matvec_s8_x2(w, x, xb, rows, cols, out2a, out2b);
         for (uint32_t r = 0; r < rows; r++) {
-            int32_t want = 0;
+            int32_t want = 0, want_b = 0;
             for (uint32_t j = 0; j < cols; j++) {
                 want += w[r * cols + j] * x[j];
+                want_b += w[r * cols + j] * xb[j];
             }
             expect(out[r] == want, "matvec equals the naive sum");
+            expect(out2a[r] == want && out2b[r] == want_b, "matvec_x2 equals the naive sums");
         }
     }
 }

@@ -208,3 +208,14 @@ def test_c_and_python_blob_readers_agree_on_damaged_blobs(host_lib, small_blob, 
     except BlobError as exc:
         want = C_STATUS[type(exc).__name__]
     assert _c_parse_status(host_lib, bytes(blob)) == want
+
+
+def test_engine_scratch_covers_the_largest_model(host_lib, random_model):
+    """H = 256 and max_len = 1024 (the format's limits) bind and run in the ABI's fixed scratch."""
+    model = random_model(vocab=16, embed=4, hidden=256, labels=2, max_len=1024)
+    engine = host_lib.engine(write_blob(model, model_version=1, selftest=[[2, 3, 4]]))
+    assert engine.selftest() == 0
+    text = " ".join(["ab"] * 1100).encode()
+    r = engine.classify(text)
+    assert len(r.ids) == 1024
+    assert r.logits == integer_logits(model, [r.ids])[0].tolist()
