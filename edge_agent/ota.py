@@ -1,0 +1,198 @@
+"""OTA client: verify a signed manifest, download the blob in resumable CRC-checked chunks,
+stage it through the slot manager, boot it with its self-test, confirm or revert. Every step
+is reported as a ``kind="ota"`` status."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+import threading
+import time
+import zlib
+from typing import TYPE_CHECKING
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from edge_agent.errors import EngineError, OtaRefused
+from services.errors import ValidationError
+from services.rollout.chunks import Chunk, ChunkRequest
+from services.schemas import OtaProgress, ReleaseManifest, parse_release_manifest
+from services.schemas.base import parse
+
+if TYPE_CHECKING:
+    from edge_agent.agent import Agent
+
+log = logging.getLogger(__name__)
+
+MANIFEST_RE = re.compile(r"^fleet/(groups/[^/]+/ota|[^/]+/ota/manifest)$")
+CHUNK_RE = re.compile(r"^fleet/[^/]+/ota/chunk$")
+
+
+def _firmware_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+class OtaClient:
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.settings = agent.settings
+        self.manifest: ReleaseManifest | None = None  # the release being downloaded
+        self.offset = 0  # bytes written to the slot so far (resume point)
+        self.failures = 0  # consecutive bad chunks
+        self.requested_at = 0.0
+        self.last_result: str | None = None  # last terminal step: confirmed/reverted/rejected
+        self.done = threading.Event()  # set on every terminal step
+        self._lock = threading.RLock()
+
+    # -- inbound --------------------------------------------------------------------------
+
+    def on_message(self, topic: str, payload: bytes) -> None:
+        if MANIFEST_RE.match(topic):
+            self.on_manifest(payload)
+        elif CHUNK_RE.match(topic):
+            self.on_chunk(payload)
+
+    def on_manifest(self, payload: bytes) -> None:
+        with self._lock:
+            try:
+                manifest = parse_release_manifest(payload)
+            except ValidationError as exc:
+                self._finish("rejected", 0, f"invalid manifest: {exc.reason}")
+                return
+            running = self.agent.model_version
+            if manifest.version == running or (
+                self.manifest is not None and manifest.version == self.manifest.version
+            ):
+                return  # the retained manifest again (reconnect) or already downloading
+            try:
+                self.verify(manifest, running)
+                self.agent.device.begin(
+                    manifest.version, manifest.size, bytes.fromhex(manifest.sha256)
+                )
+            except (OtaRefused, EngineError) as exc:
+                self._finish("rejected", manifest.version, str(exc))
+                return
+            self.manifest, self.offset, self.failures = manifest, 0, 0
+            self._report("manifest_received")
+            self.request()
+
+    def verify(self, manifest: ReleaseManifest, running: int) -> None:
+        """Raise OtaRefused unless the manifest is signed by the trusted key and fits."""
+        if manifest.signature is None:
+            raise OtaRefused("unsigned manifest")
+        try:
+            key = Ed25519PublicKey.from_public_bytes(self.settings.trusted_key)
+            key.verify(base64.b64decode(manifest.signature), manifest.signing_payload())
+        except (InvalidSignature, binascii.Error, ValueError) as exc:
+            raise OtaRefused("bad signature") from exc
+        if manifest.target != self.settings.target:
+            raise OtaRefused(f"target {manifest.target!r} is not {self.settings.target!r}")
+        if manifest.version <= max(running, self.agent.device.state().floor_version):
+            raise OtaRefused(f"version {manifest.version} is not newer than {running}")
+        if _firmware_tuple(manifest.min_firmware) > _firmware_tuple(self.settings.firmware_version):
+            raise OtaRefused(f"needs firmware {manifest.min_firmware}")
+
+    def on_chunk(self, payload: bytes) -> None:
+        with self._lock:
+            manifest = self.manifest
+            if manifest is None:
+                return
+            try:
+                chunk = parse(Chunk, payload)
+                data = chunk.data()
+            except (ValidationError, binascii.Error):
+                self._bad_chunk("malformed chunk")
+                return
+            if chunk.version != manifest.version or chunk.offset != self.offset:
+                return  # a late duplicate of an earlier request
+            if chunk.total != manifest.size or zlib.crc32(data) != chunk.crc32:
+                self._bad_chunk(f"chunk at {chunk.offset} fails its CRC")
+                return
+            try:
+                self.agent.device.write_chunk(chunk.offset, data, chunk.crc32)
+            except EngineError as exc:
+                self._bad_chunk(str(exc))
+                return
+            self.failures = 0
+            self.offset += len(data)
+            if self.offset < manifest.size:
+                self._report("downloading", self.offset / manifest.size)
+                self.request()
+                return
+            self._install(manifest)
+
+    def _bad_chunk(self, reason: str) -> None:
+        self.failures += 1
+        if self.failures >= self.settings.max_chunk_failures:
+            version = self.manifest.version if self.manifest else 0
+            self.manifest = None
+            self._finish("rejected", version, f"{reason} ({self.failures} times)")
+        else:
+            self.request()  # the same offset again
+
+    def _install(self, manifest: ReleaseManifest) -> None:
+        self.manifest = None
+        try:
+            self.agent.device.finish()
+        except EngineError as exc:
+            self._finish("rejected", manifest.version, str(exc))
+            return
+        self._report("verified", 1.0, manifest.version)
+        self._report("staged", 1.0, manifest.version)
+        self._report("self_test", 1.0, manifest.version)
+        try:
+            running = self.agent.device.boot()
+        except EngineError as exc:
+            self._finish("reverted", manifest.version, str(exc))
+            return
+        if running == manifest.version:
+            self._finish("confirmed", manifest.version)
+        else:
+            self._finish("reverted", manifest.version, "self-test failed; old model kept")
+
+    # -- outbound -------------------------------------------------------------------------
+
+    def request(self) -> None:
+        manifest = self.manifest
+        if manifest is None:
+            return
+        length = min(self.settings.chunk_size, manifest.size - self.offset)
+        request = ChunkRequest(version=manifest.version, offset=self.offset, length=length)
+        self.requested_at = time.monotonic()
+        self.agent.transport.publish(
+            f"fleet/{self.settings.device_id}/ota/req", request.to_bytes(), qos=1
+        )
+
+    def resume(self) -> None:
+        """After a reconnect: ask again from the last good offset."""
+        with self._lock:
+            self.request()
+
+    def tick(self) -> None:
+        with self._lock:
+            if (
+                self.manifest
+                and time.monotonic() - self.requested_at > self.settings.chunk_timeout_s
+            ):
+                self.request()
+
+    def _report(self, step: str, progress: float = 0.0, version: int | None = None) -> None:
+        if version is None:
+            version = self.manifest.version if self.manifest else 0
+        ota = OtaProgress(release_version=version, step=step, progress=progress)  # type: ignore[arg-type]
+        self.agent.publish_status("ota", ota=ota)
+
+    def _finish(self, step: str, version: int, reason: str | None = None) -> None:
+        if reason:
+            log.warning("OTA %s for version %s: %s", step, version, reason)
+        ota = OtaProgress(
+            release_version=version, step=step,  # type: ignore[arg-type]
+            progress=1.0 if step == "confirmed" else 0.0,
+            reason=reason[:200] if reason else None,
+        )  # fmt: skip
+        self.agent.publish_status("ota", ota=ota)
+        self.last_result = step
+        self.done.set()

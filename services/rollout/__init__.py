@@ -1,0 +1,1 @@
+"""Rollout: release signing and OTA chunk serving (the rollout manager comes later)."""

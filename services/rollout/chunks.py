@@ -1,0 +1,118 @@
+"""OTA chunk protocol and its server side.
+
+A device requests ``{"version", "offset", "length"}`` on ``fleet/<id>/ota/req``; the server
+answers on ``fleet/<id>/ota/chunk`` with the bytes (base64) and their CRC-32. The device
+writes a chunk only when the CRC matches and the offset is the next one it expects, so after
+a reconnect it simply asks again from its last good offset (resumable, stateless server).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import threading
+import zlib
+from typing import Literal
+
+from pydantic import Field
+
+from services.errors import ValidationError
+from services.schemas.base import Message, parse
+from services.schemas.release import ReleaseManifest
+
+log = logging.getLogger(__name__)
+
+MAX_CHUNK = 16 * 1024  # bytes per chunk a server answers with at most
+REQ_RE = re.compile(r"^fleet/([^/]+)/ota/req$")
+
+
+class ChunkRequest(Message):
+    schema_version: Literal[1] = 1
+    version: int = Field(ge=1)  # release the bytes belong to
+    offset: int = Field(ge=0)
+    length: int = Field(ge=1, le=MAX_CHUNK)
+
+
+class Chunk(Message):
+    schema_version: Literal[1] = 1
+    version: int = Field(ge=1)
+    offset: int = Field(ge=0)
+    total: int = Field(ge=1)  # blob size, so the device knows when it is done
+    data_b64: str  # the bytes, standard base64
+    crc32: int = Field(ge=0, le=0xFFFFFFFF)  # zlib.crc32 of the bytes
+
+    def data(self) -> bytes:
+        return base64.b64decode(self.data_b64)
+
+
+def make_chunk(version: int, blob: bytes, offset: int, length: int) -> Chunk:
+    data = blob[offset : offset + min(length, MAX_CHUNK)]
+    return Chunk(
+        version=version, offset=offset, total=len(blob),
+        data_b64=base64.b64encode(data).decode("ascii"), crc32=zlib.crc32(data),
+    )  # fmt: skip
+
+
+def sign_manifest(manifest: ReleaseManifest, private_key) -> ReleaseManifest:
+    """The manifest with its Ed25519 signature over ``signing_payload()``
+    (``private_key``: ``cryptography``'s ``Ed25519PrivateKey``)."""
+    signature = private_key.sign(manifest.signing_payload())
+    return manifest.model_copy(update={"signature": base64.b64encode(signature).decode()})
+
+
+class ChunkServer:
+    """Answers chunk requests for the blobs it holds (version -> bytes)."""
+
+    def __init__(self, blobs: dict[int, bytes] | None = None) -> None:
+        self.blobs: dict[int, bytes] = dict(blobs or {})
+        self.served = 0
+        self.ready = threading.Event()  # set once the MQTT subscription is acknowledged
+
+    def chunk_for(self, request: ChunkRequest) -> Chunk | None:
+        blob = self.blobs.get(request.version)
+        if blob is None or request.offset >= len(blob):
+            return None
+        return make_chunk(request.version, blob, request.offset, request.length)
+
+    def answer(self, topic: str, payload: bytes) -> tuple[str, bytes] | None:
+        """The reply (topic, payload) to one request message, or None to ignore it."""
+        match = REQ_RE.match(topic)
+        if match is None:
+            return None
+        try:
+            request = parse(ChunkRequest, payload)
+        except ValidationError as exc:
+            log.warning("bad chunk request on %s: %s", topic, exc.reason)
+            return None
+        chunk = self.chunk_for(request)
+        if chunk is None:
+            return None
+        self.served += 1
+        return f"fleet/{match.group(1)}/ota/chunk", chunk.to_bytes()
+
+    def serve_mqtt(self, host: str, port: int, username: str, password: str):
+        """Run on a paho client (the ``rollout`` service account); returns the client."""
+        import paho.mqtt.client as mqtt
+
+        client = mqtt.Client(
+            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"rollout-chunks-{id(self):x}",
+            protocol=mqtt.MQTTv5,
+        )
+        client.username_pw_set(username, password)
+
+        def on_connect(c, userdata, flags, reason_code, properties) -> None:
+            c.subscribe("fleet/+/ota/req", qos=1)
+
+        def on_message(c, userdata, message) -> None:
+            reply = self.answer(message.topic, message.payload)
+            if reply is not None:
+                c.publish(reply[0], reply[1], qos=1)
+
+        client.on_connect = on_connect
+        client.on_subscribe = lambda *args: self.ready.set()
+        client.on_message = on_message
+        client.connect(host, port, keepalive=30)
+        client.loop_start()
+        return client

@@ -1,0 +1,145 @@
+"""The agent on the in-memory broker and device: events, offline buffering, OTA rules."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge_agent.agent import AgentSettings
+from edge_agent.errors import EdgeError
+from services.rollout.chunks import ChunkServer, make_chunk
+from services.schemas import parse_device_status, parse_prediction
+
+from .conftest import make_keys
+
+
+def statuses(broker, device_id="dev-0001"):
+    return [parse_device_status(p) for p in broker.messages(f"fleet/{device_id}/status")]
+
+
+def ota_steps(broker, device_id="dev-0001"):
+    return [s.ota.step for s in statuses(broker, device_id) if s.kind == "ota"]
+
+
+def attach_server(broker, server: ChunkServer):
+    from edge_agent.transport import MemoryTransport
+
+    transport = MemoryTransport(broker)
+    transport.on_message = lambda topic, payload: (
+        (reply := server.answer(topic, payload)) and transport.publish(*reply)
+    )
+    transport.start()
+    transport.subscribe("fleet/+/ota/req")
+    return transport
+
+
+def test_predictions_are_valid_events_with_monotonic_sequence(memory_agent_factory):
+    agent, broker = memory_agent_factory()
+    events = [agent.handle_text(t) for t in ("上海仓库存预警通知", "您的包裹已签收", "hi")]
+    wire = [parse_prediction(p) for p in broker.messages("fleet/dev-0001/pred")]
+    assert wire == events
+    assert [e.seq for e in wire] == [0, 1, 2]
+    assert len({e.message_id for e in wire}) == 3
+    assert all(e.model_version == 1 and e.device_id == "dev-0001" for e in wire)
+    assert statuses(broker)[0].kind == "boot"
+
+
+def test_offline_buffer_is_bounded_and_drops_are_reported(memory_agent_factory):
+    agent, broker = memory_agent_factory(buffer_size=3)
+    agent.transport.set_online(False)
+    events = [agent.handle_text(f"订单{i}已发货") for i in range(5)]
+    assert broker.messages("fleet/dev-0001/pred") == []
+    agent.transport.set_online(True)  # reconnect flushes the newest three, in order
+    wire = [parse_prediction(p) for p in broker.messages("fleet/dev-0001/pred")]
+    assert wire == events[2:]
+    errors = [s.error for s in statuses(broker) if s.kind == "error"]
+    assert errors == ["dropped 2 predictions while offline (buffer full)"]
+
+
+def test_settings_reject_bad_values():
+    with pytest.raises(EdgeError, match="trusted_key"):
+        AgentSettings(device_id="d", group="g", trusted_key=b"short")
+
+
+def test_good_release_is_downloaded_staged_self_tested_and_confirmed(
+    memory_agent_factory, release_factory
+):
+    agent, broker = memory_agent_factory(chunk_size=16_384)
+    release = release_factory(2)
+    attach_server(broker, ChunkServer({2: release.blob}))
+    broker.route("fleet/groups/canary/ota", release.payload(), retain=True)
+    assert agent.ota.last_result == "confirmed"
+    steps = ota_steps(broker)
+    assert steps[0] == "manifest_received" and steps[-4:] == [
+        "verified", "staged", "self_test", "confirmed"
+    ]  # fmt: skip
+    assert "downloading" in steps
+    assert agent.handle_text("上海仓库存预警通知").model_version == 2
+
+
+@pytest.mark.parametrize("case", ["bad_signature", "older", "wrong_target", "unsigned"])
+def test_bad_releases_are_refused_and_the_model_stays(memory_agent_factory, release_factory, case):
+    agent, broker = memory_agent_factory()
+    agent.device.provision(release_factory(3).blob, 3)
+    release = {
+        "bad_signature": lambda: release_factory(4, signer=make_keys()),
+        "older": lambda: release_factory(2),
+        "wrong_target": lambda: release_factory(4, target="esp32-tinylstm"),
+        "unsigned": lambda: release_factory(4),
+    }[case]()
+    manifest = release.manifest
+    if case == "unsigned":
+        manifest = manifest.model_copy(update={"signature": None})
+    attach_server(broker, ChunkServer({release.manifest.version: release.blob}))
+    broker.route("fleet/dev-0001/ota/manifest", manifest.to_bytes(), retain=False)
+    assert agent.ota.last_result == "rejected"
+    assert ota_steps(broker) == ["rejected"]
+    assert agent.model_version == 3
+    assert broker.messages("fleet/dev-0001/ota/req") == []
+
+
+def test_corrupt_chunks_are_refused_after_retries(memory_agent_factory, release_factory):
+    agent, broker = memory_agent_factory()
+    release = release_factory(2)
+
+    class Corrupting(ChunkServer):
+        def chunk_for(self, request):
+            chunk = super().chunk_for(request)
+            return chunk.model_copy(update={"crc32": chunk.crc32 ^ 1}) if chunk else None
+
+    attach_server(broker, Corrupting({2: release.blob}))
+    broker.route("fleet/groups/canary/ota", release.payload(), retain=True)
+    assert agent.ota.last_result == "rejected"
+    assert len(broker.messages("fleet/dev-0001/ota/req")) == 3
+    assert agent.model_version == 1
+
+
+def test_failed_self_test_reverts(memory_agent_factory, release_factory):
+    agent, broker = memory_agent_factory(chunk_size=16_384)
+    agent.device.fail_selftest = True
+    release = release_factory(2)
+    attach_server(broker, ChunkServer({2: release.blob}))
+    broker.route("fleet/groups/canary/ota", release.payload(), retain=True)
+    assert agent.ota.last_result == "reverted"
+    assert agent.model_version == 1
+
+
+def test_download_resumes_from_the_last_good_offset_after_reconnect(
+    memory_agent_factory, release_factory
+):
+    agent, broker = memory_agent_factory(chunk_size=16_384)
+    release = release_factory(2)
+    server = ChunkServer({2: release.blob})
+    # Deliver the first chunk by hand, then the device goes offline before asking again.
+    broker.route("fleet/groups/canary/ota", release.payload(), retain=True)
+    agent.transport.set_online(False)
+    first = make_chunk(2, release.blob, 0, 16_384)
+    agent.ota.on_chunk(first.to_bytes())
+    assert agent.ota.offset == 16_384
+    attach_server(broker, server)
+    agent.transport.set_online(True)  # resume() asks from offset 16384
+    assert agent.ota.last_result == "confirmed"
+    offsets = [json.loads(p)["offset"] for p in broker.messages("fleet/dev-0001/ota/req")]
+    assert offsets[:2] == [0, 16_384]  # the first request, then the resume point
+    assert offsets[1:] == sorted(set(offsets[1:]))  # never restarted from 0

@@ -1,0 +1,103 @@
+"""The agent with the real C engine on the real Mosquitto: events, ACLs, OTA over MQTT."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from edge_agent.agent import Agent, AgentSettings
+from edge_agent.clib import CDevice
+from edge_agent.transport import PahoTransport
+from services.rollout.chunks import ChunkServer
+from services.schemas import parse_device_status, parse_prediction
+
+from .conftest import golden_blob, make_keys
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def real_agent_factory(stack, keys):
+    made = []
+
+    def make(device_id: str) -> Agent:
+        account = stack.device(device_id)
+        device = CDevice()
+        device.provision(golden_blob(), 1)
+        transport = PahoTransport(
+            stack.mqtt_host, stack.mqtt_port, account.username, account.password,
+            client_id=f"{device_id}-{uuid.uuid4().hex[:6]}", session_expiry_s=60,
+        )  # fmt: skip
+        group = stack.registry.device(device_id).group
+        settings = AgentSettings(device_id=device_id, group=group, trusted_key=keys.public_raw)
+        agent = Agent(settings, device, transport)
+        agent.start()
+        assert transport.wait_connected(10)
+        made.append(agent)
+        return agent
+
+    yield make
+    for agent in made:
+        agent.close()
+
+
+@pytest.fixture
+def chunk_server_factory(stack):
+    clients = []
+
+    def make(blobs: dict[int, bytes]) -> ChunkServer:
+        server = ChunkServer(blobs)
+        account = stack.service("rollout")
+        clients.append(
+            server.serve_mqtt(stack.mqtt_host, stack.mqtt_port, account.username, account.password)
+        )
+        assert server.ready.wait(10)
+        return server
+
+    yield make
+    for client in clients:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_agent_publishes_prediction_events_and_cannot_pose_as_another_device(
+    stack, real_agent_factory, mqtt_client_factory
+):
+    monitor = mqtt_client_factory(stack.service("monitor"))
+    monitor.subscribe("fleet/dev-0003/pred")
+    monitor.subscribe("fleet/dev-0004/pred")
+    agent = real_agent_factory("dev-0003")
+    forged = agent.handle_text("上海仓库存预警通知").model_copy(update={"device_id": "dev-0004"})
+    agent.transport.publish("fleet/dev-0004/pred", forged.to_bytes())  # dropped by the ACL
+    event = agent.handle_text("物流订单号DH20231125状态更新")
+    got = []
+    while (msg := monitor.receive(timeout_s=3)) is not None:
+        got.append(msg)
+    assert all(m.topic == "fleet/dev-0003/pred" for m in got), got
+    assert parse_prediction(got[-1].payload) == event
+
+
+def test_ota_over_mqtt_good_release_confirmed_bad_signature_refused(
+    stack, real_agent_factory, chunk_server_factory, mqtt_client_factory, release_factory
+):
+    agent = real_agent_factory("dev-0005")
+    good, forged = release_factory(2), release_factory(3, signer=make_keys())
+    chunk_server_factory({2: good.blob, 3: forged.blob})
+    rollout = mqtt_client_factory(stack.service("rollout"))
+
+    rollout.publish("fleet/dev-0005/ota/manifest", forged.payload())
+    assert agent.ota.done.wait(20) and agent.ota.last_result == "rejected"
+    assert agent.model_version == 1
+    agent.ota.done.clear()
+    rollout.publish("fleet/dev-0005/ota/manifest", good.payload())
+    assert agent.ota.done.wait(60), "OTA did not finish"
+    assert agent.ota.last_result == "confirmed"
+    assert agent.device.state().floor_version == 2
+    assert agent.handle_text("上海仓库存预警通知").model_version == 2
+
+    monitor = mqtt_client_factory(stack.service("monitor"))
+    monitor.subscribe("fleet/dev-0005/status")
+    agent.heartbeat()
+    status = parse_device_status(monitor.receive(timeout_s=10).payload)
+    assert status.model_version == 2
