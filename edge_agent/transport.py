@@ -107,6 +107,7 @@ class PahoTransport(Transport):
         if not self._connected.is_set():
             return False
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        self._last = info
         return info.rc == mqtt.MQTT_ERR_SUCCESS
 
     @property
@@ -116,7 +117,12 @@ class PahoTransport(Transport):
     def wait_connected(self, timeout_s: float) -> bool:
         return self._connected.wait(timeout_s)
 
-    def close(self) -> None:
+    def close(self, drain_s: float = 5.0) -> None:
+        """Wait (up to ``drain_s``) for the last QoS 1 publish to be acknowledged; Mosquitto
+        acknowledges in order, so the earlier ones are then delivered too."""
+        last = getattr(self, "_last", None)
+        if last is not None and self.connected:
+            last.wait_for_publish(timeout=drain_s)
         self.client.disconnect()
         self.client.loop_stop()
 

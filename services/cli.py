@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "models.cli_student",
     "models.cli_data",
     "services.gateway.cli",
+    "edge_agent.cli",
     "models.cli_export",
     "services.processor.cli",
     "services.labeler.cli",

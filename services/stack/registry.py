@@ -47,9 +47,33 @@ class ServiceAccount(_Entry):
     write: list[TopicFilter] = Field(default_factory=list)  # publish
 
 
+class SimulatedDevices(_Entry):
+    """``count`` simulator devices ``<prefix>-0000`` .. in ``group`` (``fleet devices sim``);
+    ``fleet devices provision --count N`` sets the count. Local development only: the
+    passwords are derived from the id."""
+
+    count: int = Field(0, ge=0, le=10_000)
+    prefix: Name = "sim"
+    group: Name = "fleet"
+
+    def expand(self) -> list[dict[str, str]]:
+        ids = [f"{self.prefix}-{i:04d}" for i in range(self.count)]
+        return [{"id": i, "group": self.group, "password": f"{i}-secret"} for i in ids]
+
+
 class Registry(_Entry):
     groups: dict[Name, str] = Field(min_length=1)  # group -> description
-    devices: list[Device] = Field(default_factory=list)
+    devices: list[Device] = Field(default_factory=list)  # listed ones, then simulated ones
+    simulated: SimulatedDevices | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_simulated(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("simulated"), dict):
+            simulated = SimulatedDevices.model_validate(data["simulated"])
+            data = {**data, "devices": [*data.get("devices", []), *simulated.expand()]}
+        return data
+
     services: dict[Name, ServiceAccount] = Field(default_factory=dict)  # username -> account
 
     @model_validator(mode="after")

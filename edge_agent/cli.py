@@ -1,0 +1,166 @@
+"""``fleet devices sim|provision`` and ``fleet device run``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+Opt = typer.Option
+CONFIG = Annotated[Path | None, Opt("--config", "-c", help="fleet.toml (default ./fleet.toml)")]
+KEY = Annotated[
+    Path | None,
+    Opt(help="trusted Ed25519 public key (raw 32 bytes or PEM); default <data_dir>/keys/"),
+]
+
+
+def trusted_key(settings, path: Path | None) -> bytes:
+    """The release public key devices trust; a development key pair is created on first use."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+        PublicFormat,
+        load_pem_public_key,
+    )
+
+    if path is None:
+        keys = settings.data_dir / "keys"
+        path = keys / "release.pub"
+        if not path.exists():
+            keys.mkdir(parents=True, exist_ok=True)
+            private = Ed25519PrivateKey.generate()
+            pem = private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+            (keys / "release.key").write_bytes(pem)
+            (keys / "release.key").chmod(0o600)
+            path.write_bytes(private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+    data = path.read_bytes()
+    if len(data) == 32:
+        return data
+    return load_pem_public_key(data).public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def default_blob() -> tuple[bytes, int]:
+    from models.blob import read_blob
+    from services.settings import REPO_ROOT
+
+    blob = (REPO_ROOT / "tests" / "golden" / "intlstm" / "model.blob").read_bytes()
+    return blob, read_blob(blob).model_version
+
+
+def register(app: typer.Typer) -> None:
+    devices = typer.Typer(help="Simulated device fleet.", no_args_is_help=True)
+    device = typer.Typer(help="One device agent.", no_args_is_help=True)
+
+    @devices.command("provision")
+    def provision(
+        count: Annotated[int, Opt(help="simulated devices sim-0000.. in the registry")],
+        config: CONFIG = None,
+    ) -> None:
+        """Set the registry's simulated device count and reload Mosquitto's accounts."""
+        from services.settings import load_settings
+        from services.stack import Stack
+        from services.stack.registry import load_registry
+
+        settings = load_settings(config)
+        path = settings.stack.registry
+        text = path.read_text(encoding="utf-8")
+        if re.search(r"(?m)^\[simulated\]", text):
+            text = re.sub(r"(?ms)(^\[simulated\].*?^count\s*=\s*)\d+", rf"\g<1>{count}", text)
+        else:
+            text += f'\n[simulated]\ncount = {count}\nprefix = "sim"\ngroup = "fleet"\n'
+        path.write_text(text, encoding="utf-8")
+        load_registry(path)  # validate before the broker sees it
+        mosquitto = Stack(settings).mosquitto
+        if mosquitto.process.pid() is not None:
+            mosquitto.refresh()
+        typer.echo(f"{path}: {count} simulated devices")
+
+    @devices.command("sim")
+    def sim(
+        devices_n: Annotated[int, Opt("--devices", help="simulated devices")] = 200,
+        rate: Annotated[float, Opt(help="messages per second, whole fleet")] = 100.0,
+        phase: Annotated[int, Opt(help="synthetic drift phase 0, 1 or 2")] = 0,
+        duration: Annotated[float | None, Opt(help="seconds to run")] = None,
+        count: Annotated[int | None, Opt(help="messages to send")] = None,
+        key: KEY = None,
+        config: CONFIG = None,
+    ) -> None:
+        """Run N devices with the real C engine, publishing predictions, with a live table."""
+        from rich.live import Live
+        from rich.table import Table
+
+        from edge_agent.simulator import Fleet, SimCounts, SimSettings, synthetic_texts
+        from services.settings import load_settings
+        from services.stack.registry import load_registry
+
+        settings = load_settings(config)
+        sim_settings = SimSettings(devices_n, rate, phase, duration, count)
+        registry = load_registry(settings.stack.registry)
+        prefix = registry.simulated.prefix if registry.simulated else "sim"
+        accounts = [d for d in registry.devices if d.id.startswith(f"{prefix}-")][:devices_n]
+        if len(accounts) < devices_n:
+            raise typer.BadParameter(
+                f"the registry has {len(accounts)} simulated devices; run "
+                f"`fleet devices provision --count {devices_n}` first"
+            )
+        blob, version = default_blob()
+        fleet = Fleet(accounts, settings.stack.host, settings.stack.mosquitto.port,
+                      trusted_key(settings, key), blob, version)  # fmt: skip
+        texts = synthetic_texts(phase, seed=0)
+
+        def table(c: SimCounts) -> Table:
+            t = Table(title=f"fleet simulator: {devices_n} devices, phase {phase}")
+            for col in ("connected", "sent", "published", "buffered", "dropped", "msg/s",
+                        "models", "elapsed s"):  # fmt: skip
+                t.add_column(col, justify="right")
+            t.add_row(
+                f"{c.connected}/{devices_n}", str(c.sent), str(c.published), str(c.buffered),
+                str(c.dropped), f"{c.sent / max(c.elapsed_s, 1e-9):.1f}", c.model_versions,
+                f"{c.elapsed_s:.1f}",
+            )  # fmt: skip
+            return t
+
+        fleet.start()
+        try:
+            with Live(table(fleet.counts(0, 0.0)), refresh_per_second=4) as live:
+                fleet.run(sim_settings, texts, lambda c: live.update(table(c)))
+        finally:
+            fleet.close()
+
+    @device.command("run")
+    def run(
+        device_id: Annotated[str, typer.Argument(help="registry device id")],
+        phase: Annotated[int, Opt(help="synthetic drift phase")] = 0,
+        rate: Annotated[float, Opt(help="messages per second")] = 1.0,
+        duration: Annotated[float | None, Opt(help="seconds to run")] = None,
+        count: Annotated[int | None, Opt(help="messages to send")] = None,
+        key: KEY = None,
+        config: CONFIG = None,
+    ) -> None:
+        """Run one device agent (C engine, OTA client) on synthetic messages."""
+        from edge_agent.simulator import Fleet, SimSettings, synthetic_texts
+        from services.settings import load_settings
+        from services.stack.registry import load_registry
+
+        settings = load_settings(config)
+        account = load_registry(settings.stack.registry).device(device_id)
+        blob, version = default_blob()
+        fleet = Fleet([account], settings.stack.host, settings.stack.mosquitto.port,
+                      trusted_key(settings, key), blob, version)  # fmt: skip
+        fleet.start()
+        try:
+            final = fleet.run(
+                SimSettings(1, rate, phase, duration, count), synthetic_texts(phase, 0),
+                lambda c: None,
+            )  # fmt: skip
+            typer.echo(f"{device_id}: sent {final.sent}, published {final.published}, "
+                       f"model v{final.model_versions}")  # fmt: skip
+        finally:
+            fleet.close()
+
+    app.add_typer(devices, name="devices")
+    app.add_typer(device, name="device")

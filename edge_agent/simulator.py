@@ -1,0 +1,141 @@
+"""Fleet simulator: N agents in one process, each with its own registry credentials, its own
+C engine and flash, fed with synthetic logistics messages of one drift phase.
+
+Each device has its own paho client and network thread (``loop_start``); classification runs
+on the driver thread, which paces the whole fleet at ``rate`` messages per second.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edge_agent.agent import Agent, AgentSettings
+from edge_agent.clib import CDevice
+from edge_agent.errors import EdgeError
+from edge_agent.transport import PahoTransport
+from services.stack.registry import Device as RegistryDevice
+
+HEARTBEAT_S = 30.0  # per device, staggered across the fleet
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    devices: int  # simulated devices (registry accounts ``sim-0000`` ..)
+    rate: float  # messages per second, whole fleet
+    phase: int  # synthetic data drift phase 0, 1 or 2
+    duration_s: float | None = None  # stop after this long ...
+    count: int | None = None  # ... or after this many messages (whichever comes first)
+    seed: int = 0  # synthetic data seed
+
+    def __post_init__(self) -> None:
+        if self.devices < 1:
+            raise EdgeError(f"devices must be >= 1, got {self.devices}")
+        if self.rate <= 0:
+            raise EdgeError(f"rate must be > 0, got {self.rate}")
+        if self.phase not in (0, 1, 2):
+            raise EdgeError(f"phase must be 0, 1 or 2, got {self.phase}")
+        if self.duration_s is None and self.count is None:
+            raise EdgeError("give --duration or --count")
+
+
+@dataclass
+class SimCounts:
+    connected: int = 0
+    sent: int = 0  # messages classified
+    published: int = 0  # handed to MQTT
+    buffered: int = 0  # waiting offline
+    dropped: int = 0  # lost to full offline buffers
+    model_versions: str = ""
+    elapsed_s: float = 0.0
+
+
+def synthetic_texts(phase: int, seed: int, n: int = 2000) -> list[str]:
+    from models.data.synth import SynthConfig, synth_examples
+
+    config = SynthConfig(seed=seed, train=10, valid=0, test=n)
+    return [e.text for e in synth_examples(config, phase, "test") if e.text]
+
+
+class Fleet:
+    def __init__(
+        self,
+        accounts: list[RegistryDevice],
+        host: str,
+        port: int,
+        trusted_key: bytes,
+        blob: bytes,
+        blob_version: int,
+    ) -> None:
+        self.agents: list[Agent] = []
+        for account in accounts:
+            device = CDevice()
+            device.provision(blob, blob_version)
+            transport = PahoTransport(
+                host, port, account.username, account.password,
+                client_id=f"{account.id}-sim-{uuid.uuid4().hex[:6]}", session_expiry_s=600,
+            )  # fmt: skip
+            settings = AgentSettings(device_id=account.id, group=account.group,
+                                     trusted_key=trusted_key)  # fmt: skip
+            self.agents.append(Agent(settings, device, transport))
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        for agent in self.agents:
+            agent.start()
+        deadline = time.monotonic() + timeout_s
+        while self.connected() < len(self.agents) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def connected(self) -> int:
+        return sum(agent.transport.connected for agent in self.agents)
+
+    def counts(self, sent: int, elapsed_s: float) -> SimCounts:
+        versions = sorted({a.model_version for a in self.agents})
+        return SimCounts(
+            connected=self.connected(),
+            sent=sent,
+            published=sum(a.published for a in self.agents),
+            buffered=sum(len(a.buffer) for a in self.agents),
+            dropped=sum(a.dropped_total for a in self.agents),
+            model_versions=",".join(map(str, versions)),
+            elapsed_s=elapsed_s,
+        )
+
+    def run(
+        self, settings: SimSettings, texts: list[str], report: Callable[[SimCounts], None]
+    ) -> SimCounts:
+        """Send messages round-robin at ``settings.rate`` until duration or count is reached."""
+        start = time.monotonic()
+        last_report = 0.0
+        heartbeat_every = HEARTBEAT_S / len(self.agents)
+        next_heartbeat = start + heartbeat_every
+        hb_cycle = itertools.cycle(self.agents)
+        sent = 0
+        for i, text in enumerate(itertools.cycle(texts)):
+            now = time.monotonic()
+            if settings.count is not None and sent >= settings.count:
+                break
+            if settings.duration_s is not None and now - start >= settings.duration_s:
+                break
+            due = start + i / settings.rate
+            if due > now:
+                time.sleep(due - now)
+            self.agents[i % len(self.agents)].handle_text(text)
+            sent += 1
+            now = time.monotonic()
+            while now >= next_heartbeat:
+                next(hb_cycle).heartbeat()
+                next_heartbeat += heartbeat_every
+            if now - last_report >= 0.5:
+                report(self.counts(sent, now - start))
+                last_report = now
+        final = self.counts(sent, time.monotonic() - start)
+        report(final)
+        return final
+
+    def close(self) -> None:
+        for agent in self.agents:
+            agent.close()

@@ -1,0 +1,48 @@
+"""The fleet simulator: 200 devices with their own accounts in one process, real C engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_agent.errors import EdgeError
+from edge_agent.simulator import Fleet, SimSettings, synthetic_texts
+from services.schemas import parse_prediction
+
+from .conftest import golden_blob
+
+pytestmark = pytest.mark.integration
+
+
+def test_settings_need_a_stop_condition():
+    with pytest.raises(EdgeError, match="--duration or --count"):
+        SimSettings(devices=1, rate=1, phase=0)
+    with pytest.raises(EdgeError, match="phase"):
+        SimSettings(devices=1, rate=1, phase=3, count=1)
+
+
+def test_two_hundred_devices_publish_valid_predictions(stack, keys, mqtt_client_factory):
+    accounts = [d for d in stack.registry.devices if d.id.startswith("sim-")][:200]
+    assert len(accounts) == 200, "the registry must list 200 simulated devices"
+    monitor = mqtt_client_factory(stack.service("monitor"))
+    monitor.subscribe("fleet/+/pred")
+    fleet = Fleet(accounts, stack.mqtt_host, stack.mqtt_port, keys.public_raw, golden_blob(), 1)
+    reports = []
+    try:
+        fleet.start()
+        assert fleet.connected() == 200
+        final = fleet.run(
+            SimSettings(devices=200, rate=400, phase=2, count=400),
+            synthetic_texts(phase=2, seed=1, n=100),
+            reports.append,
+        )
+    finally:
+        fleet.close()
+    assert (final.sent, final.published, final.dropped) == (400, 400, 0)
+    assert reports[-1] == final
+    events = []
+    while len(events) < 400 and (msg := monitor.receive(timeout_s=10)) is not None:
+        if msg.topic.startswith("fleet/sim-"):
+            events.append(parse_prediction(msg.payload))
+    assert len({e.message_id for e in events}) == 400
+    assert len({e.device_id for e in events}) == 200
+    assert all(e.topk[0].label == e.label and e.model_version == 1 for e in events)
