@@ -1,0 +1,3 @@
+from services.demo.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""Command line of the demo: ``python -m services.demo [--quick] [options]``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from services.demo.config import FULL, QUICK
+
+
+def parse_args(argv: list[str] | None):
+    parser = argparse.ArgumentParser(prog="python -m services.demo", description=__doc__)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="12 devices, 24 s per phase, keyword stand-in labeller (~2 min)",
+    )
+    parser.add_argument("--devices", type=int, help="simulated devices")
+    parser.add_argument("--rate", type=float, help="predictions per second per device")
+    parser.add_argument("--phase-seconds", type=float, help="seconds of each traffic phase")
+    parser.add_argument("--teacher", help="e5-small | keyword | a fine-tuned teacher folder")
+    parser.add_argument("--var-dir", type=Path, help="cache and logs (default var/demo)")
+    return parser.parse_args(argv)  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo; 0 when every published prediction reached Kafka, 1 otherwise."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from rich.console import Console
+
+    from services.demo.run import run
+    from services.demo.summary import delivery_ok
+    from services.errors import ServiceError
+
+    args = parse_args(argv)
+    config = QUICK if args.quick else FULL
+    overrides = {
+        "devices": args.devices,
+        "rate_hz": args.rate,
+        "phase0_s": args.phase_seconds,
+        "drift_s": args.phase_seconds,
+        "teacher": args.teacher,
+        "var_dir": args.var_dir,
+    }
+    config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    console = Console()
+    try:
+        result = run(config, console)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: the services the demo started were stopped")
+        return 130
+    except ServiceError as exc:
+        console.print(f"[red]demo failed:[/] {exc}")
+        return 1
+    return 0 if delivery_ok(result) else 1

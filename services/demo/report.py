@@ -1,0 +1,200 @@
+"""What the demo reports: records counted in Kafka (the ground truth), and the services'
+metrics as Prometheus scraped them, read with PromQL (the real monitoring path)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+
+from services.errors import ServiceError
+
+DRIFT_FEATURES = ("class_mix", "confidence")
+DRIFT_STATISTICS = ("psi", "js_distance")
+
+
+class KafkaTail:
+    """Remembers the end offsets of some topics, later reads everything written since."""
+
+    def __init__(self, bootstrap: str, topics: list[str]) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self.partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(self.consumer.partitions_for_topic(topic) or [])
+        ]
+        self.start = self.consumer.end_offsets(self.partitions)
+
+    def read(self, timeout_s: float = 30) -> dict[str, list[bytes]]:
+        """Values per topic written since construction, up to the current end offsets."""
+        ends = self.consumer.end_offsets(self.partitions)
+        self.consumer.assign(self.partitions)
+        for tp in self.partitions:
+            self.consumer.seek(tp, self.start[tp])
+        out: dict[str, list[bytes]] = {tp.topic: [] for tp in self.partitions}
+        deadline = time.monotonic() + timeout_s
+        while any(self.consumer.position(tp) < ends[tp] for tp in self.partitions):
+            if time.monotonic() > deadline:
+                raise ServiceError("could not read the demo's records back within the timeout")
+            for tp, records in self.consumer.poll(timeout_ms=500).items():
+                out[tp.topic] += [r.value for r in records if r.offset < ends[tp] and r.value]
+        return out
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+@dataclass
+class KafkaCounts:
+    predictions: int = 0  # records of this run in fleet.predictions (with redeliveries)
+    unique_predictions: int = 0  # distinct message ids among them
+    by_phase: dict[int, int] = field(default_factory=dict)  # distinct ids per traffic phase
+    dlq: int = 0  # dead letters written during the run
+    dlq_reasons: list[str] = field(default_factory=list)
+    label_requests: int = 0  # distinct message ids of this run sent for labelling
+    requests_by_phase: dict[int, int] = field(default_factory=dict)
+    labelled: int = 0  # distinct labelled samples of this run's messages
+    teacher_ids: list[str] = field(default_factory=list)
+    disagreement_by_phase: dict[int, float] = field(default_factory=dict)  # teacher != device
+    teacher_labels: dict[str, int] = field(default_factory=dict)
+
+
+def count_records(
+    records: dict[str, list[bytes]], topics: dict[str, str], run_tag: str, switch_ts: float
+) -> KafkaCounts:
+    """Count this run's records (message ids containing ``run_tag``); ``topics`` maps
+    predictions/dlq/requests/labeled to topic names."""
+    from services.gateway.dlq import parse_dlq_record
+    from services.schemas import parse_label_request, parse_labelled_sample, parse_prediction
+
+    def phase(ts: float) -> int:
+        return 0 if ts < switch_ts else 2
+
+    counts = KafkaCounts()
+    device_label, device_phase = {}, {}
+    for raw in records[topics["predictions"]]:
+        event = parse_prediction(raw)
+        if run_tag in event.message_id:
+            counts.predictions += 1
+            device_label[event.message_id] = event.label
+            device_phase[event.message_id] = phase(event.ts)
+    counts.unique_predictions = len(device_label)
+    counts.by_phase = dict(Counter(device_phase.values()))
+    dlq = [parse_dlq_record(raw) for raw in records[topics["dlq"]]]
+    counts.dlq, counts.dlq_reasons = len(dlq), [d.reason for d in dlq]
+    requested = {}
+    for raw in records[topics["requests"]]:
+        request = parse_label_request(raw)
+        if request.message_id in device_label:
+            requested[request.message_id] = device_phase[request.message_id]
+    counts.label_requests = len(requested)
+    counts.requests_by_phase = dict(Counter(requested.values()))
+    labelled = {}
+    for raw in records[topics["labeled"]]:
+        sample = parse_labelled_sample(raw)
+        if sample.message_id in device_label:
+            labelled[sample.message_id] = sample
+    counts.labelled = len(labelled)
+    counts.teacher_ids = sorted({s.teacher_id for s in labelled.values()})
+    counts.teacher_labels = dict(Counter(s.label for s in labelled.values()).most_common())
+    for p in (0, 2):
+        ids = [m for m in labelled if device_phase.get(m) == p]
+        if ids:
+            differ = sum(labelled[m].label != device_label[m] for m in ids)
+            counts.disagreement_by_phase[p] = differ / len(ids)
+    return counts
+
+
+class Prometheus:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _get(self, path: str, params: dict[str, str] | None = None) -> dict:
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        try:
+            with urllib.request.urlopen(f"{self.url}{path}{query}", timeout=10) as response:
+                body = json.load(response)
+        except OSError as exc:
+            raise ServiceError(f"Prometheus at {self.url} did not answer {path}: {exc}") from exc
+        if body.get("status") != "success":
+            raise ServiceError(f"Prometheus {path}: {body}")
+        return body["data"]
+
+    def query(self, expr: str, at: float | None = None) -> list[tuple[dict[str, str], float]]:
+        params = {"query": expr}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        data = self._get("/api/v1/query", params)
+        return [(r["metric"], float(r["value"][1])) for r in data["result"]]
+
+    def scalar(self, expr: str, at: float | None = None) -> float | None:
+        rows = self.query(expr, at)
+        return rows[0][1] if rows else None
+
+    def reload(self) -> None:
+        """Load the rule files (a stack started before they existed has none)."""
+        request = urllib.request.Request(f"{self.url}/-/reload", method="POST")
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+        except OSError as exc:
+            raise ServiceError(f"Prometheus reload failed: {exc}") from exc
+
+    def alert_rules(self) -> int:
+        groups = self._get("/api/v1/rules", {"type": "alert"})["groups"]
+        return sum(len(g["rules"]) for g in groups)
+
+    def alerts(self) -> list[tuple[str, str, dict[str, str]]]:
+        """(alert name, state pending|firing, labels) of every active alert."""
+        return [
+            (a["labels"].get("alertname", "?"), a["state"], a["labels"])
+            for a in self._get("/api/v1/alerts")["alerts"]
+        ]
+
+
+@dataclass
+class DriftWindowStats:
+    mean: float
+    max: float
+    windows: int  # samples seen (each closed window is scraped about window/scrape times)
+
+
+def drift_between(
+    prom: Prometheus, version: int, start: float, end: float
+) -> dict[tuple[str, str], DriftWindowStats]:
+    """Mean and max of each drift statistic's samples in (start, end], for one release."""
+    span = f"{max(int(end - start), 1)}s"
+    out = {}
+    for feature in DRIFT_FEATURES:
+        for statistic in DRIFT_STATISTICS:
+            selector = (
+                f'fleet_processor_drift{{model_version="{version}",feature="{feature}",'
+                f'statistic="{statistic}"}}'
+            )
+            mean = prom.scalar(f"max(avg_over_time({selector}[{span}]))", at=end)
+            top = prom.scalar(f"max(max_over_time({selector}[{span}]))", at=end)
+            n = prom.scalar(f"max(count_over_time({selector}[{span}]))", at=end)
+            if mean is not None and top is not None:
+                out[(feature, statistic)] = DriftWindowStats(mean, top, int(n or 0))
+    return out
+
+
+def service_counters(prom: Prometheus, version: int) -> dict[str, float | None]:
+    """The services' own counters, now (each service started fresh for this run)."""
+    v = f'model_version="{version}"'
+    exprs = {
+        "gateway received": 'sum(fleet_gateway_received_total{kind="pred"})',
+        "gateway produced": "sum(fleet_gateway_produced_total)",
+        "gateway dead-lettered": "sum(fleet_gateway_dlq_total)",
+        "processor events": f"sum(fleet_processor_events_total{{{v}}})",
+        "processor duplicates dropped": "sum(fleet_processor_duplicates_total)",
+        "processor windows closed": f"sum(fleet_processor_windows_closed_total{{{v}}})",
+        "processor label requests": f"sum(fleet_processor_label_requests_total{{{v}}})",
+        "labeller labels": "sum(fleet_labeler_labels_total)",
+        "labeller backlog": "sum(fleet_labeler_backlog)",
+    }
+    return {name: prom.scalar(expr) for name, expr in exprs.items()}
