@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import time
 import zlib
+from typing import Any, NoReturn
 
 from edge_agent.engine import NO_SLOT, Device, Prediction, SlotState, topk_probs
 from edge_agent.errors import EngineError
@@ -24,11 +25,11 @@ class MemoryDevice(Device):
         self.active = NO_SLOT
         self.trial = NO_SLOT
         self.floor = 0
-        self._staging: dict | None = None
+        self._staging: dict[str, Any] | None = None
         self._blob: Blob | None = None
         self.fail_selftest = False  # makes the next trial boot's self-test fail
 
-    def _fail(self, status: str, what: str) -> None:
+    def _fail(self, status: str, what: str) -> NoReturn:
         raise EngineError(f"{what} failed: {status}", status=status)
 
     def begin(self, version: int, size: int, sha256: bytes) -> None:
@@ -42,13 +43,14 @@ class MemoryDevice(Device):
         self.slots[target] = None
 
     def write_chunk(self, offset: int, data: bytes, crc32: int) -> None:
-        if self._staging is None:
+        staging = self._staging
+        if staging is None:
             self._fail("TL_ERR_STATE", "chunk")
-        if offset != len(self._staging["data"]):
+        if offset != len(staging["data"]):
             self._fail("TL_ERR_CHUNK_ORDER", f"chunk at {offset}")
         if zlib.crc32(data) != crc32:
             self._fail("TL_ERR_CHUNK_CRC", f"chunk at {offset}")
-        self._staging["data"] += data
+        staging["data"] += data
 
     def finish(self) -> None:
         staging, self._staging = self._staging, None
@@ -98,9 +100,10 @@ class MemoryDevice(Device):
         return tuple(self._blob.model.labels) if self._blob else ()
 
     def classify(self, text: str, k: int = 3) -> Prediction:
-        if self._blob is None:
+        blob = self._blob
+        if blob is None:
             self._fail("TL_ERR_NO_MODEL", "classify")
-        model = self._blob.model
+        model = blob.model
         start = time.perf_counter_ns()
         ids = Tokenizer(vocab_size=model.vocab_size, max_len=model.max_len).encode(text)
         logits = integer_logits(model, [ids])[0]

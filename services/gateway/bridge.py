@@ -24,7 +24,12 @@ from services.errors import ValidationError
 from services.gateway.dlq import DlqRecord
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.sink import RecordSink, SinkError
-from services.schemas import parse_device_status, parse_prediction
+from services.schemas import (
+    DeviceStatus,
+    PredictionEvent,
+    parse_device_status,
+    parse_prediction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +115,7 @@ class Bridge:
             if match is None:
                 raise ValidationError(f"unexpected topic {item.topic!r}")
             device_id = match.group(1)
+            message: PredictionEvent | DeviceStatus
             if kind == "pred":
                 message = parse_prediction(item.payload)
                 target = self.topics.predictions

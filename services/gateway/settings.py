@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from services.errors import ConfigError
 from services.settings import TOPIC_NAMES, FleetSettings
@@ -54,7 +55,7 @@ class GatewaySettings:
     ) -> GatewaySettings:
         """Defaults from the fleet settings and the registry's ``gateway`` account."""
         account = registry.service("gateway")
-        values = {
+        values: dict[str, Any] = {
             "mqtt_host": fleet.stack.host,
             "mqtt_port": fleet.stack.mosquitto.port,
             "username": "gateway",

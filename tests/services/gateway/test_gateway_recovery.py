@@ -71,3 +71,19 @@ def test_kafka_restart_mid_stream_loses_nothing(
     assert set(got) == set(publisher.sent), f"lost {len(set(publisher.sent) - set(got))}"
     assert gateway.alive()
     assert gateway.terminate() == 0, gateway.log()
+
+
+def test_sigterm_drains_and_a_restart_picks_up_the_rest(
+    stack, gateway_topics, gateway_factory, publisher_factory
+):
+    client_id = f"gw-term-{uuid.uuid4().hex[:6]}"
+    gateway = gateway_factory(gateway_topics, client_id=client_id)
+    publisher = publisher_factory(DEVICES, count=3000, rate=1000).start()
+    time.sleep(1.0)
+    assert gateway.terminate() == 0, gateway.log()  # 0 = every accepted message acknowledged
+    assert "drained" in gateway.log()
+    gateway.start()
+    publisher.join()
+    got = wait_all(stack, gateway_topics.predictions, publisher.sent, timeout_s=60)
+    assert set(got) == set(publisher.sent), f"lost {len(set(publisher.sent) - set(got))}"
+    assert gateway.terminate() == 0, gateway.log()
