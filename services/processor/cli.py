@@ -50,7 +50,13 @@ def main(config: Path | None = None, loglevel: str = "info") -> None:
     app = build_app(settings, metrics, references)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, settings.metrics_host, registry=metrics.registry)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+
+    class Worker(faust.Worker):
+        async def on_startup_finished(self) -> None:
+            await super().on_startup_finished()
+            metrics.worker_ready.set(1)
+
+    worker = Worker(app, loglevel=loglevel, quiet=True)
     try:
         worker.execute_from_commandline()
     finally:

@@ -34,6 +34,7 @@ class ProcessorMetrics:
     drift: Gauge  # last closed window vs the release's reference profile
     label_requests: Counter  # sent to the teacher, by model version and strategy
     releases_known: Gauge  # reference profiles loaded from model.releases
+    worker_ready: Gauge  # 1 once the faust worker recovered its tables and started streaming
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> ProcessorMetrics:
@@ -96,5 +97,8 @@ class ProcessorMetrics:
             ),
             releases_known=Gauge(
                 f"{PREFIX}_releases_known", "Reference profiles loaded", registry=r
+            ),
+            worker_ready=Gauge(
+                f"{PREFIX}_worker_ready", "1 once tables are recovered and streams run", registry=r
             ),
         )
