@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from edge_agent.errors import EdgeError
+
 Opt = typer.Option
 CONFIG = Annotated[Path | None, Opt("--config", "-c", help="fleet.toml (default ./fleet.toml)")]
 KEY = Annotated[
@@ -98,7 +100,10 @@ def register(app: typer.Typer) -> None:
         from services.stack.registry import load_registry
 
         settings = load_settings(config)
-        sim_settings = SimSettings(devices_n, rate, phase, duration, count)
+        try:
+            sim_settings = SimSettings(devices_n, rate, phase, duration, count)
+        except EdgeError as exc:
+            raise typer.BadParameter(str(exc)) from exc
         registry = load_registry(settings.stack.registry)
         prefix = registry.simulated.prefix if registry.simulated else "sim"
         accounts = [d for d in registry.devices if d.id.startswith(f"{prefix}-")][:devices_n]
@@ -147,6 +152,10 @@ def register(app: typer.Typer) -> None:
         from services.stack.registry import load_registry
 
         settings = load_settings(config)
+        try:
+            run_settings = SimSettings(1, rate, phase, duration, count)
+        except EdgeError as exc:
+            raise typer.BadParameter(str(exc)) from exc
         account = load_registry(settings.stack.registry).device(device_id)
         blob, version = default_blob()
         fleet = Fleet([account], settings.stack.host, settings.stack.mosquitto.port,
@@ -154,7 +163,7 @@ def register(app: typer.Typer) -> None:
         fleet.start()
         try:
             final = fleet.run(
-                SimSettings(1, rate, phase, duration, count), synthetic_texts(phase, 0),
+                run_settings, synthetic_texts(phase, 0),
                 lambda c: None,
             )  # fmt: skip
             typer.echo(f"{device_id}: sent {final.sent}, published {final.published}, "

@@ -23,17 +23,16 @@ def message_ids(records) -> list[str]:
 
 
 def wait_all(stack, topic: str, sent: list[str], timeout_s: float) -> list[str]:
+    """Message ids in ``topic`` (with duplicates) once every sent id is there, or at timeout."""
     wanted = set(sent)
-    seen: set[str] = set()
+    ids: list[str] = []
 
     def done(records) -> bool:
-        seen.update(message_ids(records[len(seen_counts) :]))
-        seen_counts.extend(records[len(seen_counts) :])
-        return wanted <= seen
+        ids.extend(message_ids(records[len(ids) :]))
+        return wanted <= set(ids)
 
-    seen_counts: list = []
-    records = read_topic(stack.bootstrap_servers, topic, done, timeout_s=timeout_s)
-    return message_ids(records)
+    read_topic(stack.bootstrap_servers, topic, done, timeout_s=timeout_s)
+    return ids
 
 
 def test_sigkilled_gateway_restarts_and_loses_nothing(
