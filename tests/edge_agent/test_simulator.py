@@ -46,3 +46,22 @@ def test_two_hundred_devices_publish_valid_predictions(stack, keys, mqtt_client_
     assert len({e.message_id for e in events}) == 400
     assert len({e.device_id for e in events}) == 200
     assert all(e.topk[0].label == e.label and e.model_version == 1 for e in events)
+
+
+def test_provision_sets_the_simulated_count_in_the_registry(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from services.cli import build_app
+    from services.settings import REPO_ROOT
+    from services.stack.registry import load_registry
+
+    registry = tmp_path / "registry.toml"
+    registry.write_text((REPO_ROOT / "deploy" / "fleet-registry.toml").read_text())
+    monkeypatch.setenv("FLEET_STACK__REGISTRY", str(registry))
+    monkeypatch.setenv("FLEET_STACK__DATA_DIR", str(tmp_path / "var"))  # no broker running
+    result = CliRunner().invoke(build_app(), ["devices", "provision", "--count", "7"])
+    assert result.exit_code == 0, result.output
+    loaded = load_registry(registry)
+    sims = [d for d in loaded.devices if d.id.startswith("sim-")]
+    assert [d.id for d in sims] == [f"sim-{i:04d}" for i in range(7)]
+    assert {d.group for d in sims} == {"fleet"} and len({d.password for d in sims}) == 7
