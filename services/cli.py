@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.processor.cli",
     "services.labeler.cli",
     "models.cli_teacher",
+    "models.cli_distill",
 )
 
 

@@ -1,0 +1,211 @@
+"""``fleet distill`` (teacher -> student, optional QAT) and ``fleet report`` (the evaluation table).
+
+Heavy imports (torch, transformers) happen inside the commands so ``fleet --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from models.errors import ConfigError, ModelsError
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=1)
+
+
+def parse_stages(text: str) -> tuple[int, int, int]:
+    """``"h,o,f"`` -> three epoch counts (hard, output, full)."""
+    try:
+        parts = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or min(parts) < 0:
+        raise ConfigError(f"--stages takes three epoch counts h,o,f (e.g. 3,3,3), got {text!r}")
+    return parts  # type: ignore[return-value]
+
+
+def integer_metrics(model: Any, labels: Sequence[str], tokenizer: Any, examples: Sequence[Any]):
+    """Accuracy and macro-F1 of the int8 engine (``models.intlstm``) for a "last"-pooling
+    student, plus its blob size; ``None`` for other poolings (no integer kernel)."""
+    import numpy as np
+
+    from models.blob import write_blob
+    from models.evaluate import macro_f1
+    from models.intlstm import integer_logits
+    from models.quantize import quantize_student
+
+    if model.config.pooling != "last":
+        return None
+    index = {label: k for k, label in enumerate(labels)}
+    known = [ex for ex in examples if ex.label in index]
+    integer = quantize_student(model, labels)
+    pred = integer_logits(integer, [tokenizer.encode(ex.text) for ex in known]).argmax(1)
+    y = np.array([index[ex.label] for ex in known])
+    return {
+        "accuracy": float(np.mean(pred == y)) if len(y) else 0.0,
+        "macro_f1": macro_f1(y, pred, len(labels)),
+        "blob_bytes": len(write_blob(integer, model_version=1)),
+    }
+
+
+def distill_command(
+    teacher: Annotated[Path, typer.Option(help="Fine-tuned teacher (fleet teacher finetune)")],
+    data: Annotated[
+        Path, typer.Option(help="Directory with train/valid(/test) .jsonl|.csv, or a train file")
+    ],
+    out: Annotated[Path, typer.Option(help="Output directory: student, metrics, checkpoints")],
+    valid: Annotated[Path | None, typer.Option(help="Validation file (--data is a file)")] = None,
+    transfer: Annotated[
+        int, typer.Option(min=0, help="Augmented texts per example, labelled by the teacher")
+    ] = 0,
+    stages: Annotated[str, typer.Option(help="Epochs of the hard,output,full stages")] = "3,3,3",
+    alpha: Annotated[float, typer.Option(help="Weight of the soft KD term")] = 0.7,
+    temperature: Annotated[float, typer.Option(help="KD temperature")] = 3.0,
+    hidden_weight: Annotated[float, typer.Option(help="Weight of the hidden-state MSE")] = 0.3,
+    attention_weight: Annotated[float, typer.Option(help="Weight of attention transfer")] = 0.3,
+    pooling: Annotated[
+        str, typer.Option(help="last (int8 kernel) | attention (attention transfer) | meanmax")
+    ] = "last",
+    hidden_layer: Annotated[
+        int | None, typer.Option(help="Teacher layer for the hidden term (default: middle)")
+    ] = None,
+    qat_steps: Annotated[
+        int, typer.Option(min=0, help="QAT steps through the int8 simulation (pooling last)")
+    ] = 0,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    lr: Annotated[float, typer.Option()] = 2e-3,
+    seed: Annotated[int, typer.Option()] = 0,
+    max_steps: Annotated[
+        int | None, typer.Option(min=1, help="Cap optimizer steps per stage (smoke runs)")
+    ] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Teacher-target cache (default <out>/kd-cache)")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from <out>/distill_checkpoint.pt")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar per stage")] = True,
+) -> None:
+    """Distill a fine-tuned teacher into the TinyLSTM student (hard -> output -> full stages)."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from models.cli_student import resolve_data
+    from models.data import load_examples
+    from models.data.augment import augment_corpus
+    from models.distill import DistillConfig, distill
+    from models.evaluate import evaluate_examples
+    from models.losses import LossConfig
+    from models.student import StudentConfig, save_student
+    from models.teacher_targets import TargetConfig, TeacherTargets
+    from models.tokenizer import Tokenizer
+
+    try:
+        # 1. Data, teacher and the label order of the teacher's head.
+        train_path, valid_path, test_path = resolve_data(data, valid)
+        train_set, valid_set = load_examples(train_path), load_examples(valid_path)
+        if qat_steps and pooling != "last":
+            raise ConfigError("--qat-steps needs --pooling last (the int8 engine's pooling)")
+        config = DistillConfig(
+            stage_epochs=parse_stages(stages),
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            max_steps_per_stage=max_steps,
+            loss=LossConfig(alpha, temperature, hidden_weight, attention_weight),
+        )
+        targets = TeacherTargets.load(teacher, TargetConfig(hidden_layer=hidden_layer))
+        labels = targets.labels
+        unknown = sorted({ex.label for ex in train_set} - set(labels))
+        if unknown:
+            raise ConfigError(f"training labels the teacher's head lacks: {unknown[:10]}")
+        student = StudentConfig(num_labels=len(labels), pooling=pooling)
+        tokenizer = Tokenizer(vocab_size=student.vocab_size, max_len=student.max_len)
+        # 2. Transfer texts: augmented rewrites of the training texts, labelled by the teacher.
+        transfer_texts = augment_corpus(train_set, transfer, seed) if transfer else []
+        typer.echo(f"{len(train_set)} train + {len(transfer_texts)} transfer texts, "
+                   f"{len(labels)} labels, teacher {teacher}")  # fmt: skip
+        result = distill(
+            train_set,
+            valid_set,
+            out,
+            teacher=targets,
+            tokenizer=tokenizer,
+            transfer_texts=transfer_texts,
+            config=config,
+            student=student,
+            labels=labels,
+            cache_dir=cache_dir or out / "kd-cache",
+            resume=resume,
+            progress=progress,
+        )
+        # 3. Test metrics, then the optional QAT stage on a copy (the float student stays).
+        metrics: dict[str, Any] = json.loads((out / "metrics.json").read_text())
+        metrics["teacher_targets"] = targets.teacher_id
+        evaluated = load_examples(test_path) if test_path is not None else valid_set
+        metrics["eval_split"] = "test" if test_path else "valid"
+        report = evaluate_examples(result.model, labels, tokenizer, evaluated)
+        metrics["eval"] = {"accuracy": report.accuracy, "macro_f1": report.macro_f1}
+        if pooling == "last":
+            metrics["ptq_int8"] = integer_metrics(result.model, labels, tokenizer, evaluated)
+        if qat_steps:
+            from models.qat import qat_finetune
+
+            qat_model = copy.deepcopy(result.model)
+            qat = qat_finetune(qat_model, train_set, valid_set, tokenizer, labels=labels,
+                               steps=qat_steps, seed=seed)  # fmt: skip
+            save_student(qat.model, labels, out / "qat")
+            metrics["qat_int8"] = integer_metrics(qat.model, labels, tokenizer, evaluated)
+            metrics["qat_int8"]["steps"] = qat.steps
+    except ModelsError as exc:
+        raise _fail(exc) from exc
+    (out / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2) + "\n")
+    summary = {"out": str(out), "best": result.best, metrics["eval_split"]: metrics["eval"]}
+    for key in ("ptq_int8", "qat_int8"):
+        if metrics.get(key):
+            summary[key] = metrics[key]
+    typer.echo(json.dumps(summary, ensure_ascii=False))
+
+
+def report_command(
+    quick: Annotated[bool, typer.Option(help="Subsampled data, short training (~15 min)")] = False,
+    out: Annotated[Path, typer.Option(help="Markdown report; the chart goes beside it")] = Path(
+        "docs/report.md"
+    ),
+    work_dir: Annotated[Path, typer.Option(help="Teachers, students and caches of the run")] = Path(
+        "var/report"
+    ),
+    datasets: Annotated[str, typer.Option(help="Comma-separated: synth,banking,ecdt")] = (
+        "synth,banking,ecdt"
+    ),
+    threads: Annotated[int, typer.Option(min=1, help="torch threads for training and timing")] = 2,
+    teacher: Annotated[str, typer.Option(help="Teacher to fine-tune: e5-small | minilm | dir")] = (
+        "e5-small"
+    ),
+) -> None:
+    """Run the evaluation (teacher, students with and without KD, ablations, int8) and write
+    the Markdown table plus a PNG chart."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from models.report import ReportConfig, run_report
+
+    try:
+        config = ReportConfig.preset(
+            quick=quick,
+            datasets=tuple(d.strip() for d in datasets.split(",") if d.strip()),
+            threads=threads,
+            teacher=teacher,
+        )
+        path = run_report(config, out, work_dir)
+    except ModelsError as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"report written to {path} (chart {path.with_suffix('.png')})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("distill")(distill_command)
+    app.command("report")(report_command)
