@@ -26,6 +26,10 @@ class MqttIntake:
         self.settings = settings
         self.bridge = bridge
         self.connected = threading.Event()
+        # Packet ids are per connection: an ack for a message of an earlier connection could
+        # acknowledge a different message that reuses its id, so such acks are skipped (the
+        # broker redelivers those messages on the new connection anyway).
+        self.generation = 0
         self.client = mqtt.Client(
             callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
@@ -62,6 +66,7 @@ class MqttIntake:
         if reason_code.is_failure:
             log.error("MQTT connect refused: %s", reason_code)
             return
+        self.generation += 1
         client.subscribe([(topic, 1) for topic in self.settings.subscriptions])
         log.info("connected as %s (session present: %s)", self.settings.client_id,
                  flags.session_present)  # fmt: skip
@@ -79,13 +84,14 @@ class MqttIntake:
         log.warning("MQTT disconnected: %s", reason_code)
 
     def _on_message(self, client, userdata, message) -> None:
-        mid, qos = message.mid, message.qos
+        mid, qos, generation = message.mid, message.qos, self.generation
         if qos == 0:
             ack = _noop
         else:
 
             def ack() -> None:
-                client.ack(mid, qos)
+                if generation == self.generation:
+                    client.ack(mid, qos)
 
         self.bridge.submit(message.topic, message.payload, ack)
 

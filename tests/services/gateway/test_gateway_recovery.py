@@ -23,12 +23,16 @@ def message_ids(records) -> list[str]:
 
 
 def wait_all(stack, topic: str, sent: list[str], timeout_s: float) -> list[str]:
-    """Message ids in ``topic`` (with duplicates) once every sent id is there, or at timeout."""
+    """Ids of ``sent`` found in ``topic`` (with duplicates) once all are there, or at timeout.
+    Other devices' traffic (a demo running on the same broker) is ignored."""
     wanted = set(sent)
     ids: list[str] = []
+    seen = 0
 
     def done(records) -> bool:
-        ids.extend(message_ids(records[len(ids) :]))
+        nonlocal seen
+        ids.extend(i for i in message_ids(records[seen:]) if i in wanted)
+        seen = len(records)
         return wanted <= set(ids)
 
     read_topic(stack.bootstrap_servers, topic, done, timeout_s=timeout_s)
