@@ -14,8 +14,9 @@ device cannot take the budget), and the budget is shared round-robin over the pr
 classes (stratification), each class giving its best remaining candidate in turn.
 
 The processor keeps at most :func:`pool_limit` candidates per device and window with
-:func:`keep_best`, which never drops one that :func:`select` could pick when texts are
-distinct.
+:func:`keep_best` (the best-scoring ones), so memory stays bounded however chatty a device
+is; a device can never get more than ``per_device_cap`` requests anyway, and the headroom
+lets stratification still find other classes among its candidates.
 """
 
 from __future__ import annotations
