@@ -68,14 +68,17 @@ def test_agent_publishes_prediction_events_and_cannot_pose_as_another_device(
     monitor.subscribe("fleet/dev-0003/pred")
     monitor.subscribe("fleet/dev-0004/pred")
     agent = real_agent_factory("dev-0003")
-    forged = agent.handle_text("上海仓库存预警通知").model_copy(update={"device_id": "dev-0004"})
+    forged = agent.handle_text("上海仓库存预警通知").model_copy(
+        update={"device_id": "dev-0004", "message_id": f"forged-{uuid.uuid4().hex}"}
+    )
     agent.transport.publish("fleet/dev-0004/pred", forged.to_bytes())  # dropped by the ACL
     event = agent.handle_text("物流订单号DH20231125状态更新")
-    got = []
+    got = {}  # message id -> topic, of this agent's messages only (a demo may be running)
     while (msg := monitor.receive(timeout_s=3)) is not None:
-        got.append(msg)
-    assert all(m.topic == "fleet/dev-0003/pred" for m in got), got
-    assert parse_prediction(got[-1].payload) == event
+        received = parse_prediction(msg.payload)
+        if received.message_id in (forged.message_id, event.message_id):
+            got[received.message_id] = (msg.topic, received)
+    assert got == {event.message_id: ("fleet/dev-0003/pred", event)}
 
 
 def test_ota_over_mqtt_good_release_confirmed_bad_signature_refused(
@@ -99,5 +102,7 @@ def test_ota_over_mqtt_good_release_confirmed_bad_signature_refused(
     monitor = mqtt_client_factory(stack.service("monitor"))
     monitor.subscribe("fleet/dev-0005/status")
     agent.heartbeat()
-    status = parse_device_status(monitor.receive(timeout_s=10).payload)
-    assert status.model_version == 2
+    versions = []
+    while (msg := monitor.receive(timeout_s=3)) is not None and 2 not in versions:
+        versions.append(parse_device_status(msg.payload).model_version)
+    assert 2 in versions  # the heartbeat reports the new model
