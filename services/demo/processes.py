@@ -80,3 +80,36 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 
     with socket.socket() as sock:
         return sock.connect_ex((host, port)) == 0
+
+
+def skip_backlog(bootstrap: str, group_id: str, topics: list[str]) -> int:
+    """Move ``group_id``'s committed offsets to the end of ``topics`` and of every partition it
+    has committed before (faust's internal topics); returns how many records were skipped.
+
+    The demo's services use their own consumer groups, so this leaves the records for any
+    other group; it only keeps a backlog from earlier runs out of the demo's live windows."""
+    from kafka import KafkaAdminClient, TopicPartition
+    from kafka.admin import OffsetSpec
+    from kafka.errors import KafkaError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        committed = admin.list_group_offsets({group_id: None}).get(group_id, {})
+        partitions = set(committed)
+        for topic in topics:
+            for meta in admin.describe_topics([topic]):
+                indexes = [p["partition_index"] for p in meta["partitions"]]
+                partitions |= {TopicPartition(topic, index) for index in indexes}
+        if not partitions:
+            return 0
+        ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in partitions})
+        skipped = sum(
+            max(ends[tp].offset - max(committed[tp].offset, 0), 0) if tp in committed else 0
+            for tp in partitions
+        )
+        admin.reset_group_offsets(group_id, {tp: OffsetSpec.LATEST for tp in partitions})
+        return skipped
+    except KafkaError as exc:
+        raise ServiceError(f"could not move {group_id}'s offsets past its backlog: {exc}") from exc
+    finally:
+        admin.close()

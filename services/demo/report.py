@@ -8,9 +8,11 @@ import time
 import urllib.parse
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from services.errors import ServiceError
+from services.schemas import PredictionEvent
 
 DRIFT_FEATURES = ("class_mix", "confidence")
 DRIFT_STATISTICS = ("psi", "js_distance")
@@ -65,10 +67,13 @@ class KafkaCounts:
 
 
 def count_records(
-    records: dict[str, list[bytes]], topics: dict[str, str], run_tag: str, switch_ts: float
+    records: dict[str, list[bytes]],
+    topics: dict[str, str],
+    mine: Callable[[PredictionEvent], bool],
+    switch_ts: float,
 ) -> KafkaCounts:
-    """Count this run's records (message ids containing ``run_tag``); ``topics`` maps
-    predictions/dlq/requests/labeled to topic names."""
+    """Count this run's records (predictions for which ``mine`` holds, and the requests and
+    labels of those); ``topics`` maps predictions/dlq/requests/labeled to topic names."""
     from services.gateway.dlq import parse_dlq_record
     from services.schemas import parse_label_request, parse_labelled_sample, parse_prediction
 
@@ -79,7 +84,7 @@ def count_records(
     device_label, device_phase = {}, {}
     for raw in records[topics["predictions"]]:
         event = parse_prediction(raw)
-        if run_tag in event.message_id:
+        if mine(event):
             counts.predictions += 1
             device_label[event.message_id] = event.label
             device_phase[event.message_id] = phase(event.ts)

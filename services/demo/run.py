@@ -5,16 +5,16 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rich.console import Console
 
 from services.demo import artifacts
 from services.demo.config import DemoConfig
-from services.demo.devices import Fleet, StandInFleet, TrafficStats, demo_registry
-from services.demo.processes import ServiceProcess, port_in_use
+from services.demo.devices import SimulatedFleet, TrafficStats, simulated_accounts
+from services.demo.processes import ServiceProcess, port_in_use, skip_backlog
 from services.demo.report import (
     DriftWindowStats,
     KafkaCounts,
@@ -25,6 +25,7 @@ from services.demo.report import (
     service_counters,
 )
 from services.errors import ServiceError
+from services.schemas import PredictionEvent
 from services.settings import REPO_ROOT, TOPIC_NAMES, FleetSettings, load_settings
 from services.stack import Stack, load_registry
 from services.stack.cli import print_status
@@ -35,6 +36,8 @@ TOPICS = {
     "requests": TOPIC_NAMES["label_requests"],
     "labeled": TOPIC_NAMES["labeled"],
 }
+PROCESSOR_GROUP = "fleet-demo-processor"  # faust app id (its consumer group, table topics)
+LABELER_GROUP = "fleet-demo-labeler"
 
 
 @dataclass
@@ -64,28 +67,23 @@ class Demo:
         self.var = config.var_dir if config.var_dir.is_absolute() else REPO_ROOT / config.var_dir
         self.logs = self.var / "logs"
         self.services: list[ServiceProcess] = []
-        self.fleet: Fleet | None = None
+        self.fleet: SimulatedFleet | None = None
         self.result = DemoResult()
-        self.env: dict[str, str] = {}
-        self.run_tag = ""  # in the message ids of this run's predictions
+        self.device_ids: set[str] = set()  # whose predictions this run counts
 
     def say(self, text: str) -> None:
         self.console.print(text)
 
     # 1. ------------------------------------------------------------------------------------
     def stack(self) -> FleetSettings:
-        base = load_settings()
-        registry = demo_registry(
-            base.stack.registry, self.config.devices, self.var / "fleet-registry.toml"
-        )
-        settings = base
-        if registry != base.stack.registry:
-            settings = load_settings(stack={"registry": str(registry)})
-            self.env["FLEET_STACK__REGISTRY"] = str(registry)  # gateway reads its account there
+        settings = load_settings()
         self.say("[bold]1. Stack[/]: Kafka, Mosquitto, Prometheus (reuses what already runs)")
         started = time.monotonic()
         Stack(settings).up()
-        self.say(f"   up in {time.monotonic() - started:.1f}s; MQTT accounts from {registry}")
+        self.say(
+            f"   up in {time.monotonic() - started:.1f}s; MQTT accounts from "
+            f"{settings.stack.registry}"
+        )
         print_status(Stack(settings))
         for name, port in settings.metrics_ports.by_service().items():
             if name in ("gateway", "processor", "labeler") and port_in_use(port):
@@ -156,18 +154,26 @@ class Demo:
             "FLEET_PROCESSOR_TICK_S": "0.5",
             "FLEET_PROCESSOR_BUDGET_PER_WINDOW": str(c.budget_per_window),
             "FLEET_PROCESSOR_DATA_DIR": str(self.var / "processor"),
+            "FLEET_PROCESSOR_APP_ID": PROCESSOR_GROUP,
         }
+        # Own consumer groups, started at the end of their topics: records left by earlier
+        # runs or other tools would otherwise be processed first and delay the live windows.
+        for group, topic in ((PROCESSOR_GROUP, TOPICS["predictions"]),
+                             (LABELER_GROUP, TOPICS["requests"])):  # fmt: skip
+            skipped = skip_backlog(settings.kafka_bootstrap, group, [topic])
+            if skipped:
+                self.say(f"   consumer group {group}: skipped {skipped} records of earlier runs")
         gateway = ServiceProcess(
-            "gateway", ["gateway", "run", "--client-id", "gateway-demo"], self.env,
+            "gateway", ["gateway", "run", "--client-id", "gateway-demo"], {},
             self.logs / "gateway.log", ports.gateway,
         )  # fmt: skip
         processor = ServiceProcess(
-            "processor", ["processor", "run"], {**self.env, **processor_env},
+            "processor", ["processor", "run"], processor_env,
             self.logs / "processor.log", ports.processor,
         )  # fmt: skip
+        labeler_env = {"FLEET_LABELER_TEACHER": teacher, "FLEET_LABELER_GROUP_ID": LABELER_GROUP}
         labeler = ServiceProcess(
-            "labeler", ["labeler", "run"], {**self.env, "FLEET_LABELER_TEACHER": teacher},
-            self.logs / "labeler.log", ports.labeler,
+            "labeler", ["labeler", "run"], labeler_env, self.logs / "labeler.log", ports.labeler,
         )  # fmt: skip
         for service in (gateway, processor, labeler):
             self.services.append(service.start())
@@ -185,27 +191,30 @@ class Demo:
         for phase in (0, 2):
             lines = (data / f"phase{phase}" / "test.jsonl").read_text("utf-8").splitlines()
             texts[phase] = [json.loads(line)["text"] for line in lines]
-        registry = load_registry(settings.stack.registry)
-        self.fleet = StandInFleet(
-            registry.devices[: c.devices], settings.stack.host, settings.stack.mosquitto.port,
-            release.blob, texts, c.rate_hz, c.malformed, seed=random.randrange(1 << 30),
+        accounts = simulated_accounts(load_registry(settings.stack.registry), c.devices)
+        from edge_agent.cli import trusted_key
+
+        self.fleet = SimulatedFleet(
+            accounts, settings.stack.host, settings.stack.mosquitto.port,
+            trusted_key(settings, None), release.blob, c.rate_hz,
         )  # fmt: skip
+        self.device_ids = {a.id for a in accounts}
         self.result.devices = self.fleet.description
-        self.run_tag = self.fleet.run_tag
         self.say(
             f"[bold]4. Traffic[/]: {c.devices} devices x {c.rate_hz}/s, phase 0 for "
             f"~{c.phase0_s:.0f}s, then phase 2 (drift: new carriers and phrasing, new label 拦截) "
             f"for ~{c.drift_s:.0f}s\n   devices: {self.fleet.description}"
         )
+        self.fleet.connect()
         # start and switch on processor window boundaries: every window is full and holds
         # one phase only
         started = math.ceil(time.time() / c.window_s) * c.window_s
         switch = started + math.ceil(c.phase0_s / c.window_s) * c.window_s
         end = switch + math.ceil(c.drift_s / c.window_s) * c.window_s
-        self.fleet.connect()
         time.sleep(max(started - time.time(), 0))
-        self.fleet.start(phase=0)
-        self.fleet.switch(phase=2, at=switch)
+        self.fleet.start([(0, switch), (2, end)], texts)
+        if c.malformed:
+            self.fleet.send_malformed(c.malformed)
         self._progress(prom, started, switch, release.version)
         self.say(f"   [bold]phase 2 from {time.strftime('%H:%M:%S', time.localtime(switch))}[/]")
         self._progress(prom, started, end, release.version)
@@ -257,10 +266,15 @@ class Demo:
         )
         time.sleep(scrape_s + 1)
 
+    def _mine(self, started: float, version: int) -> Callable[[PredictionEvent], bool]:
+        """This run's predictions: its devices and release, classified since it started."""
+        ids = set(self.device_ids)
+        return lambda e: e.device_id in ids and e.model_version == version and e.ts >= started
+
     def summarise(self, tail: KafkaTail, prom: Prometheus, times: tuple[float, float, float]):
         started, switch, end = times
         r, c = self.result, self.config
-        r.kafka = count_records(tail.read(), TOPICS, self.run_tag, switch)
+        r.kafka = count_records(tail.read(), TOPICS, self._mine(started, r.version), switch)
         r.counters = service_counters(prom, r.version)
         # the gauge shows the last closed window: phase-0 windows close by switch + grace,
         # the first phase-2 window at switch + window + grace
@@ -282,7 +296,7 @@ class Demo:
     def stop_services(self) -> None:
         if self.fleet is not None:
             with contextlib.suppress(Exception):
-                self.fleet.stop()
+                self.fleet.stop(wait=False)
             self.fleet = None
         for service in reversed(self.services):
             code = service.stop()
@@ -296,8 +310,10 @@ def run(config: DemoConfig, console: Console) -> DemoResult:
 
     demo = Demo(config, console)
     demo.result.not_included = [
-        "the device simulator of edge_agent (devices run in the demo process instead)",
-        "the distiller (retraining on the teacher's labels), release signing, OTA rollout",
+        "the distiller (retraining on the teacher's labels) and release signing: the demo "
+        "publishes the release manifest itself, unsigned",
+        "the rollout manager: devices are provisioned with the release, not updated over the air",
+        "Grafana: the dashboards in deploy/grafana/ need a Grafana server (not in the stack)",
     ]
     settings = demo.stack()
     prom = Prometheus(settings.prometheus_url)

@@ -14,8 +14,9 @@ def _num(value: float | None, fmt: str = ".0f") -> str:
 
 
 def delivery_ok(result) -> bool:
-    """Every prediction the broker acknowledged reached Kafka (exactly the published ids)."""
-    return result.kafka.unique_predictions == result.published and result.traffic.failed == 0
+    """Every prediction the devices published reached Kafka, and none was left behind."""
+    traffic = result.traffic
+    return result.kafka.unique_predictions == result.published and traffic.undelivered == 0
 
 
 def drift_increased(result) -> bool:
@@ -35,7 +36,7 @@ def print_summary(result, config: DemoConfig, console: Console) -> None:
     table.add_column("phase 2", justify="right")
     table.add_column("total", justify="right")
     pub = t.published
-    table.add_row("predictions acknowledged by Mosquitto", str(pub.get(0, 0)),
+    table.add_row("predictions published by the devices (MQTT QoS 1)", str(pub.get(0, 0)),
                   str(pub.get(2, 0)), str(result.published))  # fmt: skip
     table.add_row("distinct predictions in fleet.predictions", str(k.by_phase.get(0, 0)),
                   str(k.by_phase.get(2, 0)), str(k.unique_predictions))  # fmt: skip
@@ -46,8 +47,8 @@ def print_summary(result, config: DemoConfig, console: Console) -> None:
                   str(k.requests_by_phase.get(2, 0)), str(k.label_requests))  # fmt: skip
     table.add_row("labelled samples (distill.labeled)", "", "", str(k.labelled))
     console.print(table)
-    if t.failed:
-        console.print(f"[red]{t.failed} publishes were not acknowledged by the broker")
+    if t.undelivered:
+        console.print(f"[red]{t.undelivered} predictions were still buffered or dropped")
 
     drift = Table(
         title=f"Drift of release v{result.version} per window, from Prometheus "

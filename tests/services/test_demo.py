@@ -22,11 +22,12 @@ def test_quick_demo_accounts_for_every_prediction_and_sees_the_drift(stack, tmp_
     text = out.getvalue()
     k = result.kafka
 
-    # delivery: what Mosquitto acknowledged is exactly what reached Kafka, per phase
-    assert result.traffic.failed == 0, text
-    assert result.traffic.published[0] > 0 and result.traffic.published[2] > 0
+    # delivery: every prediction the devices published reached Kafka, in the right phase
+    assert result.traffic.undelivered == 0, text
+    assert result.traffic.sent == result.published
     assert k.unique_predictions == result.published, text
-    assert k.by_phase == result.traffic.published, text
+    for phase in (0, 2):  # by the event's timestamp; a message may straddle the switch
+        assert abs(k.by_phase[phase] - result.traffic.published[phase]) <= 2, text
     assert k.dlq >= result.traffic.malformed == QUICK.malformed
     assert delivery_ok(result)
     # the services' own counters, read from Prometheus, agree with the records
