@@ -175,7 +175,11 @@ def gateway_run(stack: _Stack, rate: float | None, count: int, devices: list[str
             client.disconnect()
             client.loop_stop()
         gateway.terminate()
-        gateway.wait(60)
+        try:
+            gateway.wait(90)
+        except subprocess.TimeoutExpired:
+            gateway.kill()
+            gateway.wait(10)
         admin.delete_topics([topic], timeout_ms=30_000)
         admin.close()
     seen = result["seen"]

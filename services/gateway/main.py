@@ -10,7 +10,7 @@ from services.gateway.bridge import Bridge, Topics
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.mqtt import MqttIntake
 from services.gateway.settings import GatewaySettings
-from services.gateway.sink import KafkaSink, RecordSink
+from services.gateway.sink import KafkaSink, RecordSink, SinkError
 
 log = logging.getLogger("services.gateway")
 
@@ -24,17 +24,24 @@ def run(settings: GatewaySettings, stop: threading.Event, sink: RecordSink | Non
     topics = Topics(settings.predictions_topic, settings.status_topic, settings.dlq_topic)
     bridge = Bridge(sink, topics, metrics, settings.client_id, settings.retry_backoff_s)
     intake = MqttIntake(settings, bridge)
-    intake.start()
-    log.info("gateway %s running; metrics on :%s", settings.client_id, settings.metrics_port)
-    stop.wait()
-    # Drain: stop taking new messages (those arriving now stay unacknowledged in our
-    # persistent session and come back after a restart), wait for the accepted ones to
-    # reach Kafka and be acknowledged, then disconnect.
-    drained = bridge.drain(settings.drain_timeout_s)
-    sink.flush(settings.drain_timeout_s)
-    intake.stop()
-    bridge.close()
-    sink.close()
+    drained = False
+    try:
+        intake.start()
+        log.info("gateway %s running; metrics on :%s", settings.client_id, settings.metrics_port)
+        stop.wait()
+        # Drain: stop taking new messages (those arriving now stay unacknowledged in our
+        # persistent session and come back after a restart), wait for the accepted ones to
+        # reach Kafka and be acknowledged, then disconnect.
+        drained = bridge.drain(settings.drain_timeout_s)
+        sink.flush(settings.drain_timeout_s)
+    except SinkError as exc:
+        log.error("flush at shutdown failed: %s", exc)
+        drained = False
+    finally:
+        # Always release the producer: its I/O thread would otherwise keep the process alive.
+        intake.stop()
+        bridge.close()
+        sink.close()
     log.info("gateway stopped (%s)", "drained" if drained else "drain timed out")
     return 0 if drained else 1
 

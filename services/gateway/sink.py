@@ -79,7 +79,10 @@ class KafkaSink(RecordSink):
             raise SinkError(f"flush failed: {exc}") from exc
 
     def close(self) -> None:
-        self._producer.close(timeout=5)
+        try:
+            self._producer.close(timeout=5)
+        except self._kafka_error as exc:
+            raise SinkError(f"close failed: {exc}") from exc
 
 
 @dataclass(frozen=True)
