@@ -185,7 +185,9 @@ def distill(
                 scheduler.load_state_dict(state["scheduler"])
             while state["epoch"] < epochs:
                 epoch = state["epoch"] + 1
-                bar.reset(task, total=n_batches, stage=stage, epoch=epoch)
+                # (reset replaces every field, so loss and f1 are given again)
+                best_f1 = state["best"]["valid_macro_f1"] if state["best"] else 0.0
+                bar.reset(task, total=n_batches, stage=stage, epoch=epoch, loss=0.0, f1=best_f1)
                 model.train()
                 if adapter is not None:
                     adapter.train()

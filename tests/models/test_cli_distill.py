@@ -38,9 +38,10 @@ def distill_setup_factory(tmp_path: Path) -> Callable[..., tuple[Path, Path]]:
     return make
 
 
-def _distill(teacher: Path, data: Path, out: Path, *extra: str) -> dict:
+def _distill(teacher: Path, data: Path, out: Path, *extra: str, progress: bool = False) -> dict:
+    bar = "--progress" if progress else "--no-progress"
     args = ["distill", "--teacher", str(teacher), "--data", str(data), "--out", str(out),
-            "--batch-size", "16", "--no-progress", *extra]  # fmt: skip
+            "--batch-size", "16", bar, *extra]  # fmt: skip
     result = CliRunner().invoke(build_app(), args)
     assert result.exit_code == 0, result.output
     return json.loads(result.output.strip().splitlines()[-1])
@@ -57,7 +58,7 @@ def test_distill_with_transfer_texts_and_qat(
     teacher, data = distill_setup_factory()
     out = tmp_path / "student"
     summary = _distill(teacher, data, out, "--transfer", "1", "--stages", "1,1,1",
-                       "--qat-steps", "3")  # fmt: skip
+                       "--qat-steps", "3", progress=True)  # fmt: skip
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["num_train"] == 48 and 0 < metrics["num_transfer"] <= 48
     assert metrics["eval_split"] == "test" and 0.0 <= summary["test"]["accuracy"] <= 1.0

@@ -1,0 +1,240 @@
+"""The fine-tuned teacher against the student on the same CPU, in one run.
+
+For each model, in its own fresh subprocess (so one model's allocations cannot inflate the
+other's peak): load, warm up, then time classification end to end (tokenise + forward + softmax)
+of one message at a time (batch 1) and of 64 messages at once (batch 64), each the median over
+``--repeats`` timed runs, with ``torch.set_num_threads`` fixed. Memory is the process's peak
+resident set (``resource.getrusage(RUSAGE_SELF).ru_maxrss``), reported both in total and above
+the peak reached after the imports, before the model was loaded (tracemalloc does not see
+torch's allocations). Sizes: the teacher's safetensors files (encoder + head), the student's
+fp32 safetensors and, for "last" pooling, its int8 model blob (``docs/model-blob.md``).
+
+    python -m benchmarks.student_vs_teacher [--teacher DIR --student DIR] [--threads 2]
+
+Without ``--teacher``/``--student`` it builds both first: e5-small fine-tuned for a few steps
+and a student trained for one epoch on the synthetic corpus (timings and sizes do not depend on
+how well they are trained).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see benchmarks/student_baselines.py
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BATCH = 64
+MEMORY_METHOD = (
+    "peak RSS (getrusage ru_maxrss) of a fresh subprocess per model; 'model' = peak minus the "
+    "peak after imports, before loading"
+)
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _timed(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
+    """Median seconds of ``fn()`` over ``repeats`` runs, after two warm-up runs."""
+    fn()
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def worker(kind: str, path: Path, texts: list[str], threads: int, repeats: int) -> dict[str, Any]:
+    """Load one model and time it; runs inside its own subprocess."""
+    import torch
+
+    torch.set_num_threads(threads)
+    import transformers  # noqa: F401  (both workers pay the same import cost)
+
+    from models.batching import pad_ids
+    from models.student import WEIGHTS_FILE, load_student
+    from models.teacher import Teacher
+    from models.tokenizer import Tokenizer
+
+    after_imports = _rss_mb()
+    sizes: dict[str, int] = {}
+    if kind == "teacher":
+        teacher = Teacher(path)
+        teacher.eval()
+        assert teacher.head is not None, f"{path} is not a fine-tuned teacher"
+        params = sum(p.numel() for p in teacher.parameters())
+        embedding = teacher.model.get_input_embeddings().weight.numel()
+        files = [path / "encoder" / "model.safetensors", path / "head.safetensors"]
+        sizes["safetensors_bytes"] = sum(f.stat().st_size for f in files)
+
+        def classify(batch: list[str]) -> None:
+            teacher.predict_proba(batch, batch_size=len(batch))
+
+    else:
+        model, labels = load_student(path)
+        tok = Tokenizer(vocab_size=model.config.vocab_size, max_len=model.config.max_len)
+        params = sum(p.numel() for p in model.parameters())
+        embedding = model.embedding.weight.numel()
+        sizes["fp32_safetensors_bytes"] = (path / WEIGHTS_FILE).stat().st_size
+        if model.config.pooling == "last":
+            from models.blob import write_blob
+            from models.quantize import quantize_student
+
+            sizes["int8_blob_bytes"] = len(write_blob(quantize_student(model, labels), 1))
+
+        @torch.no_grad()
+        def classify(batch: list[str]) -> None:
+            x, lengths = pad_ids([tok.encode(t) for t in batch])
+            torch.softmax(model(x, lengths), dim=-1)
+
+    singles = iter(range(10**9))
+    b1 = _timed(lambda: classify([texts[next(singles) % len(texts)]]), repeats)
+    batch = (texts * (BATCH // len(texts) + 1))[:BATCH]
+    b64 = _timed(lambda: classify(batch), max(3, repeats // 8))
+    peak = _rss_mb()
+    return {
+        "parameters": params,
+        "embedding_parameters": embedding,
+        **sizes,
+        "latency_ms_batch1": round(b1 * 1e3, 3),
+        "latency_ms_per_message_batch64": round(b64 * 1e3 / BATCH, 3),
+        "peak_rss_mb": round(peak, 1),
+        "model_rss_mb": round(peak - after_imports, 1),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def _run_worker(kind: str, path: Path, texts_file: Path, threads: int, repeats: int) -> dict:
+    args = [sys.executable, "-m", "benchmarks.student_vs_teacher", "--worker", kind,
+            "--path", str(path), "--texts", str(texts_file), "--threads", str(threads),
+            "--repeats", str(repeats)]  # fmt: skip
+    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{kind} worker failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measure_all(
+    teacher: Path, students: dict[str, Path], texts: list[str], threads: int, repeats: int
+) -> dict[str, Any]:
+    """Time the teacher once and every student, one subprocess each, on this CPU."""
+    with tempfile.TemporaryDirectory() as tmp:
+        texts_file = Path(tmp) / "texts.json"
+        texts_file.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+        out = {
+            "teacher": {
+                "path": str(teacher),
+                **_run_worker("teacher", teacher, texts_file, threads, repeats),
+            }
+        }
+        for name, path in students.items():
+            out[name] = {
+                "path": str(path),
+                **_run_worker("student", path, texts_file, threads, repeats),
+            }
+    return out  # fmt: skip
+
+
+def ratios(t: dict[str, Any], s: dict[str, Any]) -> dict[str, float]:
+    """Teacher / student for each measured quantity."""
+    keys = ("latency_ms_batch1", "latency_ms_per_message_batch64", "parameters", "model_rss_mb")
+    out = {key: round(t[key] / s[key], 1) for key in keys if s.get(key)}
+    out["bytes_vs_fp32"] = round(t["safetensors_bytes"] / s["fp32_safetensors_bytes"], 1)
+    if "int8_blob_bytes" in s:
+        out["bytes_vs_int8_blob"] = round(t["safetensors_bytes"] / s["int8_blob_bytes"], 1)
+    return out
+
+
+def compare(
+    teacher: Path, student: Path, texts: list[str], threads: int = 2, repeats: int = 50
+) -> dict[str, Any]:
+    """Time both models one after the other on this CPU; the ratios are teacher / student."""
+    measured = measure_all(teacher, {"student": student}, texts, threads, repeats)
+    return {
+        "benchmark": "student_vs_teacher",
+        "cpu": cpu_name(),
+        "threads": threads,
+        "repeats": repeats,
+        "messages": len(texts),
+        "memory_method": MEMORY_METHOD,
+        **measured,
+        "teacher_over_student": ratios(measured["teacher"], measured["student"]),
+    }
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def _build_models(work: Path, threads: int) -> tuple[Path, Path, list[str]]:
+    """A briefly fine-tuned e5-small and a one-epoch student on the synthetic corpus."""
+    import torch
+
+    from models.data import write_jsonl
+    from models.data.loaders import example_record
+    from models.data.synth import SynthConfig, synth_examples
+    from models.teacher.finetune import FinetuneConfig, finetune
+    from models.tokenizer import Tokenizer
+    from models.train import TrainConfig, train_student
+
+    torch.set_num_threads(threads)
+    config = SynthConfig(seed=0, phases=1, train=600, valid=200, test=200)
+    train, valid = synth_examples(config, 0, "train"), synth_examples(config, 0, "valid")
+    data = work / "train.jsonl"
+    write_jsonl(data, (example_record(e) for e in train))
+    finetune(data, work / "teacher", FinetuneConfig(max_steps=10, max_length=64), progress=False)
+    train_student(train, valid, work / "student", tokenizer=Tokenizer(),
+                  config=TrainConfig(epochs=1))  # fmt: skip
+    texts = [e.text for e in synth_examples(config, 0, "test")][:BATCH]
+    return work / "teacher", work / "student", texts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--teacher", type=Path, help="fine-tuned teacher folder")
+    parser.add_argument("--student", type=Path, help="student folder")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--worker", choices=("teacher", "student"), help=argparse.SUPPRESS)
+    parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--texts", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        texts = json.loads(args.texts.read_text(encoding="utf-8"))
+        print(json.dumps(worker(args.worker, args.path, texts, args.threads, args.repeats)))
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.teacher is None or args.student is None:
+            teacher, student, texts = _build_models(Path(tmp), args.threads)
+        else:
+            from models.data.synth import SynthConfig, synth_examples
+
+            teacher, student = args.teacher, args.student
+            config = SynthConfig(seed=0, phases=1, train=100, valid=10, test=BATCH)
+            texts = [e.text for e in synth_examples(config, 0, "test")][:BATCH]
+        result = compare(teacher, student, texts, args.threads, args.repeats)
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
