@@ -49,12 +49,13 @@ STATUS_NAMES = {
 
 @functools.cache
 def load_library(path: str | None = None) -> ctypes.CDLL:
-    """Load (building with ``make -C firmware host`` when missing) and declare the ABI."""
+    """Load (building ``firmware/build/host/libtinylstm.so`` with make when missing; a fresh
+    clone has no build) and declare the ABI."""
     lib_path = Path(path or os.environ.get(LIB_ENV) or DEFAULT_LIB)
     with _build_lock:
         if not lib_path.exists() and lib_path == DEFAULT_LIB:
             result = subprocess.run(
-                ["make", "-C", str(REPO_ROOT / "firmware"), "host"],
+                ["make", "-C", str(REPO_ROOT / "firmware"), "build/host/libtinylstm.so"],
                 capture_output=True, text=True, timeout=600, check=False,
             )  # fmt: skip
             if result.returncode != 0:
