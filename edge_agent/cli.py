@@ -85,7 +85,9 @@ def register(app: typer.Typer) -> None:
     def sim(
         devices_n: Annotated[int, Opt("--devices", help="simulated devices")] = 200,
         rate: Annotated[float, Opt(help="messages per second, whole fleet")] = 100.0,
-        phase: Annotated[int, Opt(help="synthetic drift phase 0, 1 or 2")] = 0,
+        phase: Annotated[
+            str, Opt(help="drift phase 0, 1 or 2, or a schedule like 0:60,2 (phase:seconds,...)")
+        ] = "0",
         duration: Annotated[float | None, Opt(help="seconds to run")] = None,
         count: Annotated[int | None, Opt(help="messages to send")] = None,
         key: KEY = None,
@@ -95,13 +97,22 @@ def register(app: typer.Typer) -> None:
         from rich.live import Live
         from rich.table import Table
 
-        from edge_agent.simulator import Fleet, SimCounts, SimSettings, synthetic_texts
+        from edge_agent.simulator import (
+            Fleet,
+            SimCounts,
+            SimSettings,
+            parse_phases,
+            synthetic_texts,
+        )
         from services.settings import load_settings
         from services.stack.registry import load_registry
 
         settings = load_settings(config)
         try:
-            sim_settings = SimSettings(devices_n, rate, phase, duration, count)
+            last_phase, schedule = parse_phases(phase)
+            sim_settings = SimSettings(
+                devices_n, rate, last_phase, duration, count, schedule=schedule
+            )
         except EdgeError as exc:
             raise typer.BadParameter(str(exc)) from exc
         registry = load_registry(settings.stack.registry)
@@ -115,10 +126,11 @@ def register(app: typer.Typer) -> None:
         blob, version = default_blob()
         fleet = Fleet(accounts, settings.stack.host, settings.stack.mosquitto.port,
                       trusted_key(settings, key), blob, version)  # fmt: skip
-        texts = synthetic_texts(phase, seed=0)
+        texts = {p: synthetic_texts(p, seed=0) for p in sim_settings.phases}
 
         def table(c: SimCounts) -> Table:
-            t = Table(title=f"fleet simulator: {devices_n} devices, phase {phase}")
+            now_phase = sim_settings.phase_at(c.elapsed_s)
+            t = Table(title=f"fleet simulator: {devices_n} devices, phase {now_phase}")
             for col in ("connected", "sent", "published", "buffered", "dropped", "msg/s",
                         "models", "elapsed s"):  # fmt: skip
                 t.add_column(col, justify="right")

@@ -1,5 +1,6 @@
 """Fleet simulator: N agents in one process, each with its own registry credentials, its own
-C engine and flash, fed with synthetic logistics messages of one drift phase.
+C engine and flash, fed with synthetic logistics messages following a drift-phase schedule
+(one phase, or e.g. ``0:60,2`` = phase 0 for 60 s, then phase 2 until the end).
 
 Each device has its own paho client and network thread (``loop_start``); classification runs
 on the driver thread, which paces the whole fleet at ``rate`` messages per second.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from edge_agent.agent import Agent, AgentSettings
@@ -30,16 +31,32 @@ class SimSettings:
     duration_s: float | None = None  # stop after this long ...
     count: int | None = None  # ... or after this many messages (whichever comes first)
     seed: int = 0  # synthetic data seed
+    schedule: tuple[tuple[int, float], ...] = ()  # (phase, seconds) run before ``phase``
 
     def __post_init__(self) -> None:
         if self.devices < 1:
             raise EdgeError(f"devices must be >= 1, got {self.devices}")
         if self.rate <= 0:
             raise EdgeError(f"rate must be > 0, got {self.rate}")
-        if self.phase not in (0, 1, 2):
-            raise EdgeError(f"phase must be 0, 1 or 2, got {self.phase}")
+        for phase in (self.phase, *(p for p, _ in self.schedule)):
+            if phase not in (0, 1, 2):
+                raise EdgeError(f"phase must be 0, 1 or 2, got {phase}")
+        if any(seconds <= 0 for _, seconds in self.schedule):
+            raise EdgeError("every scheduled phase needs a duration > 0 seconds")
         if self.duration_s is None and self.count is None:
             raise EdgeError("give --duration or --count")
+
+    def phase_at(self, elapsed_s: float) -> int:
+        """The drift phase in force ``elapsed_s`` seconds into the run."""
+        for phase, seconds in self.schedule:
+            if elapsed_s < seconds:
+                return phase
+            elapsed_s -= seconds
+        return self.phase
+
+    @property
+    def phases(self) -> tuple[int, ...]:
+        return tuple(sorted({self.phase, *(p for p, _ in self.schedule)}))
 
 
 @dataclass
@@ -51,6 +68,27 @@ class SimCounts:
     dropped: int = 0  # lost to full offline buffers
     model_versions: str = ""
     elapsed_s: float = 0.0
+
+
+def parse_phases(spec: str) -> tuple[int, tuple[tuple[int, float], ...]]:
+    """``"2"`` -> (2, ()); ``"0:60,1:30,2"`` -> (2, ((0, 60.0), (1, 30.0))).
+
+    Every entry but the last is ``phase:seconds``; the last phase runs until the end.
+    """
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    if not parts:
+        raise EdgeError("empty phase schedule; expected e.g. 0 or 0:60,2")
+    schedule: list[tuple[int, float]] = []
+    try:
+        for part in parts[:-1]:
+            phase, _, seconds = part.partition(":")
+            if not seconds:
+                raise EdgeError(f"{part!r}: every phase but the last needs phase:seconds")
+            schedule.append((int(phase), float(seconds)))
+        last = int(parts[-1].partition(":")[0])
+    except ValueError as exc:
+        raise EdgeError(f"bad phase schedule {spec!r}: expected e.g. 0 or 0:60,2") from exc
+    return last, tuple(schedule)
 
 
 def synthetic_texts(phase: int, seed: int, n: int = 2000) -> list[str]:
@@ -105,16 +143,28 @@ class Fleet:
         )
 
     def run(
-        self, settings: SimSettings, texts: list[str], report: Callable[[SimCounts], None]
+        self,
+        settings: SimSettings,
+        texts: list[str] | Mapping[int, list[str]],
+        report: Callable[[SimCounts], None],
     ) -> SimCounts:
-        """Send messages round-robin at ``settings.rate`` until duration or count is reached."""
+        """Send messages round-robin at ``settings.rate`` until duration or count is reached.
+
+        ``texts`` is one list, or a list per drift phase for a scheduled run.
+        """
+        by_phase = texts if isinstance(texts, Mapping) else None
+        if by_phase is not None:
+            missing = set(settings.phases) - set(by_phase)
+            if missing:
+                raise EdgeError(f"no texts for scheduled phases {sorted(missing)}")
+        flat = list(texts) if by_phase is None else []
         start = time.monotonic()
         last_report = 0.0
         heartbeat_every = HEARTBEAT_S / len(self.agents)
         next_heartbeat = start + heartbeat_every
         hb_cycle = itertools.cycle(self.agents)
         sent = 0
-        for i, text in enumerate(itertools.cycle(texts)):
+        for i in itertools.count():
             now = time.monotonic()
             if settings.count is not None and sent >= settings.count:
                 break
@@ -123,6 +173,11 @@ class Fleet:
             due = start + i / settings.rate
             if due > now:
                 time.sleep(due - now)
+            if by_phase is not None:
+                pool = by_phase[settings.phase_at(max(due, now) - start)]
+                text = pool[i % len(pool)]
+            else:
+                text = flat[i % len(flat)]
             self.agents[i % len(self.agents)].handle_text(text)
             sent += 1
             now = time.monotonic()
