@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 import urllib.parse
@@ -29,6 +30,27 @@ def _instant(prometheus_url: str, expr: str) -> list:
         body = json.load(response)
     assert body["status"] == "success", body
     return body["data"]["result"]
+
+
+def _recorded() -> dict[str, str]:
+    """Recording rule name -> its expression (dashboards may read recorded series)."""
+    import yaml
+
+    from services.settings import REPO_ROOT
+
+    rules = {}
+    for path in (REPO_ROOT / "deploy" / "prometheus" / "rules").glob("*.yml"):
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]:
+            rules.update({r["record"]: r["expr"] for r in group["rules"] if "record" in r})
+    return rules
+
+
+def _metrics_read(expr: str, recorded: dict[str, str]) -> set[str]:
+    """The exported metric names ``expr`` reads, through recording rules."""
+    names = set(re.findall(r"\b(fleet_[a-z_]+)\b", expr))
+    for rule in re.findall(r"\b(fleet:[a-z_0-9:]+)\b", expr):
+        names |= _metrics_read(recorded[rule], recorded)
+    return names
 
 
 def _queries() -> list[tuple[str, str, str]]:
@@ -73,12 +95,13 @@ def test_every_dashboard_query_returns_data(
     )
     labeler = labeler_process(stack.bootstrap_servers, topics.label_requests, labeled, tmp_path)
     services = [gateway, processor, labeler]
+    run_id = f"dash{uuid.uuid4().hex[:8]}"  # job label prefix of this test's targets
     stop = threading.Event()
     try:
         for service in services:
             service.start()
             prometheus_target_factory(
-                f"127.0.0.1:{service.metrics_port}", labels={"job": f"dash-{service.args[0]}"}
+                f"127.0.0.1:{service.metrics_port}", labels={"job": f"{run_id}-{service.args[0]}"}
             )
         gateway.wait_for(lambda: "subscribed to" in gateway.tail(100_000), "gateway subscription")
         # the stack's Prometheus may predate the rule files: load them
@@ -104,18 +127,30 @@ def test_every_dashboard_query_returns_data(
         traffic = threading.Thread(target=publish, daemon=True)
         traffic.start()
         missing: list = []
+        recorded = _recorded()
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             assert traffic.is_alive() and all(s.proc.poll() is None for s in services)
-            missing = [q for q in _queries() if not _instant(stack.prometheus_url, q[2])]
-            if not missing:
+            # every panel returns data, and every metric it reads has series from this
+            # test's own targets (not only from other services scraped by the stack)
+            missing = [
+                (name, title, expr)
+                for name, title, expr in _queries()
+                if not _instant(stack.prometheus_url, expr)
+                or any(
+                    not _instant(stack.prometheus_url, f'{metric}{{job=~"{run_id}-.*"}}')
+                    for metric in _metrics_read(expr, recorded)
+                )
+            ]
+            labelled = labeler.value("fleet_labeler_labels_total", teacher_id="keyword-double")
+            if not missing and labelled > 0:
                 break
             time.sleep(2)
         assert not missing, "panels without data:\n" + "\n".join(
             f"{n} / {t}: {e}" for n, t, e in missing
         )
         # a label request was answered: the labeller labelled what the processor sampled
-        assert labeler.value("fleet_labeler_labels_total", teacher_id="keyword-double") > 0
+        assert labelled > 0, labeler.tail()
     finally:
         stop.set()
         for service in reversed(services):
