@@ -7,6 +7,8 @@ PIP_STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 APT_PACKAGES := mosquitto mosquitto-clients prometheus gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang libclang-rt-14-dev
 KAFKA_STAMP := deploy/kafka/libs/.resolved-$(shell sha1sum deploy/kafka/pom.xml | cut -c1-12)
 PYTEST_ARGS ?=
+# make demo DEMO_ARGS=--quick (or --devices 100, --teacher keyword; see python -m services.demo --help)
+DEMO_ARGS ?=
 
 .PHONY: setup test demo bench lint firmware fuzz clean-var
 
@@ -29,7 +31,7 @@ test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: setup
-	$(PY) -m services.demo
+	$(PY) -m services.demo $(DEMO_ARGS)
 
 bench: setup
 	$(PY) -m benchmarks

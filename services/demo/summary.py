@@ -41,7 +41,7 @@ def print_summary(result, config: DemoConfig, console: Console) -> None:
     table.add_row("distinct predictions in fleet.predictions", str(k.by_phase.get(0, 0)),
                   str(k.by_phase.get(2, 0)), str(k.unique_predictions))  # fmt: skip
     table.add_row("records in fleet.predictions (incl. redeliveries)", "", "", str(k.predictions))
-    table.add_row(f"malformed payloads sent / in {'fleet.predictions.dlq'}", "", "",
+    table.add_row("malformed payloads sent / dead letters (any device)", "", "",
                   f"{t.malformed} / {k.dlq}")  # fmt: skip
     table.add_row("label requests (distill.label-requests)", str(k.requests_by_phase.get(0, 0)),
                   str(k.requests_by_phase.get(2, 0)), str(k.label_requests))  # fmt: skip
@@ -88,12 +88,16 @@ def print_summary(result, config: DemoConfig, console: Console) -> None:
     if k.disagreement_by_phase and result.teacher != "keyword":
         parts = [f"phase {p}: {share:.0%}" for p, share in sorted(k.disagreement_by_phase.items())]
         console.print(f"   teacher disagrees with the device on {', '.join(parts)} of samples")
-    if result.alerts:
-        for name, state, labels in result.alerts:
-            extra = f" model_version={labels['model_version']}" if "model_version" in labels else ""
-            console.print(f"Alert [bold]{name}[/] {state}{extra}")
-    else:
+    version = str(result.version)
+    ours = [a for a in result.alerts if a[2].get("model_version", version) == version]
+    for name, state, labels in ours:
+        extra = f" model_version={labels['model_version']}" if "model_version" in labels else ""
+        console.print(f"Alert [bold]{name}[/] {state}{extra}")
+    if not ours:
         console.print(f"Alerts: none pending or firing ({result.alert_rules} alert rules loaded)")
+    others = sorted({a[2]["model_version"] for a in result.alerts if a not in ours})
+    if others:
+        console.print(f"   (and alerts on other model versions: {', '.join(others)})")
     console.print("   (alerts wait 3-15 minutes before firing, so a short demo shows them pending)")
     console.print(f"Devices: {result.devices}")
     for missing in result.not_included:
