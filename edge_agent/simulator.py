@@ -152,12 +152,15 @@ class Fleet:
 
         ``texts`` is one list, or a list per drift phase for a scheduled run.
         """
-        by_phase = texts if isinstance(texts, Mapping) else None
-        if by_phase is not None:
+        by_phase: Mapping[int, list[str]] | None = None
+        flat: list[str] = []
+        if isinstance(texts, Mapping):
+            by_phase = texts
             missing = set(settings.phases) - set(by_phase)
             if missing:
                 raise EdgeError(f"no texts for scheduled phases {sorted(missing)}")
-        flat = list(texts) if by_phase is None else []
+        else:
+            flat = list(texts)
         start = time.monotonic()
         last_report = 0.0
         heartbeat_every = HEARTBEAT_S / len(self.agents)
