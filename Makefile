@@ -28,6 +28,9 @@ $(KAFKA_STAMP): deploy/kafka/pom.xml
 	@rm -f deploy/kafka/libs/.resolved-* && touch $@
 
 test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: setup
