@@ -7,7 +7,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rich.console import Console
 
@@ -63,8 +63,8 @@ class DemoResult:
 
 class Demo:
     def __init__(self, config: DemoConfig, console: Console) -> None:
-        self.config, self.console = config, console
-        self.var = config.var_dir if config.var_dir.is_absolute() else REPO_ROOT / config.var_dir
+        var = config.var_dir if config.var_dir.is_absolute() else REPO_ROOT / config.var_dir
+        self.config, self.console, self.var = replace(config, var_dir=var), console, var
         self.logs = self.var / "logs"
         self.services: list[ServiceProcess] = []
         self.fleet: SimulatedFleet | None = None
@@ -134,6 +134,8 @@ class Demo:
                 "   labeller teacher: [yellow]keyword stand-in[/] (no weights; labels from a "
                 "keyword table, not a model) - run without --quick for e5-small"
             )
+        elif c.teacher != "e5-small":
+            self.say(f"   labeller teacher: the fine-tuned teacher folder {teacher}")
         else:
             how = "cached" if cached else f"fine-tuned in {time.monotonic() - started:.0f}s"
             self.say(
