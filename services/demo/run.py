@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from rich.console import Console
@@ -306,6 +308,18 @@ class Demo:
         self.services = []
 
 
+@contextlib.contextmanager
+def _ignoring_sigint() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run(config: DemoConfig, console: Console) -> DemoResult:
     """The whole demo; services it started are stopped even on Ctrl-C or an error."""
     from services.demo.summary import print_summary
@@ -330,8 +344,9 @@ def run(config: DemoConfig, console: Console) -> DemoResult:
         demo.settle(prom, times, settings.stack.prometheus.scrape_interval_s)
         demo.summarise(tail, prom, times)
     finally:
-        console.print("[bold]6. Stopping the services the demo started[/]")
-        demo.stop_services()
-        tail.close()
+        with _ignoring_sigint():  # a second Ctrl-C must not cut the clean-up short
+            console.print("[bold]6. Stopping the services the demo started[/]")
+            demo.stop_services()
+            tail.close()
     print_summary(demo.result, config, console)
     return demo.result
