@@ -1,0 +1,87 @@
+"""The demo's accounting on in-memory records: which records are this run's, which phase they
+belong to, and when the summary calls delivery complete and drift risen."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.demo.config import FULL, QUICK, DemoConfig
+from services.demo.devices import TrafficStats
+from services.demo.report import DriftWindowStats, KafkaCounts, count_records
+from services.demo.run import DemoResult
+from services.demo.summary import delivery_ok, drift_increased
+from services.errors import ConfigError
+from services.gateway.dlq import DlqRecord
+from services.schemas import examples
+
+TOPICS = {"predictions": "p", "dlq": "d", "requests": "r", "labeled": "l"}
+SWITCH = 1_000_000.0
+
+
+def _event(device: str, seq: int, ts: float, version: int = 7):
+    event = examples.prediction_event(device_id=device, seq=seq, model_version=version)
+    return event.model_copy(update={"ts": ts, "message_id": f"{device}-{version}-{seq}"})
+
+
+def _request(event):
+    return examples.label_request().model_copy(
+        update={"message_id": event.message_id, "text": event.text, "model_version": 7}
+    )
+
+
+def _labelled(event, label: str):
+    sample = examples.labelled_sample()
+    probs = {label: 0.9, "其他" if label != "其他" else "紧急": 0.1}
+    return sample.model_copy(
+        update={"message_id": event.message_id, "teacher_probs": probs, "label": label}
+    )
+
+
+def test_counts_only_this_runs_predictions_and_their_requests_and_labels():
+    mine = [_event("sim-0000", 0, SWITCH - 5), _event("sim-0001", 0, SWITCH + 5)]
+    other_device = _event("dev-0001", 0, SWITCH - 5)
+    other_version = _event("sim-0000", 1, SWITCH - 5, version=3)
+    records = {
+        "p": [e.to_bytes() for e in (*mine, mine[0], other_device, other_version)],
+        "d": [DlqRecord.of("Invalid JSON", "fleet/sim-0000/pred", b"{", SWITCH).to_bytes()],
+        "r": [_request(e).to_bytes() for e in (*mine, other_device)],
+        "l": [_labelled(mine[0], mine[0].label).to_bytes(), _labelled(mine[1], "其他").to_bytes()],
+    }
+
+    def is_mine(e):
+        return e.device_id.startswith("sim-") and e.model_version == 7
+
+    counts = count_records(records, TOPICS, is_mine, SWITCH)
+    assert (counts.predictions, counts.unique_predictions) == (3, 2)  # one redelivery
+    assert counts.by_phase == {0: 1, 2: 1}
+    assert (counts.dlq, counts.dlq_reasons) == (1, ["Invalid JSON"])
+    assert (counts.label_requests, counts.requests_by_phase) == (2, {0: 1, 2: 1})
+    assert counts.labelled == 2
+    # the phase-0 sample agrees with the device, the phase-2 one does not
+    assert mine[1].label != "其他"
+    assert counts.disagreement_by_phase == {0: 0.0, 2: 1.0}
+
+
+def _result(published: dict[int, int], in_kafka: int, before: float, after: float):
+    result = DemoResult(traffic=TrafficStats(published=published, sent=sum(published.values())))
+    result.kafka = KafkaCounts(unique_predictions=in_kafka)
+    result.drift_before = {("class_mix", "psi"): DriftWindowStats(before, before, 5)}
+    result.drift_after = {("class_mix", "psi"): DriftWindowStats(after, after, 5)}
+    return result
+
+
+def test_summary_verdicts():
+    assert delivery_ok(_result({0: 10, 2: 12}, 22, 0.05, 0.2))
+    assert not delivery_ok(_result({0: 10, 2: 12}, 21, 0.05, 0.2))  # one lost
+    assert drift_increased(_result({0: 1}, 1, 0.05, 0.2))
+    assert not drift_increased(_result({0: 1}, 1, 0.2, 0.2))
+    assert not drift_increased(DemoResult())  # nothing measured is not an increase
+
+
+def test_config_rejects_phases_shorter_than_two_windows_and_unknown_teachers(tmp_path):
+    assert QUICK.traffic_s < FULL.traffic_s
+    with pytest.raises(ConfigError, match="two processor windows"):
+        DemoConfig(phase0_s=10, window_s=10)
+    with pytest.raises(ConfigError, match="e5-small"):
+        DemoConfig(teacher=str(tmp_path / "missing"))
+    assert DemoConfig(teacher=str(tmp_path)).teacher == str(tmp_path)  # a teacher folder
