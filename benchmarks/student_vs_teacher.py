@@ -4,10 +4,11 @@ For each model, in its own fresh subprocess (so one model's allocations cannot i
 other's peak): load, warm up, then time classification end to end (tokenise + forward + softmax)
 of one message at a time (batch 1) and of 64 messages at once (batch 64), each the median over
 ``--repeats`` timed runs, with ``torch.set_num_threads`` fixed. Memory is the process's peak
-resident set (``resource.getrusage(RUSAGE_SELF).ru_maxrss``), reported both in total and above
-the peak reached after the imports, before the model was loaded (tracemalloc does not see
-torch's allocations). Sizes: the teacher's safetensors files (encoder + head), the student's
-fp32 safetensors and, for "last" pooling, its int8 model blob (``docs/model-blob.md``).
+resident set (``VmHWM`` in ``/proc/self/status``; ``ru_maxrss`` would inherit the parent's peak
+across fork + exec), reported both in total and above the peak reached after the imports,
+before the model was loaded (tracemalloc does not see torch's allocations). Sizes: the
+teacher's safetensors files (encoder + head), the student's fp32 safetensors and, for "last"
+pooling, its int8 model blob (``docs/model-blob.md``).
 
     python -m benchmarks.student_vs_teacher [--teacher DIR --student DIR] [--threads 2]
 
@@ -36,16 +37,27 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 64
 MEMORY_METHOD = (
-    "peak RSS (getrusage ru_maxrss) of a fresh subprocess per model; 'model' = peak minus the "
-    "peak after imports, before loading"
+    "peak RSS (VmHWM of /proc/self/status) of a fresh subprocess per model; 'model' = peak minus "
+    "the peak after imports, before loading"
 )
 
 
 def _rss_mb() -> float:
+    """Peak resident set of this process image in MiB.
+
+    VmHWM, not ``getrusage(RUSAGE_SELF).ru_maxrss``: Linux carries the parent's peak across
+    fork + exec into ru_maxrss, so a worker started by a large parent would report the parent.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def _timed(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
+def _timed(fn, repeats: int) -> float:
     """Median seconds of ``fn()`` over ``repeats`` runs, after two warm-up runs."""
     fn()
     fn()

@@ -30,7 +30,7 @@ def parse_stages(text: str) -> tuple[int, int, int]:
         parts = ()
     if len(parts) != 3 or min(parts) < 0:
         raise ConfigError(f"--stages takes three epoch counts h,o,f (e.g. 3,3,3), got {text!r}")
-    return parts  # type: ignore[return-value]
+    return parts
 
 
 def integer_metrics(model: Any, labels: Sequence[str], tokenizer: Any, examples: Sequence[Any]):
@@ -187,6 +187,9 @@ def report_command(
     teacher: Annotated[str, typer.Option(help="Teacher to fine-tune: e5-small | minilm | dir")] = (
         "e5-small"
     ),
+    reuse: Annotated[
+        bool, typer.Option(help="Keep data sets already trained in --work-dir; re-time only")
+    ] = False,
 ) -> None:
     """Run the evaluation (teacher, students with and without KD, ablations, int8) and write
     the Markdown table plus a PNG chart."""
@@ -200,7 +203,7 @@ def report_command(
             threads=threads,
             teacher=teacher,
         )
-        path = run_report(config, out, work_dir)
+        path = run_report(config, out, work_dir, reuse=reuse)
     except ModelsError as exc:
         raise _fail(exc) from exc
     typer.echo(f"report written to {path} (chart {path.with_suffix('.png')})")

@@ -7,7 +7,7 @@ The experiment itself (teacher fine-tuning and 7 students per data set) is not r
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +126,32 @@ def test_subsampling_is_deterministic() -> None:
     assert (len(train), len(valid), len(test)) == (50, 20, 20)
     again, _, _ = load_splits("synth", config)
     assert [e.text for e in again] == [e.text for e in train]
+
+
+def test_reuse_keeps_trained_data_sets_and_only_retimes(
+    results_factory: Callable[..., dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import models.report as report
+
+    results = results_factory(datasets=("synth",))
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "results.json").write_text(json.dumps(results))
+    timed = results.pop("latency")
+    calls: list[str] = []
+
+    def no_training(name: str, *_: object) -> dict:
+        calls.append(name)
+        raise AssertionError("a reused data set must not train again")
+
+    monkeypatch.setattr(report, "run_dataset", no_training)
+    monkeypatch.setattr(report, "measure_latency", lambda *_: timed)
+    config = ReportConfig.preset(quick=True, datasets=("synth",))
+    out = report.run_report(config, tmp_path / "report.md", work, reuse=True)
+    text = out.read_text()
+    assert calls == [] and "| student + KD | 0.5700 | 0.5500 | 2.00 |" in text
+    assert "Models and scores of synth come from an earlier run" in text
+    with pytest.raises(AssertionError, match="must not train"):  # another config: trains
+        report.run_report(replace(config, qat_steps=1), tmp_path / "r.md", work, reuse=True)
