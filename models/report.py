@@ -291,7 +291,7 @@ def render_markdown(results: dict[str, Any], chart_name: str) -> str:
     """The report as Markdown: how it was made, one table per data set, the notes."""
     c, env = results["config"], results.get("environment", {})
     train_seconds = sum(d.get("seconds", 0.0) for d in results["datasets"].values())
-    mode = "QUICK (subsampled, short training: not the full numbers)" if c["quick"] else "full"
+    mode = "QUICK: subsampled, short training, not the full numbers" if c["quick"] else "full"
     command = "fleet report --quick" if c["quick"] else "fleet report"
     lines = [
         "# Evaluation report: teacher vs TinyLSTM student",
@@ -351,7 +351,9 @@ def render_markdown(results: dict[str, Any], chart_name: str) -> str:
         f"`{results.get('latency_dataset', '?')}` models, by `benchmarks/student_vs_teacher.py` "
         "in this run (they do not depend on the data set beyond the head size): classification "
         "end to end (tokenise + forward + softmax), median of repeated runs after warm-up. "
-        f"Teacher / last-pooling student: {ratio}.",
+        "Teacher / last-pooling student: "
+        + ", ".join(f"{k.replace('_', ' ')} {v}x" for k, v in ratio.items())
+        + ".",
         f"- The teacher's parameters include its word embedding "
         f"({latency.get('teacher', {}).get('embedding_parameters', 0):,} of them: e5's "
         "250k-piece multilingual vocabulary); the student's hashed embedding is 2048 x 64.",
