@@ -38,6 +38,9 @@ TOPICS = {
     "requests": TOPIC_NAMES["label_requests"],
     "labeled": TOPIC_NAMES["labeled"],
 }
+# The demo's gateway has its own MQTT share group: its persistent session keeps a turn in
+# its group while the demo is not running, which must not hold back the "gateway" group.
+GATEWAY_ARGS = ["gateway", "run", "--client-id", "gateway-demo", "--share-group", "demo"]
 PROCESSOR_GROUP = "fleet-demo-processor"  # faust app id (its consumer group, table topics)
 LABELER_GROUP = "fleet-demo-labeler"
 
@@ -168,8 +171,7 @@ class Demo:
             if skipped:
                 self.say(f"   consumer group {group}: skipped {skipped} records of earlier runs")
         gateway = ServiceProcess(
-            "gateway", ["gateway", "run", "--client-id", "gateway-demo"], {},
-            self.logs / "gateway.log", ports.gateway,
+            "gateway", GATEWAY_ARGS, {}, self.logs / "gateway.log", ports.gateway,
         )  # fmt: skip
         processor = ServiceProcess(
             "processor", ["processor", "run"], processor_env,
