@@ -40,7 +40,8 @@ TOPICS = {
 }
 # The demo's gateway has its own MQTT share group: its persistent session keeps a turn in
 # its group while the demo is not running, which must not hold back the "gateway" group.
-GATEWAY_ARGS = ["gateway", "run", "--client-id", "gateway-demo", "--share-group", "demo"]
+# (A persistent session also keeps its subscriptions: a client id is tied to one group.)
+GATEWAY_ARGS = ["gateway", "run", "--client-id", "demo-gateway", "--share-group", "demo"]
 PROCESSOR_GROUP = "fleet-demo-processor"  # faust app id (its consumer group, table topics)
 LABELER_GROUP = "fleet-demo-labeler"
 
