@@ -28,8 +28,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def private_config(tmp_path: Path) -> Path:
-    """A fleet.toml with its own data dir and free ports."""
+def private_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fleet.toml with its own data dir and free ports (FLEET_STACK__* from the caller's
+    environment would override the file, so they are cleared for the test)."""
+    import os
+
+    for name in [n for n in os.environ if n.startswith("FLEET_STACK__")]:
+        monkeypatch.delenv(name)
     config = tmp_path / "fleet.toml"
     config.write_text(
         f"""
