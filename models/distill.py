@@ -29,6 +29,7 @@ from safetensors.torch import save_file
 
 from models.adapter import Adapter, AdapterConfig
 from models.batching import pad_ids
+from models.checkpoint import load_checkpoint, save_checkpoint
 from models.errors import ConfigError, DataError, ModelsError
 from models.evaluate import LabeledText, compute_metrics, predict_proba_ids
 from models.kd_targets import KDTargets, TargetTeacher, cached_targets
@@ -295,18 +296,11 @@ def _save_checkpoint(path, model, adapter, shuffle_gen, config, labels, state) -
         "labels": list(labels),
         "state": state,
     }
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    save_checkpoint(path, payload)
 
 
 def _restore(path, model, adapter, shuffle_gen, config, labels) -> dict[str, Any]:
-    if not path.is_file():
-        raise ModelsError(f"--resume: no checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a corrupt file
-        raise ModelsError(f"--resume: cannot read {path}: {exc}") from exc
+    payload = load_checkpoint(path)
     saved = dict(payload["config"])
     now = _config_dict(config)
     changed = [k for k in now if k not in ("stage_epochs",) and saved.get(k) != now[k]]

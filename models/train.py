@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from models.batching import Encoder, pad_ids
+from models.checkpoint import load_checkpoint, save_checkpoint
 from models.errors import ConfigError, DataError, ModelsError
 from models.evaluate import EvalReport, LabeledText, compute_metrics, predict_proba_ids
 from models.student import StudentConfig, TinyLSTM, save_student
@@ -264,18 +265,11 @@ def _save_checkpoint(path, model, optimizer, shuffle_gen, config, student, label
         "labels": list(labels),
         "state": state,
     }
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    save_checkpoint(path, payload)
 
 
 def _restore(path, model, optimizer, shuffle_gen, config, student, labels) -> dict[str, Any]:
-    if not path.is_file():
-        raise ModelsError(f"--resume: no checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a corrupt file
-        raise ModelsError(f"--resume: cannot read {path}: {exc}") from exc
+    payload = load_checkpoint(path)
     saved = payload["train_config"]
     changed = [k for k in _RESUME_KEYS if saved.get(k) != getattr(config, k)]
     if changed:
