@@ -19,7 +19,6 @@ from pydantic import Field
 
 from services.errors import ValidationError
 from services.schemas.base import Message, parse
-from services.schemas.release import ReleaseManifest
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +51,6 @@ def make_chunk(version: int, blob: bytes, offset: int, length: int) -> Chunk:
         version=version, offset=offset, total=len(blob),
         data_b64=base64.b64encode(data).decode("ascii"), crc32=zlib.crc32(data),
     )  # fmt: skip
-
-
-def sign_manifest(manifest: ReleaseManifest, private_key) -> ReleaseManifest:
-    """The manifest with its Ed25519 signature over ``signing_payload()``
-    (``private_key``: ``cryptography``'s ``Ed25519PrivateKey``)."""
-    signature = private_key.sign(manifest.signing_payload())
-    return manifest.model_copy(update={"signature": base64.b64encode(signature).decode()})
 
 
 class ChunkServer:

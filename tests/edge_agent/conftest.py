@@ -16,7 +16,7 @@ from edge_agent.agent import Agent, AgentSettings
 from edge_agent.memory import MemoryDevice
 from edge_agent.transport import MemoryBroker, MemoryTransport
 from models.blob import read_blob, write_blob
-from services.rollout.chunks import sign_manifest
+from services.releases.signing import sign as sign_manifest
 from services.schemas import examples
 from services.schemas.release import ReleaseManifest
 from services.settings import REPO_ROOT

@@ -1,0 +1,1 @@
+"""Released models: the blob store and the release signing key."""
