@@ -39,12 +39,12 @@ def load_or_create_key(keys_dir: Path) -> Ed25519PrivateKey:
         public_path.write_bytes(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
         return key
     try:
-        key = load_pem_private_key(private_path.read_bytes(), password=None)
+        loaded = load_pem_private_key(private_path.read_bytes(), password=None)
     except (ValueError, TypeError) as exc:
         raise SigningError(f"{private_path} is not a PEM private key: {exc}") from exc
-    if not isinstance(key, Ed25519PrivateKey):
-        raise SigningError(f"{private_path} holds a {type(key).__name__}, expected Ed25519")
-    return key
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise SigningError(f"{private_path} holds a {type(loaded).__name__}, expected Ed25519")
+    return loaded
 
 
 def public_bytes(key: Ed25519PrivateKey) -> bytes:
