@@ -116,7 +116,24 @@ class MetricsPorts(_Section):
         return self.model_dump()
 
 
-class FleetSettings(BaseSettings):
+class EnvFirstSettings(BaseSettings):
+    """Base of every settings object: values arrive as keyword arguments (the TOML file in
+    :func:`load_settings`, or what a service's ``main()`` derives from :class:`FleetSettings`)
+    and the environment overrides them; no ``.env`` or secrets files are read."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return env_settings, init_settings
+
+
+class FleetSettings(EnvFirstSettings):
     """Everything the local system needs to know; frozen once loaded."""
 
     model_config = SettingsConfigDict(
@@ -130,18 +147,6 @@ class FleetSettings(BaseSettings):
     stack: StackSettings = StackSettings()
     topics: TopicSettings = TopicSettings()
     metrics_ports: MetricsPorts = MetricsPorts()
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The TOML file arrives as init kwargs (see load_settings); environment wins over it.
-        return env_settings, init_settings
 
     @property
     def data_dir(self) -> Path:

@@ -7,13 +7,13 @@ committed files are current.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from services.dashboards.fleet import DASHBOARDS
+from services.generated import export_main, write_files
 from services.settings import REPO_ROOT
 
 DEFAULT_DIR = REPO_ROOT / "deploy" / "grafana" / "dashboards"
@@ -46,19 +46,11 @@ def panel_queries(text: str) -> Iterator[tuple[str, str]]:
 
 
 def write(directory: Path = DEFAULT_DIR) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, text in render().items():
-        path = directory / name
-        path.write_text(text, encoding="utf-8")
-        paths.append(path)
-    return paths
+    return write_files(render(), directory)
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    for path in write(Path(args[0]) if args else DEFAULT_DIR):
-        print(path)
+    export_main(render, DEFAULT_DIR, argv)
 
 
 if __name__ == "__main__":

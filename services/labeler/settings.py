@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from services.settings import TOPIC_NAMES
+from services.settings import TOPIC_NAMES, EnvFirstSettings
 
 
-class LabelerSettings(BaseSettings):
+class LabelerSettings(EnvFirstSettings):
     model_config = SettingsConfigDict(frozen=True, extra="forbid", env_prefix="FLEET_LABELER_")
 
     group_id: str = "fleet-labeler"  # consumer group; start more processes to scale out
@@ -22,15 +22,3 @@ class LabelerSettings(BaseSettings):
     teacher: str = "keyword"  # "keyword" (the in-memory double) or a teacher checkpoint dir
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=19103, ge=0, le=65535)  # /metrics; 0 disables the server
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # main() passes values derived from FleetSettings; the environment overrides them.
-        return env_settings, init_settings

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from services.settings import TOPIC_NAMES
+from services.settings import TOPIC_NAMES, EnvFirstSettings
 
 
-class ProcessorSettings(BaseSettings):
+class ProcessorSettings(EnvFirstSettings):
     model_config = SettingsConfigDict(frozen=True, extra="forbid", env_prefix="FLEET_PROCESSOR_")
 
     app_id: str = "fleet-processor"  # faust app id: consumer group and internal topic prefix
@@ -34,15 +34,3 @@ class ProcessorSettings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=19102, ge=0, le=65535)  # /metrics; 0 disables the server
     data_dir: Path = Path("var/processor")  # faust's datadir
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # main() passes values derived from FleetSettings; the environment overrides them.
-        return env_settings, init_settings

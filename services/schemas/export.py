@@ -6,12 +6,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter
 
+from services.generated import export_main, write_files
 from services.schemas.labels import LabelledSample, LabelRequest
 from services.schemas.ops import OPS_COMMAND_ADAPTER
 from services.schemas.prediction import PredictionEvent
@@ -45,19 +45,11 @@ def render() -> dict[str, str]:
 
 
 def write(directory: Path = DEFAULT_DIR) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in render().items():
-        path = directory / name
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return written
+    return write_files(render(), directory)
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    for path in write(Path(args[0]) if args else DEFAULT_DIR):
-        print(path)
+    export_main(render, DEFAULT_DIR, argv)
 
 
 if __name__ == "__main__":

@@ -77,3 +77,23 @@ def test_bad_environment_value_is_a_config_error(clean_env, tmp_path):
     clean_env.setenv("FLEET_STACK__MOSQUITTO__PORT", "many")
     with pytest.raises(ConfigError, match=r"mosquitto\.port"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("module", "cls", "prefix"),
+    [
+        ("services.labeler.settings", "LabelerSettings", "FLEET_LABELER_"),
+        ("services.processor.settings", "ProcessorSettings", "FLEET_PROCESSOR_"),
+    ],
+)
+def test_service_settings_take_main_values_but_the_environment_wins(clean_env, module, cls, prefix):
+    import importlib
+
+    settings_cls = getattr(importlib.import_module(module), cls)
+    assert settings_cls(bootstrap="10.0.0.1:9092").bootstrap == "10.0.0.1:9092"
+    clean_env.setenv(f"{prefix}BOOTSTRAP", "10.0.0.2:9092")
+    clean_env.setenv(f"{prefix}METRICS_PORT", "0")
+    settings = settings_cls(bootstrap="10.0.0.1:9092", metrics_port=1234)
+    assert (settings.bootstrap, settings.metrics_port) == ("10.0.0.2:9092", 0)
+    with pytest.raises(pydantic.ValidationError):
+        settings.bootstrap = "x"  # frozen
