@@ -1,8 +1,9 @@
 """The labeler's view of a teacher: a batch of texts in, class probabilities out.
 
 :class:`Labeler` is the small abstract base the service depends on. :class:`TeacherLabeler`
-adapts the project's transformer teacher (``models.teacher``); :class:`KeywordLabeler` is
-the in-memory double for tests and for running the pipeline without teacher weights.
+adapts the project's transformer teacher (``models.teacher``), :class:`LlmLabeler` an LLM
+behind a chat-completions endpoint (``models.teacher.llm``); :class:`KeywordLabeler` is the
+in-memory double for tests and for running the pipeline without teacher weights.
 """
 
 from __future__ import annotations
@@ -141,4 +142,61 @@ class TeacherLabeler(Labeler):
             raise LabelerError(f"teacher failed on a batch of {len(texts)}: {exc}") from exc
         if len(rows) != len(texts):
             raise LabelerError(f"teacher returned {len(rows)} rows for {len(texts)} texts")
+        return [_from_probs(self._names, row) for row in rows]
+
+
+LLM_PREFIX = "llm:"  # teacher = "llm:<base_url>#<model>"
+
+
+def parse_llm_teacher(spec: str, default_model: str = "deepseek-chat") -> tuple[str, str]:
+    """``llm:<base_url>#<model>`` -> (base_url, model); without ``#<model>`` the default."""
+    if not spec.startswith(LLM_PREFIX):
+        raise ConfigError(f"an LLM teacher is written llm:<base_url>#<model>, got {spec!r}")
+    base_url, _, model = spec[len(LLM_PREFIX) :].partition("#")
+    if not base_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"the LLM teacher's base URL must start with http:// or https://, got {base_url!r}"
+        )
+    return base_url, model or default_model
+
+
+class LlmLabeler(Labeler):
+    """Adapter to ``models.teacher.llm.ChatLabeller`` (or any ``models.teacher.llm.Labeller``):
+    one chat-completions request per text, strictly parsed and retried there. The LLM answers
+    with exactly one label and no scores, so, as in ``fleet teacher label --llm-url``, the
+    label is hard: all probability on the answer (``smoothing`` spreads that much evenly over
+    every class, for a student that should not learn certainty from an LLM)."""
+
+    def __init__(self, labeller: Any, teacher_id: str, smoothing: float = 0.0) -> None:
+        names = list(getattr(labeller, "labels", ()))
+        if len(names) < 2 or not hasattr(labeller, "label_many"):
+            raise ConfigError("the LLM labeller needs labels (two or more) and label_many(texts)")
+        if not 0 <= smoothing < 1:
+            raise ConfigError(f"smoothing must be in [0, 1), got {smoothing}")
+        self._labeller = labeller
+        self._names = names
+        self._id = teacher_id
+        self._smoothing = smoothing
+
+    @property
+    def teacher_id(self) -> str:
+        return self._id
+
+    def label(self, texts: Sequence[str]) -> list[TeacherLabel]:
+        from models.errors import ModelsError
+
+        try:
+            answers = self._labeller.label_many(list(texts))
+        except ModelsError as exc:  # LabellerError: bad replies, timeouts, HTTP errors
+            raise LabelerError(f"LLM failed on a batch of {len(texts)}: {exc}") from exc
+        if len(answers) != len(texts):
+            raise LabelerError(f"LLM returned {len(answers)} labels for {len(texts)} texts")
+        unknown = sorted(set(answers) - set(self._names))
+        if unknown:
+            raise LabelerError(f"LLM answered {unknown}, not in the label set {self._names}")
+        even = self._smoothing / len(self._names)
+        rows = [
+            [(1 - self._smoothing if name == answer else 0.0) + even for name in self._names]
+            for answer in answers
+        ]
         return [_from_probs(self._names, row) for row in rows]

@@ -1,0 +1,115 @@
+"""The LLM teacher in the labeler: ``llm:<base_url>#<model>`` against a real local HTTP server
+speaking chat completions, in-process and as ``fleet labeler run --teacher llm:...``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from services.cli import build_app
+from services.errors import ConfigError
+from services.labeler.cli import build_labeler
+from services.labeler.service import LabelerMetrics, label_batch
+from services.labeler.settings import LabelerSettings
+from services.labeler.teacher import LabelerError, LlmLabeler, parse_llm_teacher
+from services.schemas import parse_labelled_sample
+from services.schemas.examples import label_request
+from tests.chat_server import LABELS
+from tests.services.labeler.test_labeler_stream import _read_all, labeler_process
+
+
+def _settings(base: str, **kwargs) -> LabelerSettings:
+    return LabelerSettings(teacher=f"llm:{base}#tiny-chat", labels=tuple(LABELS), **kwargs)
+
+
+def test_llm_answers_become_hard_labels_one_request_per_text(chat_server_factory) -> None:
+    base, script = chat_server_factory([("reply", "已签收"), ("reply", " 异常\n")])
+    labeler = build_labeler(_settings(base), api_key="secret")
+    assert isinstance(labeler, LlmLabeler)
+    assert labeler.teacher_id == f"llm:tiny-chat@{base}"
+    first, second = labeler.label(["您的包裹已由前台代收", "包裹破损"])
+    assert first.label == "已签收" and first.probs == {"运输中": 0.0, "已签收": 1.0, "异常": 0.0}
+    assert second.label == "异常" and second.probs["异常"] == 1.0
+    assert [r["model"] for r in script.requests] == ["tiny-chat", "tiny-chat"]
+    assert [r["messages"][1]["content"] for r in script.requests] == [
+        "您的包裹已由前台代收",
+        "包裹破损",
+    ]
+    assert script.headers[0]["Authorization"] == "Bearer secret"
+
+
+def test_smoothing_spreads_mass_and_samples_pass_the_schema(chat_server_factory) -> None:
+    base, _ = chat_server_factory([("reply", "运输中")])
+    labeler = build_labeler(_settings(base, llm_smoothing=0.3))
+    (sample,) = label_batch([label_request(seq=1)], labeler, LabelerMetrics.create())
+    assert sample.label == "运输中"
+    assert sample.teacher_probs["运输中"] == pytest.approx(0.7 + 0.1)
+    assert sample.teacher_probs["异常"] == pytest.approx(0.1)
+    assert parse_labelled_sample(sample.to_bytes()) == sample
+
+
+def test_endpoint_failure_is_a_labeler_error(chat_server_factory) -> None:
+    base, script = chat_server_factory([("status", 401)])
+    with pytest.raises(LabelerError, match="401"):
+        build_labeler(_settings(base)).label(["在途"])
+    assert len(script.requests) == 1  # a client error is not retried
+    base, script = chat_server_factory([("reply", "maybe 异常")])
+    with pytest.raises(LabelerError, match="after 3 attempts"):
+        build_labeler(_settings(base, llm_timeout_s=5)).label(["包裹破损"])
+
+
+def test_bad_llm_teacher_settings_name_the_fix() -> None:
+    assert parse_llm_teacher("llm:http://127.0.0.1:8000/v1") == (
+        "http://127.0.0.1:8000/v1",
+        "deepseek-chat",
+    )
+    with pytest.raises(ConfigError, match="http"):
+        parse_llm_teacher("llm:api.deepseek.com#deepseek-chat")
+    with pytest.raises(ConfigError, match="label set"):
+        build_labeler(LabelerSettings(teacher="llm:http://127.0.0.1:1/v1#m"))
+    with pytest.raises(ConfigError, match="distinct"):
+        build_labeler(LabelerSettings(teacher="llm:http://127.0.0.1:1/v1#m", labels=("a", "a")))
+
+
+def test_cli_teacher_option_overrides_the_settings(monkeypatch) -> None:
+    monkeypatch.setenv("FLEET_LABELER_TEACHER", "keyword")
+    result = CliRunner().invoke(
+        build_app(), ["labeler", "run", "--teacher", "llm:http://127.0.0.1:1/v1#m"]
+    )
+    assert isinstance(result.exception, ConfigError), result.output
+    assert "label set" in str(result.exception)
+
+
+@pytest.mark.integration
+def test_labeler_service_labels_requests_with_the_llm(
+    stack, kafka_topic_factory, chat_server_factory, tmp_path
+) -> None:
+    from kafka import KafkaProducer
+
+    base, script = chat_server_factory([("reply", "异常")])
+    requests = kafka_topic_factory(prefix="test.req")
+    labeled = kafka_topic_factory(prefix="test.lab")
+    proc = labeler_process(
+        stack.bootstrap_servers,
+        requests,
+        labeled,
+        tmp_path,
+        teacher=f"llm:{base}#tiny-chat",
+        labels=json.dumps(LABELS),
+    ).start()
+    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all")
+    try:
+        for seq in range(5):
+            r = label_request(seq=seq)
+            producer.send(requests, key=r.message_id.encode(), value=r.to_bytes())
+        producer.flush(timeout=30)
+        samples = _read_all(stack.bootstrap_servers, labeled, expect=5)
+    finally:
+        producer.close()
+        assert proc.stop() == 0, proc.tail()
+    assert len(samples) == 5, proc.tail()
+    assert {s.label for s in samples} == {"异常"}
+    assert {s.teacher_id for s in samples} == {f"llm:tiny-chat@{base}"}
+    assert len(script.requests) == 5
