@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.labeler.cli",
     "models.cli_teacher",
     "models.cli_distill",
+    "services.distiller.cli",
 )
 
 

@@ -21,11 +21,10 @@ from pathlib import Path
 
 from services.demo.config import DemoConfig
 from services.errors import ServiceError
-from services.schemas import ConfidenceHistogram, ReferenceProfile, ReleaseManifest
+from services.releases import profile
+from services.releases.profile import TARGET
+from services.schemas import ReferenceProfile, ReleaseManifest
 from services.settings import REPO_ROOT
-
-TARGET = "stm32f405-tinylstm"  # the release target the devices accept
-CONFIDENCE_EDGES = [round(k / 10, 1) for k in range(11)]  # reference confidence histogram
 
 
 def fleet(args: list[str], log: Path, timeout_s: float = 1800) -> str:
@@ -124,28 +123,8 @@ def teacher(config: DemoConfig, data: Path, logs: Path) -> tuple[str, bool]:
 def reference_profile(blob: Path, texts: list[str]) -> tuple[ReferenceProfile, list[int]]:
     """What the release predicts on held-out phase-0 messages: class mix and confidence
     histogram, computed with the integer reference (bit-exact with the devices' C engine).
-    Also returns the predicted class per text."""
-    import numpy as np
-
-    from models.blob import read_blob
-    from models.intlstm import integer_logits
-    from models.tokenizer import Tokenizer
-
-    model = read_blob(blob.read_bytes()).model
-    tokenizer = Tokenizer(vocab_size=model.vocab_size, max_len=model.max_len)
-    logits = integer_logits(model, [tokenizer.encode(t) for t in texts]) / 1024.0  # [N, C]
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))  # [N, C]
-    probs /= probs.sum(axis=1, keepdims=True)
-    predicted = probs.argmax(axis=1)
-    mix = np.bincount(predicted, minlength=model.num_labels) / len(texts)
-    conf, _ = np.histogram(probs.max(axis=1), bins=CONFIDENCE_EDGES)
-    profile = ReferenceProfile(
-        class_mix={label: float(share) for label, share in zip(model.labels, mix, strict=True)},
-        confidence=ConfidenceHistogram(
-            edges=CONFIDENCE_EDGES, frequencies=(conf / conf.sum()).tolist()
-        ),
-    )
-    return profile, predicted.tolist()
+    Also returns the predicted class per text (services/releases/profile.py)."""
+    return profile.reference_profile(blob.read_bytes(), texts)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,164 @@
+"""Continue training the released student on new teacher soft labels mixed with replay data.
+
+Each batch mixes two kinds of rows: new samples, whose loss is the seed's KD mix on the
+teacher's probabilities (``models.losses.hybrid_loss``: alpha * KL at temperature T + (1 -
+alpha) * cross-entropy on the teacher's argmax), and replay rows of the old distribution with
+their gold label (cross-entropy only), which keeps the student from forgetting what it knew.
+The loss is the row-weighted mean of the two. Labels the teacher knows and the student does
+not (a class that appeared with the drift) get new head rows first (:func:`extend_labels`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from models.batching import pad_ids
+from models.errors import ConfigError, ModelsError
+from models.losses import LossConfig, hard_ce, hybrid_loss
+from models.student import StudentConfig, TinyLSTM
+from models.tokenizer import Tokenizer
+
+PROB_FLOOR = 1e-6  # teacher probabilities are floored before the log (a zero is -inf)
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    max_steps: int = 300  # optimizer steps
+    batch_size: int = 32  # rows per step (new + replay)
+    lr: float = 1e-3  # AdamW, constant
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0  # max global gradient norm
+    alpha: float = 0.7  # soft KD weight
+    temperature: float = 3.0  # KD temperature
+    seed: int = 0  # shuffling and new head rows
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 1 or self.batch_size < 1:
+            raise ConfigError("max_steps and batch_size must be >= 1")
+        if self.lr <= 0 or self.grad_clip <= 0 or self.weight_decay < 0:
+            raise ConfigError("lr and grad_clip must be > 0, weight_decay >= 0")
+
+
+@dataclass(frozen=True)
+class SoftSample:
+    text: str
+    probs: np.ndarray  # [C] teacher probabilities in the student's label order
+
+
+@dataclass(frozen=True)
+class HardSample:
+    text: str
+    label: int  # index in the student's label order
+
+
+def extend_labels(
+    model: TinyLSTM, labels: Sequence[str], wanted: Sequence[str], seed: int = 0
+) -> tuple[TinyLSTM, list[str]]:
+    """``model`` with head rows appended for the labels of ``wanted`` it lacks (old rows and
+    every other weight copied; new rows small, their bias at the lowest old bias so they start
+    unlikely). Returns the model unchanged when nothing is missing."""
+    missing = [w for w in wanted if w not in labels]
+    if not missing:
+        return model, list(labels)
+    old = model.config
+    config = StudentConfig(**{**asdict(old), "num_labels": old.num_labels + len(missing)})
+    grown = TinyLSTM(config)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    generator = torch.Generator().manual_seed(seed)
+    w, b = state["head.weight"], state["head.bias"]  # [C, P], [C]
+    new_w = torch.randn(len(missing), w.shape[1], generator=generator) * 0.01  # [k, P]
+    state["head.weight"] = torch.cat([w, new_w])  # [C + k, P]
+    state["head.bias"] = torch.cat([b, b.min().repeat(len(missing))])  # [C + k]
+    grown.load_state_dict(state)
+    grown.eval()
+    return grown, [*labels, *missing]
+
+
+def finetune(
+    model: TinyLSTM,
+    new: Sequence[SoftSample],
+    replay: Sequence[HardSample],
+    config: FinetuneConfig,
+) -> tuple[TinyLSTM, dict[str, float]]:
+    """Train ``model`` (a copy is not made: pass a copy) for ``max_steps``; returns it in eval
+    mode and a few training statistics."""
+    if not new:
+        raise ModelsError("no new samples to fine-tune on")
+    tokenizer = Tokenizer(vocab_size=model.config.vocab_size, max_len=model.config.max_len)
+    c = model.config.num_labels
+    # 1. Encode once; new rows first, then replay rows (row r >= n_new is replay r - n_new).
+    ids = [tokenizer.encode(s.text) for s in new] + [tokenizer.encode(s.text) for s in replay]
+    probs = torch.tensor(np.stack([s.probs for s in new]), dtype=torch.float32)  # [N_new, C]
+    assert probs.shape[1] == c, f"teacher probs have {probs.shape[1]} classes, student {c}"
+    teacher_log = probs.clamp(min=PROB_FLOOR).log()  # [N_new, C]
+    teacher_top = probs.argmax(dim=1)  # [N_new]
+    gold = torch.tensor([s.label for s in replay], dtype=torch.long)  # [N_replay]
+    n_new = len(new)
+    loss_config = LossConfig(
+        alpha=config.alpha, temperature=config.temperature, hidden_weight=0.0, attention_weight=0.0
+    )
+    # 2. AdamW from the released weights; shuffled passes over all rows until max_steps.
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    model.train()
+    steps, loss_sum, order = 0, 0.0, torch.zeros(0, dtype=torch.long)
+    while steps < config.max_steps:
+        if len(order) == 0:
+            order = torch.randperm(len(ids), generator=generator)  # [N]
+        rows, order = order[: config.batch_size], order[config.batch_size :]
+        # 3. Forward the mixed batch; KD loss on the new rows, cross-entropy on replay rows.
+        x, lengths = pad_ids([ids[r] for r in rows.tolist()])  # [B, W], [B]
+        logits = model(x, lengths)  # [B, C]
+        is_new = rows < n_new  # [B]
+        total = logits.sum() * 0.0
+        if bool(is_new.any()):
+            r = rows[is_new]
+            parts = hybrid_loss(loss_config, logits[is_new], teacher_log[r], teacher_top[r])
+            total = total + parts.total * int(is_new.sum())
+        if bool((~is_new).any()):
+            r = rows[~is_new] - n_new
+            total = total + hard_ce(logits[~is_new], gold[r]) * int((~is_new).sum())
+        loss = total / len(rows)
+        if not torch.isfinite(loss):
+            raise ModelsError(f"fine-tuning diverged: loss {loss.item()} at step {steps}")
+        # 4. Backward, clip, step.
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        steps += 1
+        loss_sum += loss.item()
+    model.eval()
+    return model, {"steps": float(steps), "loss": loss_sum / max(steps, 1),
+                   "epochs": steps * config.batch_size / max(len(ids), 1)}  # fmt: skip
+
+
+def accuracy(
+    model: TinyLSTM, labels: Sequence[str], texts: Sequence[str], truth: Sequence[str]
+) -> float:
+    """Share of ``texts`` whose predicted label name equals ``truth`` (names, so models with
+    different label sets compare on the same footing)."""
+    assert len(texts) == len(truth), f"{len(texts)} texts vs {len(truth)} labels"
+    if not texts:
+        return math.nan
+    predicted = predict_labels(model, labels, texts)
+    return float(np.mean([p == t for p, t in zip(predicted, truth, strict=True)]))
+
+
+def predict_labels(model: TinyLSTM, labels: Sequence[str], texts: Sequence[str]) -> list[str]:
+    tokenizer = Tokenizer(vocab_size=model.config.vocab_size, max_len=model.config.max_len)
+    out: list[str] = []
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(texts), 256):
+            x, lengths = pad_ids([tokenizer.encode(t) for t in texts[start : start + 256]])
+            out += [labels[k] for k in model(x, lengths).argmax(dim=1).tolist()]
+    return out

@@ -1,0 +1,79 @@
+"""The release gate: does the candidate beat the current release on the new data without
+forgetting the old, and does it survive quantisation?
+
+Scores are accuracies: on held-out new samples against the teacher's label, on the replay
+validation set against its gold label, and the candidate's integer model on the held-out new
+samples. The decision is a pure function of the scores (unit-tested case by case).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from services.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    min_gain: float = 0.0  # candidate new-data accuracy must exceed the old one by more than this
+    replay_tolerance: float = 0.02  # candidate replay accuracy may be this much below the old
+    max_int8_drop: float = 0.05  # integer model may lose this much new-data accuracy vs float
+    min_holdout: int = 10  # fewer held-out new samples than this: no decision possible
+
+    def __post_init__(self) -> None:
+        if min(self.min_gain, self.replay_tolerance, self.max_int8_drop) < 0:
+            raise ConfigError("gate tolerances must be >= 0")
+        if self.min_holdout < 1:
+            raise ConfigError(f"min_holdout must be >= 1, got {self.min_holdout}")
+
+
+@dataclass(frozen=True)
+class GateScores:
+    holdout: int  # held-out new samples scored
+    old_new: float  # current release (float) on held-out new samples, vs the teacher
+    cand_new: float  # candidate (float) on the same
+    old_replay: float | None = None  # current release on the replay validation set
+    cand_replay: float | None = None  # candidate on the same (None: no replay set)
+    cand_int8_new: float | None = None  # candidate's integer model on held-out new samples
+
+    def metrics(self) -> dict[str, float]:
+        """Flat names for the manifest and /metrics."""
+        out = {"gate_holdout": float(self.holdout), "gate_new_accuracy_old": self.old_new,
+               "gate_new_accuracy_candidate": self.cand_new}  # fmt: skip
+        if self.old_replay is not None and self.cand_replay is not None:
+            out["gate_replay_accuracy_old"] = self.old_replay
+            out["gate_replay_accuracy_candidate"] = self.cand_replay
+        if self.cand_int8_new is not None:
+            out["gate_new_accuracy_candidate_int8"] = self.cand_int8_new
+        return out
+
+
+@dataclass(frozen=True)
+class GateResult:
+    passed: bool
+    scores: GateScores
+    reasons: list[str] = field(default_factory=list)  # why it failed (empty when passed)
+
+
+def decide(config: GateConfig, scores: GateScores) -> GateResult:
+    """Pass when every check holds; every failed check is named in ``reasons``."""
+    reasons = []
+    if scores.holdout < config.min_holdout:
+        reasons.append(f"only {scores.holdout} held-out new samples (< {config.min_holdout})")
+    if not scores.cand_new > scores.old_new + config.min_gain:
+        reasons.append(
+            f"new-data accuracy {scores.cand_new:.4f} does not beat the current "
+            f"{scores.old_new:.4f} + {config.min_gain}"
+        )
+    old_r, cand_r, int8 = scores.old_replay, scores.cand_replay, scores.cand_int8_new
+    if old_r is not None and cand_r is not None and cand_r < old_r - config.replay_tolerance:
+        reasons.append(
+            f"replay accuracy {cand_r:.4f} fell below the current "
+            f"{old_r:.4f} - {config.replay_tolerance}"
+        )
+    if int8 is not None and int8 < scores.cand_new - config.max_int8_drop:
+        reasons.append(
+            f"int8 accuracy {int8:.4f} lost more than "
+            f"{config.max_int8_drop} against float {scores.cand_new:.4f}"
+        )
+    return GateResult(passed=not reasons, scores=scores, reasons=reasons)
