@@ -1,0 +1,92 @@
+"""The rollout manager's three outputs to the outside, as small abstract bases, with the
+in-memory doubles the unit tests use. The real ones: ``publisher.py`` (retained manifests over
+MQTT) and ``state.py`` (Kafka state topic, release announcements)."""
+
+from __future__ import annotations
+
+import abc
+
+from edge_agent.transport import MemoryBroker
+from services.errors import ServiceError
+from services.schemas import ReleaseManifest
+from services.schemas.rollout import RolloutRecord
+
+
+class RolloutIOError(ServiceError):
+    """An output was not acknowledged: the manager retries the step, inputs stay uncommitted."""
+
+
+def group_topic(group: str) -> str:
+    return f"fleet/groups/{group}/ota"
+
+
+class ManifestPublisher(abc.ABC):
+    @abc.abstractmethod
+    def publish(self, group: str, payload: bytes | None) -> None:
+        """Runs when a stage starts or a halt restores a group: make ``payload`` the retained
+        manifest of ``fleet/groups/<group>/ota`` (``None`` clears it). Returns once the broker
+        acknowledged it; raises :class:`RolloutIOError` otherwise (nothing is assumed sent)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook; the doubles hold nothing
+        """Runs at shutdown."""
+
+
+class StateStore(abc.ABC):
+    @abc.abstractmethod
+    def load(self) -> dict[int, RolloutRecord]:
+        """Runs once at start: the latest record of every release version."""
+
+    @abc.abstractmethod
+    def save(self, record: RolloutRecord) -> None:
+        """Runs after every change, before the inputs that caused it are committed; returns
+        once the record is durable, raises :class:`RolloutIOError` otherwise."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook; the doubles hold nothing
+        """Runs at shutdown."""
+
+
+class ReleaseSink(abc.ABC):
+    @abc.abstractmethod
+    def publish(self, manifest: ReleaseManifest) -> None:
+        """Runs when a roll-forward release was built and stored: announce it where the
+        distiller's releases go (the processor needs its reference profile). Raises
+        :class:`RolloutIOError` when not acknowledged."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook; the doubles hold nothing
+        """Runs at shutdown."""
+
+
+class MemoryManifestPublisher(ManifestPublisher):
+    """Publishes retained on a :class:`MemoryBroker`; clearing removes the retained copy."""
+
+    def __init__(self, broker: MemoryBroker) -> None:
+        self.broker = broker
+        self.history: list[tuple[str, bytes | None]] = []  # (group, payload) in order
+
+    def publish(self, group: str, payload: bytes | None) -> None:
+        self.history.append((group, payload))
+        if payload is None:
+            self.broker.retained.pop(group_topic(group), None)
+            return
+        self.broker.route(group_topic(group), payload, retain=True)
+
+
+class MemoryStateStore(StateStore):
+    def __init__(self) -> None:
+        self.records: dict[int, RolloutRecord] = {}
+        self.saves = 0
+
+    def load(self) -> dict[int, RolloutRecord]:
+        return dict(self.records)
+
+    def save(self, record: RolloutRecord) -> None:
+        self.records[record.version] = record
+        self.saves += 1
+
+
+class MemoryReleaseSink(ReleaseSink):
+    def __init__(self) -> None:
+        self.published: list[ReleaseManifest] = []
+
+    def publish(self, manifest: ReleaseManifest) -> None:
+        self.published.append(manifest)

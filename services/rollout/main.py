@@ -1,0 +1,152 @@
+"""Run the rollout manager until SIGTERM/SIGINT: one consumer group on the three inputs, the
+clock for stage judgements, outputs before offsets are committed.
+
+A failed output (MQTT publish without PUBACK, a state write Kafka did not acknowledge) stops
+the loop with exit status 1 and leaves the inputs uncommitted; the next start resumes from the
+state topic and re-publishes the retained manifest of every rollout in progress.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+
+from services.releases.signing import load_or_create_key
+from services.releases.store import ReleaseStore
+from services.rollout.adapters import ManifestPublisher, ReleaseSink, RolloutIOError, StateStore
+from services.rollout.chunks import ChunkServer
+from services.rollout.manager import RolloutManager
+from services.rollout.metrics import RolloutMetrics
+from services.rollout.settings import RolloutSettings, StageSpec
+from services.settings import FleetSettings
+from services.stack.registry import Registry
+
+log = logging.getLogger("services.rollout")
+
+
+def default_stages(groups: list[str]) -> tuple[StageSpec, ...]:
+    """The registry's groups, ``canary`` first: strict criteria and a bake for canary, a
+    90 % / 5 % bar for the others."""
+    ordered = sorted(groups, key=lambda g: (g != "canary", groups.index(g)))
+    return tuple(
+        StageSpec(group=g, min_confirmed=1.0, max_failed=0.0, bake_s=30.0, timeout_s=900.0)
+        if g == "canary"
+        else StageSpec(group=g, min_confirmed=0.9, max_failed=0.05, bake_s=0.0, timeout_s=3600.0)
+        for g in ordered
+    )
+
+
+def settings_from_fleet(fleet: FleetSettings, registry: Registry, **overrides) -> RolloutSettings:
+    """Defaults from the fleet settings and registry; ``FLEET_ROLLOUT__*`` overrides them."""
+    values = {
+        "bootstrap": fleet.kafka_bootstrap,
+        "mqtt_host": fleet.stack.host,
+        "mqtt_port": fleet.stack.mosquitto.port,
+        "mqtt_username": "rollout",
+        "mqtt_password": registry.service("rollout").password,
+        "release_root": fleet.data_dir / "releases",
+        "keys_dir": fleet.data_dir / "keys",
+        "stages": default_stages(list(registry.groups)),
+        "metrics_port": fleet.metrics_ports.rollout,
+        **overrides,
+    }
+    return RolloutSettings(**values)
+
+
+def build_manager(
+    settings: RolloutSettings,
+    device_groups: dict[str, str],
+    publisher: ManifestPublisher,
+    state: StateStore,
+    release_sink: ReleaseSink,
+    chunks: ChunkServer,
+    metrics: RolloutMetrics,
+) -> RolloutManager:
+    key = load_or_create_key(Path(settings.keys_dir))
+    trusted = (Path(settings.keys_dir) / "release.pub").read_bytes()
+    return RolloutManager(
+        settings, ReleaseStore(Path(settings.release_root)), trusted, key, device_groups,
+        publisher, state, release_sink, chunks, metrics,
+    )  # fmt: skip
+
+
+def run(
+    settings: RolloutSettings,
+    device_groups: dict[str, str],
+    stop: threading.Event,
+    metrics: RolloutMetrics | None = None,
+) -> int:
+    """Manage rollouts until ``stop`` is set; 0 after a clean stop, 1 after a failed output."""
+    from kafka import KafkaConsumer
+
+    from services.rollout.publisher import MqttManifestPublisher
+    from services.rollout.state import KafkaReleaseSink, KafkaStateStore
+
+    metrics = metrics or RolloutMetrics.create()
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_port, settings.metrics_host)
+    s = settings
+    state = KafkaStateStore(s.bootstrap, s.state_topic)
+    sink = KafkaReleaseSink(s.bootstrap, s.releases_topic)
+    publisher = MqttManifestPublisher(
+        s.mqtt_host, s.mqtt_port, s.mqtt_username, s.mqtt_password, s.publish_timeout_s
+    )
+    chunks = ChunkServer()
+    chunk_client = chunks.serve_mqtt(s.mqtt_host, s.mqtt_port, s.mqtt_username, s.mqtt_password)
+    consumer = KafkaConsumer(
+        s.releases_topic, s.status_topic, s.ops_topic,
+        bootstrap_servers=s.bootstrap, group_id=s.group_id, enable_auto_commit=False,
+        auto_offset_reset="earliest", client_id="fleet-rollout",
+    )  # fmt: skip
+    try:
+        manager = build_manager(s, device_groups, publisher, state, sink, chunks, metrics)
+        handlers = {
+            s.releases_topic: manager.on_release,
+            s.status_topic: manager.on_status,
+            s.ops_topic: manager.on_command,
+        }
+        manager.load()
+        manager.flush()
+        log.info("rollout manager running; stages %s", [g.group for g in s.stages])
+        next_tick = 0.0
+        while not stop.is_set():
+            batches = consumer.poll(timeout_ms=s.poll_timeout_ms)
+            for partition, records in batches.items():
+                for record in records:
+                    if record.value is not None:
+                        handlers[partition.topic](record.value)
+            if time.monotonic() >= next_tick:
+                manager.tick()
+                next_tick = time.monotonic() + s.tick_s
+            manager.flush()
+            if batches:
+                consumer.commit()
+    except RolloutIOError as exc:
+        log.error("output failed, stopping with inputs uncommitted: %s", exc)
+        return 1
+    finally:
+        consumer.close()
+        chunk_client.disconnect()
+        chunk_client.loop_stop()
+        publisher.close()
+        state.close()
+        sink.close()
+    log.info("rollout manager stopped")
+    return 0
+
+
+def main(config: Path | None = None) -> int:
+    from services.settings import load_settings
+    from services.stack.registry import load_registry
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    fleet = load_settings(config)
+    registry = load_registry(fleet.stack.registry)
+    settings = settings_from_fleet(fleet, registry)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return run(settings, {d.id: d.group for d in registry.devices}, stop)

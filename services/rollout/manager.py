@@ -1,0 +1,349 @@
+"""The rollout manager: turns release manifests, device reports and ops commands into
+rollout transitions (``machine.py``) and carries out their actions through the adapters.
+
+Inputs (each handler is idempotent, so at-least-once delivery is safe):
+
+- ``model.releases``: a signed manifest. Accepted only when its Ed25519 signature verifies
+  against the trusted ``release.pub`` and the :class:`ReleaseStore` holds the very blob it
+  describes (same sha256 and size); anything else is logged and counted as refused. A new
+  release supersedes an unfinished older one and, with ``auto_start``, starts its first stage.
+- ``fleet.device-status``: a device's OTA outcome (confirmed / reverted / rejected) for a
+  release, or a heartbeat/boot showing it runs the release (counted as confirmed).
+- ``ops.commands``: Rollout (start or resume), Halt, Rollback; each ``command_id`` is acted on
+  once (the ids applied are kept in the records).
+
+Outputs: the retained group manifest (``ManifestPublisher``), the chunks of every release in
+flight (``ChunkServer``), the durable state (``StateStore``), roll-forward releases
+(``ReleaseSink`` + the store; see ``rollback.py``) and metrics.
+
+Halting stops advancing and restores the halted group's retained manifest to the last release
+that passed there (or clears it), so a device that reconnects does not pick the halted
+release up again; groups whose stage never started were never sent it. A failure halt with
+``auto_rollback`` builds a roll-forward release of the last completed release's weights and
+rolls it out to every group that was sent the failed release.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from services.errors import ValidationError
+from services.releases.signing import SigningError, verify
+from services.releases.store import ReleaseStore, ReleaseStoreError
+from services.rollout import machine
+from services.rollout.adapters import ManifestPublisher, ReleaseSink, StateStore
+from services.rollout.chunks import ChunkServer
+from services.rollout.machine import Action, Halted, Publish, RolloutError
+from services.rollout.metrics import RolloutMetrics
+from services.rollout.rollback import RollbackError, build_rollback
+from services.rollout.settings import RolloutSettings
+from services.schemas import (
+    DeviceStatus,
+    Halt,
+    Redistill,
+    ReleaseManifest,
+    Rollback,
+    Rollout,
+    parse_device_status,
+    parse_ops_command,
+    parse_release_manifest,
+)
+from services.schemas.rollout import DeviceOutcome, RolloutRecord
+
+log = logging.getLogger(__name__)
+
+OUTCOMES: dict[str, DeviceOutcome] = {
+    "confirmed": "confirmed", "reverted": "reverted", "rejected": "rejected",
+}  # fmt: skip
+
+
+class RolloutManager:
+    def __init__(
+        self,
+        settings: RolloutSettings,
+        store: ReleaseStore,
+        trusted_key: bytes,
+        signing_key: Ed25519PrivateKey,
+        device_groups: Mapping[str, str],
+        publisher: ManifestPublisher,
+        state: StateStore,
+        release_sink: ReleaseSink,
+        chunks: ChunkServer,
+        metrics: RolloutMetrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.trusted_key = trusted_key
+        self.signing_key = signing_key
+        self.device_groups = dict(device_groups)  # device id -> group (the registry)
+        self.publisher = publisher
+        self.state = state
+        self.release_sink = release_sink
+        self.chunks = chunks
+        self.metrics = metrics
+        self.clock = clock
+        self.records: dict[int, RolloutRecord] = {}
+        self.seen: dict[str, float] = {}  # device id -> when it last reported
+        self.dirty: set[int] = set()  # versions changed since the last flush
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Resume from the persisted state: serve the chunks of unfinished rollouts."""
+        self.records = self.state.load()
+        for record in self.records.values():
+            self.metrics.record(record)
+            if record.status in ("in_progress", "halted", "completed"):
+                self._hold_blob(record.version)
+            if record.status == "in_progress":  # the crash may have come before the PUBACK
+                self._publish(record.stages[record.stage].group, record.version)
+        log.info("resumed %d rollout records", len(self.records))
+
+    def flush(self) -> None:
+        """Persist every changed record; runs before the consumed inputs are committed."""
+        for version in sorted(self.dirty):
+            self.state.save(self.records[version])
+            self.metrics.record(self.records[version])
+        self.dirty.clear()
+        self.metrics.chunks_served.set(self.chunks.served)
+
+    def _put(self, record: RolloutRecord) -> None:
+        self.records[record.version] = record
+        self.dirty.add(record.version)
+
+    def active(self) -> dict[str, list[str]]:
+        """Group -> devices that reported within ``active_window_s``."""
+        horizon = self.clock() - self.settings.active_window_s
+        groups: dict[str, list[str]] = {}
+        for device, ts in self.seen.items():
+            if ts >= horizon and device in self.device_groups:
+                groups.setdefault(self.device_groups[device], []).append(device)
+        return groups
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def on_release(self, raw: bytes) -> None:
+        try:
+            manifest = parse_release_manifest(raw)
+        except ValidationError as exc:
+            self._refuse(f"invalid manifest: {exc.reason}")
+            return
+        if manifest.version in self.records:
+            self.metrics.releases.labels("duplicate").inc()
+            return
+        try:
+            self._check_release(manifest)
+        except (SigningError, ReleaseStoreError) as exc:
+            self._refuse(str(exc))
+            return
+        newest = max(self.records, default=0)
+        if manifest.version < newest:
+            self._refuse(f"release {manifest.version} is older than known release {newest}")
+            return
+        self.metrics.releases.labels("accepted").inc()
+        now = self.clock()
+        stages = [(s.group, s) for s in self.settings.stages]
+        record = machine.create(manifest.version, stages, now)
+        self._put(record)
+        log.info("release %d accepted", manifest.version)
+        if self.settings.auto_start:
+            self._start(manifest.version)
+
+    def _check_release(self, manifest: ReleaseManifest) -> None:
+        verify(manifest, self.trusted_key)
+        stored = self.store.manifest(manifest.version)
+        if (stored.sha256, stored.size) != (manifest.sha256, manifest.size):
+            raise ReleaseStoreError(
+                f"release {manifest.version}: the store holds other bytes than the manifest says"
+            )
+        self.store.blob(manifest.version)  # sha256-checked read
+
+    def _refuse(self, reason: str) -> None:
+        log.warning("release refused: %s", reason)
+        self.metrics.releases.labels("refused").inc()
+
+    def on_status(self, raw: bytes) -> None:
+        try:
+            status = parse_device_status(raw)
+        except ValidationError as exc:
+            log.debug("bad device status: %s", exc.reason)
+            return
+        group = self.device_groups.get(status.device_id)
+        if group is None:
+            return  # not a registered device
+        self.seen[status.device_id] = self.clock()
+        version, outcome = self._outcome(status)
+        record = self.records.get(version) if version else None
+        if record is None or outcome is None:
+            return
+        updated = machine.observe(record, status.device_id, group, outcome, self.clock())
+        if updated is not record:
+            self._put(updated)
+
+    @staticmethod
+    def _outcome(status: DeviceStatus) -> tuple[int, DeviceOutcome | None]:
+        if status.kind == "ota" and status.ota is not None:
+            return status.ota.release_version, OUTCOMES.get(status.ota.step)
+        if status.kind in ("boot", "heartbeat"):
+            return status.model_version, "confirmed"  # it runs the release
+        return 0, None
+
+    def on_command(self, raw: bytes) -> None:
+        try:
+            command = parse_ops_command(raw)
+        except ValidationError as exc:
+            log.warning("bad ops command: %s", exc.reason)
+            return
+        if isinstance(command, Redistill):
+            return  # the distiller's
+        if any(command.command_id in r.commands for r in self.records.values()):
+            self.metrics.commands.labels(command.command, "duplicate").inc()
+            return
+        try:
+            if isinstance(command, Rollout):
+                self._command_rollout(command)
+            elif isinstance(command, Halt):
+                self._command_halt(command)
+            elif isinstance(command, Rollback):
+                self._command_rollback(command)
+        except (RolloutError, RollbackError, ReleaseStoreError, SigningError) as exc:
+            log.warning("ops %s %s refused: %s", command.command, command.command_id, exc)
+            self.metrics.commands.labels(command.command, "refused").inc()
+            return
+        self.metrics.commands.labels(command.command, "applied").inc()
+
+    def _command_rollout(self, command: Rollout) -> None:
+        record = self.records.get(command.version)
+        if record is None:
+            self._check_release(self.store.manifest(command.version))
+            stages = [(s.group, s) for s in self.settings.stages]
+            if command.groups:
+                stages = [(g, self.settings.stage(g)) for g in command.groups]
+            record = machine.create(command.version, stages, self.clock())
+        self._put(machine.note_command(record, command.command_id))
+        self._start(command.version)
+
+    def _command_halt(self, command: Halt) -> None:
+        versions = [
+            v for v, r in self.records.items()
+            if r.status in ("in_progress", "pending")
+            and (command.version is None or v == command.version)
+        ]  # fmt: skip
+        if not versions:
+            raise RolloutError(f"no rollout in progress for version {command.version}")
+        for version in versions:
+            record = machine.note_command(self.records[version], command.command_id)
+            reason = f"ops halt by {command.issued_by}: {command.reason}".strip(": ")
+            record, actions = machine.halt(record, reason, self.clock())
+            self._put(record)
+            self.metrics.halts.labels("ops").inc()
+            self._apply(actions)
+
+    def _command_rollback(self, command: Rollback) -> None:
+        sent = [r for r in self.records.values() if machine.touched(r) and r.kind == "release"]
+        sent = [r for r in sent if r.status not in ("rolled_back", "superseded")]
+        if not sent:
+            raise RolloutError("no release was sent to devices; nothing to roll back")
+        bad = max(sent, key=lambda r: r.version)
+        if bad.status in ("in_progress", "pending"):
+            halted, actions = machine.halt(
+                bad, f"ops rollback by {command.issued_by}", self.clock()
+            )
+            self._put(halted)
+            self._apply(actions)
+        self._put(machine.note_command(self.records[bad.version], command.command_id))
+        groups = tuple(command.groups) or tuple(s.group for s in self.settings.stages)
+        self.roll_back(bad.version, groups, command.to_version)
+
+    # -- the clock ------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Judge every rollout in progress at the current time."""
+        now, active = self.clock(), self.active()
+        for version in sorted(self.records):
+            record = self.records[version]
+            updated, actions = machine.evaluate(record, now, active)
+            if updated is not record:
+                self._put(updated)
+            self._apply(actions)
+
+    # -- transitions with effects ---------------------------------------------------------
+
+    def _start(self, version: int) -> None:
+        for other in list(self.records.values()):
+            if other.version < version and other.status in ("in_progress", "pending"):
+                self._put(machine.superseded(other, version, self.clock()))
+        record, actions = machine.start(self.records[version], self.clock(), self.active())
+        self._put(record)
+        self._apply(actions)
+
+    def _apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Publish):
+                self._hold_blob(action.version)
+                self._publish(action.group, action.version)
+            elif isinstance(action, Halted):
+                self._on_halted(action)
+
+    def _on_halted(self, halted: Halted) -> None:
+        if halted.regression:
+            self.metrics.halts.labels("failures").inc()
+        elif "timed out" in halted.reason:
+            self.metrics.halts.labels("timeout").inc()
+        log.warning("release %d halted: %s", halted.version, halted.reason)
+        self._restore(halted.group)
+        record = self.records[halted.version]
+        if halted.regression and self.settings.auto_rollback and record.kind == "release":
+            try:
+                self.roll_back(halted.version, halted.touched)
+            except (RollbackError, RolloutError) as exc:
+                log.error("automatic rollback of %d failed: %s", halted.version, exc)
+
+    def _restore(self, group: str) -> None:
+        """The group's retained manifest goes back to its last good release (or is cleared)."""
+        good = machine.last_good([r for r in self.records.values() if r.status != "halted"], group)
+        if good is None:
+            self.publisher.publish(group, None)
+        else:
+            self._publish(group, good)
+        self.metrics.manifests.labels(group).inc()
+
+    def roll_back(self, bad: int, groups: tuple[str, ...], to_version: int | None = None) -> int:
+        """Roll ``groups`` forward to a new release carrying earlier weights; its version."""
+        good = to_version or machine.good_weights(self.records.values(), below=bad)
+        if good is None:
+            raise RollbackError(f"no completed release older than {bad} to roll back to")
+        new_version = max([*self.records, *self.store.versions(), bad]) + 1
+        manifest = build_rollback(self.store, good, new_version, self.signing_key, bad)
+        weights_of = self.records[good].weights_of if good in self.records else good
+        order = [s.group for s in self.settings.stages]
+        stages = [(g, self.settings.stage(g)) for g in sorted(groups, key=order.index)]
+        record = machine.create(
+            new_version, stages, self.clock(), kind="rollback", weights_of=weights_of,
+            rollback_of=bad,
+        )  # fmt: skip
+        self._put(record)
+        self._put(machine.rolled_back(self.records[bad], new_version, self.clock()))
+        self.flush()  # durable before it is announced: our own consumer sees it as known
+        self.release_sink.publish(manifest)
+        self.metrics.rollbacks.inc()
+        log.warning("release %d rolls %s back to the weights of %d", new_version, groups, good)
+        for group in machine.touched(self.records[bad]):
+            if group != stages[0][0]:  # the first stage's group gets the new release now
+                self._restore(group)
+        self._start(new_version)
+        return new_version
+
+    def _hold_blob(self, version: int) -> None:
+        if version not in self.chunks.blobs:
+            self.chunks.blobs[version] = self.store.blob(version)
+
+    def _publish(self, group: str, version: int) -> None:
+        self.publisher.publish(group, self.store.manifest(version).to_bytes())
+        self.metrics.manifests.labels(group).inc()
+        log.info("manifest of release %d retained on group %s", version, group)

@@ -1,0 +1,64 @@
+"""Retained group manifests over MQTT (paho-mqtt 2, the registry's ``rollout`` account)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import paho.mqtt.client as mqtt
+
+from services.rollout.adapters import ManifestPublisher, RolloutIOError, group_topic
+
+
+class MqttManifestPublisher(ManifestPublisher):
+    """QoS 1, retained; :meth:`publish` returns only after the broker's PUBACK."""
+
+    def __init__(
+        self, host: str, port: int, username: str, password: str, timeout_s: float = 10.0
+    ) -> None:
+        self.timeout_s = timeout_s
+        self._connected = threading.Event()
+        self._acks: dict[int, mqtt.ReasonCode] = {}
+        self.client = mqtt.Client(
+            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"rollout-manifests-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv5,
+        )
+        self.client.username_pw_set(username, password)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda *args: self._connected.clear()
+        self.client.on_publish = self._on_publish
+        try:
+            self.client.connect(host, port, keepalive=30)
+        except (OSError, ValueError) as exc:
+            raise RolloutIOError(f"cannot connect to MQTT {host}:{port}: {exc}") from exc
+        self.client.loop_start()
+        if not self._connected.wait(timeout_s):
+            self.close()
+            raise RolloutIOError(f"MQTT {host}:{port} refused or did not answer as {username}")
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if not reason_code.is_failure:
+            self._connected.set()
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        self._acks[mid] = reason_code
+
+    def publish(self, group: str, payload: bytes | None) -> None:
+        topic = group_topic(group)
+        if not self._connected.wait(self.timeout_s):
+            raise RolloutIOError(f"not connected to MQTT; {topic} not published")
+        info = self.client.publish(topic, payload or b"", qos=1, retain=True)
+        try:
+            info.wait_for_publish(timeout=self.timeout_s)
+        except (RuntimeError, ValueError) as exc:
+            raise RolloutIOError(f"publish to {topic} failed: {exc}") from exc
+        if not info.is_published():
+            raise RolloutIOError(f"no PUBACK for {topic} within {self.timeout_s} s")
+        code = self._acks.pop(info.mid, None)
+        if code is not None and code.is_failure:
+            raise RolloutIOError(f"broker refused {topic}: {code}")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

@@ -1,0 +1,137 @@
+"""Kafka side of the rollout manager: the durable state topic and release announcements.
+
+State lives in a compacted topic (``model.rollouts``, one partition, key = the release version
+as decimal text, value = :class:`services.schemas.rollout.RolloutRecord` JSON) rather than a
+local file: it survives the manager's host, it is written with the same acks=all guarantees
+as every other hop, and ops tools (``fleet rollout status``, the control API) read it with an
+ordinary consumer without access to the manager's disk. :func:`read_records` reads it to its
+end and keeps the latest record per key, which is exactly what compaction keeps.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from services.errors import ValidationError
+from services.rollout.adapters import ReleaseSink, RolloutIOError, StateStore
+from services.schemas import ReleaseManifest
+from services.schemas.rollout import RolloutRecord, parse_rollout_record
+
+log = logging.getLogger(__name__)
+
+
+def ensure_state_topic(bootstrap: str, topic: str) -> None:
+    """Create the compacted state topic when it does not exist yet."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="fleet-rollout-admin")
+    except KafkaError as exc:
+        raise RolloutIOError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    try:
+        if topic in admin.list_topics():
+            return
+        spec = NewTopic(topic, 1, 1, topic_configs={"cleanup.policy": "compact"})
+        admin.create_topics([spec], timeout_ms=30_000)
+        log.info("created compacted state topic %s", topic)
+    except TopicAlreadyExistsError:
+        pass
+    except KafkaError as exc:
+        raise RolloutIOError(f"cannot create {topic}: {exc}") from exc
+    finally:
+        admin.close()
+
+
+def read_records(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[int, RolloutRecord]:
+    """The latest record per release version in the state topic (empty when it is absent)."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
+
+    try:
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    except KafkaError as exc:
+        raise RolloutIOError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    records: dict[int, RolloutRecord] = {}
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        if not partitions:
+            return records
+        consumer.assign(partitions)
+        consumer.seek_to_beginning()
+        ends = consumer.end_offsets(partitions)
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise RolloutIOError(f"could not read {topic} to its end within {timeout_s} s")
+            for batch in consumer.poll(timeout_ms=500).values():
+                for message in batch:
+                    if message.value is None:
+                        continue
+                    try:
+                        record = parse_rollout_record(message.value)
+                    except ValidationError as exc:
+                        log.warning("skipping bad state record at %d: %s", message.offset, exc)
+                        continue
+                    records[record.version] = record
+    except KafkaError as exc:
+        raise RolloutIOError(f"cannot read {topic}: {exc}") from exc
+    finally:
+        consumer.close()
+    return records
+
+
+class _Producer:
+    def __init__(self, bootstrap: str, timeout_s: float) -> None:
+        from kafka import KafkaProducer
+        from kafka.errors import KafkaError
+
+        self.timeout_s = timeout_s
+        try:
+            self.producer = KafkaProducer(
+                bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=0
+            )
+        except KafkaError as exc:
+            raise RolloutIOError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+
+    def send(self, topic: str, key: bytes, value: bytes) -> None:
+        from kafka.errors import KafkaError
+
+        try:
+            self.producer.send(topic, key=key, value=value).get(timeout=self.timeout_s)
+        except KafkaError as exc:
+            raise RolloutIOError(f"write to {topic} not acknowledged: {exc}") from exc
+
+    def close(self) -> None:
+        self.producer.close(timeout=5)
+
+
+class KafkaStateStore(StateStore):
+    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 30.0) -> None:
+        ensure_state_topic(bootstrap, topic)
+        self.bootstrap, self.topic = bootstrap, topic
+        self.producer = _Producer(bootstrap, timeout_s)
+
+    def load(self) -> dict[int, RolloutRecord]:
+        return read_records(self.bootstrap, self.topic)
+
+    def save(self, record: RolloutRecord) -> None:
+        self.producer.send(self.topic, str(record.version).encode(), record.to_bytes())
+
+    def close(self) -> None:
+        self.producer.close()
+
+
+class KafkaReleaseSink(ReleaseSink):
+    """Roll-forward manifests go to ``model.releases`` keyed by target, like the distiller's."""
+
+    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 30.0) -> None:
+        self.topic = topic
+        self.producer = _Producer(bootstrap, timeout_s)
+
+    def publish(self, manifest: ReleaseManifest) -> None:
+        self.producer.send(self.topic, manifest.target.encode(), manifest.to_bytes())
+
+    def close(self) -> None:
+        self.producer.close()
