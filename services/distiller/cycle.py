@@ -32,6 +32,7 @@ from services.distiller.finetune import (
 )
 from services.distiller.gate import GateConfig, GateScores, decide
 from services.distiller.release import (
+    CurrentReleaseError,
     Publisher,
     PublishError,
     build_manifest,
@@ -44,7 +45,7 @@ from services.distiller.settings import DistillerSettings
 from services.errors import ServiceError
 from services.releases.profile import integer_probs
 from services.releases.signing import public_bytes
-from services.releases.store import ReleaseStore
+from services.releases.store import ReleaseStore, ReleaseStoreError
 from services.schemas import LabelledSample
 
 log = logging.getLogger(__name__)
@@ -183,7 +184,10 @@ def run_cycle(
         raise CycleError(f"all {len(data)} samples are held out; nothing to train on")
 
     # 1. The current release: its float student, refused when the store entry is corrupt.
-    current = load_current(releases, public_bytes(key))
+    try:
+        current = load_current(releases, public_bytes(key))
+    except CurrentReleaseError as exc:
+        raise CycleError(str(exc)) from exc
     log.info("cycle (%s): release %d, %d new samples", trigger, current.version, len(data))
 
     # 2. Fine-tune a copy on the teacher's soft labels mixed with a replay sample. Labels the
@@ -268,7 +272,10 @@ def run_cycle(
         raise CycleError(f"cannot build the manifest of release {version}: {exc}") from exc
 
     # 5. The bytes first (the next hop has the data), then the announcement, acknowledged.
-    store_release(releases, manifest, blob, model, labels)
+    try:
+        store_release(releases, manifest, blob, model, labels)
+    except ReleaseStoreError as exc:
+        raise CycleError(f"cannot store release {version}: {exc}") from exc
     try:
         publisher.publish(manifest)
     except PublishError as exc:

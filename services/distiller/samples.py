@@ -25,7 +25,8 @@ class SampleStoreError(ServiceError):
 
 
 class SampleStore(ABC):
-    """Labelled samples in arrival order (``seq`` 1, 2, ...), plus accepted commands."""
+    """Labelled samples in arrival order (``seq`` ascending, not always dense), plus accepted
+    commands."""
 
     @abstractmethod
     def add(self, samples: Sequence[LabelledSample]) -> int:
@@ -49,9 +50,13 @@ class SampleStore(ABC):
     def mark_trained(self, seq: int) -> None:
         """Called after a cycle completed (published or rejected), with the high water it saw."""
 
+    @abstractmethod
     def new_count(self) -> int:
         """Samples stored since the last completed cycle."""
-        return max(0, self.high_water() - self.trained_seq())
+
+    @abstractmethod
+    def count(self) -> int:
+        """Samples stored."""
 
     @abstractmethod
     def add_command(self, command: Redistill) -> bool:
@@ -64,9 +69,6 @@ class SampleStore(ABC):
     @abstractmethod
     def finish_command(self, command_id: str) -> None:
         """Called once the cycle a command asked for ran (whatever its outcome)."""
-
-    def __len__(self) -> int:
-        return self.high_water()
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources; the default has none."""
@@ -96,6 +98,12 @@ class MemorySampleStore(SampleStore):
 
     def trained_seq(self) -> int:
         return self._trained
+
+    def new_count(self) -> int:
+        return len(self._samples) - self._trained
+
+    def count(self) -> int:
+        return len(self._samples)
 
     def mark_trained(self, seq: int) -> None:
         self._trained = max(self._trained, seq)
@@ -189,6 +197,19 @@ class SqliteSampleStore(SampleStore):
         ((seq,),) = self._read("SELECT COALESCE(MAX(seq), 0) FROM samples")
         assert isinstance(seq, int)
         return seq
+
+    def count(self) -> int:
+        ((n,),) = self._read("SELECT COUNT(*) FROM samples")
+        assert isinstance(n, int)
+        return n
+
+    def new_count(self) -> int:
+        ((n,),) = self._read(
+            "SELECT COUNT(*) FROM samples WHERE seq > "
+            "COALESCE((SELECT value FROM state WHERE key = 'trained_seq'), 0)"
+        )
+        assert isinstance(n, int)
+        return n
 
     def trained_seq(self) -> int:
         rows = self._read("SELECT value FROM state WHERE key = 'trained_seq'")

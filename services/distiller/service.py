@@ -236,7 +236,7 @@ class DistillerService:
 
     def _refresh_gauges(self) -> None:
         try:
-            self.metrics.samples_total.set(self.samples.high_water())
+            self.metrics.samples_total.set(self.samples.count())
             self.metrics.new_samples.set(self.samples.new_count())
         except SampleStoreError:
             pass

@@ -1,0 +1,113 @@
+"""One retrain cycle on in-memory doubles: publish, gate rejection, refused store entries."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import replace
+
+import pytest
+
+from models.blob import read_blob
+from models.student import load_student
+from services.distiller.cycle import CycleConfig, CycleError, ReplaySet, run_cycle
+from services.distiller.finetune import FinetuneConfig
+from services.distiller.gate import GateConfig
+from services.distiller.release import MemoryPublisher
+from services.distiller.samples import MemorySampleStore
+from services.releases.signing import public_bytes, verify
+from services.releases.store import ReleaseStore
+from tests.services.distiller.factories import examples, labelled, write_replay
+
+CONFIG = CycleConfig(finetune=FinetuneConfig(max_steps=40, lr=5e-3), gate=GateConfig())
+PHASE2 = sorted({label for _, label in examples(2, "train")})
+
+
+def phase2_store(noise: bool = False, n: int = 300) -> MemorySampleStore:
+    store = MemorySampleStore()
+    store.add(labelled(examples(2, "train")[:n], PHASE2, noise=noise, seed=1))
+    return store
+
+
+def replay_factory(tmp_path) -> ReplaySet:
+    path = write_replay(tmp_path / "replay.jsonl", examples(0, "train"))
+    return ReplaySet.load(path, None, valid_share=0.2, valid_max=200)
+
+
+def test_publishes_a_signed_version_2_from_the_current_student(release_factory, tmp_path):
+    releases, key = release_factory()
+    samples, publisher = phase2_store(), MemoryPublisher()
+    result = run_cycle(CONFIG, samples, releases, replay_factory(tmp_path), key, publisher)
+
+    assert result.outcome == "published" and result.version == 2, result.to_dict()
+    assert releases.versions() == [1, 2]
+    (manifest,) = publisher.published
+    assert manifest == releases.manifest(2)
+    verify(manifest, public_bytes(key))
+    blob = releases.blob(2)
+    assert hashlib.sha256(blob).hexdigest() == manifest.sha256
+    parsed = read_blob(blob)
+    assert parsed.model_version == 2
+    # phase 2 brings a label release 1 never saw; the candidate grew a head row for it
+    assert "拦截" in parsed.model.labels and "拦截" in manifest.reference_profile.class_mix
+    v1_dir, v2_dir = releases.student_dir(1), releases.student_dir(2)
+    assert v1_dir is not None and v2_dir is not None
+    assert "拦截" not in load_student(v1_dir)[1] and "拦截" in load_student(v2_dir)[1]
+    m = manifest.metrics
+    assert m["gate_new_accuracy_candidate"] > m["gate_new_accuracy_old"]
+    assert m["gate_replay_accuracy_candidate"] >= m["gate_replay_accuracy_old"] - 0.02
+    assert {"gate_new_accuracy_candidate_int8", "parent_version", "train_steps"} <= set(m)
+    assert m["train_steps"] == 40 and m["train_replay"] > 0
+    assert samples.new_count() == 0  # the cursor moved
+
+
+def test_gate_rejects_a_candidate_trained_on_noise(release_factory, tmp_path):
+    releases, key = release_factory()
+    samples, publisher = phase2_store(noise=True), MemoryPublisher()
+    # (a 2-point margin: on noise both models score near chance, and chance must not pass)
+    config = replace(CONFIG, gate=GateConfig(min_gain=0.02))
+    result = run_cycle(config, samples, releases, replay_factory(tmp_path), key, publisher)
+
+    assert result.outcome == "rejected_by_gate" and result.version is None
+    assert result.reasons and publisher.published == [] and releases.versions() == [1]
+    assert samples.new_count() == 0  # the same samples do not trigger the schedule again
+
+
+def test_step_cap_and_no_replay(release_factory):
+    releases, key = release_factory()
+    result = run_cycle(CONFIG, phase2_store(), releases, None, key, MemoryPublisher(), max_steps=3)
+    assert result.metrics["train_steps"] == 3 and result.metrics["train_replay"] == 0
+    assert "gate_replay_accuracy_old" not in result.metrics
+
+
+def test_refuses_corrupt_or_missing_store_entries(release_factory, tmp_path):
+    releases, key = release_factory()
+    with pytest.raises(CycleError, match="no labelled samples"):
+        run_cycle(CONFIG, MemorySampleStore(), releases, None, key, MemoryPublisher())
+    with pytest.raises(CycleError, match="no release"):
+        empty = ReleaseStore(tmp_path / "empty")
+        run_cycle(CONFIG, phase2_store(), empty, None, key, MemoryPublisher())
+
+    blob = releases.root / "1" / "model.blob"
+    good = blob.read_bytes()
+    blob.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    with pytest.raises(CycleError, match="refused"):
+        run_cycle(CONFIG, phase2_store(), releases, None, key, MemoryPublisher())
+    blob.write_bytes(good)
+
+    other, _ = release_factory("other")  # a release signed by someone else
+    with pytest.raises(CycleError, match="refused"):
+        run_cycle(CONFIG, phase2_store(), other, None, key, MemoryPublisher())
+
+    shutil.rmtree(releases.root / "1" / "student")
+    with pytest.raises(CycleError, match="no float student"):
+        run_cycle(CONFIG, phase2_store(), releases, None, key, MemoryPublisher())
+
+
+def test_a_failed_publish_keeps_the_stored_release(release_factory):
+    releases, key = release_factory()
+    samples = phase2_store()
+    with pytest.raises(CycleError) as caught:
+        run_cycle(CONFIG, samples, releases, None, key, MemoryPublisher(fail=True))
+    assert caught.value.stored_version == 2 and releases.versions() == [1, 2]
+    assert samples.new_count() > 0  # not done: the service publishes it again

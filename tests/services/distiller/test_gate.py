@@ -1,0 +1,60 @@
+"""Gate decisions: every check, alone and together."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.distiller.gate import GateConfig, GateScores, decide
+from services.errors import ConfigError
+
+CONFIG = GateConfig(min_gain=0.01, replay_tolerance=0.02, max_int8_drop=0.03, min_holdout=10)
+
+
+def scores(**kw) -> GateScores:
+    base = dict(holdout=50, old_new=0.60, cand_new=0.80, old_replay=0.90, cand_replay=0.89,
+                cand_int8_new=0.79)  # fmt: skip
+    return GateScores(**{**base, **kw})
+
+
+def test_accepts_a_better_candidate_that_forgets_within_tolerance():
+    result = decide(CONFIG, scores())
+    assert result.passed and result.reasons == []
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"cand_new": 0.605}, "new-data accuracy"),  # gains less than min_gain
+        ({"cand_new": 0.60}, "new-data accuracy"),  # equal is not better
+        ({"cand_replay": 0.87}, "replay accuracy"),  # forgot more than the tolerance
+        ({"cand_int8_new": 0.76}, "int8 accuracy"),  # quantisation cost too much
+        ({"holdout": 9}, "held-out new samples"),
+    ],
+)
+def test_rejects_and_names_the_failed_check(change, needle):
+    result = decide(CONFIG, scores(**change))
+    assert not result.passed
+    assert len(result.reasons) == 1 and needle in result.reasons[0]
+
+
+def test_replay_and_int8_checks_are_skipped_without_scores():
+    result = decide(CONFIG, scores(old_replay=None, cand_replay=None, cand_int8_new=None))
+    assert result.passed
+    assert "gate_replay_accuracy_old" not in result.scores.metrics()
+
+
+def test_every_failed_check_is_reported():
+    result = decide(CONFIG, scores(cand_new=0.5, cand_replay=0.5, holdout=1))
+    assert len(result.reasons) == 3
+
+
+def test_metrics_are_flat_floats():
+    metrics = scores().metrics()
+    assert metrics["gate_new_accuracy_candidate"] == 0.80
+    assert metrics["gate_replay_accuracy_old"] == 0.90
+    assert all(isinstance(v, float) for v in metrics.values())
+
+
+def test_rejects_negative_tolerances():
+    with pytest.raises(ConfigError):
+        GateConfig(replay_tolerance=-0.1)
