@@ -78,6 +78,7 @@ def run(
     device_groups: dict[str, str],
     stop: threading.Event,
     metrics: RolloutMetrics | None = None,
+    ready: threading.Event | None = None,
 ) -> int:
     """Manage rollouts until ``stop`` is set; 0 after a clean stop, 1 after a failed output."""
     from kafka import KafkaConsumer
@@ -110,7 +111,11 @@ def run(
         }
         manager.load()
         manager.flush()
+        if not chunks.ready.wait(s.publish_timeout_s):
+            raise RolloutIOError("the chunk server's subscription was not acknowledged")
         log.info("rollout manager running; stages %s", [g.group for g in s.stages])
+        if ready is not None:
+            ready.set()
         next_tick = 0.0
         while not stop.is_set():
             batches = consumer.poll(timeout_ms=s.poll_timeout_ms)

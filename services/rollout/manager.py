@@ -111,6 +111,7 @@ class RolloutManager:
             self.metrics.record(self.records[version])
         self.dirty.clear()
         self.metrics.chunks_served.set(self.chunks.served)
+        self.metrics.devices_seen.set(sum(len(d) for d in self.active().values()))
 
     def _put(self, record: RolloutRecord) -> None:
         self.records[record.version] = record

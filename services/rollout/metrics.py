@@ -26,6 +26,7 @@ class RolloutMetrics:
     commands: Counter  # ops commands by command and result
     chunks_served: Gauge  # OTA chunks answered (the chunk server's running count)
     manifests: Counter  # retained manifests published per group (cleared ones too)
+    devices_seen: Gauge  # registered devices that reported within active_window_s
 
     @classmethod
     def create(cls) -> RolloutMetrics:
@@ -51,6 +52,8 @@ class RolloutMetrics:
             manifests=Counter("fleet_rollout_manifests_published",
                               "Retained group manifests published", ["group"],
                               registry=registry),
+            devices_seen=Gauge("fleet_rollout_devices_seen",
+                               "Registered devices that reported recently", registry=registry),
         )  # fmt: skip
 
     def record(self, record: RolloutRecord) -> None:

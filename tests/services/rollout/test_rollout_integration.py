@@ -1,0 +1,242 @@
+"""The rollout manager against the real Mosquitto and Kafka, with the real gateway bridging the
+devices' reports, and the registry's six devices (canary: dev-0001/2 on the C engine; fleet:
+dev-0003..6 on the in-memory device) running the real OTA client."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from edge_agent.agent import Agent, AgentSettings
+from edge_agent.clib import CDevice
+from edge_agent.memory import MemoryDevice
+from edge_agent.transport import PahoTransport
+from services.gateway.main import run as run_gateway
+from services.gateway.settings import GatewaySettings
+from services.releases.signing import load_or_create_key, public_bytes
+from services.releases.store import ReleaseStore
+from services.rollout.main import run as run_rollout
+from services.rollout.metrics import RolloutMetrics
+from services.rollout.rollback import restamp
+from services.rollout.settings import RolloutSettings, StageSpec
+from services.rollout.state import read_records
+from services.schemas import ReleaseManifest, parse_device_status
+
+from .conftest import Releases, golden_blob
+
+pytestmark = pytest.mark.integration
+
+DEVICES = ("dev-0001", "dev-0002", "dev-0003", "dev-0004", "dev-0005", "dev-0006")
+GROUP_TOPICS = ("fleet/groups/canary/ota", "fleet/groups/fleet/ota")
+
+
+@dataclass
+class Topics:
+    releases: str
+    status: str
+    ops: str
+    state: str
+
+
+@dataclass
+class RolloutHarness:
+    topics: Topics
+    releases: Releases
+    metrics: RolloutMetrics
+    agents: dict[str, Agent]
+    groups: dict[str, str]
+    bootstrap: str
+
+    def publish(self, manifest: ReleaseManifest) -> None:
+        from kafka import KafkaProducer
+
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        try:
+            producer.send(
+                self.topics.releases, key=manifest.target.encode(), value=manifest.to_bytes()
+            ).get(30)
+        finally:
+            producer.close()
+
+    def records(self):
+        return read_records(self.bootstrap, self.topics.state)
+
+    def status_of(self, version: int) -> str | None:
+        record = self.records().get(version)
+        return record.status if record else None
+
+    def wait(self, what: str, done: Callable[[], bool], timeout_s: float = 40) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.2)
+
+    def versions(self, group: str | None = None) -> set[int]:
+        return {
+            a.model_version
+            for d, a in self.agents.items()
+            if group is None or self.groups[d] == group
+        }
+
+
+def clear_retained(client) -> None:
+    for topic in GROUP_TOPICS:
+        client.publish(topic, b"", retain=True)
+
+
+@pytest.fixture
+def rollout_harness(stack, kafka_topic_factory, mqtt_client_factory, tmp_path):
+    """Gateway + rollout manager (threads) on fresh topics, and the six devices' agents."""
+    topics = Topics(
+        releases=kafka_topic_factory(compacted=True, prefix="test.releases"),
+        status=kafka_topic_factory(partitions=2, prefix="test.status"),
+        ops=kafka_topic_factory(prefix="test.ops"),
+        state=f"test.rollouts.{uuid.uuid4().hex[:12]}",  # the manager creates it, compacted
+    )
+    janitor = mqtt_client_factory(stack.service("rollout"))
+    clear_retained(janitor)  # no manifest of an earlier run
+    keys_dir = tmp_path / "keys"
+    releases = Releases(tmp_path / "releases", keys_dir, load_or_create_key(keys_dir))
+    stop = threading.Event()
+    threads = []
+    suffix = uuid.uuid4().hex[:8]
+    gateway = GatewaySettings.from_fleet(
+        stack.settings, stack.registry, client_id=f"gw-rollout-{suffix}",
+        share_group=f"gw{suffix}", predictions_topic=kafka_topic_factory(prefix="test.pred"),
+        status_topic=topics.status, dlq_topic=kafka_topic_factory(prefix="test.dlq"),
+        metrics_port=0, session_expiry_s=0,
+    )  # fmt: skip
+    threads.append(threading.Thread(target=run_gateway, args=(gateway, stop), daemon=True))
+    account = stack.service("rollout")
+    settings = RolloutSettings(
+        bootstrap=stack.bootstrap_servers, group_id=f"rollout-{suffix}",
+        releases_topic=topics.releases, status_topic=topics.status, ops_topic=topics.ops,
+        state_topic=topics.state, mqtt_host=stack.mqtt_host, mqtt_port=stack.mqtt_port,
+        mqtt_username=account.username, mqtt_password=account.password,
+        release_root=releases.root, keys_dir=keys_dir, metrics_port=0, tick_s=0.2,
+        stages=(
+            StageSpec(group="canary", min_confirmed=1.0, max_failed=0.0, bake_s=1.0,
+                      timeout_s=60.0),
+            StageSpec(group="fleet", min_confirmed=1.0, max_failed=0.25, timeout_s=60.0),
+        ),
+    )  # fmt: skip
+    groups = {d: stack.registry.device(d).group for d in DEVICES}
+    metrics, ready = RolloutMetrics.create(), threading.Event()
+    threads.append(
+        threading.Thread(
+            target=run_rollout, args=(settings, groups, stop, metrics, ready), daemon=True
+        )
+    )
+    for thread in threads:
+        thread.start()
+    agents: dict[str, Agent] = {}
+    try:
+        assert ready.wait(60), "rollout manager did not start"
+        for device_id in DEVICES:
+            device_account = stack.device(device_id)
+            device = CDevice() if groups[device_id] == "canary" else MemoryDevice()
+            device.provision(golden_blob(), 1)
+            transport = PahoTransport(
+                stack.mqtt_host, stack.mqtt_port, device_account.username,
+                device_account.password, client_id=f"{device_id}-{suffix}", session_expiry_s=0,
+            )  # fmt: skip
+            agent_settings = AgentSettings(
+                device_id=device_id, group=groups[device_id],
+                trusted_key=public_bytes(releases.key), chunk_size=16_384,
+            )  # fmt: skip
+            agents[device_id] = Agent(agent_settings, device, transport)
+            agents[device_id].start()
+        harness = RolloutHarness(topics, releases, metrics, agents, groups, stack.bootstrap_servers)
+
+        def all_seen() -> bool:  # heartbeats until the gateway's subscription carries them
+            for agent in agents.values():
+                agent.heartbeat()
+            return metrics.registry.get_sample_value("fleet_rollout_devices_seen") == 6
+
+        harness.wait("the manager to see every device", all_seen)
+        yield harness
+    finally:
+        for agent in agents.values():
+            agent.close()
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+        clear_retained(janitor)
+        from kafka.admin import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=stack.bootstrap_servers, client_id="tests")
+        try:
+            admin.delete_topics([topics.state], timeout_ms=30_000)
+        except Exception:
+            pass
+        finally:
+            admin.close()
+
+
+def status_reports(bootstrap: str, topic: str) -> list:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning()
+        ends = consumer.end_offsets(partitions)
+        out = []
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            for batch in consumer.poll(timeout_ms=500).values():
+                out.extend(parse_device_status(m.value) for m in batch)
+        return out
+    finally:
+        consumer.close()
+
+
+def test_release_goes_canary_then_fleet_and_a_failing_one_halts_and_rolls_forward(
+    rollout_harness, mqtt_client_factory, stack
+):
+    h = rollout_harness
+    fleet_manifests = mqtt_client_factory(stack.service("monitor"))
+    fleet_manifests.subscribe("fleet/groups/fleet/ota")
+    base = 1000 + uuid.uuid4().int % 10**6 * 3  # versions no other test's devices know
+
+    # 1. A good release: canary first, then the fleet; every device confirms.
+    good = h.releases.add(base)
+    h.publish(good)
+    h.wait("every device on the good release", lambda: h.versions() == {base})
+    h.wait("the rollout to complete", lambda: h.status_of(base) == "completed")
+    reports = [
+        s for s in status_reports(h.bootstrap, h.topics.status)
+        if s.ota is not None and s.ota.release_version == base
+    ]  # fmt: skip
+    canary_confirmed = [s.ts for s in reports if s.device_id in ("dev-0001", "dev-0002")
+                        and s.ota is not None and s.ota.step == "confirmed"]  # fmt: skip
+    fleet_received = [s.ts for s in reports if h.groups[s.device_id] == "fleet"
+                      and s.ota is not None and s.ota.step == "manifest_received"]  # fmt: skip
+    assert len(canary_confirmed) == 2 and len(fleet_received) == 4
+    assert max(canary_confirmed) < min(fleet_received)  # the fleet waited for the canary
+
+    # 2. A release whose self-test fails on the devices: halted at canary, rolled forward.
+    bad = h.releases.add(base + 1, selftest_ok=False)
+    h.publish(bad)
+    h.wait("the canary on the roll-forward release", lambda: h.versions("canary") == {base + 2})
+    h.wait("the roll-forward to complete", lambda: h.status_of(base + 2) == "completed")
+    records = h.records()
+    assert records[base + 1].status == "rolled_back"
+    assert records[base + 1].stages[0].outcomes == {"dev-0001": "reverted", "dev-0002": "reverted"}
+    assert records[base + 1].stages[1].status == "waiting"
+    assert (records[base + 2].kind, records[base + 2].weights_of) == ("rollback", base)
+    assert h.versions("fleet") == {base}
+    store = ReleaseStore(h.releases.root)
+    assert restamp(store.blob(base + 2), base) == store.blob(base)  # the earlier weights
+    seen_on_fleet_topic = []
+    while (msg := fleet_manifests.receive(timeout_s=0.5)) is not None:
+        if msg.payload:
+            seen_on_fleet_topic.append(ReleaseManifest.model_validate_json(msg.payload).version)
+    assert base in seen_on_fleet_topic and base + 1 not in seen_on_fleet_topic
+    assert h.metrics.registry.get_sample_value("fleet_rollout_rollbacks_total") == 1
+    assert h.metrics.registry.get_sample_value("fleet_rollout_chunks_served") > 0
