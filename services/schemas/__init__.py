@@ -25,6 +25,7 @@ from services.schemas.release import (
     ReleaseManifest,
     parse_release_manifest,
 )
+from services.schemas.rollout import RolloutRecord, parse_rollout_record
 from services.schemas.status import DeviceStatus, OtaProgress, parse_device_status
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "RequestMeta",
     "Rollback",
     "Rollout",
+    "RolloutRecord",
     "Window",
     "parse",
     "parse_device_status",
@@ -54,4 +56,5 @@ __all__ = [
     "parse_ops_command",
     "parse_prediction",
     "parse_release_manifest",
+    "parse_rollout_record",
 ]

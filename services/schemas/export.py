@@ -16,6 +16,7 @@ from services.schemas.labels import LabelledSample, LabelRequest
 from services.schemas.ops import OPS_COMMAND_ADAPTER
 from services.schemas.prediction import PredictionEvent
 from services.schemas.release import ReleaseManifest
+from services.schemas.rollout import RolloutRecord
 from services.schemas.status import DeviceStatus
 from services.settings import REPO_ROOT
 
@@ -29,6 +30,7 @@ SCHEMAS: dict[str, TypeAdapter[Any]] = {
     "labelled-sample.v1": TypeAdapter(LabelledSample),
     "release-manifest.v1": TypeAdapter(ReleaseManifest),
     "ops-command.v1": OPS_COMMAND_ADAPTER,
+    "rollout-record.v1": TypeAdapter(RolloutRecord),
 }
 
 
