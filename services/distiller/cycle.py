@@ -175,7 +175,9 @@ def run_cycle(
     """Run one cycle; returns the gate's decision, raises :class:`CycleError` on failure."""
     started = time.perf_counter()
     high_water = samples.high_water()
-    data = samples.recent(config.max_samples)
+    # (ordered by message id: the same samples train the same candidate, whatever order the
+    #  partitions delivered them in)
+    data = sorted(samples.recent(config.max_samples), key=lambda s: s.message_id)
     if not data:
         raise CycleError("no labelled samples in the store")
     train = [s for s in data if not is_holdout(s, config.holdout_share)]
