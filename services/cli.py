@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "models.cli_teacher",
     "models.cli_distill",
     "services.distiller.cli",
+    "services.control.cli",
     "services.rollout.cli",
 )
 

@@ -111,6 +111,7 @@ class MetricsPorts(_Section):
     labeler: int = Field(default=19103, ge=1, le=65535)
     distiller: int = Field(default=19104, ge=1, le=65535)
     rollout: int = Field(default=19105, ge=1, le=65535)
+    control: int = Field(default=19106, ge=1, le=65535)  # the ops API and page serve it too
 
     def by_service(self) -> dict[str, int]:
         return self.model_dump()

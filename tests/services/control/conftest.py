@@ -1,0 +1,71 @@
+"""Control API fixtures: the app on in-memory doubles, and a release in a store."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from services.control.app import Control, create_app
+from services.control.metrics import ControlMetrics
+from services.control.releases import MemoryReleaseFeed
+from services.control.sink import MemoryCommandSink
+from services.releases.store import ReleaseStore
+from services.schemas import ReleaseManifest
+from services.schemas.examples import release_manifest
+
+TOKEN = "test-ops-token"
+
+
+@dataclass
+class Answer:
+    status: int
+    text: str
+    headers: dict[str, str]
+
+
+def call(control: Control, method: str, path: str, **kwargs: Any) -> Answer:
+    """One request against a fresh server of the app (redirects are not followed)."""
+
+    async def go() -> Answer:
+        async with TestClient(TestServer(create_app(control))) as client:
+            response = await client.request(method, path, allow_redirects=False, **kwargs)
+            return Answer(response.status, await response.text(), dict(response.headers))
+
+    return asyncio.run(go())
+
+
+def auth(token: str = TOKEN, **extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **extra}
+
+
+@pytest.fixture
+def control_factory(tmp_path: Path) -> Callable[..., Control]:
+    def make(**overrides: Any) -> Control:
+        values: dict[str, Any] = {
+            "sink": MemoryCommandSink(),
+            "feed": MemoryReleaseFeed(),
+            "store": ReleaseStore(tmp_path / "releases"),
+            "token": TOKEN,
+            "metrics": ControlMetrics.create(),
+            "recent_limit": 5,
+            **overrides,
+        }
+        return Control(**values)
+
+    return make
+
+
+def release(version: int, blob: bytes | None = None) -> tuple[ReleaseManifest, bytes]:
+    """A manifest whose sha256 and size match ``blob`` (the store checks them)."""
+    blob = blob if blob is not None else f"blob {version}".encode()
+    manifest = release_manifest(version).model_copy(
+        update={"sha256": hashlib.sha256(blob).hexdigest(), "size": len(blob), "signature": None}
+    )
+    return manifest, blob

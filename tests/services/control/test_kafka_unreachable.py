@@ -1,0 +1,28 @@
+"""``fleet control run`` with no broker behind its bootstrap address: commands get 503 (not
+a hang, not a 202), reads say why, the page still renders from the release store."""
+
+from __future__ import annotations
+
+from services.control.auth import read_token
+from tests.services.control.harness import control_process, http
+from tests.services.service_process import free_port
+
+
+def test_no_broker_means_503_and_the_page_says_why(tmp_path) -> None:
+    proc = control_process(
+        tmp_path, bootstrap=f"127.0.0.1:{free_port()}", ack_timeout_s=1, read_timeout_s=1
+    ).start()
+    try:
+        proc.wait_for(lambda: bool(proc.metrics()), "the control API to serve")
+        token = read_token(tmp_path / "keys" / "ops.token")  # created on first start
+        status, answer = http(proc.metrics_port, "POST", "/api/v1/halt", {}, token)
+        assert status == 503 and "not stored" in answer["error"]
+        assert proc.value("fleet_control_commands_total", command="halt", outcome="unavailable")
+        assert not proc.value("fleet_control_commands_total", command="halt", outcome="accepted")
+        assert http(proc.metrics_port, "GET", "/api/v1/commands")[0] == 503
+        status, answer = http(proc.metrics_port, "GET", "/api/v1/releases")
+        assert status == 200 and answer["releases"] == [] and answer["published_error"]
+        status, page = http(proc.metrics_port, "GET", "/")
+        assert status == 200 and 'class="error">ops.commands:' in page
+    finally:
+        assert proc.stop() == 0, proc.tail()
