@@ -11,11 +11,13 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from services.releases.profile import TARGET
 from services.settings import TOPIC_NAMES
 
-# Instant PromQL query for the drift trigger; {version} is the current release. The recorded
-# series is the processor's PSI (max over features) of the last closed window
-# (deploy/prometheus/rules/fleet.yml); min_over_time over the hold period means "above the
-# threshold for the whole period", which is what the FleetDriftHigh alert's `for: 3m` says.
-DRIFT_QUERY = 'min_over_time(fleet:drift_psi:max{{model_version="{version}"}}[{hold_s}s])'
+# Instant PromQL query for the drift trigger; {version} is the current release, {hold_s} the
+# hold period. The series is the processor's PSI (max over features) of the last closed window,
+# recorded by deploy/prometheus/rules/fleet.yml. min_over_time over the hold period, kept only
+# where the series already existed a hold period ago, means "above the threshold for the whole
+# period", which is what the FleetDriftHigh alert's `for: 3m` says.
+_PSI = 'fleet:drift_psi:max{{model_version="{version}"}}'
+DRIFT_QUERY = f"min_over_time({_PSI}[{{hold_s}}s]) and {_PSI} offset {{hold_s}}s"
 
 
 class DistillerSettings(BaseSettings):
