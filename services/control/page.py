@@ -69,7 +69,8 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str) ->
 def _arguments(command: Command) -> str:
     skip = {"schema_version", "command", "command_id", "issued_by", "ts", "reason"}
     data = command.model_dump(mode="json", exclude=skip)
-    return ", ".join(f"{k}={v}" for k, v in data.items() if v not in (None, []))
+    shown = {k: ",".join(v) if isinstance(v, list) else v for k, v in data.items()}
+    return ", ".join(f"{k}={v}" for k, v in shown.items() if v not in (None, ""))
 
 
 def _form(kind: str) -> str:
@@ -94,10 +95,11 @@ def render_page(
     commands_error: str | None,
     accepted: str | None = None,
 ) -> str:
-    """The whole page; ``commands`` newest first."""
+    """The whole page; ``commands`` newest first. ``accepted`` (a command id from the
+    redirect after a form) is confirmed only when it was read back from the log."""
     notes = []
-    if accepted:
-        notes.append(f'<p class="note">Command {escape(accepted)} accepted by Kafka.</p>')
+    if accepted and accepted in {c.command_id for c in commands}:
+        notes.append(f'<p class="note">Command {escape(accepted)} is on ops.commands.</p>')
     release_rows = [
         (
             r["version"],

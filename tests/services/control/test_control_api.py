@@ -199,13 +199,14 @@ def test_page_shows_releases_commands_and_a_form_per_command(control_factory, tm
     manifest, blob = release(7)
     store.put(manifest, blob)
     control = control_factory(store=store)
-    body = {"version": 7, "reason": "<script>alert(1)</script>"}
+    body = {"version": 7, "groups": ["canary", "eu"], "reason": "<script>alert(1)</script>"}
     accepted = call(control, "POST", "/api/v1/rollout", json=body, headers=auth())
     command_id = json.loads(accepted.text)["command_id"]
     page = call(control, "GET", f"/?accepted={command_id}")
     assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
-    assert f"Command {command_id} accepted" in page.text
-    assert manifest.sha256[:12] in page.text and command_id in page.text
+    assert f"Command {command_id} is on ops.commands" in page.text
+    assert "Command cmd-forged" not in call(control, "GET", "/?accepted=cmd-forged").text
+    assert manifest.sha256[:12] in page.text and "version=7, groups=canary,eu" in page.text
     for kind in VALID:
         assert f'action="/api/v1/{kind}"' in page.text
     assert "<script>" not in page.text and "&lt;script&gt;" in page.text
