@@ -4,6 +4,8 @@ dev-0003..6 on the in-memory device) running the real OTA client."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import threading
 import time
 import uuid
@@ -90,8 +92,26 @@ def clear_retained(client) -> None:
 
 
 @pytest.fixture
-def rollout_harness(stack, kafka_topic_factory, mqtt_client_factory, tmp_path):
-    """Gateway + rollout manager (threads) on fresh topics, and the six devices' agents."""
+def rollout_harness_factory(stack, kafka_topic_factory, mqtt_client_factory, tmp_path):
+    """``make(**settings) -> RolloutHarness``: gateway + rollout manager (threads) on fresh
+    topics and the six devices' agents, all stopped at teardown."""
+    with contextlib.ExitStack() as stack_of_harnesses:
+
+        def make(**overrides) -> RolloutHarness:
+            return stack_of_harnesses.enter_context(
+                _harness(stack, kafka_topic_factory, mqtt_client_factory, tmp_path, overrides)
+            )
+
+        yield make
+
+
+@pytest.fixture
+def rollout_harness(rollout_harness_factory):
+    return rollout_harness_factory()
+
+
+@contextlib.contextmanager
+def _harness(stack, kafka_topic_factory, mqtt_client_factory, tmp_path, overrides):
     topics = Topics(
         releases=kafka_topic_factory(compacted=True, prefix="test.releases"),
         status=kafka_topic_factory(partitions=2, prefix="test.status"),
@@ -119,11 +139,11 @@ def rollout_harness(stack, kafka_topic_factory, mqtt_client_factory, tmp_path):
         state_topic=topics.state, mqtt_host=stack.mqtt_host, mqtt_port=stack.mqtt_port,
         mqtt_username=account.username, mqtt_password=account.password,
         release_root=releases.root, keys_dir=keys_dir, metrics_port=0, tick_s=0.2,
-        stages=(
+        **{"stages": (
             StageSpec(group="canary", min_confirmed=1.0, max_failed=0.0, bake_s=1.0,
                       timeout_s=60.0),
             StageSpec(group="fleet", min_confirmed=1.0, max_failed=0.25, timeout_s=60.0),
-        ),
+        ), **overrides},
     )  # fmt: skip
     groups = {d: stack.registry.device(d).group for d in DEVICES}
     metrics, ready = RolloutMetrics.create(), threading.Event()
@@ -240,3 +260,45 @@ def test_release_goes_canary_then_fleet_and_a_failing_one_halts_and_rolls_forwar
     assert base in seen_on_fleet_topic and base + 1 not in seen_on_fleet_topic
     assert h.metrics.registry.get_sample_value("fleet_rollout_rollbacks_total") == 1
     assert h.metrics.registry.get_sample_value("fleet_rollout_chunks_served") > 0
+
+
+def test_ops_rollout_and_halt_over_kafka_and_the_status_command(
+    rollout_harness_factory, mqtt_client_factory, stack, monkeypatch
+):
+    from kafka import KafkaProducer
+    from typer.testing import CliRunner
+
+    from services.cli import build_app
+    from services.schemas import Halt, Rollout
+
+    slow_canary = StageSpec(group="canary", bake_s=600.0, timeout_s=600.0)
+    h = rollout_harness_factory(auto_start=False, stages=(slow_canary, StageSpec(group="fleet")))
+    base = 1000 + uuid.uuid4().int % 10**6 * 3
+    h.publish(h.releases.add(base))
+    h.wait("the release to be pending", lambda: h.status_of(base) == "pending")
+    assert h.versions() == {1}  # nothing shipped without an ops Rollout
+
+    producer = KafkaProducer(bootstrap_servers=h.bootstrap, acks="all")
+    try:
+        for command in (
+            Rollout(command_id=f"r-{base}", issued_by="sre", ts=time.time(), version=base),
+            Halt(command_id=f"h-{base}", issued_by="sre", ts=time.time(), reason="bake check"),
+        ):
+            producer.send(h.topics.ops, value=command.to_bytes()).get(30)
+            if isinstance(command, Rollout):
+                h.wait("the canary on the release", lambda: h.versions("canary") == {base})
+    finally:
+        producer.close()
+    h.wait("the halt", lambda: h.status_of(base) == "halted")
+    assert h.versions("fleet") == {1}
+    canary_topic = mqtt_client_factory(stack.service("monitor"))
+    canary_topic.subscribe("fleet/groups/canary/ota")
+    assert canary_topic.receive(timeout_s=1) is None  # cleared: no good release before it
+
+    monkeypatch.setenv("FLEET_ROLLOUT__STATE_TOPIC", h.topics.state)
+    result = CliRunner().invoke(build_app(), ["rollout", "status", "--version", str(base)])
+    assert result.exit_code == 0, result.output
+    [record] = json.loads(result.output)
+    assert record["status"] == "halted" and "bake check" in record["reason"]
+    assert record["commands"] == [f"r-{base}", f"h-{base}"]
+    assert record["stages"][0]["outcomes"] == {"dev-0001": "confirmed", "dev-0002": "confirmed"}
