@@ -9,8 +9,10 @@ Inputs (each handler is idempotent, so at-least-once delivery is safe):
   release supersedes an unfinished older one and, with ``auto_start``, starts its first stage.
 - ``fleet.device-status``: a device's OTA outcome (confirmed / reverted / rejected) for a
   release, or a heartbeat/boot showing it runs the release (counted as confirmed).
-- ``ops.commands``: Rollout (start or resume), Halt, Rollback; each ``command_id`` is acted on
-  once (the ids applied are kept in the records).
+- ``ops.commands``: Rollout (start or resume; ``groups`` replaces the stage order,
+  ``canary_fraction`` is not used: a stage is a whole group), Halt, Rollback; each
+  ``command_id`` is acted on once (the ids applied are kept in the records), and commands
+  older than ``max_command_age_s`` are ignored.
 
 Outputs: the retained group manifest (``ManifestPublisher``), the chunks of every release in
 flight (``ChunkServer``), the durable state (``StateStore``), roll-forward releases
@@ -189,7 +191,10 @@ class RolloutManager:
     @staticmethod
     def _outcome(status: DeviceStatus) -> tuple[int, DeviceOutcome | None]:
         if status.kind == "ota" and status.ota is not None:
-            return status.ota.release_version, OUTCOMES.get(status.ota.step)
+            version = status.ota.release_version
+            if status.ota.step == "rejected" and status.model_version >= version:
+                return version, None  # it runs this release or a newer one: no failure
+            return version, OUTCOMES.get(status.ota.step)
         if status.kind in ("boot", "heartbeat"):
             return status.model_version, "confirmed"  # it runs the release
         return 0, None
@@ -202,6 +207,11 @@ class RolloutManager:
             return
         if isinstance(command, Redistill):
             return  # the distiller's
+        if command.ts < self.clock() - self.settings.max_command_age_s:
+            log.warning("ops %s %s is stale (issued %.0f s ago); ignored", command.command,
+                        command.command_id, self.clock() - command.ts)  # fmt: skip
+            self.metrics.commands.labels(command.command, "stale").inc()
+            return
         if any(command.command_id in r.commands for r in self.records.values()):
             self.metrics.commands.labels(command.command, "duplicate").inc()
             return

@@ -62,6 +62,8 @@ class RolloutSettings(BaseSettings):
     active_window_s: float = Field(default=600.0, gt=0)  # a device reporting this recently
     # counts in a stage's population when the stage starts (plus every device that reports)
     tick_s: float = Field(default=1.0, gt=0)  # how often stages are evaluated
+    max_command_age_s: float = Field(default=900.0, gt=0)  # older ops commands are ignored
+    # (a new consumer group starts at the topic's beginning: old Halts must not replay)
     # --- metrics
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=19105, ge=0, le=65535)  # /metrics; 0 disables the server

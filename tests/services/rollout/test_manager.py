@@ -3,8 +3,6 @@ ops commands, refused releases and restart from the persisted state."""
 
 from __future__ import annotations
 
-import time
-
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.rollout.rollback import restamp
@@ -13,8 +11,9 @@ from services.schemas import Halt, Rollback, Rollout
 from .conftest import GROUPS, release_blob
 
 
-def ops(command_cls, command_id: str, **fields):
-    return command_cls(command_id=command_id, issued_by="sre", ts=time.time(), **fields).to_bytes()
+def ops(command_cls, command_id: str, ts: float = 1_800_000_000.0, **fields):
+    """An ops command issued at ``ts`` (the fake clock's start)."""
+    return command_cls(command_id=command_id, issued_by="sre", ts=ts, **fields).to_bytes()
 
 
 def test_good_release_reaches_canary_first_then_the_fleet(fleet_factory, releases):
@@ -179,3 +178,23 @@ def test_a_newer_release_supersedes_an_unfinished_one(fleet_factory, releases):
     fleet.pump()
     assert fleet.manager.records[2].status == "superseded"
     assert fleet.manager.records[3].stages[0].status == "baking"
+
+
+def test_stale_commands_and_rejections_of_a_release_already_running_are_ignored(
+    fleet_factory, releases
+):
+    from services.schemas import DeviceStatus, OtaProgress
+
+    fleet = fleet_factory()
+    fleet.manager.on_release(releases.add(2).to_bytes())
+    fleet.pump()
+    stale = Halt(command_id="old-1", issued_by="sre", ts=fleet.clock() - 3600)
+    fleet.manager.on_command(stale.to_bytes())
+    assert fleet.manager.records[2].status == "in_progress"
+    again = DeviceStatus(
+        device_id="dev-0001", kind="ota", ts=fleet.clock(), model_version=2,
+        firmware_version="1.0.0", uptime_s=1,
+        ota=OtaProgress(release_version=2, step="rejected", reason="not newer"),
+    )  # fmt: skip
+    fleet.manager.on_status(again.to_bytes())
+    assert fleet.manager.records[2].stages[0].outcomes["dev-0001"] == "confirmed"
