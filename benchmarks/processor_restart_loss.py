@@ -5,7 +5,8 @@ Starts ``fleet processor run`` on fresh topics of the local Kafka (``fleet stack
 every 0.2 s (no waiting for ``fleet_processor_worker_ready``) until 3 s after it is ready.
 Ground truth per message id is the ``seen`` table's changelog topic: every id the processor
 deduplicated against. Prints one JSON line per run: sent, counted by the new worker,
-duplicates, and the missing ids with where they are (source and re-keying topic offsets).
+duplicates, the consumer's seeks back to skipped records, and the missing ids with where
+they are (source and re-keying topic offsets).
 
 Run: ``python -m benchmarks.processor_restart_loss --runs 3``.
 """
@@ -113,6 +114,11 @@ def run_once(bootstrap: str, tmp: Path) -> dict:
             "counted_after_restart": counted(),
             "expected_after_restart": len(ids) - len(first),
             "duplicates": proc.value("fleet_processor_duplicates_total"),
+            "reseeks": sum(  # holes the consumer found and refetched (processor/consumer.py)
+                v
+                for (name, _), v in proc.metrics().items()
+                if name == "fleet_processor_consumer_reseeks_total"
+            ),
             "missing": len(missing),
             "missing_where": {
                 m: {"source": source.get(m), "by_version": by_version.get(m)} for m in missing

@@ -24,6 +24,7 @@ from faust.types import TableT
 
 from services.errors import ValidationError
 from services.processor.aggregator import Aggregator
+from services.processor.consumer import transport_class
 from services.processor.metrics import PREFIX, ProcessorMetrics
 from services.processor.releases import ReferenceStore
 from services.processor.settings import ProcessorSettings
@@ -48,6 +49,12 @@ def build_app(
         broker_commit_interval=1.0,
         producer_acks=-1,  # a label request or changelog write counts once all replicas have it
     )
+    # before any topic exists: the conductor binds the transport when the first one is made
+    by_version_name = f"{settings.app_id}-by-version"
+    app.transport = transport_class(
+        frozenset({settings.predictions_topic, by_version_name}),
+        on_reseek=lambda tp, _committed, _lowest: metrics.reseeks.labels(tp.topic).inc(),
+    )(app.conf.broker_consumer, app)
     app.monitor = PrometheusMonitor(
         metrics=FaustMetrics.create(metrics.registry, f"{PREFIX}_faust")
     )
@@ -58,9 +65,7 @@ def build_app(
         "value_serializer": "raw",
     }
     source = app.topic(settings.predictions_topic, **raw)
-    by_version = app.topic(
-        f"{settings.app_id}-by-version", partitions=settings.partitions, internal=True, **raw
-    )
+    by_version = app.topic(by_version_name, partitions=settings.partitions, internal=True, **raw)
     requests = app.topic(settings.label_requests_topic, **raw)
 
     def table(name: str) -> TableT:

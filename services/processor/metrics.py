@@ -35,6 +35,7 @@ class ProcessorMetrics:
     label_requests: Counter  # sent to the teacher, by model version and strategy
     releases_known: Gauge  # reference profiles loaded from model.releases
     worker_ready: Gauge  # 1 once the faust worker recovered its tables and started streaming
+    reseeks: Counter  # partitions sought back to refetch records the consumer skipped
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> ProcessorMetrics:
@@ -100,5 +101,11 @@ class ProcessorMetrics:
             ),
             worker_ready=Gauge(
                 f"{PREFIX}_worker_ready", "1 once tables are recovered and streams run", registry=r
+            ),
+            reseeks=Counter(
+                f"{PREFIX}_consumer_reseeks",
+                "Seeks back to the committed offset to refetch skipped records",
+                ["topic"],
+                registry=r,
             ),
         )

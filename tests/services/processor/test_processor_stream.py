@@ -136,7 +136,7 @@ def test_restart_neither_double_counts_nor_loses_the_window(stack, kafka_topic_f
     proc.start()
     try:
         proc.wait_for(lambda: proc.value("fleet_processor_releases_known") == 1, "release profile")
-        start = _next_window(window_s)
+        start = _next_window(window_s, lead_s=10)  # room for the restart inside the window
         stamps = (start, start + window_s - 0.01)
         first = send_traffic(
             producer,
@@ -150,21 +150,28 @@ def test_restart_neither_double_counts_nor_loses_the_window(stack, kafka_topic_f
         events = lambda: proc.value("fleet_processor_events_total", model_version=str(VERSION))  # noqa: E731
         proc.wait_for(lambda: events() == len(first), "first half counted")
         proc.restart()
-        # Send only once the new worker runs: faust 0.15 can drop records it fetches while
-        # it is still seeking to the committed offsets after recovery (see the README).
-        proc.wait_for(lambda: proc.value("fleet_processor_worker_ready") == 1, "worker ready")
-        # at-least-once upstream: the first half arrives again, then the second half
+        # Keep sending while the new worker starts and recovers its tables (records it
+        # fetches then are the ones faust 0.15 could skip; services/processor/consumer.py),
+        # until 2 s after it is ready.
+        second: list = []
+        ready_at, deadline = None, time.monotonic() + 90
+        while ready_at is None or time.monotonic() < ready_at + 2:
+            assert time.monotonic() < deadline, f"worker not ready; log:\n{proc.tail()}"
+            second += send_traffic(
+                producer,
+                topics.predictions,
+                5,
+                model_version=VERSION,
+                shifted=False,
+                ts=stamps,
+                seed=4 + len(second),
+                seq_offset=500 + len(second),
+            )
+            if ready_at is None and proc.value("fleet_processor_worker_ready") == 1:
+                ready_at = time.monotonic()
+            time.sleep(0.2)
+        # at-least-once upstream: the first half arrives again
         resend(producer, topics.predictions, first, stamps)
-        second = send_traffic(
-            producer,
-            topics.predictions,
-            100,
-            model_version=VERSION,
-            shifted=False,
-            ts=stamps,
-            seed=4,
-            seq_offset=500,
-        )
         proc.wait_for(lambda: _closed(proc) >= 1, "the window to close", timeout_s=60)
         assert proc.value("fleet_processor_window_events", model_version=str(VERSION)) == len(
             first
