@@ -15,6 +15,7 @@ from services.distiller.finetune import FinetuneConfig
 from services.distiller.gate import GateConfig
 from services.distiller.release import MemoryPublisher
 from services.distiller.samples import MemorySampleStore
+from services.processor.releases import ReferenceStore
 from services.releases.signing import public_bytes, verify
 from services.releases.store import ReleaseStore
 from tests.services.distiller.factories import examples, labelled, write_replay
@@ -59,6 +60,8 @@ def test_publishes_a_signed_version_2_from_the_current_student(release_factory, 
     assert {"gate_new_accuracy_candidate_int8", "parent_version", "train_steps"} <= set(m)
     assert m["train_steps"] == 40 and m["train_replay"] > 0
     assert samples.new_count() == 0  # the cursor moved
+    refs = ReferenceStore()  # the processor's view of model.releases
+    assert refs.apply(manifest.to_bytes()) and refs.get(2) == manifest.reference_profile
 
 
 def test_gate_rejects_a_candidate_trained_on_noise(release_factory, tmp_path):
