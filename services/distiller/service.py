@@ -96,9 +96,10 @@ class DistillerService:
                 log.info("redistill %s from %s accepted", command.command_id, command.issued_by)
         self._refresh_gauges()
 
-    def run_ingest(self, until_caught_up: bool = False) -> None:
+    def run_ingest(self, until_caught_up: bool = False, assign_timeout_s: float = 30.0) -> None:
         """Consume both input topics until stopped (or, with ``until_caught_up``, until the
-        end offsets seen at the start are committed)."""
+        end offsets seen at the start are committed; when no partition was assigned within
+        ``assign_timeout_s`` (no such topics), there is nothing to catch up with)."""
         from kafka import KafkaConsumer
         from kafka.errors import KafkaError
 
@@ -113,11 +114,18 @@ class DistillerService:
             max_poll_records=500,
         )
         ends: dict[Any, int] | None = None
+        deadline = time.monotonic() + assign_timeout_s
         try:
             while not self.stop_event.is_set():
                 polled = consumer.poll(timeout_ms=s.poll_timeout_ms)
-                if until_caught_up and ends is None and consumer.assignment():
-                    ends = consumer.end_offsets(list(consumer.assignment()))
+                if until_caught_up and ends is None:
+                    if consumer.assignment():
+                        ends = consumer.end_offsets(list(consumer.assignment()))
+                    elif time.monotonic() > deadline:
+                        log.warning(
+                            "no partition of %s assigned; nothing ingested", s.labeled_topic
+                        )
+                        return
                 if polled:
                     starts = {tp: records[0].offset for tp, records in polled.items() if records}
                     labelled = [r.value for tp, rs in polled.items()
