@@ -28,6 +28,7 @@ Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS)
 Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 Timestamp = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]  # Unix seconds, UTC
 ModelVersion = Annotated[int, Field(ge=0)]  # monotonic student version; 0 = factory model
+ReleaseVersion = Annotated[int, Field(ge=1)]  # a published release (the factory model is 0)
 
 
 class Message(BaseModel):

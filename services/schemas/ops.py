@@ -9,7 +9,14 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, TypeAdapter
 
-from services.schemas.base import Message, MessageId, ModelVersion, Probability, Timestamp, parse
+from services.schemas.base import (
+    Message,
+    MessageId,
+    Probability,
+    ReleaseVersion,
+    Timestamp,
+    parse,
+)
 
 Group = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Reason = Annotated[str, StringConstraints(max_length=500)]
@@ -34,7 +41,7 @@ class Rollout(_Command):
     """Ship a release: canary groups first, then the rest of the fleet."""
 
     command: Literal["rollout"] = "rollout"
-    version: ModelVersion = Field(ge=1)
+    version: ReleaseVersion
     groups: list[Group] = Field(default_factory=list, max_length=64)  # empty = configured order
     canary_fraction: Probability | None = None
 
@@ -43,14 +50,14 @@ class Halt(_Command):
     """Stop an in-progress rollout where it is."""
 
     command: Literal["halt"] = "halt"
-    version: ModelVersion | None = None  # None = whatever is rolling out
+    version: ReleaseVersion | None = None  # None = whatever is rolling out
 
 
 class Rollback(_Command):
     """Send devices back to an earlier release."""
 
     command: Literal["rollback"] = "rollback"
-    to_version: ModelVersion | None = None  # None = the previous confirmed release
+    to_version: ReleaseVersion | None = None  # None = the previous confirmed release
     groups: list[Group] = Field(default_factory=list, max_length=64)  # empty = whole fleet
 
 

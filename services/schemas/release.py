@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
-from services.schemas.base import Label, Message, ModelVersion, Probability, parse
+from services.schemas.base import Label, Message, Probability, ReleaseVersion, parse
 from services.schemas.status import FirmwareVersion
 
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -50,7 +50,7 @@ class ReferenceProfile(Message):
 
 class ReleaseManifest(Message):
     schema_version: Literal[1] = 1
-    version: ModelVersion = Field(ge=1)  # monotonic; devices refuse older
+    version: ReleaseVersion  # monotonic; devices refuse older
     sha256: Sha256Hex  # of the model blob
     size: int = Field(gt=0, le=16 * 1024 * 1024)  # blob bytes
     target: Target  # e.g. "stm32f405-tinylstm"; devices refuse other targets

@@ -15,7 +15,14 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from services.schemas.base import DeviceId, Message, MessageId, ModelVersion, Timestamp, parse
+from services.schemas.base import (
+    DeviceId,
+    Message,
+    MessageId,
+    ReleaseVersion,
+    Timestamp,
+    parse,
+)
 from services.schemas.ops import Group
 
 RolloutStatus = Literal[
@@ -57,17 +64,17 @@ class RolloutEvent(Message):
 
 class RolloutRecord(Message):
     schema_version: Literal[1] = 1
-    version: ModelVersion = Field(ge=1)  # the release being rolled out (record key)
+    version: ReleaseVersion  # the release being rolled out (record key)
     kind: Literal["release", "rollback"] = "release"  # rollback = roll-forward of old weights
-    weights_of: ModelVersion = Field(ge=1)  # release whose weights the blob carries
-    rollback_of: ModelVersion | None = None  # for kind "rollback": the release it undoes
+    weights_of: ReleaseVersion  # release whose weights the blob carries
+    rollback_of: ReleaseVersion | None = None  # for kind "rollback": the release it undoes
     status: RolloutStatus = "pending"
     stage: int = Field(default=0, ge=0)  # index into stages; len(stages) once completed
     stages: list[StageState] = Field(min_length=1, max_length=64)  # in shipping order
     created_at: Timestamp
     updated_at: Timestamp
     reason: Detail = ""  # why it halted / was rolled back / superseded
-    rolled_back_by: ModelVersion | None = None  # the roll-forward release that replaced it
+    rolled_back_by: ReleaseVersion | None = None  # the roll-forward release that replaced it
     commands: list[MessageId] = Field(default_factory=list, max_length=256)  # ops ids applied
     history: list[RolloutEvent] = Field(default_factory=list, max_length=64)  # newest last
 

@@ -114,6 +114,22 @@ def test_ops_command_dispatches_on_command():
         parse_ops_command(b'{"command":"reboot","command_id":"c3","issued_by":"x","ts":1}')
 
 
+@pytest.mark.parametrize(
+    ("make", "parser", "field"),
+    [
+        (examples.release_manifest, parse_release_manifest, "version"),
+        (examples.rollout_command, parse_ops_command, "version"),
+    ],
+)
+def test_release_versions_start_at_one(make, parser, field):
+    """Version 0 is the factory model devices ship with, never a release."""
+    with pytest.raises(ValidationError, match=field):
+        parser(_mutated(make, **{field: 0}))
+    halt = b'{"command":"halt","command_id":"c","issued_by":"ops","ts":1,"version":0}'
+    with pytest.raises(ValidationError, match="version"):
+        parse_ops_command(halt)
+
+
 def test_exported_json_schemas_are_current():
     """Regenerate with ``python -m services.schemas.export`` when this fails."""
     for name, text in render().items():
