@@ -231,7 +231,8 @@ def run_cycle(
             old_replay=accuracy(current.model, current.labels, r_texts, r_truth),
             cand_replay=accuracy(model, labels, r_texts, r_truth),
         )
-    version = current.version + 1
+    # (newer than anything stored, e.g. a roll-forward the rollout manager wrote meanwhile)
+    version = max(current.version, releases.latest() or 0) + 1
     metrics = {
         **scores.metrics(),
         "parent_version": float(current.version),
@@ -241,7 +242,7 @@ def run_cycle(
     }
     decision = decide(config.gate, scores)
 
-    # 4. Quantise to the integer blob stamped version = current + 1, score the integer model on
+    # 4. Quantise to the integer blob stamped with the next version, score the integer model on
     #    the held-out samples (what the devices will compute), and decide again with it.
     blob = b""
     if decision.passed:

@@ -159,13 +159,15 @@ class DistillerService:
                 self.publisher, trigger=reason,
                 max_steps=trigger.max_steps or self.settings.max_steps,
             )  # fmt: skip
-        except (ServiceError, ValueError, RuntimeError) as exc:
-            # ValueError/RuntimeError: torch and numpy on data no check caught; never fatal
+        except Exception as exc:  # the service's outermost boundary: a cycle is never fatal
             if isinstance(exc, CycleError) and exc.stored_version is not None:
                 self.unpublished = exc.stored_version
                 self.metrics.publish_failures.inc()
             self.metrics.retrains.labels(reason, "failed").inc()
-            log.error("cycle (%s) failed: %s", reason, exc)
+            if isinstance(exc, ServiceError):
+                log.error("cycle (%s) failed: %s", reason, exc)
+            else:  # not an anticipated failure: keep the traceback
+                log.exception("cycle (%s) failed", reason)
             return None
         finally:
             self.metrics.cycle_seconds.observe(time.perf_counter() - started)

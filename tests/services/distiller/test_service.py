@@ -128,3 +128,15 @@ def test_an_unacknowledged_release_is_published_before_anything_else(release_fac
     service.tick()
     assert publisher.published[0].version == 2
     assert value(service, "fleet_distiller_last_published_version") >= 2
+
+
+def test_an_unexpected_error_in_a_cycle_is_counted_not_raised(release_factory, monkeypatch):
+    import services.distiller.service as service_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    service, _ = service_factory(*release_factory())
+    monkeypatch.setattr(service_module, "run_cycle", broken)
+    assert service.run_cycle() is None
+    assert value(service, "fleet_distiller_retrains_total", trigger="manual", outcome="failed") == 1
