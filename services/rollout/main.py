@@ -84,7 +84,7 @@ def run(
     from kafka import KafkaConsumer
 
     from services.rollout.publisher import MqttManifestPublisher
-    from services.rollout.state import KafkaReleaseSink, KafkaStateStore
+    from services.rollout.state import KafkaReleaseSink, KafkaStateStore, recent_reporters
 
     metrics = metrics or RolloutMetrics.create()
     if settings.metrics_port:
@@ -110,6 +110,8 @@ def run(
             s.ops_topic: manager.on_command,
         }
         manager.load()
+        since = time.time() - s.active_window_s
+        manager.seen.update(recent_reporters(s.bootstrap, s.status_topic, since))
         manager.flush()
         if not chunks.ready.wait(s.publish_timeout_s):
             raise RolloutIOError("the chunk server's subscription was not acknowledged")

@@ -15,7 +15,7 @@ import time
 
 from services.errors import ValidationError
 from services.rollout.adapters import ReleaseSink, RolloutIOError, StateStore
-from services.schemas import ReleaseManifest
+from services.schemas import ReleaseManifest, parse_device_status
 from services.schemas.rollout import RolloutRecord, parse_rollout_record
 
 log = logging.getLogger(__name__)
@@ -135,3 +135,45 @@ class KafkaReleaseSink(ReleaseSink):
 
     def close(self) -> None:
         self.producer.close()
+
+
+def recent_reporters(
+    bootstrap: str, topic: str, since: float, timeout_s: float = 30.0
+) -> dict[str, float]:
+    """Device id -> Kafka timestamp (s) of its last report in ``topic`` since ``since``: who
+    was alive before a restart, so the next stage's population is not just the devices that
+    happen to report after it."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
+
+    seen: dict[str, float] = {}
+    try:
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    except KafkaError as exc:
+        raise RolloutIOError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        if not partitions:
+            return seen
+        consumer.assign(partitions)
+        starts = consumer.offsets_for_times({tp: int(since * 1000) for tp in partitions})
+        ends = consumer.end_offsets(partitions)
+        for tp in partitions:
+            found = starts.get(tp)
+            consumer.seek(tp, found.offset if found is not None else ends[tp])
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise RolloutIOError(f"could not read {topic} to its end within {timeout_s} s")
+            for batch in consumer.poll(timeout_ms=500).values():
+                for message in batch:
+                    try:
+                        device = parse_device_status(message.value).device_id
+                    except ValidationError:
+                        continue
+                    seen[device] = max(seen.get(device, 0.0), message.timestamp / 1000)
+    except KafkaError as exc:
+        raise RolloutIOError(f"cannot read {topic}: {exc}") from exc
+    finally:
+        consumer.close()
+    return seen
