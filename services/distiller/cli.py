@@ -13,7 +13,7 @@ ConfigOpt = Annotated[Path | None, Opt(help="fleet.toml (default: $FLEET_CONFIG)
 
 def register(app: typer.Typer) -> None:
     group = typer.Typer(
-        help="Retrain, gate, sign and publish the student (settings: FLEET_DISTILLER__*).",
+        help="Retrain, gate, sign and publish the student (settings: FLEET_DISTILLER_*).",
         no_args_is_help=True,
     )
     app.add_typer(group, name="distiller")

@@ -1,4 +1,4 @@
-"""Settings of the distiller: frozen, read from ``FLEET_DISTILLER__*`` in ``main()``."""
+"""Settings of the distiller: frozen, read from ``FLEET_DISTILLER_*`` in ``main()``."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ DRIFT_QUERY = f"min_over_time({_PSI}[{{hold_s}}s]) and {_PSI} offset {{hold_s}}s
 
 class DistillerSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        frozen=True, extra="forbid", env_prefix="FLEET_DISTILLER__", env_nested_delimiter="__"
+        frozen=True, extra="forbid", env_prefix="FLEET_DISTILLER_", env_nested_delimiter="__"
     )
 
     # --- Kafka

@@ -18,8 +18,8 @@ from tests.services.distiller.factories import examples, tiny_student_dir
 
 
 def test_seed_stores_signed_releases_one_after_another(tmp_path, monkeypatch):
-    monkeypatch.setenv("FLEET_DISTILLER__RELEASE_ROOT", str(tmp_path / "releases"))
-    monkeypatch.setenv("FLEET_DISTILLER__KEYS_DIR", str(tmp_path / "keys"))
+    monkeypatch.setenv("FLEET_DISTILLER_RELEASE_ROOT", str(tmp_path / "releases"))
+    monkeypatch.setenv("FLEET_DISTILLER_KEYS_DIR", str(tmp_path / "keys"))
     profile = tmp_path / "valid.jsonl"
     profile.write_text(
         "".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in examples(0, "valid"))
@@ -42,8 +42,8 @@ def test_settings_come_from_the_fleet_settings_and_the_environment(monkeypatch, 
         DistillerSettings(drift_source="alertmanager")  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
         DistillerSettings(no_such_field=1)  # type: ignore[call-arg]
-    monkeypatch.setenv("FLEET_DISTILLER__MAX_STEPS", "7")
-    monkeypatch.setenv("FLEET_DISTILLER__DRIFT_SOURCE", "off")
+    monkeypatch.setenv("FLEET_DISTILLER_MAX_STEPS", "7")
+    monkeypatch.setenv("FLEET_DISTILLER_DRIFT_SOURCE", "off")
     monkeypatch.setenv("FLEET_STACK__DATA_DIR", str(tmp_path))
     s = load(None)
     assert s.max_steps == 7 and s.drift_source == "off"

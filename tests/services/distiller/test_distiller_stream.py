@@ -51,7 +51,7 @@ def distiller_env(stack, kafka_topic_factory, root, **settings) -> dict[str, str
         "lr": 0.005,
         **settings,
     }
-    return {f"FLEET_DISTILLER__{k.upper()}": str(v) for k, v in values.items()}
+    return {f"FLEET_DISTILLER_{k.upper()}": str(v) for k, v in values.items()}
 
 
 def produce(bootstrap: str, topic: str, values: list[bytes], keys: list[bytes | None]) -> None:
@@ -70,14 +70,14 @@ def send_samples(env: dict[str, str], noise: bool) -> int:
     sent = samples + samples[:20]
     values = [s.to_bytes() for s in sent] + [b'{"message_id": "broken"}']
     keys = [s.message_id.encode() for s in sent] + [b"broken"]
-    produce(env["FLEET_DISTILLER__BOOTSTRAP"], env["FLEET_DISTILLER__LABELED_TOPIC"], values, keys)
+    produce(env["FLEET_DISTILLER_BOOTSTRAP"], env["FLEET_DISTILLER_LABELED_TOPIC"], values, keys)
     return len(samples)
 
 
 def send_redistill(env: dict[str, str], command_id: str) -> None:
     command = Redistill(command_id=command_id, issued_by="test", ts=time.time(), reason="test")
-    topic = env["FLEET_DISTILLER__OPS_TOPIC"]
-    produce(env["FLEET_DISTILLER__BOOTSTRAP"], topic, [command.to_bytes()], [None])
+    topic = env["FLEET_DISTILLER_OPS_TOPIC"]
+    produce(env["FLEET_DISTILLER_BOOTSTRAP"], topic, [command.to_bytes()], [None])
 
 
 def read_releases(bootstrap: str, topic: str, expect: int, timeout_s: float) -> list:
@@ -106,7 +106,7 @@ def wait_for(predicate, timeout_s: float, what: str, proc: ServiceProcess) -> No
 
 def start(env: dict[str, str], tmp_path) -> ServiceProcess:
     port = free_port()
-    env = {**env, "FLEET_DISTILLER__METRICS_PORT": str(port)}
+    env = {**env, "FLEET_DISTILLER_METRICS_PORT": str(port)}
     return ServiceProcess(["distiller", "run"], env, tmp_path / "distiller.log", port).start()
 
 
@@ -120,7 +120,7 @@ def test_redistill_publishes_a_signed_v2_release(stack, kafka_topic_factory, tmp
         send_redistill(env, "cmd-1")
         send_redistill(env, "cmd-1")  # a redelivered command runs once
         releases = read_releases(
-            stack.bootstrap_servers, env["FLEET_DISTILLER__RELEASES_TOPIC"], 2, 120
+            stack.bootstrap_servers, env["FLEET_DISTILLER_RELEASES_TOPIC"], 2, 120
         )
         # release 1 was stored but never announced: the service publishes it on start
         assert [m.version for _, m in releases] == [1, 2], proc.tail()
@@ -151,7 +151,7 @@ def test_redistill_publishes_a_signed_v2_release(stack, kafka_topic_factory, tmp
     finally:
         assert proc.stop() == 0, proc.tail()
     # no second cycle ran for the duplicate command
-    topic = env["FLEET_DISTILLER__RELEASES_TOPIC"]
+    topic = env["FLEET_DISTILLER_RELEASES_TOPIC"]
     assert len(read_releases(stack.bootstrap_servers, topic, 3, 3)) == 2
 
 
@@ -171,7 +171,7 @@ def test_gate_rejects_noise_and_publishes_nothing(stack, kafka_topic_factory, tm
         assert proc.value(retrains, trigger="ops", outcome="published") == 0
     finally:
         assert proc.stop() == 0, proc.tail()
-    topic = env["FLEET_DISTILLER__RELEASES_TOPIC"]
+    topic = env["FLEET_DISTILLER_RELEASES_TOPIC"]
     assert [m.version for _, m in read_releases(stack.bootstrap_servers, topic, 2, 3)] == [1]
     assert ReleaseStore(tmp_path / "releases").versions() == [1]
 
@@ -189,6 +189,6 @@ def test_once_ingests_and_prints_the_gate_result(stack, kafka_topic_factory, tmp
     assert result["outcome"] == "published" and result["version"] == 2, json.dumps(result)
     assert result["trigger"] == "manual" and result["metrics"]["train_steps"] == 30
     assert result["metrics"]["train_new"] + result["metrics"]["gate_holdout"] == 300
-    topic = env["FLEET_DISTILLER__RELEASES_TOPIC"]
+    topic = env["FLEET_DISTILLER_RELEASES_TOPIC"]
     # `once` publishes the new release only (release 1 is announced by `run` on start)
     assert [m.version for _, m in read_releases(stack.bootstrap_servers, topic, 1, 30)] == [2]
