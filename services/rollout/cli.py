@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
     def run(
         config: Annotated[Path | None, Opt(help="fleet.toml (default: $FLEET_CONFIG)")] = None,
     ) -> None:
-        """Run the rollout manager until SIGTERM (settings: FLEET_ROLLOUT__* environment)."""
+        """Run the rollout manager until SIGTERM (settings: FLEET_ROLLOUT_* environment)."""
         from services.rollout.main import main
 
         raise typer.Exit(main(config))

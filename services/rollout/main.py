@@ -40,7 +40,7 @@ def default_stages(groups: list[str]) -> tuple[StageSpec, ...]:
 
 
 def settings_from_fleet(fleet: FleetSettings, registry: Registry, **overrides) -> RolloutSettings:
-    """Defaults from the fleet settings and registry; ``FLEET_ROLLOUT__*`` overrides them."""
+    """Defaults from the fleet settings and registry; ``FLEET_ROLLOUT_*`` overrides them."""
     values = {
         "bootstrap": fleet.kafka_bootstrap,
         "mqtt_host": fleet.stack.host,

@@ -1,9 +1,11 @@
-"""Settings of the rollout manager: frozen, read from ``FLEET_ROLLOUT__*`` in ``main()``.
+"""Settings of the rollout manager: frozen, read from ``FLEET_ROLLOUT_*`` in ``main()`` (one
+underscore, like the labeler, processor and distiller: ``FLEET_<SECTION>__`` is the nesting of
+``fleet.toml``'s own sections).
 
 ``main()`` fills the MQTT account (the registry's ``rollout`` service), the stack's addresses,
 the release store and key paths and the stage order (the registry's groups, ``canary`` first)
 from :class:`services.settings.FleetSettings`; the environment overrides any of them, e.g.
-``FLEET_ROLLOUT__STAGES='[{"group": "canary", "bake_s": 60}, {"group": "fleet"}]'``.
+``FLEET_ROLLOUT_STAGES='[{"group": "canary", "bake_s": 60}, {"group": "fleet"}]'``.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ DEFAULT_STAGES = (
 
 class RolloutSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        frozen=True, extra="forbid", env_prefix="FLEET_ROLLOUT__", env_nested_delimiter="__"
+        frozen=True, extra="forbid", env_prefix="FLEET_ROLLOUT_", env_nested_delimiter="__"
     )
 
     # --- Kafka

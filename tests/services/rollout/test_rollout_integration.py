@@ -330,7 +330,7 @@ def test_ops_rollout_and_halt_over_kafka_and_the_status_command(
     canary_topic.subscribe("fleet/groups/canary/ota")
     assert canary_topic.receive(timeout_s=1) is None  # cleared: no good release before it
 
-    monkeypatch.setenv("FLEET_ROLLOUT__STATE_TOPIC", h.topics.state)
+    monkeypatch.setenv("FLEET_ROLLOUT_STATE_TOPIC", h.topics.state)
     result = CliRunner().invoke(build_app(), ["rollout", "status", "--version", str(base)])
     assert result.exit_code == 0, result.output
     [record] = json.loads(result.output)

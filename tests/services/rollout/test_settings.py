@@ -12,7 +12,7 @@ from services.stack.registry import load_registry
 
 
 def test_defaults_come_from_the_fleet_settings_and_registry(monkeypatch):
-    monkeypatch.delenv("FLEET_ROLLOUT__STAGES", raising=False)
+    monkeypatch.delenv("FLEET_ROLLOUT_STAGES", raising=False)
     fleet = load_settings(None)
     registry = load_registry(fleet.stack.registry)
     settings = settings_from_fleet(fleet, registry)
@@ -29,8 +29,8 @@ def test_canary_goes_first_whatever_the_registry_order():
 
 
 def test_environment_overrides_the_stage_order(monkeypatch):
-    monkeypatch.setenv("FLEET_ROLLOUT__STAGES", '[{"group": "canary", "bake_s": 1}]')
-    monkeypatch.setenv("FLEET_ROLLOUT__AUTO_START", "false")
+    monkeypatch.setenv("FLEET_ROLLOUT_STAGES", '[{"group": "canary", "bake_s": 1}]')
+    monkeypatch.setenv("FLEET_ROLLOUT_AUTO_START", "false")
     settings = RolloutSettings(stages=default_stages(["canary", "fleet"]))
     assert [s.group for s in settings.stages] == ["canary"] and settings.stages[0].bake_s == 1
     assert settings.auto_start is False
