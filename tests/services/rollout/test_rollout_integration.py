@@ -32,6 +32,7 @@ from services.rollout.settings import RolloutSettings, StageSpec
 from services.rollout.state import read_records
 from services.schemas import ReleaseManifest, parse_device_status
 
+from ..service_process import delete_topics_with_prefix
 from .conftest import Releases, golden_blob
 
 pytestmark = pytest.mark.integration
@@ -221,15 +222,7 @@ def _harness(stack, kafka_topic_factory, mqtt_client_factory, tmp_path, override
         for thread in threads:
             thread.join(60)
         clear_retained(janitor)
-        from kafka.admin import KafkaAdminClient
-
-        admin = KafkaAdminClient(bootstrap_servers=stack.bootstrap_servers, client_id="tests")
-        try:
-            admin.delete_topics([topics.state], timeout_ms=30_000)
-        except Exception:
-            pass
-        finally:
-            admin.close()
+        delete_topics_with_prefix(stack.bootstrap_servers, topics.state)
 
 
 def status_reports(bootstrap: str, topic: str) -> list:
