@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+from services.errors import ServiceError
 from services.releases.signing import load_or_create_key
 from services.releases.store import ReleaseStore
 from services.rollout.adapters import ManifestPublisher, ReleaseSink, RolloutIOError, StateStore
@@ -156,4 +157,8 @@ def main(config: Path | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    return run(settings, {d.id: d.group for d in registry.devices}, stop)
+    try:
+        return run(settings, {d.id: d.group for d in registry.devices}, stop)
+    except ServiceError as exc:  # Kafka or Mosquitto unreachable at start, a bad key file
+        log.error("rollout manager cannot start: %s", exc)
+        return 1

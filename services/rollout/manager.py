@@ -96,18 +96,40 @@ class RolloutManager:
     # -- lifecycle ------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Resume from the persisted state: serve the chunks of unfinished rollouts."""
+        """Resume from the persisted state: serve the chunks devices may still ask for."""
         self.records = self.state.load()
         for record in self.records.values():
             self.metrics.record(record)
-            if record.status in ("in_progress", "halted", "completed"):
-                self._hold_blob(record.version)
+        for version in sorted(self.needed()):
+            try:
+                self._hold_blob(version)
+            except ReleaseStoreError as exc:
+                log.error("cannot serve release %d: %s", version, exc)
+        for record in self.records.values():
             if record.status == "in_progress":  # the crash may have come before the PUBACK
                 self._publish(record.stages[record.stage].group, record.version)
         log.info("resumed %d rollout records", len(self.records))
 
+    def needed(self) -> set[int]:
+        """Releases whose chunks devices may ask for: those in progress, halted (resumable) or
+        superseded (a later stage's group may still hold its manifest until the newer release
+        gets there) and the one each group's retained manifest names (devices that were
+        offline)."""
+        records = list(self.records.values())
+        unfinished = ("in_progress", "halted", "superseded")
+        versions = {r.version for r in records if r.status in unfinished}
+        for spec in self.settings.stages:
+            good = machine.last_good([r for r in records if r.status != "halted"], spec.group)
+            if good is not None:
+                versions.add(good)
+        return versions
+
     def flush(self) -> None:
         """Persist every changed record; runs before the consumed inputs are committed."""
+        if self.dirty:
+            needed = self.needed()
+            for version in [v for v in self.chunks.blobs if v not in needed]:
+                del self.chunks.blobs[version]  # no retained manifest names it any more
         for version in sorted(self.dirty):
             self.state.save(self.records[version])
             self.metrics.record(self.records[version])

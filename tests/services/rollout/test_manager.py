@@ -198,3 +198,15 @@ def test_stale_commands_and_rejections_of_a_release_already_running_are_ignored(
     )  # fmt: skip
     fleet.manager.on_status(again.to_bytes())
     assert fleet.manager.records[2].stages[0].outcomes["dev-0001"] == "confirmed"
+
+
+def test_chunks_are_served_only_for_releases_a_retained_manifest_may_name(fleet_factory, releases):
+    fleet = fleet_factory()
+    for version in (2, 3):
+        fleet.manager.on_release(releases.add(version).to_bytes())
+        fleet.pump()
+        fleet.clock.advance(10)
+        fleet.pump()
+    assert set(fleet.chunks.blobs) == {3}  # 2 is no group's last good release any more
+    fleet.new_manager(fleet.manager.settings).load()
+    assert set(fleet.chunks.blobs) == {3}
