@@ -32,7 +32,6 @@ from services.schemas.rollout import (
 MAX_HISTORY = 64
 MAX_COMMANDS = 256
 ACTIVE = ("in_progress",)  # record statuses whose current stage is judged
-FINAL = ("completed", "rolled_back", "superseded")
 CRITERIA_FIELDS = set(StageCriteria.model_fields)
 
 

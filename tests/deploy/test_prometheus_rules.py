@@ -64,11 +64,13 @@ def _exported_names() -> set[str]:
     from services.gateway.metrics import GatewayMetrics
     from services.labeler.service import LabelerMetrics
     from services.processor.metrics import PREFIX, ProcessorMetrics
+    from services.rollout.metrics import RolloutMetrics
 
     registries = [
         ProcessorMetrics.create().registry,
         LabelerMetrics.create().registry,
         GatewayMetrics().registry,
+        RolloutMetrics.create().registry,
     ]
     faust_registry = CollectorRegistry()
     FaustMetrics.create(faust_registry, f"{PREFIX}_faust")
