@@ -83,6 +83,7 @@ def run(
 ) -> int:
     """Manage rollouts until ``stop`` is set; 0 after a clean stop, 1 after a failed output."""
     from kafka import KafkaConsumer
+    from kafka.errors import KafkaError
 
     from services.rollout.publisher import MqttManifestPublisher
     from services.rollout.state import KafkaReleaseSink, KafkaStateStore, recent_reporters
@@ -131,7 +132,10 @@ def run(
                 next_tick = time.monotonic() + s.tick_s
             manager.flush()
             if batches:
-                consumer.commit()
+                try:
+                    consumer.commit()
+                except KafkaError as exc:  # redelivered later; every handler is idempotent
+                    log.warning("offset commit failed: %s", exc)
     except RolloutIOError as exc:
         log.error("output failed, stopping with inputs uncommitted: %s", exc)
         return 1
