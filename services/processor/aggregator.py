@@ -7,12 +7,20 @@ partition of the record being processed: closing a window from another partition
 would leave its state behind in the changelog and resurrect it after a restart.
 
 Tables (keys are strings, values JSON):
-- ``seen``: message id -> [record ts, partition]; duplicates are dropped, expired after
-  ``dedup_ttl_s``.
-- ``windows``: "version|start" -> :class:`WindowAggregate` JSON, while the window is open.
+- ``seen``: message id -> [record ts, partition, offset]; another record with the same id is
+  a duplicate and dropped; expired after ``dedup_ttl_s``.
+- ``windows``: "version|start" -> :class:`WindowAggregate` JSON, while the window is open,
+  including the highest offset it applied.
 - ``pools``: "version|start|device" -> candidate list (best first, bounded per device).
 - ``closed``: "version|start" -> [closed at, partition]; late events for a closed window are
   counted and dropped instead of reopening it.
+
+Crash consistency: faust flushes each table's changelog on its own, so after a SIGKILL the
+``seen`` entry of a record can survive while the window write that counted it is lost, or
+the reverse. The window aggregate is therefore the one record of truth for what it counted
+(its ``last_offset``), and ``seen`` only tells a different record with the same id (a
+duplicate) from the same record read again after a restart (a replay, by partition and
+offset): a replay is applied exactly when its offset is above the window's ``last_offset``.
 """
 
 from __future__ import annotations
@@ -64,13 +72,29 @@ class Aggregator:
 
     # -- per event ------------------------------------------------------------------------
 
-    def on_prediction(self, event: PredictionEvent, ts: float, partition: int) -> bool:
-        """Count one prediction recorded at ``ts``; False when it was a duplicate."""
-        if event.message_id in self.seen:
+    def on_prediction(
+        self, event: PredictionEvent, ts: float, partition: int, offset: int | None = None
+    ) -> bool:
+        """Count one prediction recorded at ``ts`` (at ``offset`` of ``partition`` of the
+        re-keyed topic); False when it was a duplicate or a replay already counted."""
+        prior = self.seen.get(event.message_id)
+        replay = prior is not None and offset is not None and list(prior[1:]) == [partition, offset]
+        if prior is not None and not replay:
             self.metrics.duplicates.inc()
             return False
-        self.seen[event.message_id] = [ts, partition]
         version = str(event.model_version)
+        start = window_start(ts, self.settings.window_s)
+        key = window_key(event.model_version, start)
+        raw = self.windows.get(key)
+        if offset is not None and raw is not None and offset <= raw.get("last_offset", -1):
+            # the window counted it before a restart; only ``seen`` may have been lost
+            self.seen[event.message_id] = [ts, partition, offset]
+            self.metrics.duplicates.inc()
+            return False
+        if replay and key in self.closed:
+            self.metrics.duplicates.inc()  # counted before its window closed
+            return False
+        self.seen[event.message_id] = [ts, partition, -1 if offset is None else offset]
         low = event.confidence < self.settings.low_confidence
         # 1. fleet-wide counters and histograms
         self.metrics.events.labels(version).inc()
@@ -80,12 +104,9 @@ class Aggregator:
         if low:
             self.metrics.low_confidence.labels(version).inc()
         # 2. the event's window, unless it already closed
-        start = window_start(ts, self.settings.window_s)
-        key = window_key(event.model_version, start)
         if key in self.closed:
             self.metrics.late.labels(version).inc()
             return True
-        raw = self.windows.get(key)
         aggregate = (
             WindowAggregate.from_json(raw)
             if raw is not None
@@ -94,6 +115,8 @@ class Aggregator:
             )
         )
         aggregate.add(event, low)
+        if offset is not None:
+            aggregate.last_offset = max(aggregate.last_offset, offset)
         # 3. low-confidence predictions join the device's bounded candidate pool
         if low:
             probs = [item.prob for item in event.topk]
@@ -122,11 +145,14 @@ class Aggregator:
         ignores the repeated requests) instead of losing them.
         """
         now = time.time() if now is None else now
-        ready = [
-            WindowAggregate.from_json(raw)
-            for raw in list(self.windows.values())
-            if raw["partition"] == partition and raw["end"] + self.settings.grace_s <= now
-        ]
+        ready = []
+        for key, raw in list(self.windows.items()):
+            if raw["partition"] != partition or raw["end"] + self.settings.grace_s > now:
+                continue
+            if key in self.closed:  # closed before a crash that lost only its deletion
+                self.windows.pop(key, None)
+                continue
+            ready.append(WindowAggregate.from_json(raw))
         return [self._evaluate(aggregate) for aggregate in sorted(ready, key=lambda a: a.start)]
 
     def _evaluate(self, aggregate: WindowAggregate) -> ClosedWindow:
@@ -216,6 +242,6 @@ class Aggregator:
     def _expire(self, partition: int, now: float) -> None:
         horizon = now - self.settings.dedup_ttl_s
         for table in (self.seen, self.closed):
-            stale = [k for k, (ts, p) in list(table.items()) if p == partition and ts < horizon]
+            stale = [k for k, v in list(table.items()) if v[1] == partition and v[0] < horizon]
             for k in stale:
                 table.pop(k, None)

@@ -113,7 +113,9 @@ def build_app(
                 aggregator.expire(partition)
                 continue
             prediction = parse_prediction(event.value)  # validated by ingest
-            aggregator.on_prediction(prediction, event.message.timestamp, partition)
+            aggregator.on_prediction(
+                prediction, event.message.timestamp, partition, event.message.offset
+            )
 
     @app.timer(settings.tick_s)
     async def tick():

@@ -46,6 +46,7 @@ class WindowAggregate:
     latency_sum_us: int = 0
     latency_max_us: int = 0
     candidate_devices: list[str] = field(default_factory=list)  # devices with a pool
+    last_offset: int = -1  # highest offset of its partition applied (replays at or below skip)
 
     @property
     def key(self) -> str:
@@ -88,6 +89,7 @@ class WindowAggregate:
             "latency_sum_us": self.latency_sum_us,
             "latency_max_us": self.latency_max_us,
             "candidate_devices": self.candidate_devices,
+            "last_offset": self.last_offset,
         }
 
     @classmethod

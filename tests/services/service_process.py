@@ -53,6 +53,12 @@ class ServiceProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
             return self.proc.wait(timeout=10)
 
+    def kill(self) -> None:
+        """SIGKILL the process group: a crash, no shutdown hooks."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
     def restart(self) -> ServiceProcess:
         self.stop()
         return self.start()
