@@ -86,6 +86,7 @@ class TopicSettings(_Section):
     labeled: TopicSpec = TopicSpec(partitions=3)  # distill.labeled
     releases: TopicSpec = TopicSpec(partitions=1, compacted=True)  # model.releases
     ops_commands: TopicSpec = TopicSpec(partitions=1)  # ops.commands
+    rollouts: TopicSpec = TopicSpec(partitions=1, compacted=True)  # model.rollouts, by version
 
     def by_name(self) -> dict[str, TopicSpec]:
         """Kafka topic name -> spec."""
@@ -100,6 +101,7 @@ TOPIC_NAMES: dict[str, str] = {
     "labeled": "distill.labeled",
     "releases": "model.releases",
     "ops_commands": "ops.commands",
+    "rollouts": "model.rollouts",
 }
 
 

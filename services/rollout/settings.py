@@ -20,7 +20,7 @@ from services.schemas.ops import Group
 from services.schemas.rollout import StageCriteria
 from services.settings import TOPIC_NAMES
 
-STATE_TOPIC = "model.rollouts"  # compacted, keyed by release version (services/schemas/rollout)
+STATE_TOPIC = TOPIC_NAMES["rollouts"]  # compacted, keyed by release version (schemas/rollout)
 
 
 class StageSpec(StageCriteria):
