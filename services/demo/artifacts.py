@@ -1,13 +1,13 @@
-"""What the demo needs before traffic flows: the synthetic corpus, a trained student, its
-integer blob, a fine-tuned teacher, and the release manifest the processor measures drift
-against. Each is made by the project's own commands (``fleet data synth``, ``fleet train
-student``, ``fleet export``, ``fleet teacher finetune``) run as subprocesses, and cached under
-``var/demo/`` so a second run starts at once.
+"""What the demo needs before traffic flows: the synthetic corpus, a trained student, a
+fine-tuned teacher (made by the project's own commands ``fleet data synth``, ``fleet train
+student``, ``fleet teacher finetune`` as subprocesses and cached under ``var/demo/`` so a
+second run starts at once), and release 1: the student signed and stored the way ``fleet
+distiller seed`` does it, its manifest (with the reference profile the processor measures drift
+against) on ``model.releases``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -16,14 +16,12 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from services.demo.config import DemoConfig
 from services.errors import ServiceError
-from services.releases import profile
 from services.releases.profile import TARGET
-from services.schemas import ReferenceProfile, ReleaseManifest
+from services.schemas import ReleaseManifest
 from services.settings import REPO_ROOT
 
 
@@ -84,15 +82,6 @@ def student_metrics(student_dir: Path) -> dict[str, float]:
     return {k: float(test[k]) for k in ("accuracy", "macro_f1") if k in test}
 
 
-def export_blob(student_dir: Path, version: int, out_dir: Path, logs: Path) -> Path:
-    """The integer model blob the devices run, stamped with release ``version``."""
-    out = out_dir / f"model-v{version}.blob"
-    args = ["export", "--format", "blob", "--model", str(student_dir), "--out", str(out),
-            "--version", str(version)]  # fmt: skip
-    fleet(args, logs / "export.log")
-    return out
-
-
 def teacher(config: DemoConfig, data: Path, logs: Path) -> tuple[str, bool]:
     """The labeller's teacher: ``keyword`` (no weights), a given folder, or e5-small with a
     classification head fine-tuned here for ``teacher_steps`` steps on labelled phase-0 and
@@ -120,75 +109,89 @@ def teacher(config: DemoConfig, data: Path, logs: Path) -> tuple[str, bool]:
     return str(out), False
 
 
-def reference_profile(blob: Path, texts: list[str]) -> tuple[ReferenceProfile, list[int]]:
-    """What the release predicts on held-out phase-0 messages: class mix and confidence
-    histogram, computed with the integer reference (bit-exact with the devices' C engine).
-    Also returns the predicted class per text (services/releases/profile.py)."""
-    return profile.reference_profile(blob.read_bytes(), texts)
-
-
 @dataclass(frozen=True)
 class Release:
     version: int
-    blob: Path
-    manifest: ReleaseManifest
+    blob: Path  # in the release store: <data_dir>/releases/<version>/model.blob
+    manifest: ReleaseManifest  # signed with <data_dir>/keys/release.key
 
 
-def make_release(
-    version: int, blob: Path, profile: ReferenceProfile, metrics: dict[str, float]
-) -> Release:
-    """The manifest the distiller would publish (unsigned: signing lands with the distiller)."""
-    data = blob.read_bytes()
-    manifest = ReleaseManifest(
-        version=version,
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-        target=TARGET,
-        min_firmware="1.0.0",
-        created=datetime.fromtimestamp(time.time(), tz=UTC),
-        metrics=metrics,
-        reference_profile=profile,
-    )
-    return Release(version, blob, manifest)
-
-
-def next_version(bootstrap: str, topic: str) -> int:
-    """One more than the newest release in the compacted releases topic (1 when empty)."""
+def known_versions(bootstrap: str, releases_topic: str, rollouts_topic: str) -> int:
+    """The newest release version Kafka knows: manifests in ``releases_topic`` and rollout
+    records in ``rollouts_topic`` (0 when both are empty)."""
     from kafka import KafkaConsumer, TopicPartition
 
     from services.errors import ValidationError
     from services.schemas import parse_release_manifest
+    from services.schemas.rollout import parse_rollout_record
 
+    parsers = {releases_topic: parse_release_manifest, rollouts_topic: parse_rollout_record}
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        existing = consumer.topics()  # (asking for a missing topic's partitions creates it)
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in parsers
+            if topic in existing
+            for p in consumer.partitions_for_topic(topic) or []
+        ]
         if not partitions:
-            return 1
+            return 0
         consumer.assign(partitions)
         consumer.seek_to_beginning()
         ends = consumer.end_offsets(partitions)
         newest, deadline = 0, time.monotonic() + 30
         while any(consumer.position(tp) < end for tp, end in ends.items()):
             if time.monotonic() > deadline:
-                raise ServiceError(f"could not read {topic} to its end within 30 s")
-            for records in consumer.poll(timeout_ms=500).values():
+                raise ServiceError(f"could not read {list(parsers)} to their end within 30 s")
+            for tp, records in consumer.poll(timeout_ms=500).items():
                 for record in records:
                     if record.value is None:
                         continue
                     try:
-                        newest = max(newest, parse_release_manifest(record.value).version)
+                        newest = max(newest, parsers[tp.topic](record.value).version)
                     except ValidationError:
                         continue
-        return newest + 1
+        return newest
     finally:
         consumer.close()
 
 
-def publish_release(bootstrap: str, topic: str, release: Release) -> None:
-    from kafka import KafkaProducer
+def seed_release(
+    student_dir: Path,
+    profile_texts: list[str],
+    releases_root: Path,
+    keys_dir: Path,
+    bootstrap: str,
+    releases_topic: str,
+    newer_than: int,
+    metrics: dict[str, float],
+) -> Release:
+    """Release 1 of the demo, as ``fleet distiller seed`` makes it: the student's integer blob,
+    its reference profile on ``profile_texts`` (integer reference, bit-exact with the devices),
+    a manifest signed with the release key, stored with the float student in the release store
+    (where the distiller continues from and the rollout manager serves chunks), then published
+    to ``model.releases``.
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    try:
-        producer.send(topic, key=TARGET.encode(), value=release.manifest.to_bytes()).get(30)
-    finally:
-        producer.close()
+    Built from the distiller's own functions rather than ``seed_release`` because the version
+    must also be newer than ``newer_than`` (what Kafka's compacted topics remember of earlier
+    runs): the rollout manager refuses a release older than one it has a record of."""
+    from models.student import load_student
+    from services.distiller.release import (
+        KafkaPublisher,
+        build_manifest,
+        export_blob,
+        store_release,
+    )
+    from services.releases.signing import load_or_create_key
+    from services.releases.store import ReleaseStore
+
+    store = ReleaseStore(releases_root)
+    version = max(store.latest() or 0, newer_than) + 1
+    model, labels = load_student(student_dir)
+    blob = export_blob(model, labels, version)
+    key = load_or_create_key(keys_dir)
+    manifest = build_manifest(version, blob, profile_texts, metrics, key, TARGET, "1.0.0")
+    path = store_release(store, manifest, blob, model, labels)
+    KafkaPublisher(bootstrap, releases_topic).publish(manifest)
+    return Release(version, path / "model.blob", manifest)

@@ -7,30 +7,46 @@ from pathlib import Path
 
 from services.errors import ConfigError
 
-TEACHERS = ("e5-small", "keyword")  # or a fine-tuned teacher folder
+# e5-small: fine-tuned here; oracle: the corpus' gold labels behind a local chat-completions
+# endpoint (the labeller's LLM path, no model); keyword: the labeller's in-memory double
+TEACHERS = ("e5-small", "oracle", "keyword")  # or a fine-tuned teacher folder
 
 
 @dataclass(frozen=True)
 class DemoConfig:
     devices: int = 50  # simulated devices, each with its own MQTT account
+    canary_devices: int = 2  # of them, the registry's canary group (the rest: group fleet)
     rate_hz: float = 0.5  # predictions per second per device
     phase0_s: float = 70.0  # seconds of phase-0 traffic (the world the student was trained on)
     drift_s: float = 70.0  # seconds of phase-2 traffic after the switch (drift, a new label)
+    # before the demo asks for a retrain; the traffic goes on while v2 is made and shipped
+    after_s: float = 70.0  # seconds of phase-2 traffic once every device runs the new release
     window_s: float = 10.0  # the processor's tumbling window
     grace_s: float = 2.0  # a window closes this long after its end
     budget_per_window: int = 20  # label requests per window and model version
     corpus_train: int = 2000  # train examples per phase of the synthetic corpus (seed 0)
     corpus_eval: int = 300  # valid and test examples per phase
     student_steps: int = 300  # optimizer steps of the student (stage 1, hard labels)
-    teacher: str = "e5-small"  # labeller: e5-small (head fine-tuned here, cached) | keyword | dir
+    teacher: str = "e5-small"  # labeller: e5-small (head fine-tuned here, cached) | oracle |
+    # keyword | a fine-tuned teacher folder
     teacher_steps: int = 80  # fine-tuning steps of the e5-small teacher
+    distill_steps: int = 300  # fine-tuning steps of the distiller's cycle (ops Redistill cap)
+    distill_lr: float = 3e-4  # its learning rate, and replay rows per teacher-labelled row:
+    replay_ratio: float = 5.0  # a few hundred new labels must not make the student forget
+    canary_bake_s: float = 20.0  # the canary stage holds this long after all its devices confirmed
+    loop_timeout_s: float = 600.0  # redistill -> every device on the new release, at most
     malformed: int = 2  # malformed payloads one device sends, to show the dead-letter path
     var_dir: Path = Path("var/demo")  # cached corpus, student, teacher; logs; blobs
 
     def __post_init__(self) -> None:
         if self.devices < 1 or self.rate_hz <= 0:
             raise ConfigError(f"devices >= 1 and rate_hz > 0 needed, got {self}")
-        if min(self.phase0_s, self.drift_s) < 2 * self.window_s:
+        if not 0 <= self.canary_devices < self.devices:
+            raise ConfigError(
+                f"canary_devices must be in [0, devices), got {self.canary_devices} of "
+                f"{self.devices}"
+            )
+        if min(self.phase0_s, self.drift_s, self.after_s) < 2 * self.window_s:
             raise ConfigError("each phase must last at least two processor windows")
         if self.teacher not in TEACHERS and not Path(self.teacher).is_dir():
             raise ConfigError(
@@ -40,22 +56,29 @@ class DemoConfig:
 
     @property
     def traffic_s(self) -> float:
-        return self.phase0_s + self.drift_s
+        """Planned traffic, without the time the loop takes to retrain and ship."""
+        return self.phase0_s + self.drift_s + self.after_s
 
 
 FULL = DemoConfig()
-# For the test and a first look: fewer devices, short phases, the keyword stand-in labeller.
+# For the test and a first look: fewer devices, short phases, the corpus oracle as teacher
+# (the keyword double's labels are mostly a hash of the text: no candidate can learn them, so
+# the gate would rightly refuse to publish and the loop would not close).
 QUICK = replace(
     FULL,
     devices=12,
     rate_hz=4.0,
     phase0_s=24.0,
     drift_s=24.0,
+    after_s=18.0,
     window_s=6.0,
     grace_s=1.0,
-    budget_per_window=10,
+    budget_per_window=16,
     corpus_train=1200,
     corpus_eval=400,
     student_steps=100,
-    teacher="keyword",
+    teacher="oracle",
+    distill_steps=120,
+    canary_bake_s=3.0,
+    loop_timeout_s=240.0,
 )

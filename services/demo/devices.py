@@ -6,6 +6,7 @@ phase and then of another.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,6 +36,19 @@ def simulated_accounts(registry: Registry, devices: int) -> list[Device]:
     return accounts
 
 
+def demo_accounts(registry: Registry, devices: int, canary: int) -> list[Device]:
+    """``canary`` devices of the registry's ``canary`` group first, then simulator accounts
+    (group ``[simulated].group``, ``fleet``) up to ``devices``: a staged rollout has a canary
+    stage and a fleet stage to show. Mosquitto's ACLs let a device read only its own group's
+    manifest topic, so the groups must come from the registry, not from the demo."""
+    members = registry.group_members("canary")[:canary]
+    if len(members) < canary:
+        raise ServiceError(
+            f"the registry's canary group has {len(members)} devices, the demo wants {canary}"
+        )
+    return [*members, *simulated_accounts(registry, devices - canary)]
+
+
 class SimulatedFleet:
     """Drives ``edge_agent.simulator.Fleet`` through a schedule of phases on its own thread."""
 
@@ -59,11 +73,19 @@ class SimulatedFleet:
             raise ServiceError(f"the fleet simulator could not start: {exc}") from exc
         self.accounts, self.host, self.port = accounts, host, port
         self.rate = rate_hz * len(accounts)  # messages per second, whole fleet
+        groups: dict[str, list[str]] = {}
+        for account in accounts:
+            groups.setdefault(account.group, []).append(account.id)
+        members = ", ".join(
+            f"{g} {len(ids)} ({ids[0]}{' ..' if len(ids) > 1 else ''})" for g, ids in groups.items()
+        )
         self.description = (
-            f"{len(accounts)} edge agents (edge_agent.simulator: {accounts[0].id} ..), each on "
-            f"the C engine (libtinylstm.so via ctypes) with the release's blob in its flash"
+            f"{len(accounts)} edge agents (edge_agent.simulator; groups: {members}), each on the "
+            f"C engine (libtinylstm.so via ctypes) with release {self.version}'s blob in its "
+            "flash and an OTA client that trusts var/keys/release.pub"
         )
         self.stats = TrafficStats()
+        self.schedule: list[tuple[int, float]] = []
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
 
@@ -76,32 +98,64 @@ class SimulatedFleet:
             )
 
     def start(self, schedule: list[tuple[int, float]], texts: dict[int, list[str]]) -> None:
-        """Publish ``(phase, until Unix time)`` segments in order; returns at once."""
+        """Publish ``(phase, until Unix time)`` segments in order; returns at once. The last
+        segment's end may be ``math.inf``: :meth:`finish_at` sets it later."""
+        self.schedule = list(schedule)
         self._thread = threading.Thread(
-            target=self._run, args=(schedule, texts), name="demo-fleet", daemon=True
+            target=self._run, args=(texts,), name="demo-fleet", daemon=True
         )
         self._thread.start()
 
-    def _run(self, schedule: list[tuple[int, float]], texts: dict[int, list[str]]) -> None:
-        from edge_agent.simulator import SimSettings
+    def finish_at(self, until: float) -> None:
+        """End the last segment at ``until`` (Unix time) instead of when it was planned."""
+        phase, _ = self.schedule[-1]
+        self.schedule[-1] = (phase, until)
 
+    def _phase_now(self) -> int | None:
+        now = time.time()
+        for phase, until in self.schedule:
+            if now < until:
+                return phase
+        return None
+
+    def _run(self, texts: dict[int, list[str]]) -> None:
+        # The simulator's own driver (Fleet.run) paces one segment of known length; the demo's
+        # last segment lasts until the new release reached every device, so this loop paces
+        # the agents itself, the same way: round robin at ``rate``, heartbeats staggered so
+        # every device reports every HEARTBEAT_S (the rollout manager's liveness).
+        from edge_agent.simulator import HEARTBEAT_S
+
+        agents = self.fleet.agents
         try:
-            published = 0
-            for phase, until in schedule:
-                settings = SimSettings(
-                    devices=len(self.accounts),
-                    rate=self.rate,
-                    phase=phase,
-                    duration_s=max(until - time.time(), 0.001),
-                )
-                counts = self.fleet.run(settings, texts[phase], lambda _: None)
-                # counts.sent is this call's; counts.published is the agents' running total
-                self.stats.sent += counts.sent
-                self.stats.published[phase] = counts.published - published
-                published = counts.published
-                self.stats.undelivered = counts.buffered + counts.dropped
+            start = time.monotonic()
+            heartbeat_every = HEARTBEAT_S / len(agents)
+            next_heartbeat, beats = start + heartbeat_every, itertools.cycle(agents)
+            current, at_switch = None, 0
+            for i in itertools.count():
+                due = start + i / self.rate
+                time.sleep(max(due - time.monotonic(), 0))
+                phase = self._phase_now()
+                if phase != current:  # per phase: what the agents handed to MQTT meanwhile
+                    published = sum(a.published for a in agents)
+                    if current is not None:
+                        self.stats.published[current] = (
+                            self.stats.published.get(current, 0) + published - at_switch
+                        )
+                    current, at_switch = phase, published
+                if phase is None:
+                    break
+                pool = texts[phase]
+                agents[i % len(agents)].handle_text(pool[i % len(pool)])
+                self.stats.sent += 1
+                while time.monotonic() >= next_heartbeat:
+                    next(beats).heartbeat()
+                    next_heartbeat += heartbeat_every
         except BaseException as exc:  # surfaced by stop()
             self.error = exc
+
+    def versions(self) -> dict[str, int]:
+        """Device id -> the model version its engine runs now."""
+        return {a.settings.device_id: a.model_version for a in self.fleet.agents}
 
     def send_malformed(self, count: int) -> None:
         """One device's broken payloads (a truncated JSON message), for the dead-letter path."""
@@ -125,10 +179,15 @@ class SimulatedFleet:
             client.loop_stop()
 
     def stop(self, wait: bool = True) -> TrafficStats:
-        """Wait for the schedule to end (unless ``wait`` is False), drain, disconnect."""
-        if self._thread is not None and wait:
+        """Wait for the schedule to end (``wait`` False: end it now), drain, disconnect."""
+        if not wait:
+            now = time.time()
+            self.schedule = [(phase, min(until, now)) for phase, until in self.schedule]
+        if self._thread is not None:
             self._thread.join()
         self.fleet.close()  # waits for the broker to acknowledge each device's last publish
         if self.error is not None:
             raise ServiceError(f"device traffic failed: {self.error!r}") from self.error
+        agents = self.fleet.agents
+        self.stats.undelivered = sum(len(a.buffer) + a.dropped_total for a in agents)
         return self.stats

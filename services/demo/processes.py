@@ -113,3 +113,101 @@ def skip_backlog(bootstrap: str, group_id: str, topics: list[str]) -> int:
         raise ServiceError(f"could not move {group_id}'s offsets past its backlog: {exc}") from exc
     finally:
         admin.close()
+
+
+# The demo's consumer groups: its own, so records of earlier runs or other tools stay with
+# theirs, and started at the end of their topics (skip_backlog) so that backlog does not
+# delay the live windows, retrain on old labels or replay old ops commands.
+GROUPS = {
+    "processor": "fleet-demo-processor",  # faust app id (its consumer group, table topics)
+    "labeler": "fleet-demo-labeler",
+    "distiller": "fleet-demo-distiller",
+    "rollout": "fleet-demo-rollout",
+}
+# The demo's gateway has its own MQTT share group: its persistent session keeps a turn in
+# its group while the demo is not running, which must not hold back the "gateway" group.
+# (A persistent session also keeps its subscriptions: a client id is tied to one group.)
+GATEWAY_ARGS = ["gateway", "run", "--client-id", "demo-gateway", "--share-group", "demo"]
+# A device heartbeats every 30 s (edge_agent.simulator.HEARTBEAT_S); the rollout manager counts
+# in a stage the devices that reported this recently, so devices that other runs or tests left
+# in the last 10 minutes (the default) are not waited for.
+ROLLOUT_ACTIVE_WINDOW_S = 45
+
+
+def service_specs(config, var: Path, corpus: Path, teacher: str, labels: list[str],
+                  ports) -> list[ServiceProcess]:  # fmt: skip
+    """The six services of the loop, configured for a demo run (not started)."""
+    import json
+
+    logs, c = var / "logs", config
+    stage_timeout = c.loop_timeout_s
+    stages = [
+        {"group": "canary", "min_confirmed": 1.0, "max_failed": 0.0, "bake_s": c.canary_bake_s,
+         "timeout_s": stage_timeout},
+        {"group": "fleet", "min_confirmed": 0.9, "max_failed": 0.05, "bake_s": 0.0,
+         "timeout_s": stage_timeout},
+    ]  # fmt: skip
+    envs: dict[str, dict[str, str]] = {
+        "processor": {
+            "FLEET_PROCESSOR_WINDOW_S": str(c.window_s),
+            "FLEET_PROCESSOR_GRACE_S": str(c.grace_s),
+            "FLEET_PROCESSOR_TICK_S": "0.5",
+            "FLEET_PROCESSOR_BUDGET_PER_WINDOW": str(c.budget_per_window),
+            "FLEET_PROCESSOR_DATA_DIR": str(var / "processor"),
+            "FLEET_PROCESSOR_APP_ID": GROUPS["processor"],
+        },
+        "labeler": {
+            "FLEET_LABELER_TEACHER": teacher,
+            "FLEET_LABELER_GROUP_ID": GROUPS["labeler"],
+            "FLEET_LABELER_LABELS": json.dumps(labels, ensure_ascii=False),
+            "FLEET_LABELER_LLM_SMOOTHING": "0.1",  # an LLM's answer: p = 0.9 + 0.1 / classes
+        },
+        "distiller": {
+            "FLEET_DISTILLER_GROUP_ID": GROUPS["distiller"],
+            "FLEET_DISTILLER_DATA_DIR": str(var / "distiller"),  # this run's samples only
+            "FLEET_DISTILLER_REPLAY_PATH": str(corpus / "phase0" / "train.jsonl"),
+            "FLEET_DISTILLER_REPLAY_VALID_PATH": str(corpus / "phase0" / "valid.jsonl"),
+            "FLEET_DISTILLER_DRIFT_SOURCE": "off",  # the demo asks (services/demo/loop.py)
+            "FLEET_DISTILLER_INTERVAL_S": str(365 * 86400),  # no scheduled cycle either
+            "FLEET_DISTILLER_TICK_S": "1",
+            "FLEET_DISTILLER_MAX_STEPS": str(c.distill_steps),
+            "FLEET_DISTILLER_LR": str(c.distill_lr),
+            "FLEET_DISTILLER_REPLAY_RATIO": str(c.replay_ratio),
+            "FLEET_DISTILLER_TORCH_THREADS": "1",
+        },
+        "rollout": {
+            "FLEET_ROLLOUT_GROUP_ID": GROUPS["rollout"],
+            "FLEET_ROLLOUT_STAGES": json.dumps(stages),
+            "FLEET_ROLLOUT_ACTIVE_WINDOW_S": str(ROLLOUT_ACTIVE_WINDOW_S),
+            "FLEET_ROLLOUT_TICK_S": "0.5",
+        },
+        "control": {},
+    }
+    args = {
+        "gateway": GATEWAY_ARGS,
+        "processor": ["processor", "run"],
+        "labeler": ["labeler", "run"],
+        "distiller": ["distiller", "run"],
+        "rollout": ["rollout", "run"],
+        "control": ["control", "run"],
+    }
+    by_service = ports.by_service()
+    return [
+        ServiceProcess(name, args[name], envs.get(name, {}), logs / f"{name}.log", by_service[name])
+        for name in args
+    ]
+
+
+def wait_ready(services: list[ServiceProcess]) -> None:
+    """Until each service shows it is ready (log line or /metrics), in start order."""
+    checks: dict[str, tuple[str, float]] = {
+        "gateway": ("subscribed to", 120),
+        "processor": ("Ready", 120),
+        "labeler": ("labeler starting", 300),
+        "rollout": ("rollout manager running", 120),
+    }
+    for service in services:
+        if service.name in checks:
+            text, timeout = checks[service.name]
+            service.wait_for(lambda s=service, t=text: t in s.tail(100_000), repr(text), timeout)
+        service.wait_for(service.serves_metrics, "/metrics")

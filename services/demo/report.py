@@ -25,9 +25,11 @@ class KafkaTail:
         from kafka import KafkaConsumer, TopicPartition
 
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        existing = self.consumer.topics()  # (asking for a missing topic's partitions creates it)
         self.partitions = [
             TopicPartition(topic, p)
             for topic in topics
+            if topic in existing
             for p in sorted(self.consumer.partitions_for_topic(topic) or [])
         ]
         self.start = self.consumer.end_offsets(self.partitions)
@@ -56,6 +58,9 @@ class KafkaCounts:
     predictions: int = 0  # records of this run in fleet.predictions (with redeliveries)
     unique_predictions: int = 0  # distinct message ids among them
     by_phase: dict[int, int] = field(default_factory=dict)  # distinct ids per traffic phase
+    by_version: dict[int, int] = field(default_factory=dict)  # distinct ids per model version
+    phase2_by_version: dict[int, int] = field(default_factory=dict)  # ... of phase-2 traffic
+    last_version: dict[str, int] = field(default_factory=dict)  # device -> of its last one
     dlq: int = 0  # dead letters written during the run
     dlq_reasons: list[str] = field(default_factory=list)
     label_requests: int = 0  # distinct message ids of this run sent for labelling
@@ -81,15 +86,24 @@ def count_records(
         return 0 if ts < switch_ts else 2
 
     counts = KafkaCounts()
-    device_label, device_phase = {}, {}
+    device_label, device_phase, device_version = {}, {}, {}
+    last_ts: dict[str, float] = {}
     for raw in records[topics["predictions"]]:
         event = parse_prediction(raw)
         if mine(event):
             counts.predictions += 1
             device_label[event.message_id] = event.label
             device_phase[event.message_id] = phase(event.ts)
+            device_version[event.message_id] = event.model_version
+            if event.ts >= last_ts.get(event.device_id, 0.0):
+                last_ts[event.device_id] = event.ts
+                counts.last_version[event.device_id] = event.model_version
     counts.unique_predictions = len(device_label)
     counts.by_phase = dict(Counter(device_phase.values()))
+    counts.by_version = dict(Counter(device_version.values()))
+    counts.phase2_by_version = dict(
+        Counter(v for m, v in device_version.items() if device_phase[m] == 2)
+    )
     dlq = [parse_dlq_record(raw) for raw in records[topics["dlq"]]]
     counts.dlq, counts.dlq_reasons = len(dlq), [d.reason for d in dlq]
     requested = {}
@@ -188,9 +202,11 @@ def drift_between(
     return out
 
 
-def service_counters(prom: Prometheus, version: int) -> dict[str, float | None]:
-    """The services' own counters, now (each service started fresh for this run)."""
-    v = f'model_version="{version}"'
+def service_counters(prom: Prometheus, version: int, new: int | None) -> dict[str, float | None]:
+    """The services' own counters, now (each service started fresh for this run); processor
+    counts over the first release and the new one."""
+    versions = "|".join(str(v) for v in (version, new) if v)
+    v = f'model_version=~"{versions}"'
     exprs = {
         "gateway received": 'sum(fleet_gateway_received_total{kind="pred"})',
         "gateway produced": "sum(fleet_gateway_produced_total)",
@@ -201,5 +217,12 @@ def service_counters(prom: Prometheus, version: int) -> dict[str, float | None]:
         "processor label requests": f"sum(fleet_processor_label_requests_total{{{v}}})",
         "labeller labels": "sum(fleet_labeler_labels_total)",
         "labeller backlog": "sum(fleet_labeler_backlog)",
+        "distiller samples stored": "sum(fleet_distiller_samples)",
+        "distiller cycles published": 'sum(fleet_distiller_retrains_total{outcome="published"})',
+        "distiller cycles rejected": 'sum(fleet_distiller_retrains_total{outcome!="published"})',
+        "rollout releases accepted": 'sum(fleet_rollout_releases_total{result="accepted"})',
+        "rollout halts": "sum(fleet_rollout_halts_total)",
+        "rollout chunks served": "sum(fleet_rollout_chunks_served)",
+        "control commands accepted": 'sum(fleet_control_commands_total{outcome="accepted"})',
     }
     return {name: prom.scalar(expr) for name, expr in exprs.items()}

@@ -1,22 +1,33 @@
-"""The demo's steps, top to bottom: stack, student, release, services, traffic, summary."""
+"""The demo's steps, top to bottom: stack, student and release 1, services, traffic on release
+1, the loop (retrain -> release 2 -> rollout), traffic on release 2, summary."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import math
+import shutil
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from rich.console import Console
 
-from services.demo import artifacts
+from services.demo import artifacts, loop
 from services.demo.config import DemoConfig
-from services.demo.devices import SimulatedFleet, TrafficStats, simulated_accounts
-from services.demo.processes import ServiceProcess, port_in_use, skip_backlog
+from services.demo.devices import SimulatedFleet, TrafficStats, demo_accounts
+from services.demo.oracle import CorpusOracle, gold_labels
+from services.demo.processes import (
+    GROUPS,
+    ServiceProcess,
+    port_in_use,
+    service_specs,
+    skip_backlog,
+    wait_ready,
+)
 from services.demo.report import (
     DriftWindowStats,
     KafkaCounts,
@@ -32,32 +43,42 @@ from services.settings import REPO_ROOT, TOPIC_NAMES, FleetSettings, load_settin
 from services.stack import Stack, load_registry
 from services.stack.cli import print_status
 
+ROLLOUTS_TOPIC = "model.rollouts"  # the rollout manager's state (services/rollout/settings.py)
 TOPICS = {
     "predictions": TOPIC_NAMES["predictions"],
     "dlq": TOPIC_NAMES["predictions_dlq"],
     "requests": TOPIC_NAMES["label_requests"],
     "labeled": TOPIC_NAMES["labeled"],
+    "status": TOPIC_NAMES["device_status"],
+    "releases": TOPIC_NAMES["releases"],
+    "rollouts": ROLLOUTS_TOPIC,
 }
-# The demo's gateway has its own MQTT share group: its persistent session keeps a turn in
-# its group while the demo is not running, which must not hold back the "gateway" group.
-# (A persistent session also keeps its subscriptions: a client id is tied to one group.)
-GATEWAY_ARGS = ["gateway", "run", "--client-id", "demo-gateway", "--share-group", "demo"]
-PROCESSOR_GROUP = "fleet-demo-processor"  # faust app id (its consumer group, table topics)
-LABELER_GROUP = "fleet-demo-labeler"
+
+
+@dataclass(frozen=True)
+class Times:
+    started: float  # traffic starts (a window boundary)
+    switch: float  # phase 0 -> phase 2 (a window boundary)
+    v1_end: float  # end of the phase-2 traffic measured on release 1 (a window boundary)
+    v2_start: float = math.nan  # every device runs release 2 from this window boundary on ...
+    end: float = math.nan  # ... until the traffic ends (a window boundary)
 
 
 @dataclass
 class DemoResult:
-    version: int = 0  # the release the devices ran
-    teacher: str = ""  # what labelled: keyword, or a fine-tuned teacher folder
+    version: int = 0  # the release the devices started with (signed, in the release store)
+    teacher: str = ""  # what labelled: keyword, oracle, or a fine-tuned teacher folder
     devices: str = ""  # what ran the devices
     traffic: TrafficStats = field(default_factory=TrafficStats)
     kafka: KafkaCounts = field(default_factory=KafkaCounts)
     counters: dict[str, float | None] = field(default_factory=dict)  # from Prometheus
     drift_before: dict[tuple[str, str], DriftWindowStats] = field(default_factory=dict)
     drift_after: dict[tuple[str, str], DriftWindowStats] = field(default_factory=dict)
+    drift_new: dict[tuple[str, str], DriftWindowStats] = field(default_factory=dict)  # v2
     low_conf_before: float | None = None  # mean low-confidence share of phase-0 windows
-    low_conf_after: float | None = None
+    low_conf_after: float | None = None  # ... of phase-2 windows on the first release
+    low_conf_new: float | None = None  # ... of phase-2 windows on the new release
+    loop: loop.LoopResult = field(default_factory=loop.LoopResult)
     alerts: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     alert_rules: int = 0
     not_included: list[str] = field(default_factory=list)
@@ -74,11 +95,16 @@ class Demo:
         self.logs = self.var / "logs"
         self.services: list[ServiceProcess] = []
         self.fleet: SimulatedFleet | None = None
+        self.oracle: CorpusOracle | None = None
         self.result = DemoResult()
         self.device_ids: set[str] = set()  # whose predictions this run counts
 
     def say(self, text: str) -> None:
         self.console.print(text)
+
+    def alive(self) -> None:
+        for service in self.services:
+            service.check_alive()
 
     # 1. ------------------------------------------------------------------------------------
     def stack(self) -> FleetSettings:
@@ -92,7 +118,7 @@ class Demo:
         )
         print_status(Stack(settings))
         for name, port in settings.metrics_ports.by_service().items():
-            if name in ("gateway", "processor", "labeler") and port_in_use(port):
+            if port_in_use(port):
                 raise ServiceError(
                     f"port {port} is taken: is a {name} already running? Stop it, the demo "
                     "starts its own"
@@ -100,9 +126,9 @@ class Demo:
         return settings
 
     # 2. ------------------------------------------------------------------------------------
-    def release(self, settings: FleetSettings) -> artifacts.Release:
+    def student(self) -> tuple[Path, dict[str, float]]:
         c = self.config
-        self.say("[bold]2. Student[/]: synthetic corpus phase 0 -> TinyLSTM -> int8 model blob")
+        self.say("[bold]2. Student[/]: synthetic corpus phase 0 -> TinyLSTM (stage 1)")
         data = artifacts.corpus(c, self.logs)
         started = time.monotonic()
         student, cached = artifacts.student(c, data, self.logs)
@@ -114,31 +140,27 @@ class Demo:
             f"accuracy {metrics.get('accuracy', math.nan):.3f}, macro-F1 "
             f"{metrics.get('macro_f1', math.nan):.3f}"
         )
-        version = artifacts.next_version(settings.kafka_bootstrap, TOPIC_NAMES["releases"])
-        blob = artifacts.export_blob(student, version, self.var / "releases", self.logs)
-        lines = (data / "phase0" / "valid.jsonl").read_text("utf-8").splitlines()
-        texts = [json.loads(line)["text"] for line in lines]
-        profile, _ = artifacts.reference_profile(blob, texts)
-        release = artifacts.make_release(version, blob, profile, metrics)
-        artifacts.publish_release(settings.kafka_bootstrap, TOPIC_NAMES["releases"], release)
-        self.say(
-            f"   release v{version}: {blob.name} ({release.manifest.size} bytes, sha256 "
-            f"{release.manifest.sha256[:12]}...), reference profile from {len(texts)} held-out "
-            f"phase-0 messages, published to {TOPIC_NAMES['releases']} (unsigned: the distiller "
-            "and its signing are not built yet)"
-        )
-        self.result.version = version
-        return release
+        return student, metrics
 
     def teacher(self) -> str:
         c = self.config
         data = artifacts.corpus(c, self.logs)
         started = time.monotonic()
+        if c.teacher == "oracle":
+            self.oracle = CorpusOracle(gold_labels(data))
+            self.say(
+                f"   labeller teacher: [yellow]corpus oracle[/] at {self.oracle.url} (no model: "
+                "the synthetic corpus' gold labels behind an OpenAI-compatible chat-completions "
+                "endpoint, asked through the labeller's LLM adapter) - run without --quick "
+                "for e5-small"
+            )
+            self.result.teacher = "oracle"
+            return self.oracle.teacher
         teacher, cached = artifacts.teacher(c, data, self.logs)
         if teacher == "keyword":
             self.say(
                 "   labeller teacher: [yellow]keyword stand-in[/] (no weights; labels from a "
-                "keyword table, not a model) - run without --quick for e5-small"
+                "keyword table, else a hash of the text: expect the gate to refuse)"
             )
         elif c.teacher != "e5-small":
             self.say(f"   labeller teacher: the fine-tuned teacher folder {teacher}")
@@ -154,41 +176,53 @@ class Demo:
 
     # 3. ------------------------------------------------------------------------------------
     def start_services(self, settings: FleetSettings, teacher: str) -> None:
-        c, ports = self.config, settings.metrics_ports
-        self.say("[bold]3. Services[/]: fleet gateway run, fleet processor run, fleet labeler run")
-        processor_env = {
-            "FLEET_PROCESSOR_WINDOW_S": str(c.window_s),
-            "FLEET_PROCESSOR_GRACE_S": str(c.grace_s),
-            "FLEET_PROCESSOR_TICK_S": "0.5",
-            "FLEET_PROCESSOR_BUDGET_PER_WINDOW": str(c.budget_per_window),
-            "FLEET_PROCESSOR_DATA_DIR": str(self.var / "processor"),
-            "FLEET_PROCESSOR_APP_ID": PROCESSOR_GROUP,
+        c, data = self.config, artifacts.corpus(self.config, self.logs)
+        self.say(
+            "[bold]3. Services[/]: fleet gateway | processor | labeler | distiller | rollout | "
+            "control run"
+        )
+        shutil.rmtree(self.var / "distiller", ignore_errors=True)  # this run's labels only
+        labels = sorted(set(gold_labels(data).values()))
+        specs = service_specs(c, self.var, data, teacher, labels, settings.metrics_ports)
+        inputs = {
+            GROUPS["processor"]: [TOPICS["predictions"]],
+            GROUPS["labeler"]: [TOPICS["requests"]],
+            GROUPS["distiller"]: [TOPICS["labeled"], TOPIC_NAMES["ops_commands"]],
+            GROUPS["rollout"]: [TOPICS["releases"], TOPICS["status"], TOPIC_NAMES["ops_commands"]],
         }
-        # Own consumer groups, started at the end of their topics: records left by earlier
-        # runs or other tools would otherwise be processed first and delay the live windows.
-        for group, topic in ((PROCESSOR_GROUP, TOPICS["predictions"]),
-                             (LABELER_GROUP, TOPICS["requests"])):  # fmt: skip
-            skipped = skip_backlog(settings.kafka_bootstrap, group, [topic])
+        for group, topics in inputs.items():
+            skipped = skip_backlog(settings.kafka_bootstrap, group, topics)
             if skipped:
                 self.say(f"   consumer group {group}: skipped {skipped} records of earlier runs")
-        gateway = ServiceProcess(
-            "gateway", GATEWAY_ARGS, {}, self.logs / "gateway.log", ports.gateway,
-        )  # fmt: skip
-        processor = ServiceProcess(
-            "processor", ["processor", "run"], processor_env,
-            self.logs / "processor.log", ports.processor,
-        )  # fmt: skip
-        labeler_env = {"FLEET_LABELER_TEACHER": teacher, "FLEET_LABELER_GROUP_ID": LABELER_GROUP}
-        labeler = ServiceProcess(
-            "labeler", ["labeler", "run"], labeler_env, self.logs / "labeler.log", ports.labeler,
-        )  # fmt: skip
-        for service in (gateway, processor, labeler):
+        for service in specs:
             self.services.append(service.start())
-        gateway.wait_for(lambda: "subscribed to" in gateway.tail(100_000), "its subscription")
-        processor.wait_for(lambda: "Ready" in processor.tail(100_000), "faust worker ready")
-        processor.wait_for(processor.serves_metrics, "/metrics")
-        labeler.wait_for(lambda: "labeler starting" in labeler.tail(100_000), "start", 300)
-        self.say(f"   running; logs in {self.logs}")
+        wait_ready(self.services)
+        self.say(
+            f"   running; logs in {self.logs}; distiller: {c.distill_steps} steps per cycle, "
+            "replay set phase-0 train.jsonl, drift trigger off (the demo sends ops redistill); "
+            f"rollout: canary (bake {c.canary_bake_s:.0f}s) -> fleet; ops API "
+            f"http://127.0.0.1:{settings.metrics_ports.control}/"
+        )
+
+    def release(self, settings: FleetSettings, student, metrics) -> artifacts.Release:
+        data = artifacts.corpus(self.config, self.logs)
+        lines = (data / "phase0" / "valid.jsonl").read_text("utf-8").splitlines()
+        texts = [json.loads(line)["text"] for line in lines]
+        known = artifacts.known_versions(
+            settings.kafka_bootstrap, TOPICS["releases"], TOPICS["rollouts"]
+        )
+        release = artifacts.seed_release(
+            student, texts, settings.data_dir / "releases", settings.data_dir / "keys",
+            settings.kafka_bootstrap, TOPICS["releases"], known, metrics,
+        )  # fmt: skip
+        self.say(
+            f"   release v{release.version}: {release.manifest.size} bytes, sha256 "
+            f"{release.manifest.sha256[:12]}..., reference profile from {len(texts)} held-out "
+            f"phase-0 messages, signed (var/keys/release.key), stored in {release.blob.parent}, "
+            f"published to {TOPICS['releases']}"
+        )
+        self.result.version = release.version
+        return release
 
     # 4. ------------------------------------------------------------------------------------
     def traffic(self, settings: FleetSettings, release: artifacts.Release, prom: Prometheus):
@@ -198,7 +232,8 @@ class Demo:
         for phase in (0, 2):
             lines = (data / f"phase{phase}" / "test.jsonl").read_text("utf-8").splitlines()
             texts[phase] = [json.loads(line)["text"] for line in lines]
-        accounts = simulated_accounts(load_registry(settings.stack.registry), c.devices)
+        registry = load_registry(settings.stack.registry)
+        accounts = demo_accounts(registry, c.devices, c.canary_devices)
         from edge_agent.cli import trusted_key
 
         self.fleet = SimulatedFleet(
@@ -210,48 +245,142 @@ class Demo:
         self.say(
             f"[bold]4. Traffic[/]: {c.devices} devices x {c.rate_hz}/s, phase 0 for "
             f"~{c.phase0_s:.0f}s, then phase 2 (drift: new carriers and phrasing, new label 拦截) "
-            f"for ~{c.drift_s:.0f}s\n   devices: {self.fleet.description}"
+            f"for ~{c.drift_s:.0f}s on release {release.version}, on while the loop runs, then "
+            f"~{c.after_s:.0f}s on the new release\n   devices: {self.fleet.description}"
         )
         self.fleet.connect()
         # start and switch on processor window boundaries: every window is full and holds
         # one phase only
-        started = math.ceil(time.time() / c.window_s) * c.window_s
-        switch = started + math.ceil(c.phase0_s / c.window_s) * c.window_s
-        end = switch + math.ceil(c.drift_s / c.window_s) * c.window_s
+        w = c.window_s
+        started = math.ceil(time.time() / w) * w
+        switch = started + math.ceil(c.phase0_s / w) * w
+        v1_end = switch + math.ceil(c.drift_s / w) * w
         time.sleep(max(started - time.time(), 0))
-        self.fleet.start([(0, switch), (2, end)], texts)
+        self.fleet.start([(0, switch), (2, math.inf)], texts)
         if c.malformed:
             self.fleet.send_malformed(c.malformed)
-        self._progress(prom, started, switch, release.version)
+        self._progress(prom, started, switch)
         self.say(f"   [bold]phase 2 from {time.strftime('%H:%M:%S', time.localtime(switch))}[/]")
-        self._progress(prom, started, end, release.version)
-        self.result.traffic = self.fleet.stop()
-        self.fleet = None
-        return started, switch, end
+        self._progress(prom, started, v1_end)
+        return Times(started, switch, v1_end)
 
-    def _progress(self, prom: Prometheus, started: float, until: float, version: int) -> None:
+    def _progress(self, prom: Prometheus, started: float, until: float) -> None:
         every = max(self.config.window_s, 10.0)
         while (left := until - time.time()) > 0:
             time.sleep(min(left, every))
-            for service in self.services:
-                service.check_alive()
+            self.alive()
+            self._report_progress(prom, started)
+
+    def _report_progress(self, prom: Prometheus, started: float) -> None:
+        parts = []
+        new = self.result.loop.version
+        for version in (self.result.version, new):
+            if version is None:
+                continue
             v = f'model_version="{version}"'
-            events = prom.scalar(f"sum(fleet_processor_events_total{{{v}}})") or 0
+            events = prom.scalar(f"sum(fleet_processor_events_total{{{v}}})")
+            if events is None and version == new:
+                continue
             psi = prom.scalar(f'max(fleet_processor_drift{{{v},statistic="psi"}})')
-            requests = prom.scalar(f"sum(fleet_processor_label_requests_total{{{v}}})") or 0
-            labels = prom.scalar("sum(fleet_labeler_labels_total)") or 0
-            self.say(
-                f"   +{time.time() - started:4.0f}s  processor events {events:.0f}, last window "
-                f"PSI {'-' if psi is None else f'{psi:.3f}'}, label requests {requests:.0f}, "
-                f"labelled {labels:.0f}   (Prometheus)"
+            parts.append(
+                f"v{version}: events {events or 0:.0f}, last window PSI "
+                f"{'-' if psi is None else f'{psi:.3f}'}"
             )
+        ours = "|".join(str(v) for v in self._versions())
+        requests = (
+            prom.scalar(f'sum(fleet_processor_label_requests_total{{model_version=~"{ours}"}})')
+            or 0
+        )
+        labels = prom.scalar("sum(fleet_labeler_labels_total)") or 0
+        self.say(
+            f"   +{time.time() - started:4.0f}s  {'; '.join(parts)}; label requests "
+            f"{requests:.0f}, labelled {labels:.0f}   (Prometheus)"
+        )
 
     # 5. ------------------------------------------------------------------------------------
-    def settle(self, prom: Prometheus, times: tuple[float, float, float], scrape_s: float):
-        """Wait until the gateway forwarded everything, every window closed, the labeller
-        labelled every request, and Prometheus scraped the final values."""
-        gateway, processor, labeler = self.services
-        started, _, end = times
+    def close_loop(self, prom: Prometheus, times: Times, scrape_s: float) -> Times:
+        """Redistill -> signed release -> canary -> fleet, while the devices keep sending
+        phase-2 messages; then ``after_s`` more seconds of traffic on the new release."""
+        c, r = self.config, self.result.loop
+        assert self.fleet is not None, "traffic() starts the fleet"
+        self.say("[bold]5. The loop[/]: teacher labels -> distiller -> signed release -> rollout")
+        # 1. The labels of the phase-2 windows so far are stored by the distiller.
+        if not loop.wait_until(lambda: loop.labels_stored(prom), 60 + 2 * scrape_s, self.alive):
+            self.say("   [yellow]not every label reached the distiller within a minute[/]")
+        r.samples = int(prom.scalar("sum(fleet_distiller_samples)") or 0)
+        # 2. Ask for a retrain through the ops API, as an operator would.
+        reason = f"demo: drift after the switch, {r.samples} labelled samples"
+        r.command_id, r.redistill_at = loop.redistill(c.distill_steps, reason, self.logs)
+        self.say(
+            f"   fleet ops redistill --max-steps {c.distill_steps}: command {r.command_id[:8]}.. "
+            f"accepted by the control API ({r.samples} labelled samples stored)"
+        )
+        # 3. The distiller's cycle: fine-tune, gate, sign, store, publish.
+        got = loop.wait_until(lambda: bool(loop.cycle_outcome(prom)), c.loop_timeout_s, self.alive)
+        r.outcome = loop.cycle_outcome(prom) if got else ""
+        if r.outcome == "published":
+            time.sleep(scrape_s + 1)  # the gauge is set after the counter
+            r.version = int(prom.scalar("max(fleet_distiller_last_published_version)") or 0)
+            seconds = prom.scalar("sum(fleet_distiller_cycle_seconds_sum)")
+            r.cycle_s = seconds
+            self.say(
+                f"   distiller: release v{r.version} published after "
+                f"{'-' if seconds is None else f'{seconds:.0f}s'} (gate passed)"
+            )
+            self._await_rollout(prom)
+        else:
+            r.problem = f"the distiller's cycle: {r.outcome or 'no answer'}"
+            self.say(f"   [red]{r.problem}[/] (see {self.logs / 'distiller.log'})")
+        # 4. Traffic on the new release for whole windows, then stop.
+        w = c.window_s
+        v2_start = math.ceil(time.time() / w) * w
+        end = v2_start + math.ceil(c.after_s / w) * w
+        self.fleet.finish_at(end)
+        self._progress(prom, times.started, end)
+        self.result.traffic = self.fleet.stop()
+        self.fleet = None
+        return replace(times, v2_start=v2_start, end=end)
+
+    def _await_rollout(self, prom: Prometheus) -> None:
+        r, fleet = self.result.loop, self.fleet
+        assert fleet is not None and r.version is not None
+        halted = f'max(fleet_rollout_status{{version="{r.version}",status="halted"}})'
+        last = 0.0
+
+        def done() -> bool:
+            nonlocal last
+            if time.monotonic() - last >= 5:
+                last = time.monotonic()
+                on = sum(v == r.version for v in fleet.versions().values())
+                confirmed = prom.query(
+                    f'fleet_rollout_devices{{version="{r.version}",outcome="confirmed"}}'
+                )
+                groups = ", ".join(f"{m['group']} {v:.0f}" for m, v in sorted(
+                    confirmed, key=lambda row: row[0]["group"]))  # fmt: skip
+                self.say(
+                    f"   rollout of v{r.version}: {on}/{len(fleet.versions())} devices run it; "
+                    f"confirmed per group (Prometheus): {groups or '-'}"
+                )
+            if (prom.scalar(halted) or 0) >= 1:
+                raise _Halted
+            return all(v == r.version for v in fleet.versions().values())
+
+        try:
+            if loop.wait_until(done, self.config.loop_timeout_s, self.alive):
+                r.all_on_new_at = time.time()
+                self.say(f"   [green]every device runs release v{r.version}[/]")
+            else:
+                r.problem = f"not every device runs v{r.version} after the timeout"
+        except _Halted:
+            r.problem = f"the rollout of v{r.version} halted (see {self.logs / 'rollout.log'})"
+        if r.problem:
+            self.say(f"   [red]{r.problem}[/]")
+
+    # 6. ------------------------------------------------------------------------------------
+    def settle(self, prom: Prometheus, times: Times, scrape_s: float) -> None:
+        """Wait until the gateway forwarded everything, the processor counted every event and
+        closed the last window, the labeller labelled every request, and Prometheus scraped."""
+        gateway, processor, labeler = self.services[:3]
         expected = self.result.published + self.result.traffic.malformed
         gateway.wait_for(
             lambda: (
@@ -260,43 +389,57 @@ class Demo:
             f"{expected} messages through the gateway",
             60,
         )
-        windows = round((end - started) / self.config.window_s)
-        v = f'model_version="{self.result.version}"'
-        closed = f"sum(fleet_processor_windows_closed_total{{{v}}})"
+        versions = "|".join(str(v) for v in self._versions())
+        events = f'sum(fleet_processor_events_total{{model_version=~"{versions}"}})'
         processor.wait_for(
-            lambda: (prom.scalar(closed) or 0) >= windows, f"{windows} windows to close", 90
+            lambda: (prom.scalar(events) or 0) >= self.result.published,
+            f"{self.result.published} events in the processor",
+            90,
         )
-        # the backlog gauge is refreshed every 2 s: read one scraped after the last requests
-        time.sleep(2 + scrape_s + 1)
+        # the last window closes grace_s after the end, at the processor's next tick
+        time.sleep(max(times.end + self.config.grace_s + 1 - time.time(), 0) + scrape_s + 1)
         labeler.wait_for(
             lambda: prom.scalar("sum(fleet_labeler_backlog)") == 0, "the labelling backlog", 300
         )
         time.sleep(scrape_s + 1)
 
-    def _mine(self, started: float, version: int) -> Callable[[PredictionEvent], bool]:
-        """This run's predictions: its devices and release, classified since it started."""
-        ids = set(self.device_ids)
-        return lambda e: e.device_id in ids and e.model_version == version and e.ts >= started
+    def _versions(self) -> list[int]:
+        new = self.result.loop.version
+        return [self.result.version, *([new] if new else [])]
 
-    def summarise(self, tail: KafkaTail, prom: Prometheus, times: tuple[float, float, float]):
-        started, switch, end = times
+    def _mine(self, started: float) -> Callable[[PredictionEvent], bool]:
+        """This run's predictions: its devices and releases, classified since it started."""
+        ids, versions = set(self.device_ids), set(self._versions())
+        return lambda e: e.device_id in ids and e.model_version in versions and e.ts >= started
+
+    def summarise(self, tail: KafkaTail, prom: Prometheus, times: Times, public_key: bytes):
         r, c = self.result, self.config
-        r.kafka = count_records(tail.read(), TOPICS, self._mine(started, r.version), switch)
-        r.counters = service_counters(prom, r.version)
-        # the gauge shows the last closed window: phase-0 windows close by switch + grace,
-        # the first phase-2 window at switch + window + grace
-        before_end = switch + c.grace_s + c.window_s / 2
-        after_start = switch + c.window_s + c.grace_s + c.window_s / 2
-        final = end + c.grace_s + 2
-        r.drift_before = drift_between(prom, r.version, started, before_end)
-        r.drift_after = drift_between(prom, r.version, after_start, final)
-        ratio = f'fleet_processor_window_low_confidence_ratio{{model_version="{r.version}"}}'
-        r.low_conf_before = prom.scalar(
-            f"max(avg_over_time({ratio}[{int(before_end - started)}s]))", at=before_end
+        records = tail.read()
+        r.kafka = count_records(records, TOPICS, self._mine(times.started), times.switch)
+        loop.read_back(records, TOPICS, r.loop, self.device_ids, public_key)
+        r.loop.final_versions = dict(r.kafka.last_version)
+        r.loop.closed = (
+            r.loop.manifest is not None
+            and r.loop.signed
+            and set(r.loop.confirmed_at) == self.device_ids
+            and r.kafka.by_version.get(r.loop.version or 0, 0) > 0
         )
-        r.low_conf_after = prom.scalar(
-            f"max(avg_over_time({ratio}[{int(final - after_start)}s]))", at=final
-        )
+        r.counters = service_counters(prom, r.version, r.loop.version)
+        # the gauge shows the last closed window: windows of a phase close by its end + grace,
+        # the first window of the next at its start + window + grace
+        half = c.window_s / 2
+        before_end = times.switch + c.grace_s + half
+        after_start = times.switch + c.window_s + c.grace_s + half
+        after_end = times.v1_end + c.grace_s + 2
+        new_start = times.v2_start + c.window_s + c.grace_s + half
+        final = times.end + c.grace_s + 2
+        r.drift_before = drift_between(prom, r.version, times.started, before_end)
+        r.drift_after = drift_between(prom, r.version, after_start, after_end)
+        r.low_conf_before = low_confidence(prom, r.version, times.started, before_end)
+        r.low_conf_after = low_confidence(prom, r.version, after_start, after_end)
+        if r.loop.version and math.isfinite(times.v2_start):
+            r.drift_new = drift_between(prom, r.loop.version, new_start, final)
+            r.low_conf_new = low_confidence(prom, r.loop.version, new_start, final)
         r.alert_rules = prom.alert_rules()
         r.alerts = prom.alerts()
 
@@ -309,6 +452,20 @@ class Demo:
             code = service.stop()
             self.say(f"   stopped {service.name} (exit {code})")
         self.services = []
+        if self.oracle is not None:
+            self.oracle.close()
+            self.oracle = None
+
+
+class _Halted(Exception):
+    """The rollout manager halted the new release (raised out of a wait)."""
+
+
+def low_confidence(prom: Prometheus, version: int, start: float, end: float) -> float | None:
+    """Mean low-confidence share of one release's windows whose gauge samples fall in
+    (start, end]."""
+    ratio = f'fleet_processor_window_low_confidence_ratio{{model_version="{version}"}}'
+    return prom.scalar(f"max(avg_over_time({ratio}[{max(int(end - start), 1)}s]))", at=end)
 
 
 @contextlib.contextmanager
@@ -325,31 +482,35 @@ def _ignoring_sigint() -> Iterator[None]:
 
 def run(config: DemoConfig, console: Console) -> DemoResult:
     """The whole demo; services it started are stopped even on Ctrl-C or an error."""
+    from edge_agent.cli import trusted_key
     from services.demo.summary import print_summary
 
     demo = Demo(config, console)
     demo.result.not_included = [
-        "the distiller (retraining on the teacher's labels) and release signing: the demo "
-        "publishes the release manifest itself, unsigned",
-        "the rollout manager: devices are provisioned with the release, not updated over the air",
         "Grafana: the dashboards in deploy/grafana/ need a Grafana server (not in the stack)",
     ]
     settings = demo.stack()
     prom = Prometheus(settings.prometheus_url)
     prom.reload()
-    release = demo.release(settings)
+    scrape_s = settings.stack.prometheus.scrape_interval_s
+    student, metrics = demo.student()
     teacher = demo.teacher()
-    tail = KafkaTail(settings.kafka_bootstrap, list(TOPICS.values()))
+    tail: KafkaTail | None = None
     try:
         demo.start_services(settings, teacher)
+        # (after the rollout manager created its state topic)
+        tail = KafkaTail(settings.kafka_bootstrap, list(TOPICS.values()))
+        release = demo.release(settings, student, metrics)
         times = demo.traffic(settings, release, prom)
-        console.print("[bold]5. Draining[/]: gateway -> Kafka, last window, labelling backlog")
-        demo.settle(prom, times, settings.stack.prometheus.scrape_interval_s)
-        demo.summarise(tail, prom, times)
+        times = demo.close_loop(prom, times, scrape_s)
+        console.print("[bold]6. Draining[/]: gateway -> Kafka, last window, labelling backlog")
+        demo.settle(prom, times, scrape_s)
+        demo.summarise(tail, prom, times, trusted_key(settings, None))
     finally:
         with _ignoring_sigint():  # a second Ctrl-C must not cut the clean-up short
-            console.print("[bold]6. Stopping the services the demo started[/]")
+            console.print("[bold]7. Stopping the services the demo started[/]")
             demo.stop_services()
-            tail.close()
+            if tail is not None:
+                tail.close()
     print_summary(demo.result, config, console)
     return demo.result

@@ -19,6 +19,18 @@ def delivery_ok(result) -> bool:
     return result.kafka.unique_predictions == result.published and traffic.undelivered == 0
 
 
+def loop_closed(result) -> bool:
+    """The distiller published a signed release, every device of the demo confirmed it, and
+    predictions made with it reached Kafka."""
+    return result.loop.closed
+
+
+def low_confidence_fell(result) -> bool:
+    """The new release is less often unsure on phase-2 traffic than the first one was."""
+    before, after = result.low_conf_after, result.low_conf_new
+    return before is not None and after is not None and after < before
+
+
 def drift_increased(result) -> bool:
     """Class-mix PSI averaged over the phase-2 windows exceeds the phase-0 average."""
     key = ("class_mix", "psi")
@@ -41,6 +53,9 @@ def print_summary(result, config: DemoConfig, console: Console) -> None:
     table.add_row("distinct predictions in fleet.predictions", str(k.by_phase.get(0, 0)),
                   str(k.by_phase.get(2, 0)), str(k.unique_predictions))  # fmt: skip
     table.add_row("records in fleet.predictions (incl. redeliveries)", "", "", str(k.predictions))
+    for version, n in sorted(k.by_version.items()):
+        table.add_row(f"   of them made by release v{version}", "",
+                      str(k.phase2_by_version.get(version, 0)), str(n))  # fmt: skip
     table.add_row("malformed payloads sent / dead letters (any device)", "", "",
                   f"{t.malformed} / {k.dlq}")  # fmt: skip
     table.add_row("label requests (distill.label-requests)", str(k.requests_by_phase.get(0, 0)),
@@ -50,29 +65,37 @@ def print_summary(result, config: DemoConfig, console: Console) -> None:
     if t.undelivered:
         console.print(f"[red]{t.undelivered} predictions were still buffered or dropped")
 
+    new = result.loop.version
     drift = Table(
-        title=f"Drift of release v{result.version} per window, from Prometheus "
-        f"(fleet_processor_drift, {config.window_s:.0f}s windows)",
+        title=f"Drift per window, from Prometheus (fleet_processor_drift against each release's "
+        f"reference profile, {config.window_s:.0f}s windows): mean (max)",
         title_justify="left",
     )
     drift.add_column("feature / statistic")
-    drift.add_column("phase 0: mean (max)", justify="right")
-    drift.add_column("phase 2: mean (max)", justify="right")
+    drift.add_column(f"phase 0 on v{result.version}", justify="right")
+    drift.add_column(f"phase 2 on v{result.version}", justify="right")
+    drift.add_column(f"phase 2 on v{new}" if new else "phase 2 on the new release", justify="right")
+
+    def cell(stats) -> str:
+        return "-" if stats is None else f"{stats.mean:.3f} ({stats.max:.3f})"
+
     for feature in DRIFT_FEATURES:
         for statistic in DRIFT_STATISTICS:
-            before = result.drift_before.get((feature, statistic))
-            after = result.drift_after.get((feature, statistic))
+            key = (feature, statistic)
             drift.add_row(
                 f"{feature} {statistic}",
-                "-" if before is None else f"{before.mean:.3f} ({before.max:.3f})",
-                "-" if after is None else f"{after.mean:.3f} ({after.max:.3f})",
+                cell(result.drift_before.get(key)),
+                cell(result.drift_after.get(key)),
+                cell(result.drift_new.get(key)),
             )
     drift.add_row(
         "low-confidence share",
         _num(result.low_conf_before, ".3f"),
         _num(result.low_conf_after, ".3f"),
+        _num(result.low_conf_new, ".3f"),
     )
     console.print(drift)
+    print_loop(result, console)
 
     counters = Table(title="Service counters, from Prometheus", title_justify="left")
     counters.add_column("metric")
@@ -110,7 +133,72 @@ def print_summary(result, config: DemoConfig, console: Console) -> None:
         f"{'[green]' if ok_drift else '[yellow]'}drift after the switch "
         f"{'exceeds' if ok_drift else 'does not exceed'} drift before[/]."
     )
+    loop = result.loop
+    if loop_closed(result):
+        fell = low_confidence_fell(result)
+        console.print(
+            f"[green]The loop closed[/]: release v{loop.version} (signed) runs on all "
+            f"{len(loop.confirmed_at)} devices; low-confidence share on phase-2 traffic "
+            f"{_num(result.low_conf_after, '.3f')} on v{result.version} -> "
+            f"{'[green]' if fell else '[yellow]'}{_num(result.low_conf_new, '.3f')}[/] on "
+            f"v{loop.version}."
+        )
+    else:
+        console.print(f"[red]The loop did not close[/]: {loop.problem or 'see the loop table'}")
     console.print(
         "\nThe stack keeps running: `fleet stack status` shows it, `fleet stack down` stops it "
         "(Prometheus: http://127.0.0.1:19090, e.g. the query fleet_processor_drift)."
     )
+
+
+def print_loop(result, console: Console) -> None:
+    """Labels used, the gate, the rollout timeline and the device versions at the end."""
+    from collections import Counter
+
+    from services.demo.loop import timeline
+
+    loop, k = result.loop, result.kafka
+    console.print(
+        f"[bold]The loop[/]: ops redistill with {loop.samples} labelled samples stored -> "
+        f"distiller cycle {loop.outcome or '(no answer)'}"
+        + (f" in {loop.cycle_s:.0f}s" if loop.cycle_s is not None else "")
+    )
+    manifest = loop.manifest
+    if manifest is not None:
+        m = manifest.metrics
+        console.print(
+            f"   release v{loop.version}: {manifest.size} bytes, signature "
+            f"{'[green]verifies[/]' if loop.signed else '[red]does not verify[/]'} against "
+            f"var/keys/release.pub; trained on {m.get('train_new', 0):.0f} teacher-labelled "
+            f"samples + {m.get('train_replay', 0):.0f} replay rows, gated on "
+            f"{m.get('gate_holdout', 0):.0f} held out"
+        )
+        gate = Table(title=f"Gate of v{loop.version} (from its manifest)", title_justify="left")
+        gate.add_column("accuracy on")
+        gate.add_column(f"v{result.version}", justify="right")
+        gate.add_column(f"v{loop.version} float", justify="right")
+        gate.add_column(f"v{loop.version} int8", justify="right")
+        gate.add_row("held-out teacher labels", _num(m.get("gate_new_accuracy_old"), ".3f"),
+                     _num(m.get("gate_new_accuracy_candidate"), ".3f"),
+                     _num(m.get("gate_new_accuracy_candidate_int8"), ".3f"))  # fmt: skip
+        gate.add_row("replay set (phase-0 gold labels)",
+                     _num(m.get("gate_replay_accuracy_old"), ".3f"),
+                     _num(m.get("gate_replay_accuracy_candidate"), ".3f"), "")  # fmt: skip
+        console.print(gate)
+    events = timeline(loop)
+    if events:
+        t0 = events[0][1]
+        rows = Table(title="Timeline (Kafka: ops.commands, model.releases, model.rollouts, "
+                     "fleet.device-status)", title_justify="left")  # fmt: skip
+        rows.add_column("+s", justify="right")
+        rows.add_column("event")
+        for event, ts in events:
+            rows.add_row(f"{ts - t0:.1f}", event)
+        console.print(rows)
+    if loop.final_versions:
+        versions = Counter(loop.final_versions.values())
+        parts = ", ".join(f"v{v}: {n}" for v, n in sorted(versions.items()))
+        console.print(f"   model version of each device's last prediction: {parts}")
+    if loop.version:
+        made = k.by_version.get(loop.version, 0)
+        console.print(f"   predictions made by v{loop.version} in fleet.predictions: {made}")

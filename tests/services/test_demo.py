@@ -1,5 +1,8 @@
-"""The quick demo runs the real loop against the session stack and its numbers agree:
-everything published reached Kafka, drift rose after the switch, every request was labelled."""
+"""The quick demo runs the whole loop against the session stack and its numbers agree:
+everything published reached Kafka exactly once, drift rose after the switch, every request
+was labelled, and the loop closed: the distiller published a signed release from the teacher's
+labels, the rollout manager shipped it canary -> fleet, every device confirmed it and its
+predictions reached Kafka."""
 
 from __future__ import annotations
 
@@ -11,7 +14,9 @@ from rich.console import Console
 
 from services.demo import QUICK
 from services.demo.run import run
-from services.demo.summary import delivery_ok, drift_increased
+from services.demo.summary import delivery_ok, drift_increased, loop_closed
+from services.releases.signing import verify
+from services.releases.store import ReleaseStore
 
 pytestmark = pytest.mark.integration
 
@@ -21,18 +26,19 @@ pytestmark = pytest.mark.integration
 @pytest.mark.filterwarnings(
     "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning"
 )
-def test_quick_demo_accounts_for_every_prediction_and_sees_the_drift(stack, tmp_path):
+def test_quick_demo_closes_the_loop_and_accounts_for_every_prediction(stack, tmp_path):
     out = io.StringIO()
     result = run(replace(QUICK, var_dir=tmp_path), Console(file=out, width=120))
     text = out.getvalue()
-    k = result.kafka
+    k, loop = result.kafka, result.loop
 
-    # delivery: every prediction the devices published reached Kafka, in the right phase
+    # delivery: every prediction the devices published reached Kafka once, in the right phase
     assert result.traffic.undelivered == 0, text
     assert result.traffic.sent == result.published
     assert k.unique_predictions == result.published, text
     for phase in (0, 2):  # by the event's timestamp; a message may straddle the switch
         assert abs(k.by_phase[phase] - result.traffic.published[phase]) <= 2, text
+    assert sum(k.by_version.values()) == k.unique_predictions
     assert k.dlq >= result.traffic.malformed == QUICK.malformed
     assert delivery_ok(result)
     # the services' own counters, read from Prometheus, agree with the records
@@ -47,12 +53,36 @@ def test_quick_demo_accounts_for_every_prediction_and_sees_the_drift(stack, tmp_
     assert result.low_conf_after is not None and result.low_conf_before is not None
     assert result.low_conf_after > result.low_conf_before, text
 
-    # labelling: requests within the budget, and the labeller answered every one of them
-    windows = round(QUICK.traffic_s / QUICK.window_s)
-    assert 0 < k.label_requests <= windows * QUICK.budget_per_window
-    assert k.labelled == k.label_requests, text
-    assert k.teacher_ids == ["keyword-double"]
-    assert result.alert_rules > 0  # Prometheus loaded the project's alert rules
+    # labelling: the labeller answered every request of this run
+    assert k.label_requests > 0 and k.labelled == k.label_requests, text
+    assert k.requests_by_phase.get(2, 0) > 0
+    assert [t.split("@")[0] for t in k.teacher_ids] == ["llm:corpus-oracle"]
+
+    # the loop: release 2 published by the distiller, signed with the key devices trust ...
+    assert loop.outcome == "published", text
+    assert loop.version == result.version + 1
+    assert loop.manifest is not None and loop.signed, text
+    store = ReleaseStore(stack.settings.data_dir / "releases")
+    stored = store.manifest(loop.version)
+    verify(stored, (stack.settings.data_dir / "keys" / "release.pub").read_bytes())
+    assert stored.sha256 == loop.manifest.sha256
+    assert (
+        loop.manifest.metrics["gate_new_accuracy_candidate"]
+        > (loop.manifest.metrics["gate_new_accuracy_old"])
+    )
+    # ... shipped canary first, then the fleet, and confirmed by every device of the demo
+    assert loop.rollout is not None and loop.rollout.status == "completed", text
+    groups = [stage.group for stage in loop.rollout.stages]
+    assert groups == ["canary", "fleet"]
+    canary, fleet = loop.rollout.stages
+    assert canary.finished_at is not None and fleet.started_at is not None
+    assert canary.finished_at <= fleet.started_at
+    assert len(loop.confirmed_at) == QUICK.devices, text
+    assert set(loop.final_versions.values()) == {loop.version}, text
+    # ... and its predictions reached Kafka, counted once with all the others
+    assert k.by_version[loop.version] > 0 and k.phase2_by_version[loop.version] > 0
+    assert loop_closed(result), text
     assert f"{k.unique_predictions}/{result.published} published predictions reached Kafka" in (
         text
     )
+    assert "The loop closed" in text

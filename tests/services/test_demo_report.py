@@ -9,7 +9,7 @@ from services.demo.config import FULL, QUICK, DemoConfig
 from services.demo.devices import TrafficStats
 from services.demo.report import DriftWindowStats, KafkaCounts, count_records
 from services.demo.run import DemoResult
-from services.demo.summary import delivery_ok, drift_increased
+from services.demo.summary import delivery_ok, drift_increased, loop_closed, low_confidence_fell
 from services.errors import ConfigError
 from services.gateway.dlq import DlqRecord
 from services.schemas import examples
@@ -54,6 +54,8 @@ def test_counts_only_this_runs_predictions_and_their_requests_and_labels():
     counts = count_records(records, TOPICS, is_mine, SWITCH)
     assert (counts.predictions, counts.unique_predictions) == (3, 2)  # one redelivery
     assert counts.by_phase == {0: 1, 2: 1}
+    assert (counts.by_version, counts.phase2_by_version) == ({7: 2}, {7: 1})
+    assert counts.last_version == {"sim-0000": 7, "sim-0001": 7}
     assert (counts.dlq, counts.dlq_reasons) == (1, ["Invalid JSON"])
     assert (counts.label_requests, counts.requests_by_phase) == (2, {0: 1, 2: 1})
     assert counts.labelled == 2
@@ -70,18 +72,42 @@ def _result(published: dict[int, int], in_kafka: int, before: float, after: floa
     return result
 
 
+def test_counts_predictions_per_release_and_each_devices_last_one():
+    events = [
+        _event("sim-0000", 0, SWITCH - 5, version=7),
+        _event("sim-0000", 1, SWITCH + 5, version=7),
+        _event("sim-0000", 2, SWITCH + 50, version=8),  # updated over the air
+        _event("sim-0001", 0, SWITCH + 60, version=7),  # not (yet)
+    ]
+    records = {"p": [e.to_bytes() for e in reversed(events)], "d": [], "r": [], "l": []}
+    counts = count_records(records, TOPICS, lambda e: e.model_version in (7, 8), SWITCH)
+    assert counts.by_version == {7: 3, 8: 1}
+    assert counts.phase2_by_version == {7: 2, 8: 1}
+    assert counts.last_version == {"sim-0000": 8, "sim-0001": 7}
+
+
 def test_summary_verdicts():
     assert delivery_ok(_result({0: 10, 2: 12}, 22, 0.05, 0.2))
     assert not delivery_ok(_result({0: 10, 2: 12}, 21, 0.05, 0.2))  # one lost
     assert drift_increased(_result({0: 1}, 1, 0.05, 0.2))
     assert not drift_increased(_result({0: 1}, 1, 0.2, 0.2))
     assert not drift_increased(DemoResult())  # nothing measured is not an increase
+    result = DemoResult(low_conf_after=0.30, low_conf_new=0.08)
+    assert low_confidence_fell(result)
+    assert not low_confidence_fell(DemoResult(low_conf_after=0.30))  # v2 never measured
+    assert not loop_closed(DemoResult())
+    result.loop.closed = True
+    assert loop_closed(result)
 
 
 def test_config_rejects_phases_shorter_than_two_windows_and_unknown_teachers(tmp_path):
     assert QUICK.traffic_s < FULL.traffic_s
     with pytest.raises(ConfigError, match="two processor windows"):
         DemoConfig(phase0_s=10, window_s=10)
+    with pytest.raises(ConfigError, match="two processor windows"):
+        DemoConfig(after_s=10, window_s=10)
+    with pytest.raises(ConfigError, match="canary_devices"):
+        DemoConfig(devices=2, canary_devices=2)  # no device left for the fleet stage
     with pytest.raises(ConfigError, match="e5-small"):
         DemoConfig(teacher=str(tmp_path / "missing"))
     assert DemoConfig(teacher=str(tmp_path)).teacher == str(tmp_path)  # a teacher folder

@@ -1,0 +1,160 @@
+"""Closing the loop: once the teacher has labelled the drifted traffic, the demo asks for a
+retrain through the ops API (``fleet ops redistill``), waits for the distiller's signed release
+and for the rollout manager to ship it canary -> fleet, while the devices keep classifying;
+afterwards it reads what happened back from Kafka (the release manifest, the rollout record,
+the devices' OTA reports).
+
+Why an ops command and not the distiller's drift trigger: the trigger fires only after the
+recorded PSI stayed above its threshold for a hold period (180 s by default, like the
+``FleetDriftHigh`` alert), polled every 30 s, and needs a minimum of new samples; how soon that
+happens depends on window timing and scrape alignment. An ops ``Redistill`` sent once the
+labels are stored starts the same cycle at a known point, so the demo's timeline (and the test
+that runs it) is deterministic, and it shows the control API's path as well.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.demo import artifacts
+from services.demo.report import Prometheus
+from services.errors import ServiceError
+from services.schemas import ReleaseManifest
+from services.schemas.rollout import RolloutRecord
+
+DISTILLER_OUTCOMES = ("published", "rejected_by_gate", "failed")
+
+
+@dataclass
+class LoopResult:
+    redistill_at: float | None = None  # when the ops command was accepted (Unix time)
+    command_id: str = ""
+    samples: int = 0  # labelled samples in the distiller's store when it was asked
+    outcome: str = ""  # the cycle's: published | rejected_by_gate | failed | "" (no answer)
+    cycle_s: float | None = None  # the distiller's wall time for the cycle (Prometheus)
+    version: int | None = None  # the release the cycle published
+    manifest: ReleaseManifest | None = None  # as read back from model.releases
+    signed: bool = False  # its signature verifies against var/keys/release.pub
+    rollout: RolloutRecord | None = None  # the release's last record in model.rollouts
+    all_on_new_at: float | None = None  # every demo device runs the new release (device side)
+    confirmed_at: dict[str, float] = field(default_factory=dict)  # device -> OTA confirmed ts
+    final_versions: dict[str, int] = field(default_factory=dict)  # device -> of its last
+    # prediction (statuses would do, but a test elsewhere may run an agent with the same id)
+    chunks_served: float | None = None  # by the rollout manager (Prometheus)
+    closed: bool = False  # a release was published, and every demo device confirmed it
+    problem: str = ""  # why the loop did not close
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, alive: Callable[[], None]) -> bool:
+    """Poll ``check`` every half second; False after ``timeout_s``. ``alive`` raises when a
+    service the demo depends on died."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        alive()
+        if check():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def labels_stored(prom: Prometheus) -> bool:
+    """Every label the labeller produced was read by the distiller (stored or a duplicate)."""
+    labelled = prom.scalar("sum(fleet_labeler_labels_total)") or 0
+    stored = prom.scalar("sum(fleet_distiller_samples_stored_total)") or 0
+    skipped = prom.scalar("sum(fleet_distiller_samples_skipped_total)") or 0
+    backlog = prom.scalar("sum(fleet_labeler_backlog)")
+    return labelled > 0 and backlog == 0 and stored + skipped >= labelled
+
+
+def redistill(max_steps: int, reason: str, logs: Path) -> tuple[str, float]:
+    """``fleet ops redistill`` through the control API; (command id, its timestamp)."""
+    out = artifacts.fleet(
+        ["ops", "redistill", "--max-steps", str(max_steps), "--reason", reason],
+        logs / "ops-redistill.log",
+        timeout_s=60,
+    )
+    try:
+        command = json.loads(out.strip().splitlines()[-1])
+        return str(command["command_id"]), float(command["ts"])
+    except (ValueError, KeyError, IndexError) as exc:
+        raise ServiceError(f"fleet ops redistill answered {out[-500:]!r}") from exc
+
+
+def cycle_outcome(prom: Prometheus) -> str:
+    """The outcome of the distiller's ops-triggered cycle, "" while none finished."""
+    for outcome in DISTILLER_OUTCOMES:
+        expr = f'sum(fleet_distiller_retrains_total{{trigger="ops",outcome="{outcome}"}})'
+        if (prom.scalar(expr) or 0) >= 1:
+            return outcome
+    return ""
+
+
+def read_back(
+    records: dict[str, list[bytes]],
+    topics: dict[str, str],
+    result: LoopResult,
+    devices: set[str],
+    public_key: bytes,
+) -> None:
+    """Fill ``result`` from this run's records: the new release's manifest (and whether its
+    signature verifies), its last rollout record and each device's OTA confirmation of it.
+    (``final_versions`` comes from the predictions, see ``report.count_records``.)"""
+    from services.errors import ValidationError
+    from services.releases.signing import SigningError, verify
+    from services.schemas import parse_device_status, parse_release_manifest, parse_rollout_record
+
+    version = result.version
+    for raw in records.get(topics["releases"], []):
+        try:
+            manifest = parse_release_manifest(raw)
+        except ValidationError:
+            continue
+        if manifest.version == version:
+            result.manifest = manifest
+    if result.manifest is not None:
+        try:
+            verify(result.manifest, public_key)
+            result.signed = True
+        except SigningError:
+            result.signed = False
+    for raw in records.get(topics["rollouts"], []):
+        try:
+            record = parse_rollout_record(raw)
+        except ValidationError:
+            continue
+        if record.version == version:
+            result.rollout = record
+    for raw in records.get(topics["status"], []):
+        try:
+            status = parse_device_status(raw)
+        except ValidationError:
+            continue
+        ota = status.ota
+        if status.device_id not in devices or ota is None or ota.step != "confirmed":
+            continue
+        if ota.release_version == version:
+            result.confirmed_at.setdefault(status.device_id, status.ts)
+
+
+def timeline(result: LoopResult) -> list[tuple[str, float]]:
+    """(event, Unix time) of the loop, in order: redistill, release, each stage's start and
+    pass, the first and the last device confirmation, completion."""
+    events: list[tuple[str, float]] = []
+    if result.redistill_at is not None:
+        events.append(("ops redistill accepted", result.redistill_at))
+    if result.manifest is not None:
+        events.append((f"release v{result.version} published", result.manifest.created.timestamp()))
+    record = result.rollout
+    if record is not None:
+        for event in record.history:
+            if event.event in ("stage_started", "stage_passed", "completed", "halted"):
+                events.append((f"rollout {event.event} {event.detail}".strip(), event.ts))
+    if result.confirmed_at:
+        events.append(("first device confirmed", min(result.confirmed_at.values())))
+        events.append((f"all {len(result.confirmed_at)} devices confirmed",
+                       max(result.confirmed_at.values())))  # fmt: skip
+    return sorted(events, key=lambda e: e[1])
