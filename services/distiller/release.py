@@ -192,38 +192,14 @@ def seed_release(
 
 def published_versions(bootstrap: str, topic: str, timeout_s: float = 30.0) -> set[int]:
     """Release versions whose manifest is in ``topic`` (read from the start to its end)."""
-    from kafka import KafkaConsumer, TopicPartition
-    from kafka.errors import KafkaError
-
     from services.errors import ValidationError
     from services.schemas import parse_release_manifest
+    from services.topic_reader import read_to_end
 
     versions: set[int] = set()
-    try:
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    except KafkaError as exc:
-        raise PublishError(f"cannot connect to Kafka at {bootstrap}: {exc}") from exc
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        if not partitions:
-            return versions
-        consumer.assign(partitions)
-        consumer.seek_to_beginning()
-        ends = consumer.end_offsets(partitions)
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < end for tp, end in ends.items()):
-            if time.monotonic() > deadline:
-                raise PublishError(f"could not read {topic} to its end within {timeout_s} s")
-            for records in consumer.poll(timeout_ms=500).values():
-                for record in records:
-                    if record.value is None:
-                        continue
-                    try:
-                        versions.add(parse_release_manifest(record.value).version)
-                    except ValidationError:
-                        continue
-    except KafkaError as exc:
-        raise PublishError(f"cannot read {topic}: {exc}") from exc
-    finally:
-        consumer.close()
+    for record in read_to_end(bootstrap, topic, timeout_s=timeout_s, error=PublishError):
+        try:
+            versions.add(parse_release_manifest(record.value).version)
+        except ValidationError:
+            continue
     return versions

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from services.releases.profile import TARGET
-from services.settings import TOPIC_NAMES
+from services.settings import TOPIC_NAMES, EnvFirstSettings
 
 # Instant PromQL query for the drift trigger; {version} is the current release, {hold_s} the
 # hold period. The series is the processor's PSI (max over features) of the last closed window,
@@ -20,7 +20,7 @@ _PSI = 'fleet:drift_psi:max{{model_version="{version}"}}'
 DRIFT_QUERY = f"min_over_time({_PSI}[{{hold_s}}s]) and {_PSI} offset {{hold_s}}s"
 
 
-class DistillerSettings(BaseSettings):
+class DistillerSettings(EnvFirstSettings):
     model_config = SettingsConfigDict(
         frozen=True, extra="forbid", env_prefix="FLEET_DISTILLER_", env_nested_delimiter="__"
     )
@@ -76,15 +76,3 @@ class DistillerSettings(BaseSettings):
     # --- metrics
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=19104, ge=0, le=65535)  # /metrics; 0 disables the server
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # main() passes values derived from FleetSettings; the environment overrides them.
-        return env_settings, init_settings

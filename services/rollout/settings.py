@@ -13,12 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from services.errors import ConfigError
 from services.schemas.ops import Group
 from services.schemas.rollout import StageCriteria
-from services.settings import TOPIC_NAMES
+from services.settings import TOPIC_NAMES, EnvFirstSettings
 
 STATE_TOPIC = TOPIC_NAMES["rollouts"]  # compacted, keyed by release version (schemas/rollout)
 
@@ -35,7 +35,7 @@ DEFAULT_STAGES = (
 )
 
 
-class RolloutSettings(BaseSettings):
+class RolloutSettings(EnvFirstSettings):
     model_config = SettingsConfigDict(
         frozen=True, extra="forbid", env_prefix="FLEET_ROLLOUT_", env_nested_delimiter="__"
     )
@@ -84,15 +84,3 @@ class RolloutSettings(BaseSettings):
         raise ConfigError(
             f"unknown group {group!r}; valid groups: {[s.group for s in self.stages]}"
         )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # main() passes values derived from FleetSettings; the environment overrides them.
-        return env_settings, init_settings

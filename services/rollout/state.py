@@ -17,6 +17,7 @@ from services.errors import ValidationError
 from services.rollout.adapters import ReleaseSink, RolloutIOError, StateStore
 from services.schemas import ReleaseManifest, parse_device_status
 from services.schemas.rollout import RolloutRecord, parse_rollout_record
+from services.topic_reader import read_to_end
 
 log = logging.getLogger(__name__)
 
@@ -46,39 +47,14 @@ def ensure_state_topic(bootstrap: str, topic: str) -> None:
 
 def read_records(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[int, RolloutRecord]:
     """The latest record per release version in the state topic (empty when it is absent)."""
-    from kafka import KafkaConsumer, TopicPartition
-    from kafka.errors import KafkaError
-
-    try:
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    except KafkaError as exc:
-        raise RolloutIOError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
     records: dict[int, RolloutRecord] = {}
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        if not partitions:
-            return records
-        consumer.assign(partitions)
-        consumer.seek_to_beginning()
-        ends = consumer.end_offsets(partitions)
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < end for tp, end in ends.items()):
-            if time.monotonic() > deadline:
-                raise RolloutIOError(f"could not read {topic} to its end within {timeout_s} s")
-            for batch in consumer.poll(timeout_ms=500).values():
-                for message in batch:
-                    if message.value is None:
-                        continue
-                    try:
-                        record = parse_rollout_record(message.value)
-                    except ValidationError as exc:
-                        log.warning("skipping bad state record at %d: %s", message.offset, exc)
-                        continue
-                    records[record.version] = record
-    except KafkaError as exc:
-        raise RolloutIOError(f"cannot read {topic}: {exc}") from exc
-    finally:
-        consumer.close()
+    for message in read_to_end(bootstrap, topic, timeout_s=timeout_s, error=RolloutIOError):
+        try:
+            record = parse_rollout_record(message.value)
+        except ValidationError as exc:
+            log.warning("skipping bad state record at %d: %s", message.offset, exc)
+            continue
+        records[record.version] = record
     return records
 
 
