@@ -12,11 +12,13 @@ from pathlib import Path
 
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from services.dashboards.fleet import DASHBOARDS
+from services.dashboards import fleet
+from services.dashboards.distillation import distillation
 from services.generated import export_main, write_files
 from services.settings import REPO_ROOT
 
 DEFAULT_DIR = REPO_ROOT / "deploy" / "grafana" / "dashboards"
+DASHBOARDS = {**fleet.DASHBOARDS, "fleet-distillation.json": distillation}
 
 
 def render() -> dict[str, str]:

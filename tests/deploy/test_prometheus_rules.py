@@ -61,6 +61,8 @@ def _exported_names() -> set[str]:
     from faust.sensors.prometheus import FaustMetrics
     from prometheus_client import CollectorRegistry
 
+    from services.control.metrics import ControlMetrics
+    from services.distiller.metrics import DistillerMetrics
     from services.gateway.metrics import GatewayMetrics
     from services.labeler.service import LabelerMetrics
     from services.processor.metrics import PREFIX, ProcessorMetrics
@@ -71,6 +73,8 @@ def _exported_names() -> set[str]:
         LabelerMetrics.create().registry,
         GatewayMetrics().registry,
         RolloutMetrics.create().registry,
+        DistillerMetrics.create().registry,
+        ControlMetrics.create().registry,
     ]
     faust_registry = CollectorRegistry()
     FaustMetrics.create(faust_registry, f"{PREFIX}_faust")
