@@ -1,5 +1,6 @@
 """Every panel query of every dashboard returns data from the stack's Prometheus while the
-real services run: devices publish over MQTT -> gateway -> Kafka -> processor -> labeller."""
+real services run: devices publish over MQTT -> gateway -> Kafka -> processor -> labeller, and
+the distiller, rollout manager and control API handle samples, releases and ops commands."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import uuid
 import pytest
 
 from services.dashboards.export import panel_queries, render
+from tests.deploy.loop_services import loop_services
 from tests.services.labeler.test_labeler_stream import labeler_process
 from tests.services.processor.harness import make_topics, processor_process, publish_release
 from tests.services.processor.stream_data import make_event
@@ -94,7 +96,8 @@ def test_every_dashboard_query_returns_data(
         per_device_cap=2,
     )
     labeler = labeler_process(stack.bootstrap_servers, topics.label_requests, labeled, tmp_path)
-    services = [gateway, processor, labeler]
+    loop = loop_services(stack, kafka_topic_factory, tmp_path / "loop")
+    services = [gateway, processor, labeler, *loop.services]
     run_id = f"dash{uuid.uuid4().hex[:8]}"  # job label prefix of this test's targets
     stop = threading.Event()
     try:
@@ -126,6 +129,7 @@ def test_every_dashboard_query_returns_data(
 
         traffic = threading.Thread(target=publish, daemon=True)
         traffic.start()
+        loop.drive()
         missing: list = []
         recorded = _recorded()
         deadline = time.monotonic() + 120
@@ -153,7 +157,8 @@ def test_every_dashboard_query_returns_data(
         assert labelled > 0, labeler.tail()
     finally:
         stop.set()
-        for service in reversed(services):
+        loop.cleanup(stack.bootstrap_servers)
+        for service in reversed(services[:3]):
             service.stop()
         producer.close()
         delete_topics_with_prefix(stack.bootstrap_servers, processor.env["FLEET_PROCESSOR_APP_ID"])
