@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
 
 from services.dashboards.export import DEFAULT_DIR, panel_queries, render
 from services.settings import REPO_ROOT
+from tests.deploy.test_prometheus_rules import _exported_names, _rules
 
 RENDERED = render()
 
@@ -43,3 +45,15 @@ def test_provisioning_points_at_the_dashboards_and_datasource():
     assert dashboards["providers"][0]["options"]["path"] == "deploy/grafana/dashboards"
     datasources = yaml.safe_load((provisioning / "datasources" / "prometheus.yaml").read_text())
     assert datasources["datasources"][0]["uid"] == "fleet-prometheus"
+
+
+@pytest.mark.parametrize("name", sorted(RENDERED))
+def test_every_metric_a_panel_reads_is_exported_or_recorded(name):
+    """Without the live stack: a typo in a metric or recording rule name fails here."""
+    exported = _exported_names()
+    recorded = {rule["record"] for rule in _rules() if "record" in rule}
+    for title, expr in panel_queries(RENDERED[name]):
+        for metric in re.findall(r"\b(fleet_[a-z_]+)\b", expr):
+            assert metric in exported, f"{title} reads unknown {metric}"
+        for rule in re.findall(r"\b(fleet:[a-z_0-9:]+)\b", expr):
+            assert rule in recorded, f"{title} reads {rule}, which no rule records"
