@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,42 +118,19 @@ class Release:
 def known_versions(bootstrap: str, releases_topic: str, rollouts_topic: str) -> int:
     """The newest release version Kafka knows: manifests in ``releases_topic`` and rollout
     records in ``rollouts_topic`` (0 when both are empty)."""
-    from kafka import KafkaConsumer, TopicPartition
-
     from services.errors import ValidationError
-    from services.schemas import parse_release_manifest
-    from services.schemas.rollout import parse_rollout_record
+    from services.schemas import parse_release_manifest, parse_rollout_record
+    from services.topic_reader import read_to_end
 
-    parsers = {releases_topic: parse_release_manifest, rollouts_topic: parse_rollout_record}
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        existing = consumer.topics()  # (asking for a missing topic's partitions creates it)
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in parsers
-            if topic in existing
-            for p in consumer.partitions_for_topic(topic) or []
-        ]
-        if not partitions:
-            return 0
-        consumer.assign(partitions)
-        consumer.seek_to_beginning()
-        ends = consumer.end_offsets(partitions)
-        newest, deadline = 0, time.monotonic() + 30
-        while any(consumer.position(tp) < end for tp, end in ends.items()):
-            if time.monotonic() > deadline:
-                raise ServiceError(f"could not read {list(parsers)} to their end within 30 s")
-            for tp, records in consumer.poll(timeout_ms=500).items():
-                for record in records:
-                    if record.value is None:
-                        continue
-                    try:
-                        newest = max(newest, parsers[tp.topic](record.value).version)
-                    except ValidationError:
-                        continue
-        return newest
-    finally:
-        consumer.close()
+    newest = 0
+    for topic, parse in ((releases_topic, parse_release_manifest),
+                         (rollouts_topic, parse_rollout_record)):  # fmt: skip
+        for record in read_to_end(bootstrap, topic):
+            try:
+                newest = max(newest, parse(record.value).version)
+            except ValidationError:
+                continue
+    return newest
 
 
 def seed_release(

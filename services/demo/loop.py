@@ -15,10 +15,12 @@ that runs it) is deterministic, and it shows the control API's path as well.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from services.demo import artifacts
 from services.demo.report import Prometheus
@@ -26,7 +28,19 @@ from services.errors import ServiceError
 from services.schemas import ReleaseManifest
 from services.schemas.rollout import RolloutRecord
 
+if TYPE_CHECKING:
+    from services.demo.run import Demo
+
 DISTILLER_OUTCOMES = ("published", "rejected_by_gate", "failed")
+
+
+@dataclass(frozen=True)
+class Times:
+    started: float  # traffic starts (a window boundary)
+    switch: float  # phase 0 -> phase 2 (a window boundary)
+    v1_end: float  # end of the phase-2 traffic measured on release 1 (a window boundary)
+    v2_start: float = math.nan  # every device runs release 2 from this window boundary on ...
+    end: float = math.nan  # ... until the traffic ends (a window boundary)
 
 
 @dataclass
@@ -158,3 +172,87 @@ def timeline(result: LoopResult) -> list[tuple[str, float]]:
         events.append((f"all {len(result.confirmed_at)} devices confirmed",
                        max(result.confirmed_at.values())))  # fmt: skip
     return sorted(events, key=lambda e: e[1])
+
+
+def close(demo: Demo, prom: Prometheus, times: Times, scrape_s: float) -> Times:
+    """Redistill -> signed release -> canary -> fleet, while the devices keep sending
+    phase-2 messages; then ``after_s`` more seconds of traffic on the new release."""
+    c, r = demo.config, demo.result.loop
+    assert demo.fleet is not None, "traffic() starts the fleet"
+    demo.say("[bold]5. The loop[/]: teacher labels -> distiller -> signed release -> rollout")
+    # 1. The labels of the phase-2 windows so far are stored by the distiller.
+    if not wait_until(lambda: labels_stored(prom), 60 + 2 * scrape_s, demo.alive):
+        demo.say("   [yellow]not every label reached the distiller within a minute[/]")
+    r.samples = int(prom.scalar("sum(fleet_distiller_samples)") or 0)
+    # 2. Ask for a retrain through the ops API, as an operator would.
+    reason = f"demo: drift after the switch, {r.samples} labelled samples"
+    r.command_id, r.redistill_at = redistill(c.distill_steps, reason, demo.logs)
+    demo.say(
+        f"   fleet ops redistill --max-steps {c.distill_steps}: command {r.command_id[:8]}.. "
+        f"accepted by the control API ({r.samples} labelled samples stored)"
+    )
+    # 3. The distiller's cycle: fine-tune, gate, sign, store, publish.
+    got = wait_until(lambda: bool(cycle_outcome(prom)), c.loop_timeout_s, demo.alive)
+    r.outcome = cycle_outcome(prom) if got else ""
+    if r.outcome == "published":
+        time.sleep(scrape_s + 1)  # the gauge is set after the counter
+        r.version = int(prom.scalar("max(fleet_distiller_last_published_version)") or 0)
+        seconds = prom.scalar("sum(fleet_distiller_cycle_seconds_sum)")
+        r.cycle_s = seconds
+        demo.say(
+            f"   distiller: release v{r.version} published after "
+            f"{'-' if seconds is None else f'{seconds:.0f}s'} (gate passed)"
+        )
+        _await_rollout(demo, prom)
+    else:
+        r.problem = f"the distiller's cycle: {r.outcome or 'no answer'}"
+        demo.say(f"   [red]{r.problem}[/] (see {demo.logs / 'distiller.log'})")
+    # 4. Traffic on the new release for whole windows, then stop.
+    w = c.window_s
+    v2_start = math.ceil(time.time() / w) * w
+    end = v2_start + math.ceil(c.after_s / w) * w
+    demo.fleet.finish_at(end)
+    demo.progress(prom, times.started, end)
+    demo.result.traffic = demo.fleet.stop()
+    demo.fleet = None
+    return replace(times, v2_start=v2_start, end=end)
+
+
+def _await_rollout(demo: Demo, prom: Prometheus) -> None:
+    r, fleet = demo.result.loop, demo.fleet
+    assert fleet is not None and r.version is not None
+    halted = f'max(fleet_rollout_status{{version="{r.version}",status="halted"}})'
+    last = 0.0
+
+    def done() -> bool:
+        nonlocal last
+        if time.monotonic() - last >= 5:
+            last = time.monotonic()
+            on = sum(v == r.version for v in fleet.versions().values())
+            confirmed = prom.query(
+                f'fleet_rollout_devices{{version="{r.version}",outcome="confirmed"}}'
+            )
+            groups = ", ".join(f"{m['group']} {v:.0f}" for m, v in sorted(
+                confirmed, key=lambda row: row[0]["group"]))  # fmt: skip
+            demo.say(
+                f"   rollout of v{r.version}: {on}/{len(fleet.versions())} devices run it; "
+                f"confirmed per group (Prometheus): {groups or '-'}"
+            )
+        if (prom.scalar(halted) or 0) >= 1:
+            raise _Halted
+        return all(v == r.version for v in fleet.versions().values())
+
+    try:
+        if wait_until(done, demo.config.loop_timeout_s, demo.alive):
+            r.all_on_new_at = time.time()
+            demo.say(f"   [green]every device runs release v{r.version}[/]")
+        else:
+            r.problem = f"not every device runs v{r.version} after the timeout"
+    except _Halted:
+        r.problem = f"the rollout of v{r.version} halted (see {demo.logs / 'rollout.log'})"
+    if r.problem:
+        demo.say(f"   [red]{r.problem}[/]")
+
+
+class _Halted(Exception):
+    """The rollout manager halted the new release (raised out of a wait)."""

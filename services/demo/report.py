@@ -24,7 +24,11 @@ class KafkaTail:
     def __init__(self, bootstrap: str, topics: list[str]) -> None:
         from kafka import KafkaConsumer, TopicPartition
 
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        # (no CRC check: kafka-python computes CRC-32C in pure Python, byte by byte, which
+        # made reading back a busy shared topic take minutes; the broker checked them)
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, check_crcs=False
+        )
         existing = self.consumer.topics()  # (asking for a missing topic's partitions creates it)
         self.partitions = [
             TopicPartition(topic, p)
@@ -41,12 +45,16 @@ class KafkaTail:
         for tp in self.partitions:
             self.consumer.seek(tp, self.start[tp])
         out: dict[str, list[bytes]] = {tp.topic: [] for tp in self.partitions}
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + timeout_s  # moves on while records arrive: other tools
+        # writing to the same topics meanwhile can make the read long, not stuck
         while any(self.consumer.position(tp) < ends[tp] for tp in self.partitions):
             if time.monotonic() > deadline:
-                raise ServiceError("could not read the demo's records back within the timeout")
-            for tp, records in self.consumer.poll(timeout_ms=500).items():
+                raise ServiceError(
+                    f"reading the demo's records back made no progress for {timeout_s:.0f} s"
+                )
+            for tp, records in self.consumer.poll(timeout_ms=500, max_records=5000).items():
                 out[tp.topic] += [r.value for r in records if r.offset < ends[tp] and r.value]
+                deadline = time.monotonic() + timeout_s
         return out
 
     def close(self) -> None:
@@ -226,3 +234,10 @@ def service_counters(prom: Prometheus, version: int, new: int | None) -> dict[st
         "control commands accepted": 'sum(fleet_control_commands_total{outcome="accepted"})',
     }
     return {name: prom.scalar(expr) for name, expr in exprs.items()}
+
+
+def low_confidence(prom: Prometheus, version: int, start: float, end: float) -> float | None:
+    """Mean low-confidence share of one release's windows whose gauge samples fall in
+    (start, end]."""
+    ratio = f'fleet_processor_window_low_confidence_ratio{{model_version="{version}"}}'
+    return prom.scalar(f"max(avg_over_time({ratio}[{max(int(end - start), 1)}s]))", at=end)

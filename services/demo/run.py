@@ -19,6 +19,7 @@ from rich.console import Console
 from services.demo import artifacts, loop
 from services.demo.config import DemoConfig
 from services.demo.devices import SimulatedFleet, TrafficStats, demo_accounts
+from services.demo.loop import Times
 from services.demo.oracle import CorpusOracle, gold_labels
 from services.demo.processes import (
     GROUPS,
@@ -35,15 +36,16 @@ from services.demo.report import (
     Prometheus,
     count_records,
     drift_between,
+    low_confidence,
     service_counters,
 )
 from services.errors import ServiceError
+from services.releases.signing import load_or_create_key
 from services.schemas import PredictionEvent
 from services.settings import REPO_ROOT, TOPIC_NAMES, FleetSettings, load_settings
 from services.stack import Stack, load_registry
 from services.stack.cli import print_status
 
-ROLLOUTS_TOPIC = "model.rollouts"  # the rollout manager's state (services/rollout/settings.py)
 TOPICS = {
     "predictions": TOPIC_NAMES["predictions"],
     "dlq": TOPIC_NAMES["predictions_dlq"],
@@ -51,17 +53,8 @@ TOPICS = {
     "labeled": TOPIC_NAMES["labeled"],
     "status": TOPIC_NAMES["device_status"],
     "releases": TOPIC_NAMES["releases"],
-    "rollouts": ROLLOUTS_TOPIC,
+    "rollouts": TOPIC_NAMES["rollouts"],  # the rollout manager's state
 }
-
-
-@dataclass(frozen=True)
-class Times:
-    started: float  # traffic starts (a window boundary)
-    switch: float  # phase 0 -> phase 2 (a window boundary)
-    v1_end: float  # end of the phase-2 traffic measured on release 1 (a window boundary)
-    v2_start: float = math.nan  # every device runs release 2 from this window boundary on ...
-    end: float = math.nan  # ... until the traffic ends (a window boundary)
 
 
 @dataclass
@@ -182,6 +175,9 @@ class Demo:
             "control run"
         )
         shutil.rmtree(self.var / "distiller", ignore_errors=True)  # this run's labels only
+        # The release key pair before the services start: the distiller and the rollout
+        # manager each create it when missing, and two at once would not agree.
+        load_or_create_key(settings.data_dir / "keys")
         labels = sorted(set(gold_labels(data).values()))
         specs = service_specs(c, self.var, data, teacher, labels, settings.metrics_ports)
         inputs = {
@@ -259,12 +255,12 @@ class Demo:
         self.fleet.start([(0, switch), (2, math.inf)], texts)
         if c.malformed:
             self.fleet.send_malformed(c.malformed)
-        self._progress(prom, started, switch)
+        self.progress(prom, started, switch)
         self.say(f"   [bold]phase 2 from {time.strftime('%H:%M:%S', time.localtime(switch))}[/]")
-        self._progress(prom, started, v1_end)
+        self.progress(prom, started, v1_end)
         return Times(started, switch, v1_end)
 
-    def _progress(self, prom: Prometheus, started: float, until: float) -> None:
+    def progress(self, prom: Prometheus, started: float, until: float) -> None:
         every = max(self.config.window_s, 10.0)
         while (left := until - time.time()) > 0:
             time.sleep(min(left, every))
@@ -299,82 +295,7 @@ class Demo:
 
     # 5. ------------------------------------------------------------------------------------
     def close_loop(self, prom: Prometheus, times: Times, scrape_s: float) -> Times:
-        """Redistill -> signed release -> canary -> fleet, while the devices keep sending
-        phase-2 messages; then ``after_s`` more seconds of traffic on the new release."""
-        c, r = self.config, self.result.loop
-        assert self.fleet is not None, "traffic() starts the fleet"
-        self.say("[bold]5. The loop[/]: teacher labels -> distiller -> signed release -> rollout")
-        # 1. The labels of the phase-2 windows so far are stored by the distiller.
-        if not loop.wait_until(lambda: loop.labels_stored(prom), 60 + 2 * scrape_s, self.alive):
-            self.say("   [yellow]not every label reached the distiller within a minute[/]")
-        r.samples = int(prom.scalar("sum(fleet_distiller_samples)") or 0)
-        # 2. Ask for a retrain through the ops API, as an operator would.
-        reason = f"demo: drift after the switch, {r.samples} labelled samples"
-        r.command_id, r.redistill_at = loop.redistill(c.distill_steps, reason, self.logs)
-        self.say(
-            f"   fleet ops redistill --max-steps {c.distill_steps}: command {r.command_id[:8]}.. "
-            f"accepted by the control API ({r.samples} labelled samples stored)"
-        )
-        # 3. The distiller's cycle: fine-tune, gate, sign, store, publish.
-        got = loop.wait_until(lambda: bool(loop.cycle_outcome(prom)), c.loop_timeout_s, self.alive)
-        r.outcome = loop.cycle_outcome(prom) if got else ""
-        if r.outcome == "published":
-            time.sleep(scrape_s + 1)  # the gauge is set after the counter
-            r.version = int(prom.scalar("max(fleet_distiller_last_published_version)") or 0)
-            seconds = prom.scalar("sum(fleet_distiller_cycle_seconds_sum)")
-            r.cycle_s = seconds
-            self.say(
-                f"   distiller: release v{r.version} published after "
-                f"{'-' if seconds is None else f'{seconds:.0f}s'} (gate passed)"
-            )
-            self._await_rollout(prom)
-        else:
-            r.problem = f"the distiller's cycle: {r.outcome or 'no answer'}"
-            self.say(f"   [red]{r.problem}[/] (see {self.logs / 'distiller.log'})")
-        # 4. Traffic on the new release for whole windows, then stop.
-        w = c.window_s
-        v2_start = math.ceil(time.time() / w) * w
-        end = v2_start + math.ceil(c.after_s / w) * w
-        self.fleet.finish_at(end)
-        self._progress(prom, times.started, end)
-        self.result.traffic = self.fleet.stop()
-        self.fleet = None
-        return replace(times, v2_start=v2_start, end=end)
-
-    def _await_rollout(self, prom: Prometheus) -> None:
-        r, fleet = self.result.loop, self.fleet
-        assert fleet is not None and r.version is not None
-        halted = f'max(fleet_rollout_status{{version="{r.version}",status="halted"}})'
-        last = 0.0
-
-        def done() -> bool:
-            nonlocal last
-            if time.monotonic() - last >= 5:
-                last = time.monotonic()
-                on = sum(v == r.version for v in fleet.versions().values())
-                confirmed = prom.query(
-                    f'fleet_rollout_devices{{version="{r.version}",outcome="confirmed"}}'
-                )
-                groups = ", ".join(f"{m['group']} {v:.0f}" for m, v in sorted(
-                    confirmed, key=lambda row: row[0]["group"]))  # fmt: skip
-                self.say(
-                    f"   rollout of v{r.version}: {on}/{len(fleet.versions())} devices run it; "
-                    f"confirmed per group (Prometheus): {groups or '-'}"
-                )
-            if (prom.scalar(halted) or 0) >= 1:
-                raise _Halted
-            return all(v == r.version for v in fleet.versions().values())
-
-        try:
-            if loop.wait_until(done, self.config.loop_timeout_s, self.alive):
-                r.all_on_new_at = time.time()
-                self.say(f"   [green]every device runs release v{r.version}[/]")
-            else:
-                r.problem = f"not every device runs v{r.version} after the timeout"
-        except _Halted:
-            r.problem = f"the rollout of v{r.version} halted (see {self.logs / 'rollout.log'})"
-        if r.problem:
-            self.say(f"   [red]{r.problem}[/]")
+        return loop.close(self, prom, times, scrape_s)
 
     # 6. ------------------------------------------------------------------------------------
     def settle(self, prom: Prometheus, times: Times, scrape_s: float) -> None:
@@ -455,17 +376,6 @@ class Demo:
         if self.oracle is not None:
             self.oracle.close()
             self.oracle = None
-
-
-class _Halted(Exception):
-    """The rollout manager halted the new release (raised out of a wait)."""
-
-
-def low_confidence(prom: Prometheus, version: int, start: float, end: float) -> float | None:
-    """Mean low-confidence share of one release's windows whose gauge samples fall in
-    (start, end]."""
-    ratio = f'fleet_processor_window_low_confidence_ratio{{model_version="{version}"}}'
-    return prom.scalar(f"max(avg_over_time({ratio}[{max(int(end - start), 1)}s]))", at=end)
 
 
 @contextlib.contextmanager
