@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from services.distiller.triggers import Reason
+
 PREFIX = "fleet_distiller"
 OUTCOMES = ("published", "rejected_by_gate", "failed")
+SKIP_REASONS = ("duplicate", "invalid")
+COMMAND_OUTCOMES = ("accepted", "duplicate", "ignored", "invalid")
 
 
 @dataclass(frozen=True)
@@ -30,7 +35,7 @@ class DistillerMetrics:
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> DistillerMetrics:
         r = registry if registry is not None else CollectorRegistry()
-        return cls(
+        metrics = cls(
             registry=r,
             samples_stored=Counter(f"{PREFIX}_samples_stored", "New samples stored", registry=r),
             samples_skipped=Counter(
@@ -63,3 +68,12 @@ class DistillerMetrics:
                 f"{PREFIX}_publish_failures", "Manifests not acknowledged by Kafka", registry=r
             ),
         )
+        # every labelled series exists from the start, so increase() sees the first event
+        for trigger in get_args(Reason):
+            for outcome in OUTCOMES:
+                metrics.retrains.labels(trigger, outcome)
+        for reason in SKIP_REASONS:
+            metrics.samples_skipped.labels(reason)
+        for outcome in COMMAND_OUTCOMES:
+            metrics.commands.labels(outcome)
+        return metrics

@@ -12,6 +12,10 @@ from services.schemas.rollout import RolloutRecord, RolloutStatus
 STATUSES: tuple[RolloutStatus, ...] = (
     "pending", "in_progress", "completed", "halted", "rolled_back", "superseded",
 )  # fmt: skip
+HALT_CAUSES = ("failures", "timeout", "ops")
+RELEASE_RESULTS = ("accepted", "duplicate", "refused")
+OPS_COMMANDS = ("rollout", "halt", "rollback", "redistill")
+COMMAND_RESULTS = ("applied", "duplicate", "refused", "stale")
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,7 @@ class RolloutMetrics:
     @classmethod
     def create(cls) -> RolloutMetrics:
         registry = CollectorRegistry()
-        return cls(
+        metrics = cls(
             registry=registry,
             stage=Gauge("fleet_rollout_stage", "Current stage index of a release's rollout",
                         ["version"], registry=registry),
@@ -55,6 +59,15 @@ class RolloutMetrics:
             devices_seen=Gauge("fleet_rollout_devices_seen",
                                "Registered devices that reported recently", registry=registry),
         )  # fmt: skip
+        # every labelled series exists from the start, so increase() sees the first event
+        for cause in HALT_CAUSES:
+            metrics.halts.labels(cause)
+        for result in RELEASE_RESULTS:
+            metrics.releases.labels(result)
+        for command in OPS_COMMANDS:
+            for result in COMMAND_RESULTS:
+                metrics.commands.labels(command, result)
+        return metrics
 
     def record(self, record: RolloutRecord) -> None:
         version = str(record.version)
