@@ -23,7 +23,7 @@ class DemoConfig:
     after_s: float = 70.0  # seconds of phase-2 traffic once every device runs the new release
     window_s: float = 10.0  # the processor's tumbling window
     grace_s: float = 2.0  # a window closes this long after its end
-    budget_per_window: int = 20  # label requests per window and model version
+    budget_per_window: int = 50  # label requests per window and model version
     corpus_train: int = 2000  # train examples per phase of the synthetic corpus (seed 0)
     corpus_eval: int = 300  # valid and test examples per phase
     student_steps: int = 300  # optimizer steps of the student (stage 1, hard labels)
@@ -62,8 +62,7 @@ class DemoConfig:
 
 FULL = DemoConfig()
 # For the test and a first look: fewer devices, short phases, the corpus oracle as teacher
-# (the keyword double's labels are mostly a hash of the text: no candidate can learn them, so
-# the gate would rightly refuse to publish and the loop would not close).
+# (the keyword double labels most messages by a hash of the text: no basis for a retrain).
 QUICK = replace(
     FULL,
     devices=12,

@@ -153,7 +153,7 @@ class Demo:
         if teacher == "keyword":
             self.say(
                 "   labeller teacher: [yellow]keyword stand-in[/] (no weights; labels from a "
-                "keyword table, else a hash of the text: expect the gate to refuse)"
+                "keyword table, else a hash of the text: no basis for a retrain)"
             )
         elif c.teacher != "e5-small":
             self.say(f"   labeller teacher: the fine-tuned teacher folder {teacher}")

@@ -40,7 +40,8 @@ def drift_increased(result) -> bool:
 
 def print_summary(result, config: DemoConfig, console: Console) -> None:
     k, t = result.kafka, result.traffic
-    console.rule(f"[bold]Summary: release v{result.version}")
+    then = f" -> v{result.loop.version}" if result.loop.version else ""
+    console.rule(f"[bold]Summary: release v{result.version}{then}")
 
     table = Table(title="Delivery (devices -> MQTT -> gateway -> Kafka)", title_justify="left")
     table.add_column("what")
