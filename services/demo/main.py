@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         "rate_hz": args.rate,
         "phase0_s": args.phase_seconds,
         "drift_s": args.phase_seconds,
+        "after_s": args.phase_seconds,
         "teacher": args.teacher,
         "var_dir": args.var_dir,
     }
