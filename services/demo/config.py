@@ -33,6 +33,7 @@ class DemoConfig:
     distill_steps: int = 300  # fine-tuning steps of the distiller's cycle (ops Redistill cap)
     distill_lr: float = 3e-4  # its learning rate, and replay rows per teacher-labelled row:
     replay_ratio: float = 5.0  # a few hundred new labels must not make the student forget
+    replay_tolerance: float = 0.02  # the gate's allowed drop of replay-set accuracy
     canary_bake_s: float = 20.0  # the canary stage holds this long after all its devices confirmed
     loop_timeout_s: float = 600.0  # redistill -> every device on the new release, at most
     malformed: int = 2  # malformed payloads one device sends, to show the dead-letter path
@@ -78,6 +79,9 @@ QUICK = replace(
     student_steps=100,
     teacher="oracle",
     distill_steps=120,
+    # 120 steps on ~100 labels move replay accuracy by 1-2 points run to run (the labels
+    # depend on which messages the devices were unsure of); the gate still has to pass
+    replay_tolerance=0.05,
     canary_bake_s=3.0,
     loop_timeout_s=240.0,
 )

@@ -173,6 +173,7 @@ def service_specs(config, var: Path, corpus: Path, teacher: str, labels: list[st
             "FLEET_DISTILLER_MAX_STEPS": str(c.distill_steps),
             "FLEET_DISTILLER_LR": str(c.distill_lr),
             "FLEET_DISTILLER_REPLAY_RATIO": str(c.replay_ratio),
+            "FLEET_DISTILLER_GATE_REPLAY_TOLERANCE": str(c.replay_tolerance),
             "FLEET_DISTILLER_TORCH_THREADS": "1",
         },
         "rollout": {
