@@ -3,6 +3,7 @@ group, logging to ``var/demo/logs/<name>.log``, stopped with SIGTERM (SIGKILL af
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -199,6 +200,10 @@ def service_specs(config, var: Path, corpus: Path, teacher: str, labels: list[st
     ]
 
 
+def _logged(service: ServiceProcess, text: str) -> bool:
+    return text in service.tail(100_000)
+
+
 def wait_ready(services: list[ServiceProcess]) -> None:
     """Until each service shows it is ready (log line or /metrics), in start order."""
     checks: dict[str, tuple[str, float]] = {
@@ -210,5 +215,5 @@ def wait_ready(services: list[ServiceProcess]) -> None:
     for service in services:
         if service.name in checks:
             text, timeout = checks[service.name]
-            service.wait_for(lambda s=service, t=text: t in s.tail(100_000), repr(text), timeout)
+            service.wait_for(functools.partial(_logged, service, text), repr(text), timeout)
         service.wait_for(service.serves_metrics, "/metrics")
