@@ -175,6 +175,9 @@ def service_specs(config, var: Path, corpus: Path, teacher: str, labels: list[st
             "FLEET_DISTILLER_LR": str(c.distill_lr),
             "FLEET_DISTILLER_REPLAY_RATIO": str(c.replay_ratio),
             "FLEET_DISTILLER_GATE_REPLAY_TOLERANCE": str(c.replay_tolerance),
+            # the reference profile of the new release: the newest predictions, all from
+            # the drift phase (80 % of its traffic)
+            "FLEET_DISTILLER_PROFILE_SAMPLE": str(int(0.8 * c.devices * c.rate_hz * c.drift_s)),
             "FLEET_DISTILLER_TORCH_THREADS": "1",
         },
         "rollout": {

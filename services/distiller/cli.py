@@ -88,6 +88,8 @@ def load(config: Path | None):  # -> DistillerSettings
 
 
 def build_service(s: Any) -> Any:  # DistillerSettings -> DistillerService
+    import functools
+
     import torch
 
     from services.distiller.cycle import ReplaySet
@@ -95,6 +97,7 @@ def build_service(s: Any) -> Any:  # DistillerSettings -> DistillerService
     from services.distiller.release import KafkaPublisher
     from services.distiller.samples import SqliteSampleStore
     from services.distiller.service import DistillerService
+    from services.distiller.traffic import recent_texts
     from services.distiller.triggers import PrometheusDrift
     from services.releases.signing import load_or_create_key
     from services.releases.store import ReleaseStore
@@ -110,10 +113,15 @@ def build_service(s: Any) -> Any:  # DistillerSettings -> DistillerService
         if s.drift_source == "prometheus"
         else None
     )
+    traffic = (
+        functools.partial(recent_texts, s.bootstrap, s.predictions_topic, s.profile_sample)
+        if s.profile_sample > 0
+        else None
+    )
     return DistillerService(
         s, SqliteSampleStore(s.data_dir / "samples.sqlite3"), ReleaseStore(s.release_root),
         replay, load_or_create_key(s.keys_dir), KafkaPublisher(s.bootstrap, s.releases_topic),
-        drift, DistillerMetrics.create(),
+        drift, DistillerMetrics.create(), traffic=traffic,
     )  # fmt: skip
 
 

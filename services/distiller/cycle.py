@@ -12,7 +12,7 @@ import hashlib
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -171,6 +171,7 @@ def run_cycle(
     *,
     trigger: str = "ops",
     max_steps: int | None = None,
+    traffic: Callable[[], list[str]] | None = None,
 ) -> CycleResult:
     """Run one cycle; returns the gate's decision, raises :class:`CycleError` on failure."""
     started = time.perf_counter()
@@ -263,10 +264,21 @@ def run_cycle(
         return CycleResult("rejected_by_gate", trigger, current.version, None,
                            decision.reasons, metrics, seconds)  # fmt: skip
 
-    #    The reference profile: held-out samples drawn at random by the processor when there
-    #    are enough (the low-confidence ones over-represent hard messages), else all held out.
+    #    The reference profile: the devices' current traffic (``traffic``: the newest
+    #    predictions) when enough can be read; else held-out samples drawn at random by the
+    #    processor; else all held out (low-confidence ones over-represent hard messages).
     uniform = [s.text for s in holdout if s.request.strategy == "random"]
     profile_texts = uniform if len(uniform) >= config.gate.min_holdout else texts
+    recent: list[str] = []
+    if traffic is not None:
+        try:
+            recent = traffic()
+        except ServiceError as exc:
+            log.warning("reference profile from held-out samples: %s", exc)
+    if len(recent) >= config.gate.min_holdout:
+        profile_texts = recent
+    metrics["profile_texts"] = float(len(profile_texts))
+    metrics["profile_from_traffic"] = float(profile_texts is recent)
     try:
         manifest = build_manifest(
             version, blob, profile_texts, metrics, key, config.target, config.min_firmware

@@ -54,10 +54,11 @@ class DistillerService:
         drift: DriftSource | None,
         metrics: DistillerMetrics,
         clock: Callable[[], float] = time.monotonic,
+        traffic: Callable[[], list[str]] | None = None,  # newest prediction texts (profile)
     ) -> None:
         self.settings, self.samples, self.releases = settings, samples, releases
         self.replay, self.key, self.publisher, self.metrics = replay, key, publisher, metrics
-        self.clock = clock
+        self.clock, self.traffic = clock, traffic
         self.triggers = Triggers(trigger_config(settings), drift, clock())
         self.cycle_config = CycleConfig.from_settings(settings)
         self.unpublished: int | None = None  # stored release whose manifest awaits an ack
@@ -157,7 +158,7 @@ class DistillerService:
             result = run_cycle(
                 self.cycle_config, self.samples, self.releases, self.replay, self.key,
                 self.publisher, trigger=reason,
-                max_steps=trigger.max_steps or self.settings.max_steps,
+                max_steps=trigger.max_steps or self.settings.max_steps, traffic=self.traffic,
             )  # fmt: skip
         except Exception as exc:  # the service's outermost boundary: a cycle is never fatal
             if isinstance(exc, CycleError) and exc.stored_version is not None:

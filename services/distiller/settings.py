@@ -31,6 +31,8 @@ class DistillerSettings(EnvFirstSettings):
     labeled_topic: str = TOPIC_NAMES["labeled"]  # input: teacher-labelled samples
     ops_topic: str = TOPIC_NAMES["ops_commands"]  # input: Redistill commands
     releases_topic: str = TOPIC_NAMES["releases"]  # output: signed manifests (compacted)
+    predictions_topic: str = TOPIC_NAMES["predictions"]  # the newest: reference-profile texts
+    profile_sample: int = Field(default=2000, ge=0)  # newest predictions profiled; 0 = held out
     poll_timeout_ms: int = Field(default=500, ge=10)
     # --- storage (the CLI resolves these under the stack's data dir)
     data_dir: Path = Path("var/distiller")  # samples.sqlite3 (samples, cursor, command ids)

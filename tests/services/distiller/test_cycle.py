@@ -114,3 +114,30 @@ def test_a_failed_publish_keeps_the_stored_release(release_factory):
         run_cycle(CONFIG, samples, releases, None, key, MemoryPublisher(fail=True))
     assert caught.value.stored_version == 2 and releases.versions() == [1, 2]
     assert samples.new_count() > 0  # not done: the service publishes it again
+
+
+def test_the_reference_profile_is_the_current_traffic_when_it_can_be_read(release_factory):
+    from services.distiller.traffic import TrafficError
+    from services.releases.profile import reference_profile
+
+    traffic = [text for text, _ in examples(2, "test")[:200]]
+    releases, key = release_factory()
+    publisher = MemoryPublisher()
+    result = run_cycle(
+        CONFIG, phase2_store(), releases, None, key, publisher, traffic=lambda: traffic
+    )
+    (manifest,) = publisher.published
+    expected, _ = reference_profile(releases.blob(2), traffic)
+    assert manifest.reference_profile == expected
+    assert result.metrics["profile_from_traffic"] == 1.0
+    assert result.metrics["profile_texts"] == 200
+
+    def unreachable() -> list[str]:
+        raise TrafficError("Kafka is away")
+
+    releases, key = release_factory("second")
+    result = run_cycle(
+        CONFIG, phase2_store(), releases, None, key, MemoryPublisher(), traffic=unreachable
+    )
+    assert result.outcome == "published"  # the held-out samples stand in
+    assert result.metrics["profile_from_traffic"] == 0.0
