@@ -1,6 +1,6 @@
 """The student's hashing tokenizer: UTF-8 bytes -> ids, exactly as `docs/tokenizer.md` (v1) says.
 
-The C port (`firmware/src/tokenizer.c`) implements the same page and both are checked against
+The C port (`firmware/src/tl_tokenizer.c`) implements the same page and both are checked against
 `tests/golden/tokenizer.jsonl`. This module is therefore written like C on purpose: the UTF-8
 decoder is the spec's table as an explicit state machine (Python's codec replaces invalid
 input differently), classes are explicit code-point ranges (not `str.isalpha`), and the hash

@@ -22,7 +22,7 @@ typedef struct {
     const int32_t *n;  /**< [C] requant shifts, 1..62 */
 } tl_head_t;
 
-/** @brief Scratch bytes needed by tl_head_logits() for C labels. */
+/** @brief Scratch bytes needed by tl_fully_connected_s8() for C labels. */
 size_t tl_head_get_buffer_size(uint32_t num_labels);
 
 /**
@@ -33,7 +33,7 @@ size_t tl_head_get_buffer_size(uint32_t num_labels);
  * @param[out] logits  int32 [num_labels]
  * @param      scratch at least tl_head_get_buffer_size(num_labels) bytes, 4-byte aligned
  */
-tl_status_t tl_head_logits(const tl_head_t *head, const int8_t *pooled, uint32_t in_dim,
+tl_status_t tl_fully_connected_s8(const tl_head_t *head, const int8_t *pooled, uint32_t in_dim,
                            uint32_t num_labels, int32_t *logits, void *scratch,
                            size_t scratch_size);
 
@@ -45,7 +45,7 @@ uint32_t tl_argmax_s32(const int32_t *v, uint32_t n);
  *
  * Not part of the bit-exact contract; built with -ffp-contract=off on every target.
  */
-float tl_confidence(const int32_t *logits, uint32_t n, int32_t frac_bits);
+float tl_confidence_f32(const int32_t *logits, uint32_t n, int32_t frac_bits);
 
 #ifdef __cplusplus
 }

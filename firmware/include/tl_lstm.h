@@ -1,7 +1,8 @@
 /**
  * @file tl_lstm.h
- * @brief Integer LSTM kernels of docs/integer-lstm.md (version 1): requantisation, gate
- *        activations, one step and a whole sequence for one direction.
+ * @brief Integer LSTM kernels of docs/integer-lstm.md (version 1): one step and a whole
+ *        sequence for one direction (matrix products: tl_matvec.h, activations:
+ *        tl_activation.h, requantisation: tl_requant.h).
  */
 #ifndef TL_LSTM_H
 #define TL_LSTM_H
@@ -31,33 +32,7 @@ typedef struct {
                                exact 32-bit requant path; 0 always gives the same results) */
 } tl_lstm_dir_t;
 
-/**
- * @brief requant(a, M, n) = rshift_round((int64) a * M, n), rounding half up.
- * @param a accumulator; @param m multiplier in [2^30, 2^31); @param n shift in 1..62
- */
-int64_t tl_requant(int32_t a, int32_t m, int32_t n);
-
-/** @brief Q3.12 -> Q0.15 sigmoid by LUT with linear interpolation. */
-int16_t tl_sigmoid_q15(int16_t z);
-/** @brief Q3.12 -> Q0.15 tanh by LUT with linear interpolation. */
-int16_t tl_tanh_q15(int16_t z);
-
-/**
- * @brief out[r] = sum_j w[r][j] * x[j] for r < rows (int8 x int8 -> int32, no bias).
- *
- * Portable C by default; built with TL_USE_DSP on a Cortex-M4 it uses SMLAD/SXTB16 and must
- * give identical results.
- */
-void tl_matvec_s8(const int8_t *w, const int8_t *x, uint32_t rows, uint32_t cols, int32_t *out);
-
-/**
- * @brief Two products with one weight matrix: outa = w * xa, outb = w * xb (as two
- *        tl_matvec_s8() calls; the DSP path unpacks each weight word once for both).
- */
-void tl_matvec_s8_x2(const int8_t *w, const int8_t *xa, const int8_t *xb, uint32_t rows,
-                     uint32_t cols, int32_t *outa, int32_t *outb);
-
-/** @brief Scratch bytes needed by tl_lstm_step() / tl_lstm_sequence() for hidden size H. */
+/** @brief Scratch bytes needed by tl_lstm_step_s8() / tl_lstm_sequence_s8() for hidden size H. */
 size_t tl_lstm_get_buffer_size(uint32_t hidden);
 
 /**
@@ -69,14 +44,15 @@ size_t tl_lstm_get_buffer_size(uint32_t hidden);
  * @param[in]     embed_dim E; @param hidden H
  * @param[in]     scratch at least tl_lstm_get_buffer_size(H) bytes, 4-byte aligned
  */
-tl_status_t tl_lstm_step(const tl_lstm_dir_t *dir, const int8_t *x, int8_t *h, int16_t *c,
-                         uint32_t embed_dim, uint32_t hidden, void *scratch, size_t scratch_size);
+tl_status_t tl_lstm_step_s8(const tl_lstm_dir_t *dir, const int8_t *x, int8_t *h, int16_t *c,
+                            uint32_t embed_dim, uint32_t hidden, void *scratch,
+                            size_t scratch_size);
 
 /**
  * @brief One LSTM step given the input projection: @p ax holds Wx * x (no bias) and is
- *        overwritten; @p ah is scratch of 4H int32. Same result as tl_lstm_step().
+ *        overwritten; @p ah is scratch of 4H int32. Same result as tl_lstm_step_s8().
  */
-void tl_lstm_step_ax(const tl_lstm_dir_t *dir, int32_t *ax, int8_t *h, int16_t *c, uint32_t hidden,
+void tl_lstm_step_ax_s8(const tl_lstm_dir_t *dir, int32_t *ax, int8_t *h, int16_t *c, uint32_t hidden,
                      int32_t *ah);
 
 /**
@@ -88,7 +64,7 @@ void tl_lstm_step_ax(const tl_lstm_dir_t *dir, int32_t *ax, int8_t *h, int16_t *
  * @param[out] c_state  int16 [H] caller buffer for the cell state
  * @return TL_OK; TL_ERR_ARG when an id is >= vocab_size
  */
-tl_status_t tl_lstm_sequence(const tl_lstm_dir_t *dir, const int8_t *emb, uint32_t vocab_size,
+tl_status_t tl_lstm_sequence_s8(const tl_lstm_dir_t *dir, const int8_t *emb, uint32_t vocab_size,
                              const uint16_t *ids, uint32_t n_ids, int reverse, uint32_t embed_dim,
                              uint32_t hidden, int8_t *h_final, int16_t *c_state, void *scratch,
                              size_t scratch_size);

@@ -8,6 +8,7 @@
 #include "insn_counter.h"
 #include "semihost.h"
 #include "tl_engine.h"
+#include "tl_matvec.h"
 #include "tl_tokenizer.h"
 
 extern const uint8_t tl_bench_blob[], tl_bench_blob_end[];

@@ -2,11 +2,13 @@
 
 #include <string.h>
 
-#include "fixed_internal.h"
-#include "lstm_lut.h"
+#include "tl_activation.h"
+#include "tl_fixed_internal.h"
 #include "tl_blob.h"
 #include "tl_head.h"
 #include "tl_lstm.h"
+#include "tl_matvec.h"
+#include "tl_requant.h"
 #include "tl_sha256.h"
 #include "tl_tokenizer.h"
 
@@ -30,14 +32,14 @@ static uint32_t lcg(uint32_t *s)
 static void check_requant(void)
 {
     const int32_t m = 1 << 30; /* 0.5 * 2^31: requant(a, m, 31) = a / 2 */
-    expect(tl_requant(3, m, 31) == 2, "requant 1.5 rounds up to 2");
-    expect(tl_requant(-3, m, 31) == -1, "requant -1.5 rounds up to -1");
-    expect(tl_requant(-1, m, 31) == 0, "requant -0.5 rounds up to 0");
-    expect(tl_requant(5, m, 32) == 1, "requant 1.25 -> 1");
+    expect(tl_requant_s32(3, m, 31) == 2, "requant 1.5 rounds up to 2");
+    expect(tl_requant_s32(-3, m, 31) == -1, "requant -1.5 rounds up to -1");
+    expect(tl_requant_s32(-1, m, 31) == 0, "requant -0.5 rounds up to 0");
+    expect(tl_requant_s32(5, m, 32) == 1, "requant 1.25 -> 1");
     /* floor((-2^31 * (2^31 - 1) + 1) / 2) = -(2^61 - 2^30) */
-    expect(tl_requant(INT32_MIN, INT32_MAX, 1) == -(((int64_t)1 << 61) - ((int64_t)1 << 30)),
+    expect(tl_requant_s32(INT32_MIN, INT32_MAX, 1) == -(((int64_t)1 << 61) - ((int64_t)1 << 30)),
            "requant extreme stays in 64 bits");
-    expect(tl_requant(1000, 1518500250, 62) == 0, "requant large shift -> 0");
+    expect(tl_requant_s32(1000, 1518500250, 62) == 0, "requant large shift -> 0");
 }
 
 /* The 32-bit fast path of the gate pre-activation equals the 64-bit definition. */
@@ -62,31 +64,31 @@ static void check_gate_preact(void)
             ah = INT32_MAX;
             mh = INT32_MAX;
         }
-        int64_t want = tl_requant(ax, mx, nx) + tl_requant(ah, mh, nh);
+        int64_t want = tl_requant_s32(ax, mx, nx) + tl_requant_s32(ah, mh, nh);
         want = want < -32768 ? -32768 : (want > 32767 ? 32767 : want);
         ok = tl_gate_preact(ax, mx, nx, ah, mh, nh) == want &&
-             tl_requant_hi(ax, mx, nx) == tl_requant(ax, mx, nx);
+             tl_requant_hi(ax, mx, nx) == tl_requant_s32(ax, mx, nx);
     }
     expect(ok, "32-bit requant fast path equals the 64-bit definition");
 }
 
 static void check_lut(void)
 {
-    expect(tl_sigmoid_q15(0) == tl_sigmoid_lut[256], "sigmoid(0) is the table midpoint");
-    expect(tl_sigmoid_q15(-32768) == tl_sigmoid_lut[0], "sigmoid(-8) is entry 0");
-    expect(tl_tanh_q15(0) == 0, "tanh(0) = 0");
+    expect(tl_sigmoid_s16(0) == tl_sigmoid_lut[256], "sigmoid(0) is the table midpoint");
+    expect(tl_sigmoid_s16(-32768) == tl_sigmoid_lut[0], "sigmoid(-8) is entry 0");
+    expect(tl_tanh_s16(0) == 0, "tanh(0) = 0");
     /* z = -32768 + 64: halfway between entries 0 and 1, rounded half up */
     int32_t lo = tl_tanh_lut[0], hi = tl_tanh_lut[1];
     int32_t num = (hi - lo) * 64 + 64;
     int32_t floor_div = num >= 0 ? num / 128 : -((-num + 127) / 128);
-    expect(tl_tanh_q15(-32768 + 64) == lo + floor_div, "tanh interpolation halfway");
+    expect(tl_tanh_s16(-32768 + 64) == lo + floor_div, "tanh interpolation halfway");
     int monotone = 1;
     for (int32_t z = -32768; z < 32767; z += 7) {
         int16_t next = (int16_t)(z + 7 > 32767 ? 32767 : z + 7);
-        monotone &= tl_sigmoid_q15((int16_t)z) <= tl_sigmoid_q15(next);
+        monotone &= tl_sigmoid_s16((int16_t)z) <= tl_sigmoid_s16(next);
     }
     expect(monotone, "sigmoid is monotone");
-    expect(tl_sigmoid_q15(32767) == tl_sigmoid_lut[511] + ((tl_sigmoid_lut[512] - tl_sigmoid_lut[511]) * 127 + 64) / 128,
+    expect(tl_sigmoid_s16(32767) == tl_sigmoid_lut[511] + ((tl_sigmoid_lut[512] - tl_sigmoid_lut[511]) * 127 + 64) / 128,
            "sigmoid top end interpolates towards entry 512");
 }
 
@@ -208,10 +210,10 @@ static void check_head(void)
     int32_t v[4] = {5, 9, 9, -3};
     expect(tl_argmax_s32(v, 4) == 1, "argmax: lowest index wins a tie");
     int32_t eq[4] = {100, 100, 100, 100};
-    float c = tl_confidence(eq, 4, 10);
+    float c = tl_confidence_f32(eq, 4, 10);
     expect(c > 0.2499f && c < 0.2501f, "confidence of equal logits is 1/C");
     int32_t big[2] = {INT32_MAX, INT32_MIN};
-    c = tl_confidence(big, 2, 10);
+    c = tl_confidence_f32(big, 2, 10);
     expect(c == 1.0f, "confidence of far-apart logits is 1");
 }
 

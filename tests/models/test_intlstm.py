@@ -86,16 +86,19 @@ def test_lut_lookup_interpolates_between_entries() -> None:
 
 
 def test_committed_c_tables_are_the_generated_ones() -> None:
-    text = (ROOT / "firmware/src/lstm_lut.c").read_text()
+    text = (ROOT / "firmware/src/tl_lut_s16.c").read_text()
     assert text == intlstm.render_c_lut(), "regenerate: python -m models.intlstm --emit-lut ..."
     blocks = re.findall(r"=\s*\{([^}]*)\}", text)
     assert [int(v) for v in blocks[0].replace(",", " ").split()] == SIGMOID_LUT.tolist()
     assert [int(v) for v in blocks[1].replace(",", " ").split()] == TANH_LUT.tolist()
 
 
-def test_emit_c_lut_writes_a_missing_header(tmp_path: Path) -> None:
-    intlstm.emit_c_lut(tmp_path / "src/lstm_lut.c", tmp_path / "include/lstm_lut.h")
-    assert "lstm_sigmoid_lut[LSTM_LUT_SIZE]" in (tmp_path / "include/lstm_lut.h").read_text()
+def test_emit_c_lut_writes_the_tables_the_header_declares(tmp_path: Path) -> None:
+    out = intlstm.emit_c_lut(tmp_path / "src/tl_lut_s16.c")
+    header = (ROOT / "firmware/include/tl_activation.h").read_text()
+    for name in ("tl_sigmoid_lut", "tl_tanh_lut"):
+        assert f"const int16_t {name}[TL_LUT_SIZE]" in out.read_text()
+        assert f"extern const int16_t {name}[TL_LUT_SIZE];" in header
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
  * 256 products of |127 * 128| cannot overflow, so both paths are exact and equal. */
 #include <string.h>
 
-#include "tl_lstm.h"
+#include "tl_matvec.h"
 
 #if defined(TL_USE_DSP) && defined(__ARM_FEATURE_DSP)
 #include <arm_acle.h>

@@ -1,7 +1,8 @@
 /* One LSTM step for one direction (docs/integer-lstm.md section 4). */
-#include "fixed_internal.h"
-#include "lstm_lut.h"
+#include "tl_activation.h"
+#include "tl_fixed_internal.h"
 #include "tl_lstm.h"
+#include "tl_matvec.h"
 
 size_t tl_lstm_get_buffer_size(uint32_t hidden)
 {
@@ -9,7 +10,7 @@ size_t tl_lstm_get_buffer_size(uint32_t hidden)
     return (size_t)3u * 4u * hidden * sizeof(int32_t);
 }
 
-tl_status_t tl_lstm_step(const tl_lstm_dir_t *dir, const int8_t *x, int8_t *h, int16_t *c,
+tl_status_t tl_lstm_step_s8(const tl_lstm_dir_t *dir, const int8_t *x, int8_t *h, int16_t *c,
                          uint32_t embed_dim, uint32_t hidden, void *scratch, size_t scratch_size)
 {
     if (dir == NULL || x == NULL || h == NULL || c == NULL || scratch == NULL || hidden == 0u ||
@@ -19,11 +20,11 @@ tl_status_t tl_lstm_step(const tl_lstm_dir_t *dir, const int8_t *x, int8_t *h, i
     }
     int32_t *ax = (int32_t *)scratch;
     tl_matvec_s8(dir->wx, x, 4u * hidden, embed_dim, ax);
-    tl_lstm_step_ax(dir, ax, h, c, hidden, ax + 4u * hidden);
+    tl_lstm_step_ax_s8(dir, ax, h, c, hidden, ax + 4u * hidden);
     return TL_OK;
 }
 
-void tl_lstm_step_ax(const tl_lstm_dir_t *dir, int32_t *ax, int8_t *h, int16_t *c, uint32_t hidden,
+void tl_lstm_step_ax_s8(const tl_lstm_dir_t *dir, int32_t *ax, int8_t *h, int16_t *c, uint32_t hidden,
                      int32_t *ah)
 {
     const uint32_t rows = 4u * hidden;

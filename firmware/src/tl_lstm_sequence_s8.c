@@ -3,8 +3,9 @@
 #include <string.h>
 
 #include "tl_lstm.h"
+#include "tl_matvec.h"
 
-tl_status_t tl_lstm_sequence(const tl_lstm_dir_t *dir, const int8_t *emb, uint32_t vocab_size,
+tl_status_t tl_lstm_sequence_s8(const tl_lstm_dir_t *dir, const int8_t *emb, uint32_t vocab_size,
                              const uint16_t *ids, uint32_t n_ids, int reverse, uint32_t embed_dim,
                              uint32_t hidden, int8_t *h_final, int16_t *c_state, void *scratch,
                              size_t scratch_size)
@@ -36,11 +37,11 @@ tl_status_t tl_lstm_sequence(const tl_lstm_dir_t *dir, const int8_t *emb, uint32
             uint32_t t1 = reverse ? t0 - 1u : t0 + 1u;
             const int8_t *x1 = emb + (size_t)ids[t1] * embed_dim;
             tl_matvec_s8_x2(dir->wx, x0, x1, rows, embed_dim, ax0, ax1);
-            tl_lstm_step_ax(dir, ax0, h_final, c_state, hidden, ah);
-            tl_lstm_step_ax(dir, ax1, h_final, c_state, hidden, ah);
+            tl_lstm_step_ax_s8(dir, ax0, h_final, c_state, hidden, ah);
+            tl_lstm_step_ax_s8(dir, ax1, h_final, c_state, hidden, ah);
         } else {
             tl_matvec_s8(dir->wx, x0, rows, embed_dim, ax0);
-            tl_lstm_step_ax(dir, ax0, h_final, c_state, hidden, ah);
+            tl_lstm_step_ax_s8(dir, ax0, h_final, c_state, hidden, ah);
         }
     }
     return TL_OK;

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "tl_blob.h"
-#include "utf8_internal.h"
+#include "tl_utf8_internal.h"
 
 _Static_assert(sizeof(float) == 4, "f32 input_scale");
 

@@ -2,7 +2,7 @@
  * a word's FNV-1a hash is accumulated while its run is read, a number run only counts its
  * digits, and each SINGLE code point is hashed from its folded UTF-8 encoding. */
 #include "tl_tokenizer.h"
-#include "utf8_internal.h"
+#include "tl_utf8_internal.h"
 
 #define FNV_OFFSET 2166136261u
 #define FNV_PRIME 16777619u

@@ -1,14 +1,14 @@
 /* Classification head: int8 matrix-vector product, int32 bias, per-label requant (section 6). */
-#include "fixed_internal.h"
+#include "tl_fixed_internal.h"
 #include "tl_head.h"
-#include "tl_lstm.h"
+#include "tl_matvec.h"
 
 size_t tl_head_get_buffer_size(uint32_t num_labels)
 {
     return (size_t)num_labels * sizeof(int32_t);
 }
 
-tl_status_t tl_head_logits(const tl_head_t *head, const int8_t *pooled, uint32_t in_dim,
+tl_status_t tl_fully_connected_s8(const tl_head_t *head, const int8_t *pooled, uint32_t in_dim,
                            uint32_t num_labels, int32_t *logits, void *scratch,
                            size_t scratch_size)
 {

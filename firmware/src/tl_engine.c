@@ -54,21 +54,21 @@ static tl_status_t run_model(const tl_blob_view_t *v, const uint16_t *ids, uint3
                              const layout_t *l, tl_engine_out_t *out)
 {
     for (uint32_t d = 0; d < 2u; d++) {
-        tl_status_t st = tl_lstm_sequence(&v->dir[d], v->emb, v->vocab_size, ids, n_ids, (int)d,
+        tl_status_t st = tl_lstm_sequence_s8(&v->dir[d], v->emb, v->vocab_size, ids, n_ids, (int)d,
                                           v->embed_dim, v->hidden, l->pooled + d * v->hidden,
                                           l->c, l->kernel, l->kernel_size);
         if (st != TL_OK) {
             return st;
         }
     }
-    tl_status_t st = tl_head_logits(&v->head, l->pooled, 2u * v->hidden, v->num_labels,
+    tl_status_t st = tl_fully_connected_s8(&v->head, l->pooled, 2u * v->hidden, v->num_labels,
                                     out->logits, l->kernel, l->kernel_size);
     if (st != TL_OK) {
         return st;
     }
     out->n_ids = n_ids;
     out->label = tl_argmax_s32(out->logits, v->num_labels);
-    out->confidence = tl_confidence(out->logits, v->num_labels, v->logit_frac_bits);
+    out->confidence = tl_confidence_f32(out->logits, v->num_labels, v->logit_frac_bits);
     return TL_OK;
 }
 
@@ -120,7 +120,7 @@ static tl_status_t run_direction_i32(const tl_blob_view_t *v, uint32_t d, const 
     for (uint32_t k = 0; k < n; k++) {
         uint32_t t = d != 0u ? n - 1u - k : k;
         const int8_t *x = v->emb + (size_t)(uint32_t)ids[t] * v->embed_dim;
-        tl_status_t st = tl_lstm_step(&v->dir[d], x, h, l->c, v->embed_dim, v->hidden, l->kernel,
+        tl_status_t st = tl_lstm_step_s8(&v->dir[d], x, h, l->c, v->embed_dim, v->hidden, l->kernel,
                                       l->kernel_size);
         if (st != TL_OK) {
             return st;
@@ -149,7 +149,7 @@ tl_status_t tl_engine_selftest(const tl_blob_view_t *view, void *scratch, size_t
             st = run_direction_i32(view, d, s + p + 1u, t, &l);
         }
         if (st == TL_OK) {
-            st = tl_head_logits(&view->head, l.pooled, 2u * view->hidden, view->num_labels, logits,
+            st = tl_fully_connected_s8(&view->head, l.pooled, 2u * view->hidden, view->num_labels, logits,
                                 l.kernel, l.kernel_size);
         }
         if (st != TL_OK) {

@@ -6,7 +6,7 @@
 
 #include "tl_head.h"
 
-float tl_confidence(const int32_t *logits, uint32_t n, int32_t frac_bits)
+float tl_confidence_f32(const int32_t *logits, uint32_t n, int32_t frac_bits)
 {
     if (logits == NULL || n == 0u) {
         return 0.0f;
