@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.distiller.cli",
     "services.control.cli",
     "services.rollout.cli",
+    "services.status.cli",
 )
 
 

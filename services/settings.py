@@ -60,6 +60,16 @@ class PrometheusSettings(_Section):
     start_timeout_s: float = Field(default=30.0, gt=0)
 
 
+class AlertmanagerSettings(_Section):
+    port: int = Field(default=19094, ge=1, le=65535)  # web UI and API (v2)
+    binary: str = "prometheus-alertmanager"  # Debian's /usr/bin/prometheus-alertmanager
+    group_wait_s: int = Field(default=10, ge=0)  # first notification of a new group after
+    group_interval_s: int = Field(default=60, ge=1)  # changes to a notified group after
+    repeat_interval: str = "1h"  # a group still firing is sent again after
+    retention: str = "120h"  # silences and notification log
+    start_timeout_s: float = Field(default=30.0, gt=0)
+
+
 class StackSettings(_Section):
     host: str = "127.0.0.1"  # every component binds here only
     data_dir: Path = Path("var")  # pid files, logs, Kafka log dirs, TSDB, generated configs
@@ -69,6 +79,7 @@ class StackSettings(_Section):
     kafka: KafkaSettings = KafkaSettings()
     mosquitto: MosquittoSettings = MosquittoSettings()
     prometheus: PrometheusSettings = PrometheusSettings()
+    alertmanager: AlertmanagerSettings = AlertmanagerSettings()
 
 
 class TopicSpec(_Section):

@@ -120,9 +120,17 @@ def private_stack_factory(
     """
     stacks: list[Stack] = []
 
-    def make(components: tuple[str, ...] = ("kafka",)) -> Stack:
+    def make(
+        components: tuple[str, ...] = ("kafka",),
+        rules_dir: Path | None = None,
+        alertmanager: dict | None = None,
+        metrics_ports: dict[str, int] | None = None,
+    ) -> Stack:
+        """``rules_dir``: Prometheus' rule files; ``alertmanager``: its settings' fields;
+        ``metrics_ports``: service ports (e.g. the control API the alerts go to)."""
         data_dir = tmp_path_factory.mktemp("private-stack")
         s = fleet_settings.stack
+        am = s.alertmanager.model_copy(update={"port": _free_port(), **(alertmanager or {})})
         settings = fleet_settings.model_copy(
             update={
                 "stack": s.model_copy(
@@ -133,8 +141,13 @@ def private_stack_factory(
                         ),
                         "mosquitto": s.mosquitto.model_copy(update={"port": _free_port()}),
                         "prometheus": s.prometheus.model_copy(update={"port": _free_port()}),
+                        "alertmanager": am,
+                        "prometheus_rules_dir": rules_dir or s.prometheus_rules_dir,
                     }
-                )
+                ),
+                "metrics_ports": fleet_settings.metrics_ports.model_copy(
+                    update=metrics_ports or {}
+                ),
             }
         )
         private = Stack(settings)

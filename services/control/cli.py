@@ -42,7 +42,10 @@ def control_settings(config: Path | None) -> ControlSettings:
         bootstrap=fleet.kafka_bootstrap,
         releases_dir=fleet.data_dir / "releases",
         token_file=keys / "ops.token",
+        read_token_file=keys / "read.token",
+        alerts_token_file=keys / "alerts.token",
         release_public_key=keys / "release.pub",
+        prometheus_url=fleet.prometheus_url,
     )
 
 
@@ -51,35 +54,48 @@ def main(config: Path | None = None) -> None:
 
     from aiohttp import web
 
+    from services.control.alerts import AlertBook
     from services.control.app import Control, create_app
-    from services.control.auth import load_or_create_token
+    from services.control.auth import Tokens, load_or_create_token
     from services.control.metrics import ControlMetrics
     from services.control.releases import KafkaReleaseFeed
+    from services.control.sessions import Sessions
     from services.control.sink import KafkaCommandSink
+    from services.control.tail import TopicTail
+    from services.promql import Prometheus
     from services.releases.store import ReleaseStore
+    from services.settings import load_settings
+    from services.stack import Stack
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = control_settings(config)
     key = settings.release_public_key
+    tail = TopicTail(settings.bootstrap, settings.read_timeout_s)  # one reader for every page
+    stack = Stack(load_settings(config))
     control = Control(
         sink=KafkaCommandSink(
-            settings.bootstrap,
-            settings.commands_topic,
-            settings.ack_timeout_s,
-            settings.read_timeout_s,
+            settings.bootstrap, settings.commands_topic, settings.ack_timeout_s, tail
         ),
-        feed=KafkaReleaseFeed(settings.bootstrap, settings.releases_topic, settings.read_timeout_s),
+        feed=KafkaReleaseFeed(tail, settings.releases_topic, settings.rollouts_topic),
         store=ReleaseStore(settings.releases_dir),
-        token=load_or_create_token(settings.token_file),
+        tokens=Tokens(
+            ops=load_or_create_token(settings.token_file),
+            read=load_or_create_token(settings.read_token_file),
+            alerts=load_or_create_token(settings.alerts_token_file),
+        ),
         metrics=ControlMetrics.create(),
         recent_limit=settings.recent_limit,
         public_key=key.read_bytes() if key.is_file() else None,
+        prometheus=Prometheus(settings.prometheus_url, timeout_s=5.0),
+        components=stack.status,
+        alerts=AlertBook(settings.alerts_kept),
+        sessions=Sessions(settings.session_ttl_s),
     )
     logging.getLogger(__name__).info(
-        "control API on http://%s:%d (ops token in %s)",
+        "control API on http://%s:%d (tokens in %s)",
         settings.host,
         settings.port,
-        settings.token_file,
+        settings.token_file.parent,
     )
     web.run_app(create_app(control), host=settings.host, port=settings.port, print=None)
 

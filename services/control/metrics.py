@@ -10,6 +10,9 @@ from services.control.commands import COMMANDS
 
 # accepted: acknowledged by Kafka (202); invalid: 400; unauthorized: 401; unavailable: 503
 OUTCOMES = ("accepted", "invalid", "unauthorized", "unavailable")
+# webhook messages from Alertmanager: accepted (200), invalid (400), unauthorized (401)
+ALERT_OUTCOMES = ("accepted", "invalid", "unauthorized")
+LOGIN_OUTCOMES = ("ops", "read", "refused")  # page logins by the role granted
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,8 @@ class ControlMetrics:
     registry: CollectorRegistry
     commands: Counter  # requests by command and outcome
     ack_seconds: Histogram  # from handing a command to Kafka until acks=all
+    alerts: Counter  # Alertmanager webhook messages by outcome
+    logins: Counter  # page logins by outcome
 
     @classmethod
     def create(cls) -> ControlMetrics:
@@ -27,8 +32,18 @@ class ControlMetrics:
         for command in COMMANDS:
             for outcome in OUTCOMES:
                 commands.labels(command, outcome)  # export zeros, so rates exist from the start
+        alerts = Counter(
+            "fleet_control_alert_messages", "Alertmanager webhook messages", ["outcome"], registry=r
+        )
+        logins = Counter("fleet_control_logins", "Ops page logins", ["outcome"], registry=r)
+        for outcome in ALERT_OUTCOMES:
+            alerts.labels(outcome)
+        for outcome in LOGIN_OUTCOMES:
+            logins.labels(outcome)
         return cls(
             registry=r,
+            alerts=alerts,
+            logins=logins,
             commands=commands,
             ack_seconds=Histogram(
                 "fleet_control_ack_seconds",

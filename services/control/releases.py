@@ -7,11 +7,13 @@ from __future__ import annotations
 import abc
 from typing import Any
 
-from services.control.sink import CommandSinkError, read_tail
+from services.control.sink import CommandSinkError
+from services.control.tail import TopicTail
 from services.errors import ServiceError, ValidationError
 from services.releases.signing import SigningError, verify
 from services.releases.store import ReleaseStore, ReleaseStoreError
 from services.schemas import ReleaseManifest, parse_release_manifest
+from services.schemas.rollout import RolloutRecord, parse_rollout_record
 
 
 class ReleaseFeedError(ServiceError):
@@ -25,10 +27,20 @@ class ReleaseFeed(abc.ABC):
         still on ``model.releases``, in publication order. Raises :class:`ReleaseFeedError`
         when they cannot be read; the releases are then shown from the store alone."""
 
+    @abc.abstractmethod
+    def rollouts(self) -> list[RolloutRecord]:
+        """The rollout manager's records on ``model.rollouts``, in publication order (the
+        last one of a version is its state). Raises :class:`ReleaseFeedError`."""
+
 
 class MemoryReleaseFeed(ReleaseFeed):
-    def __init__(self, manifests: list[ReleaseManifest] | None = None) -> None:
+    def __init__(
+        self,
+        manifests: list[ReleaseManifest] | None = None,
+        records: list[RolloutRecord] | None = None,
+    ) -> None:
         self.manifests = list(manifests or [])
+        self.records = list(records or [])
         self.unavailable = False
 
     def published(self) -> list[ReleaseManifest]:
@@ -36,17 +48,22 @@ class MemoryReleaseFeed(ReleaseFeed):
             raise ReleaseFeedError("model.releases unavailable (test double)")
         return list(self.manifests)
 
+    def rollouts(self) -> list[RolloutRecord]:
+        if self.unavailable:
+            raise ReleaseFeedError("model.rollouts unavailable (test double)")
+        return list(self.records)
+
 
 class KafkaReleaseFeed(ReleaseFeed):
     """Reads the compacted topic from its tail (it holds one manifest per target once
     compacted; ``limit`` bounds what is read before compaction)."""
 
-    def __init__(self, bootstrap: str, topic: str, timeout_s: float, limit: int = 1000) -> None:
-        self.bootstrap, self.topic, self.timeout_s, self.limit = bootstrap, topic, timeout_s, limit
+    def __init__(self, tail: TopicTail, topic: str, rollouts_topic: str, limit: int = 1000) -> None:
+        self.tail, self.topic, self.rollouts_topic, self.limit = tail, topic, rollouts_topic, limit
 
     def published(self) -> list[ReleaseManifest]:
         try:
-            raws = read_tail(self.bootstrap, self.topic, self.limit, self.timeout_s)
+            raws = self.tail.read(self.topic, self.limit)
         except CommandSinkError as exc:
             raise ReleaseFeedError(str(exc)) from exc
         manifests = []
@@ -56,6 +73,19 @@ class KafkaReleaseFeed(ReleaseFeed):
             except ValidationError:
                 continue
         return manifests
+
+    def rollouts(self) -> list[RolloutRecord]:
+        try:
+            raws = self.tail.read(self.rollouts_topic, self.limit)
+        except CommandSinkError as exc:
+            raise ReleaseFeedError(str(exc)) from exc
+        records = []
+        for raw in raws:
+            try:
+                records.append(parse_rollout_record(raw))
+            except ValidationError:
+                continue
+        return records
 
 
 def release_rows(

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import abc
 import threading
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.errors import ServiceError, ValidationError
 from services.schemas.ops import Halt, Redistill, Rollback, Rollout, parse_ops_command
+
+if TYPE_CHECKING:
+    from services.control.tail import TopicTail
 
 Command = Redistill | Rollout | Halt | Rollback
 
@@ -66,11 +68,11 @@ class MemoryCommandSink(CommandSink):
 
 class KafkaCommandSink(CommandSink):
     """kafka-python: an idempotent producer with acks=all, keyed by command id; the recent
-    commands are read back from the topic's tail by a short-lived consumer per call."""
+    commands are read back from the topic's tail through the process's one reader."""
 
-    def __init__(self, bootstrap: str, topic: str, ack_timeout_s: float, read_timeout_s: float):
+    def __init__(self, bootstrap: str, topic: str, ack_timeout_s: float, tail: TopicTail):
         self.bootstrap, self.topic = bootstrap, topic
-        self.ack_timeout_s, self.read_timeout_s = ack_timeout_s, read_timeout_s
+        self.ack_timeout_s, self.tail = ack_timeout_s, tail
         self._producer: Any = None  # kafka.KafkaProducer, created on first send
         self._lock = threading.Lock()
 
@@ -113,7 +115,7 @@ class KafkaCommandSink(CommandSink):
 
     def recent(self, limit: int) -> list[Command]:
         commands = []
-        for raw in read_tail(self.bootstrap, self.topic, limit, self.read_timeout_s):
+        for raw in self.tail.read(self.topic, limit):
             try:
                 commands.append(parse_ops_command(raw))
             except ValidationError:
@@ -130,45 +132,4 @@ class KafkaCommandSink(CommandSink):
                 except KafkaError as exc:
                     raise CommandSinkError(f"closing the producer failed: {exc}") from exc
                 self._producer = None
-
-
-def read_tail(bootstrap: str, topic: str, limit: int, timeout_s: float) -> list[bytes]:
-    """The values of the last ``limit`` records of every partition of ``topic``, in the order
-    they were appended (by record timestamp across partitions); tombstones are skipped.
-    Raises :class:`CommandSinkError` when Kafka or the topic cannot be read in time."""
-    from kafka import KafkaConsumer, TopicPartition
-    from kafka.errors import KafkaError
-
-    timeout_ms = int(timeout_s * 1000)
-    try:
-        consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            request_timeout_ms=max(timeout_ms, 1000),
-            bootstrap_timeout_ms=timeout_ms,
-        )
-    except KafkaError as exc:
-        raise CommandSinkError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise CommandSinkError(f"topic {topic} does not exist")
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        begins, ends = consumer.beginning_offsets(tps), consumer.end_offsets(tps)
-        for tp in tps:
-            consumer.seek(tp, max(begins[tp], ends[tp] - limit))
-        records = []
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
-            if time.monotonic() > deadline:
-                raise CommandSinkError(f"could not read {topic} to its end in {timeout_s}s")
-            for batch in consumer.poll(timeout_ms=200).values():
-                records += [r for r in batch if r.value is not None]
-        records.sort(key=lambda r: (r.timestamp, r.partition, r.offset))
-        return [r.value for r in records]
-    except KafkaError as exc:
-        raise CommandSinkError(f"cannot read {topic}: {exc}") from exc
-    finally:
-        consumer.close()
+        self.tail.close()

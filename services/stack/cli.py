@@ -8,7 +8,7 @@ import typer
 
 COMPONENTS_ARG = Annotated[
     list[str] | None,
-    typer.Argument(help="Components (kafka, mosquitto, prometheus); default: all."),
+    typer.Argument(help="Components (kafka, mosquitto, prometheus, alertmanager); default: all."),
 ]
 CONFIG_OPT = Annotated[
     str | None, typer.Option("--config", "-c", help="Settings TOML (default ./fleet.toml).")
@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
     from services.errors import ServiceError
 
     stack_app = typer.Typer(
-        help="Start, stop and inspect the local Kafka, Mosquitto and Prometheus.",
+        help="Start, stop and inspect the local Kafka, Mosquitto, Prometheus and Alertmanager.",
         no_args_is_help=True,
     )
     app.add_typer(stack_app, name="stack")

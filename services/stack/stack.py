@@ -14,6 +14,7 @@ from pathlib import Path
 
 from services.errors import StackError
 from services.settings import FleetSettings
+from services.stack.alertmanager import Alertmanager
 from services.stack.component import Component, ComponentStatus
 from services.stack.kafka import Kafka
 from services.stack.mosquitto import Mosquitto
@@ -23,6 +24,7 @@ COMPONENT_TYPES: dict[str, type[Component]] = {
     "kafka": Kafka,
     "mosquitto": Mosquitto,
     "prometheus": Prometheus,
+    "alertmanager": Alertmanager,
 }
 
 
@@ -44,6 +46,10 @@ class Stack:
     @property
     def prometheus(self) -> Prometheus:
         return self.components["prometheus"]  # type: ignore[return-value]
+
+    @property
+    def alertmanager(self) -> Alertmanager:
+        return self.components["alertmanager"]  # type: ignore[return-value]
 
     def _select(self, names: Sequence[str] | None) -> list[Component]:
         if not names:

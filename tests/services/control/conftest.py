@@ -13,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.control.app import Control, create_app
+from services.control.auth import Tokens
 from services.control.metrics import ControlMetrics
 from services.control.releases import MemoryReleaseFeed
 from services.control.sink import MemoryCommandSink
@@ -21,6 +22,8 @@ from services.schemas import ReleaseManifest
 from services.schemas.examples import release_manifest
 
 TOKEN = "test-ops-token"
+READ_TOKEN = "test-read-token"
+ALERTS_TOKEN = "test-alerts-token"
 
 
 @dataclass
@@ -32,13 +35,27 @@ class Answer:
 
 def call(control: Control, method: str, path: str, **kwargs: Any) -> Answer:
     """One request against a fresh server of the app (redirects are not followed)."""
+    return calls(control, [(method, path, kwargs)])[-1]
 
-    async def go() -> Answer:
+
+def calls(control: Control, requests: list[tuple[str, str, dict[str, Any]]]) -> list[Answer]:
+    """Several requests in turn by one client (its cookie jar keeps a page session)."""
+
+    async def go() -> list[Answer]:
+        answers = []
         async with TestClient(TestServer(create_app(control))) as client:
-            response = await client.request(method, path, allow_redirects=False, **kwargs)
-            return Answer(response.status, await response.text(), dict(response.headers))
+            for method, path, kwargs in requests:
+                response = await client.request(method, path, allow_redirects=False, **kwargs)
+                answers.append(
+                    Answer(response.status, await response.text(), dict(response.headers))
+                )
+        return answers
 
     return asyncio.run(go())
+
+
+def read_auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {READ_TOKEN}"}
 
 
 def auth(token: str = TOKEN, **extra: str) -> dict[str, str]:
@@ -52,7 +69,7 @@ def control_factory(tmp_path: Path) -> Callable[..., Control]:
             "sink": MemoryCommandSink(),
             "feed": MemoryReleaseFeed(),
             "store": ReleaseStore(tmp_path / "releases"),
-            "token": TOKEN,
+            "tokens": Tokens(ops=TOKEN, read=READ_TOKEN, alerts=ALERTS_TOKEN),
             "metrics": ControlMetrics.create(),
             "recent_limit": 5,
             **overrides,

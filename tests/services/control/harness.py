@@ -12,11 +12,14 @@ from tests.services.service_process import ServiceProcess, free_port
 
 
 def control_process(tmp_path: Path, **settings: Any) -> ServiceProcess:
-    port = free_port()
+    port = settings.pop("port", None) or free_port()
     values = {
         "port": port,
         "releases_dir": tmp_path / "releases",
         "token_file": tmp_path / "keys" / "ops.token",
+        "read_token_file": tmp_path / "keys" / "read.token",
+        "alerts_token_file": tmp_path / "keys" / "alerts.token",
+        "prometheus_url": f"http://127.0.0.1:{free_port()}",  # none unless a test gives one
         "release_public_key": tmp_path / "keys" / "release.pub",
         **settings,
     }
@@ -46,3 +49,22 @@ def http(
         status, raw, kind = exc.code, exc.read(), exc.headers.get_content_type()
     text = raw.decode()
     return status, json.loads(text) if kind == "application/json" else text
+
+
+def signed_in_page(port: int, token: str, path: str = "/") -> tuple[int, str]:
+    """(status, HTML) of a page after signing in with ``token`` (the session cookie)."""
+    import http.cookiejar
+    import urllib.parse
+
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    base = f"http://127.0.0.1:{port}"
+    form = urllib.parse.urlencode({"token": token}).encode()
+    try:
+        with opener.open(f"{base}/login", data=form, timeout=30) as response:
+            response.read()  # (the redirect to / is followed)
+        with opener.open(f"{base}{path}", timeout=60) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()

@@ -12,7 +12,7 @@ from services.control.sink import MemoryCommandSink
 from services.releases.signing import load_or_create_key, public_bytes, sign
 from services.releases.store import ReleaseStore
 from services.schemas.ops import Halt, Redistill, Rollback, Rollout
-from tests.services.control.conftest import TOKEN, auth, call, release
+from tests.services.control.conftest import TOKEN, auth, call, read_auth, release
 
 VALID = {
     "redistill": ({"max_steps": 200, "reason": "drift on v3"}, Redistill),
@@ -120,39 +120,7 @@ def test_kafka_unavailable_is_503_and_nothing_claims_success(control_factory) ->
     assert answer.status == 503 and "not stored" in json.loads(answer.text)["error"]
     assert _count(control, "halt", "unavailable") == 1
     assert _count(control, "halt", "accepted") == 0
-    assert call(control, "GET", "/api/v1/commands").status == 503
-
-
-def test_form_submission_redirects_to_the_page_with_the_accepted_id(control_factory) -> None:
-    control = control_factory()
-    form = {
-        "version": "5",
-        "groups": " canary , eu-west,",
-        "canary_fraction": "",
-        "reason": "new release",
-        "operator": "bob",
-        "token": TOKEN,
-    }
-    answer = call(control, "POST", "/api/v1/rollout", data=form)
-    (stored,) = control.sink.commands
-    assert answer.status == 303
-    assert answer.headers["Location"] == f"/?accepted={stored.command_id}"
-    assert isinstance(stored, Rollout)
-    assert (stored.version, stored.groups, stored.canary_fraction) == (
-        5,
-        ["canary", "eu-west"],
-        None,
-    )
-    assert (stored.reason, stored.issued_by) == ("new release", "ops:bob")
-
-
-def test_form_refusals_are_html_pages(control_factory) -> None:
-    control = control_factory()
-    answer = call(control, "POST", "/api/v1/halt", data={"token": "nope"})
-    assert answer.status == 401 and answer.headers["Content-Type"].startswith("text/html")
-    answer = call(control, "POST", "/api/v1/rollout", data={"token": TOKEN, "version": "x"})
-    assert answer.status == 400 and "version: Input should be a valid integer" in answer.text
-    assert control.sink.commands == []
+    assert call(control, "GET", "/api/v1/commands", headers=read_auth()).status == 503
 
 
 def test_recent_commands_newest_first_with_a_limit(control_factory) -> None:
@@ -160,12 +128,13 @@ def test_recent_commands_newest_first_with_a_limit(control_factory) -> None:
     for version in range(1, 8):
         body = {"version": version}
         assert call(control, "POST", "/api/v1/halt", json=body, headers=auth()).status == 202
-    listed = json.loads(call(control, "GET", "/api/v1/commands").text)["commands"]
-    assert [c["version"] for c in listed] == [7, 6, 5, 4, 3]  # recent_limit 5
-    listed = json.loads(call(control, "GET", "/api/v1/commands?limit=2").text)["commands"]
-    assert [c["version"] for c in listed] == [7, 6]
+    listed = call(control, "GET", "/api/v1/commands", headers=read_auth())
+    assert [c["version"] for c in json.loads(listed.text)["commands"]] == [7, 6, 5, 4, 3]
+    listed = call(control, "GET", "/api/v1/commands?limit=2", headers=auth())
+    assert [c["version"] for c in json.loads(listed.text)["commands"]] == [7, 6]
     for bad in ("0", "6", "x"):
-        assert call(control, "GET", f"/api/v1/commands?limit={bad}").status == 400
+        answer = call(control, "GET", f"/api/v1/commands?limit={bad}", headers=read_auth())
+        assert answer.status == 400
 
 
 def test_releases_join_the_store_and_the_published_manifests(control_factory, tmp_path) -> None:
@@ -178,7 +147,7 @@ def test_releases_join_the_store_and_the_published_manifests(control_factory, tm
     three, _ = release(3)  # published, its blob not (yet) in this store
     feed = MemoryReleaseFeed([sign(one, key), sign(three, key)])
     control = control_factory(store=store, feed=feed, public_key=public_bytes(key))
-    answer = json.loads(call(control, "GET", "/api/v1/releases").text)
+    answer = json.loads(call(control, "GET", "/api/v1/releases", headers=read_auth()).text)
     rows = {r["version"]: r for r in answer["releases"]}
     assert [r["version"] for r in answer["releases"]] == [3, 2, 1]
     assert answer["published_error"] is None
@@ -188,32 +157,10 @@ def test_releases_join_the_store_and_the_published_manifests(control_factory, tm
     assert rows[1]["sha256"] == one.sha256 and rows[1]["metrics"] == one.metrics
 
     feed.unavailable = True
-    answer = json.loads(call(control, "GET", "/api/v1/releases").text)
+    answer = json.loads(call(control, "GET", "/api/v1/releases", headers=read_auth()).text)
     assert [r["version"] for r in answer["releases"]] == [2, 1]
     assert {r["published"] for r in answer["releases"]} == {None}
     assert "unavailable" in answer["published_error"]
-
-
-def test_page_shows_releases_commands_and_a_form_per_command(control_factory, tmp_path) -> None:
-    store = ReleaseStore(tmp_path / "releases")
-    manifest, blob = release(7)
-    store.put(manifest, blob)
-    control = control_factory(store=store)
-    body = {"version": 7, "groups": ["canary", "eu"], "reason": "<script>alert(1)</script>"}
-    accepted = call(control, "POST", "/api/v1/rollout", json=body, headers=auth())
-    command_id = json.loads(accepted.text)["command_id"]
-    page = call(control, "GET", f"/?accepted={command_id}")
-    assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
-    assert f"Command {command_id} is on ops.commands" in page.text
-    assert "Command cmd-forged" not in call(control, "GET", "/?accepted=cmd-forged").text
-    assert manifest.sha256[:12] in page.text and "version=7, groups=canary,eu" in page.text
-    for kind in VALID:
-        assert f'action="/api/v1/{kind}"' in page.text
-    assert "<script>" not in page.text and "&lt;script&gt;" in page.text
-
-    control.sink.unavailable = True
-    page = call(control, "GET", "/")
-    assert page.status == 200 and "ops.commands: command log unavailable" in page.text
 
 
 def test_metrics_export_every_command_and_outcome(control_factory) -> None:

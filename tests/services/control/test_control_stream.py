@@ -13,12 +13,13 @@ import time
 import pytest
 
 from services.control.auth import read_token
+from services.control.commands import build_command
 from services.releases.signing import load_or_create_key, sign
 from services.releases.store import ReleaseStore
 from services.schemas.ops import parse_ops_command
 from services.settings import REPO_ROOT
 from tests.services.control.conftest import release
-from tests.services.control.harness import control_process, http
+from tests.services.control.harness import control_process, http, signed_in_page
 
 pytestmark = pytest.mark.integration
 
@@ -110,7 +111,9 @@ def test_commands_reach_kafka_and_read_back(stack, kafka_topic_factory, tmp_path
             assert command.model_dump(mode="json") == answers[command.command_id]
 
         # 5. Reads: recent commands newest first, releases, the page, the metrics.
-        status, listed = http(port, "GET", "/api/v1/commands")
+        read = read_token(tmp_path / "keys" / "read.token")
+        assert http(port, "GET", "/api/v1/commands")[0] == 401
+        status, listed = http(port, "GET", "/api/v1/commands", token=read)
         assert status == 200
         assert [c["command"] for c in listed["commands"]] == [
             "halt",
@@ -119,7 +122,7 @@ def test_commands_reach_kafka_and_read_back(stack, kafka_topic_factory, tmp_path
             "rollout",
             "redistill",
         ]
-        status, releases = http(port, "GET", "/api/v1/releases")
+        status, releases = http(port, "GET", "/api/v1/releases", token=read)
         assert status == 200 and releases["published_error"] is None
         (row,) = releases["releases"]
         assert (row["version"], row["stored"], row["published"], row["verified"]) == (
@@ -128,7 +131,7 @@ def test_commands_reach_kafka_and_read_back(stack, kafka_topic_factory, tmp_path
             True,
             True,
         )
-        status, page = http(port, "GET", "/")
+        status, page = signed_in_page(port, read)
         assert status == 200 and printed["command_id"] in page and manifest.sha256[:12] in page
         count = lambda command, outcome: proc.value(  # noqa: E731
             "fleet_control_commands_total", command=command, outcome=outcome
@@ -137,3 +140,36 @@ def test_commands_reach_kafka_and_read_back(stack, kafka_topic_factory, tmp_path
         assert (count("rollout", "unauthorized"), count("rollout", "invalid")) == (3, 1)
     finally:
         assert proc.stop() == 0, proc.tail()
+
+
+def test_reads_reuse_one_consumer(stack, kafka_topic_factory, monkeypatch) -> None:
+    """Pages and read endpoints read the topics through one consumer for the process, not
+    one (with its connections and metadata round trips) per request."""
+    import kafka
+
+    from services.control.releases import KafkaReleaseFeed
+    from services.control.sink import KafkaCommandSink
+    from services.control.tail import TopicTail
+
+    made = []
+    original = kafka.KafkaConsumer
+
+    class Counting(original):  # type: ignore[misc, valid-type]
+        def __init__(self, *args, **kwargs) -> None:
+            made.append(kwargs.get("client_id"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(kafka, "KafkaConsumer", Counting)
+    commands, releases = kafka_topic_factory(), kafka_topic_factory(compacted=True)
+    rollouts = kafka_topic_factory(compacted=True)
+    tail = TopicTail(stack.bootstrap_servers, timeout_s=10)
+    sink = KafkaCommandSink(stack.bootstrap_servers, commands, 10, tail)
+    feed = KafkaReleaseFeed(tail, releases, rollouts)
+    try:
+        sink.send(build_command("halt", {}, issued_by="ops"))
+        for _ in range(3):
+            assert [c.command for c in sink.recent(10)] == ["halt"]
+            assert feed.published() == [] and feed.rollouts() == []
+        assert len(made) == 1 and tail.consumers_made == 1
+    finally:
+        sink.close()

@@ -4,7 +4,7 @@ a hang, not a 202), reads say why, the page still renders from the release store
 from __future__ import annotations
 
 from services.control.auth import read_token
-from tests.services.control.harness import control_process, http
+from tests.services.control.harness import control_process, http, signed_in_page
 from tests.services.service_process import free_port
 
 
@@ -19,10 +19,12 @@ def test_no_broker_means_503_and_the_page_says_why(tmp_path) -> None:
         assert status == 503 and "not stored" in answer["error"]
         assert proc.value("fleet_control_commands_total", command="halt", outcome="unavailable")
         assert not proc.value("fleet_control_commands_total", command="halt", outcome="accepted")
-        assert http(proc.metrics_port, "GET", "/api/v1/commands")[0] == 503
-        status, answer = http(proc.metrics_port, "GET", "/api/v1/releases")
+        read = read_token(tmp_path / "keys" / "read.token")
+        assert http(proc.metrics_port, "GET", "/api/v1/commands", token=read)[0] == 503
+        status, answer = http(proc.metrics_port, "GET", "/api/v1/releases", token=read)
         assert status == 200 and answer["releases"] == [] and answer["published_error"]
-        status, page = http(proc.metrics_port, "GET", "/")
+        status, page = signed_in_page(proc.metrics_port, read)
         assert status == 200 and 'class="error">ops.commands:' in page
+        assert 'class="error">model.rollouts:' in page and "did not answer" in page
     finally:
         assert proc.stop() == 0, proc.tail()
