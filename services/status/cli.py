@@ -87,10 +87,14 @@ def gather(settings: Any) -> Any:  # -> StatusReport
     from services.schemas.rollout import parse_rollout_record
     from services.settings import TOPIC_NAMES
     from services.stack import Stack
+    from services.stack.process import port_open
     from services.status.report import collect
     from services.topic_reader import read_to_end
 
     def rollouts() -> list[Any]:
+        host, port = settings.stack.host, settings.stack.kafka.port
+        if not port_open(host, port):  # (kafka-python would retry its bootstrap for a while)
+            raise ServiceError(f"cannot reach Kafka at {host}:{port}: nothing listens there")
         records = []
         topic = TOPIC_NAMES["rollouts"]
         for record in read_to_end(settings.kafka_bootstrap, topic, timeout_s=TIMEOUT_S):

@@ -23,7 +23,7 @@ def _error(what: str, error: str | None) -> Text | None:
 
 
 def _table(title: str, *columns: str) -> Table:
-    table = Table(title=title, title_justify="left", expand=False, pad_edge=False)
+    table = Table(title=Text(title), title_justify="left", expand=False, pad_edge=False)
     for column in columns:
         table.add_column(column)
     return table
@@ -37,7 +37,7 @@ def render(report: StatusReport, console: Console) -> None:
     comp = _table("Stack", "component", "state", "pid", "detail")
     for r in report.components.rows:
         style = STATE_STYLE.get(r["state"], "")
-        comp.add_row(r["name"], f"[{style}]{r['state']}[/]", str(r["pid"] or "-"), r["detail"])
+        comp.add_row(r["name"], Text(r["state"], style), str(r["pid"] or "-"), r["detail"])
     items += [_error("stack", report.components.error), comp]
 
     f = report.fleet
@@ -50,19 +50,23 @@ def render(report: StatusReport, console: Console) -> None:
     )
     for r in f.rows:
         style = "red" if r["outcome"] in ("reverted", "rejected") else ""
-        fleet.add_row(f"v{r['version']}", r["group"], f"[{style}]{r['outcome']}[/]",
+        fleet.add_row(f"v{r['version']}", r["group"], Text(r["outcome"], style),
                       _num(r["devices"], ".0f"))  # fmt: skip
     rates = ", ".join(f"v{v} {r:.2f}/s" for v, r in sorted(f.events_per_s.items())) or "none"
-    items += [_error("fleet (Prometheus)", f.error), fleet, Text(f"predictions: {rates}")]
+    items += [_error("fleet (Prometheus)", f.error)]
+    if not f.error:
+        items += [fleet, Text(f"predictions: {rates}")]
 
     drift = _table("Drift (last closed window)", "release", "class-mix PSI", "confidence PSI",
                    "low-conf share", "class-mix PSI, 30 min")  # fmt: skip
     for r in report.drift.rows:
         psi = r["class_mix_psi"]
         style = "red" if psi is not None and psi > 0.2 else ""
-        drift.add_row(f"v{r['model_version']}", f"[{style}]{_num(psi)}[/]",
+        drift.add_row(f"v{r['model_version']}", Text(_num(psi), style),
                       _num(r["confidence_psi"]), _num(r["low_confidence"]), r["trend"])  # fmt: skip
-    items += [_error("drift (Prometheus)", report.drift.error), drift]
+    items += [_error("drift (Prometheus)", report.drift.error)]
+    if not report.drift.error:
+        items.append(drift)
 
     lab, dist = report.labelling, report.distiller
     items.append(_error("labelling (Prometheus)", lab.error))
@@ -108,7 +112,8 @@ def render(report: StatusReport, console: Console) -> None:
     for r in al.rows:
         labels = ", ".join(f"{k}={v}" for k, v in sorted(r["labels"].items()) if k != "alertname")
         style = "red" if r["state"] == "firing" else "yellow"
-        alerts.add_row(r["name"], f"[{style}]{r['state']}[/]", r["severity"], labels)
+        alerts.add_row(r["name"], Text(r["state"], style), r["severity"], labels)
     items.append(_error("alerts", al.error))
-    items.append(alerts if al.rows else Text(f"Alerts: none ({al.source})"))
+    if not al.error:
+        items.append(alerts if al.rows else Text(f"Alerts: none ({al.source})"))
     console.print(Panel(Group(*[i for i in items if i is not None]), expand=False))
