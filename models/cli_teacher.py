@@ -61,16 +61,21 @@ def convert_command(
 def finetune_command(
     data: Annotated[Path, typer.Option(help="Labelled .jsonl/.csv/.tsv with text and label")],
     out: Annotated[Path, typer.Option(help="Output folder (checkpoints go under it)")],
+    valid: Annotated[
+        Path | None,
+        typer.Option(help="Labelled validation file: early stopping, best epoch kept"),
+    ] = None,
     teacher: Annotated[str, typer.Option(help="e5-small | minilm | <checkpoint folder>")] = (
         "e5-small"
     ),
-    epochs: Annotated[int, typer.Option(min=1)] = 3,
+    epochs: Annotated[int, typer.Option(min=1, help="Most epochs (the schedule's length)")] = 10,
+    patience: Annotated[int, typer.Option(min=1, help="Epochs without a better score")] = 2,
     max_steps: Annotated[int | None, typer.Option(min=1, help="Stop after N steps")] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 16,
-    lr: Annotated[float, typer.Option(help="Encoder learning rate")] = 3e-5,
-    head_lr: Annotated[float, typer.Option(help="Head learning rate")] = 1e-3,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    lr: Annotated[float, typer.Option(help="Peak encoder learning rate")] = 1e-4,
+    head_lr: Annotated[float, typer.Option(help="Peak head learning rate")] = 2e-3,
     max_length: Annotated[int, typer.Option(min=8)] = 128,
-    checkpoint_every: Annotated[int, typer.Option(min=1)] = 50,
+    checkpoint_every: Annotated[int, typer.Option(min=1)] = 100,
     freeze_embeddings: Annotated[bool, typer.Option(help="Freeze the word embeddings")] = True,
     seed: Annotated[int, typer.Option()] = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
@@ -83,6 +88,7 @@ def finetune_command(
         config = FinetuneConfig(
             teacher=teacher,
             epochs=epochs,
+            patience=patience,
             max_steps=max_steps,
             batch_size=batch_size,
             lr=lr,
@@ -92,13 +98,17 @@ def finetune_command(
             freeze_embeddings=freeze_embeddings,
             seed=seed,
         )
-        result = finetune(data, out, config, _cache_dir(cache_dir), progress=progress)
+        result = finetune(data, out, config, _cache_dir(cache_dir), progress=progress, valid=valid)
     except ModelsError as exc:
         raise _fail(exc) from exc
     if result.resumed_from is not None:
         typer.echo(f"resumed from step {result.resumed_from}")
+    for row in result.history:
+        typer.echo(f"epoch {row['epoch']}: valid accuracy {row['valid_accuracy']:.4f}")
     last = f", last loss {result.losses[-1]:.4f}" if result.losses else ""
-    typer.echo(f"fine-tuned teacher at {result.out_dir}: {result.steps} steps{last}")
+    kept = f", kept epoch {result.best_epoch}" if result.best_epoch is not None else ""
+    early = " (stopped early)" if result.stopped_early else ""
+    typer.echo(f"fine-tuned teacher at {result.out_dir}: {result.steps} steps{last}{kept}{early}")
 
 
 def label_command(

@@ -1,16 +1,23 @@
 """Adapt the teacher to the domain before distilling: a pooled encoder + linear head trained
-with cross-entropy on labelled texts, with resumable checkpoints.
+with cross-entropy on labelled texts until the validation accuracy stops improving.
 
 Output folder (see ``models.teacher.classifier``)::
 
-    out/teacher.json, labels.json, head.safetensors, encoder/   the fine-tuned teacher
-    out/checkpoints/step-0000040/                               the last few checkpoints:
-        encoder/ head.safetensors labels.json                   weights (safetensors)
-        optimizer.pt rng.pt state.json                          optimiser, RNG, step (last)
+    out/teacher.json, labels.json, head.safetensors, encoder/   the fine-tuned teacher (best
+                                                                 validation epoch)
+    out/history.json                                             one row per validated epoch
+    out/best/                                                    best weights so far (resume)
+    out/checkpoints/step-0000040/                                the last few checkpoints:
+        encoder/ head.safetensors labels.json                    weights (safetensors)
+        optimizer.pt rng.pt state.json                           optimiser, RNG, step, history
 
-A run that finds a checkpoint in ``out/checkpoints`` continues from the newest one: same data
-order, same optimiser state, same dropout RNG, so an interrupted run ends where an
-uninterrupted one would.
+The schedule is linear warm-up then linear decay over ``epochs`` (the most the run may take);
+with a validation set the run stops early after ``patience`` epochs without a better
+validation accuracy and keeps the best epoch's weights. Batches hold texts of similar length
+(shuffled pools of ``batch_size * 50`` texts sorted by length), which halves the padding the
+encoder computes on short messages. A run that finds a checkpoint in ``out/checkpoints``
+continues from the newest one: same data order, same optimiser and schedule state, same dropout
+RNG, same early-stopping state, so an interrupted run ends where an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -19,18 +26,21 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from models.data.loaders import load_examples
-from models.data.record import LabelSet
+from models.data.record import Example, LabelSet
 from models.errors import ConfigError, DataError
 from models.teacher.classifier import FinetunedLayout, save_head, write_meta
 from models.teacher.encoder import Teacher
 
 _STEP_DIR = re.compile(r"^step-(\d+)$")
+POOL_BATCHES = 50  # batches per length-sorted pool (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -38,26 +48,33 @@ class FinetuneConfig:
     """Hyper-parameters of one fine-tuning run."""
 
     teacher: str = "e5-small"  # shipped name (e5-small, minilm) or a checkpoint folder
-    epochs: int = 3  # passes over the data (ignored when max_steps is set)
-    max_steps: int | None = None  # stop after this many optimiser steps in total
-    batch_size: int = 16  # texts per step
-    lr: float = 3e-5  # AdamW learning rate of the encoder
-    head_lr: float = 1e-3  # AdamW learning rate of the freshly initialised head
+    epochs: int = 10  # most passes over the data; the schedule decays to 0 at the end of these
+    patience: int = 2  # validated epochs without a better accuracy before stopping early
+    max_steps: int | None = None  # stop after this many steps in total (smoke runs; the
+    #                               schedule stays that of ``epochs``, so a resumed run matches)
+    batch_size: int = 32  # texts per step
+    lr: float = 1e-4  # peak AdamW learning rate of the encoder
+    head_lr: float = 2e-3  # peak AdamW learning rate of the freshly initialised head
+    warmup: float = 0.06  # share of the scheduled steps spent warming up linearly from 0
     weight_decay: float = 0.01  # AdamW decoupled weight decay (not on biases/LayerNorm)
     max_length: int = 128  # tokens per text, after the text prefix
     dropout: float = 0.1  # head dropout (the encoder keeps its own)
     freeze_embeddings: bool = True  # e5's 96M-row word table: frozen, no optimiser state
-    checkpoint_every: int = 50  # steps between checkpoints (and one at the end)
+    checkpoint_every: int = 100  # steps between checkpoints (and one at every epoch end)
     keep_checkpoints: int = 2  # newest checkpoints kept on disk
     seed: int = 0  # data order, head init and dropout
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
             raise ConfigError("epochs, batch_size and checkpoint_every must be >= 1")
+        if self.patience < 1:
+            raise ConfigError(f"patience must be >= 1, got {self.patience}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError(f"max_steps must be >= 1 or None, got {self.max_steps}")
         if self.keep_checkpoints < 1:
             raise ConfigError(f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
+        if not 0.0 <= self.warmup < 1.0 or self.lr <= 0 or self.head_lr <= 0:
+            raise ConfigError("warmup must be in [0, 1) and the learning rates > 0")
 
 
 @dataclass(frozen=True)
@@ -69,6 +86,26 @@ class FinetuneResult:
     steps: int  # total optimiser steps done, counting resumed ones
     resumed_from: int | None  # step of the checkpoint the run continued from
     losses: list[float] = field(default_factory=list)  # loss of each step this run made
+    history: list[dict[str, Any]] = field(default_factory=list)  # validated epochs, in order
+    best_epoch: int | None = None  # epoch whose weights were kept (None: no validation set)
+    stopped_early: bool = False  # patience ran out before ``epochs``
+
+
+def epoch_batches(
+    lengths: Sequence[int], batch_size: int, seed: int, epoch: int
+) -> list[list[int]]:
+    """Row indices of every batch of one epoch: a seeded shuffle cut into pools of
+    ``POOL_BATCHES`` batches, each pool sorted by length and cut into batches, the batches
+    shuffled again. Deterministic in (seed, epoch)."""
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    order = torch.randperm(len(lengths), generator=gen).tolist()
+    pool = batch_size * POOL_BATCHES
+    batches: list[list[int]] = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start : start + pool], key=lambda r: lengths[r])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    shuffle = torch.randperm(len(batches), generator=gen).tolist()
+    return [batches[i] for i in shuffle]
 
 
 def _checkpoints(root: Path) -> list[tuple[int, Path]]:
@@ -90,44 +127,68 @@ def _save_model(teacher: Teacher, folder: Path, labels: list[str]) -> None:
     save_head(teacher.head, layout, labels)
 
 
+def _replace_dir(build: Path, final: Path) -> None:
+    """Swap a finished folder into place (the old one is removed first)."""
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(build, final)
+
+
 def _save_checkpoint(
-    teacher: Teacher, optimizer: torch.optim.Optimizer, root: Path, step: int, labels: list[str]
+    teacher: Teacher,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    root: Path,
+    state: dict[str, Any],
+    labels: list[str],
 ) -> Path:
     """Write ``root/step-N`` atomically (build under a temporary name, then rename)."""
-    final = root / f"step-{step:07d}"
+    step = int(state["step"])
     tmp = root / f".tmp-step-{step:07d}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     _save_model(teacher, tmp, labels)
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    torch.save(
+        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
+        tmp / "optimizer.pt",
+    )
     torch.save({"torch": torch.get_rng_state()}, tmp / "rng.pt")
-    (tmp / "state.json").write_text(json.dumps({"step": step, "labels": labels}))
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    (tmp / "state.json").write_text(json.dumps({**state, "labels": labels}))
+    final = root / f"step-{step:07d}"
+    _replace_dir(tmp, final)
     return final
 
 
-def _load_checkpoint(
-    teacher: Teacher, optimizer: torch.optim.Optimizer, path: Path, labels: list[str]
-) -> int:
+def _load_weights(teacher: Teacher, folder: Path) -> None:
     from safetensors.torch import load_file
 
-    state = json.loads((path / "state.json").read_text())
+    layout = FinetunedLayout(folder)
+    weights = load_file(str(layout.encoder / "model.safetensors"))
+    missing, unexpected = teacher.model.load_state_dict(weights, strict=False)
+    if unexpected or any(not k.startswith("pooler.") for k in missing):
+        raise DataError(f"checkpoint {folder} does not fit the teacher: {missing + unexpected}")
+    assert teacher.head is not None
+    teacher.head.linear.load_state_dict(load_file(str(layout.head)))
+
+
+def _load_checkpoint(
+    teacher: Teacher,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    path: Path,
+    labels: list[str],
+) -> dict[str, Any]:
+    state: dict[str, Any] = json.loads((path / "state.json").read_text())
     if state["labels"] != labels:
         raise DataError(
             f"checkpoint {path} was trained on labels {state['labels']}, the data has {labels};"
             " use a new --out folder"
         )
-    layout = FinetunedLayout(path)
-    weights = load_file(str(layout.encoder / "model.safetensors"))
-    missing, unexpected = teacher.model.load_state_dict(weights, strict=False)
-    if unexpected or any(not k.startswith("pooler.") for k in missing):
-        raise DataError(f"checkpoint {path} does not fit the teacher: {missing + unexpected}")
-    assert teacher.head is not None
-    teacher.head.linear.load_state_dict(load_file(str(layout.head)))
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
+    _load_weights(teacher, path)
+    saved = torch.load(path / "optimizer.pt", weights_only=True)
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
     torch.set_rng_state(torch.load(path / "rng.pt", weights_only=True)["torch"])
-    return int(state["step"])
+    return state
 
 
 def _optimizer(teacher: Teacher, config: FinetuneConfig) -> torch.optim.Optimizer:
@@ -146,14 +207,45 @@ def _optimizer(teacher: Teacher, config: FinetuneConfig) -> torch.optim.Optimize
     return torch.optim.AdamW(groups)
 
 
+def _schedule(
+    optimizer: torch.optim.Optimizer, total: int, warmup: float
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over ``warmup * total`` steps, then linear decay to 0 at ``total``."""
+    warm = max(1, round(warmup * total))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return max(0.0, (total - step) / max(1, total - warm))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def accuracy(teacher: Teacher, examples: Sequence[Example], labels: list[str]) -> float:
+    """Share of ``examples`` (with a label in ``labels``) the teacher's head gets right."""
+    index = {label: k for k, label in enumerate(labels)}
+    known = [e for e in examples if e.label in index]
+    if not known:
+        raise DataError("no validation example has a label of the training set")
+    order = sorted(range(len(known)), key=lambda i: len(known[i].text))  # less padding
+    probs = teacher.predict_proba([known[i].text for i in order], batch_size=64)
+    predicted = probs.argmax(-1).tolist()
+    return sum(predicted[j] == index[known[i].label] for j, i in enumerate(order)) / len(known)
+
+
 def finetune(
     data: Path,
     out: Path,
     config: FinetuneConfig,
     cache_dir: Path | None = None,
     progress: bool = True,
+    valid: Path | Sequence[Example] | None = None,
 ) -> FinetuneResult:
-    """Fine-tune ``config.teacher`` on the labelled file ``data``; write the teacher to ``out``."""
+    """Fine-tune ``config.teacher`` on the labelled file ``data``; write the teacher to ``out``.
+
+    ``valid`` (a labelled file or examples) turns on per-epoch validation, early stopping and
+    keeping the best epoch; without it the weights after the last step are kept.
+    """
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -166,12 +258,15 @@ def finetune(
     examples = load_examples(data)
     if not examples:
         raise DataError(f"{data}: no labelled examples")
+    valid_set = load_examples(valid) if isinstance(valid, str | Path) else valid
     label_set = LabelSet.from_examples(examples)
     labels = list(label_set.names)
     texts = [e.text for e in examples]
+    lengths = [len(t) for t in texts]
     targets = torch.tensor(label_set.ids(examples))  # (N,)
     steps_per_epoch = -(-len(texts) // config.batch_size)
-    total = config.max_steps or config.epochs * steps_per_epoch
+    scheduled = config.epochs * steps_per_epoch
+    total = min(config.max_steps, scheduled) if config.max_steps else scheduled
 
     # 2. Teacher with a fresh head; optionally freeze the word-embedding table.
     torch.manual_seed(config.seed)
@@ -180,33 +275,40 @@ def finetune(
     if config.freeze_embeddings:
         teacher.model.get_input_embeddings().weight.requires_grad_(False)
     optimizer = _optimizer(teacher, config)
+    scheduler = _schedule(optimizer, scheduled, config.warmup)  # max_steps only truncates it
 
     # 3. Resume from the newest complete checkpoint, if any.
-    ckpt_root = Path(out) / "checkpoints"
+    root = Path(out)
+    ckpt_root = root / "checkpoints"
+    state: dict[str, Any] = {"step": 0, "history": [], "best": None, "bad_epochs": 0}
     existing = _checkpoints(ckpt_root)
     resumed_from = None
-    start = 0
     if existing:
-        start = resumed_from = _load_checkpoint(teacher, optimizer, existing[-1][1], labels)
+        state = _load_checkpoint(teacher, optimizer, scheduler, existing[-1][1], labels)
+        state.pop("labels", None)
+        resumed_from = int(state["step"])
 
-    # 4. Train: step s uses batch (s % steps_per_epoch) of epoch (s // steps_per_epoch)'s order.
+    # 4. Train epoch by epoch; validate at each epoch end, keep the best, stop when patience
+    #    runs out (the early-stopping state is part of every checkpoint).
     teacher.train()
     losses: list[float] = []
     columns = [
         TextColumn("[bold]finetune[/] {task.fields[teacher]}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}"),
+        TextColumn("loss {task.fields[loss]:.4f} valid {task.fields[acc]}"),
         TimeRemainingColumn(),
     ]
+    stopped = state["best"] is not None and state["bad_epochs"] >= config.patience
+    epoch_rows: tuple[int, list[list[int]]] = (-1, [])
     with Progress(*columns, disable=not progress) as bar:
-        task = bar.add_task("steps", total=total, completed=start, teacher=config.teacher, loss=0.0)
-        for step in range(start, total):
-            epoch, index = divmod(step, steps_per_epoch)
-            order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(
-                config.seed * 100_003 + epoch
-            ))  # fmt: skip
-            rows = order[index * config.batch_size : (index + 1) * config.batch_size].tolist()
+        task = bar.add_task("steps", total=total, completed=state["step"], acc="-",
+                            teacher=config.teacher, loss=0.0)  # fmt: skip
+        while state["step"] < total and not stopped:
+            epoch, index = divmod(state["step"], steps_per_epoch)
+            if epoch_rows[0] != epoch:
+                epoch_rows = (epoch, epoch_batches(lengths, config.batch_size, config.seed, epoch))
+            rows = epoch_rows[1][index]
             out_b = teacher(teacher.tokenize([texts[r] for r in rows]))
             assert out_b.logits is not None
             loss = torch.nn.functional.cross_entropy(out_b.logits, targets[rows])
@@ -216,19 +318,42 @@ def finetune(
                 [p for g in optimizer.param_groups for p in g["params"]], max_norm=1.0
             )
             optimizer.step()
+            scheduler.step()
             losses.append(loss.item())
+            state["step"] += 1
             bar.update(task, advance=1, loss=losses[-1])
-            done = step + 1
-            if done % config.checkpoint_every == 0 or done == total:
-                _save_checkpoint(teacher, optimizer, ckpt_root, done, labels)
+            epoch_end = state["step"] % steps_per_epoch == 0
+            if epoch_end and valid_set:
+                score = accuracy(teacher, valid_set, labels)
+                teacher.train()
+                state["history"].append({"epoch": epoch + 1, "step": state["step"],
+                                         "valid_accuracy": score})  # fmt: skip
+                if state["best"] is None or score > state["best"]["valid_accuracy"]:
+                    state["best"], state["bad_epochs"] = state["history"][-1], 0
+                    tmp = root / f".tmp-best-{os.getpid()}"
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    _save_model(teacher, tmp, labels)
+                    _replace_dir(tmp, root / "best")
+                else:
+                    state["bad_epochs"] += 1
+                stopped = state["bad_epochs"] >= config.patience
+                bar.update(task, acc=f"{score:.4f}")
+            if epoch_end or state["step"] % config.checkpoint_every == 0 or state["step"] == total:
+                _save_checkpoint(teacher, optimizer, scheduler, ckpt_root, state, labels)
                 for _, old in _checkpoints(ckpt_root)[: -config.keep_checkpoints]:
                     shutil.rmtree(old, ignore_errors=True)
     teacher.eval()
 
-    # 5. The fine-tuned teacher itself; teacher.json last marks it complete.
-    layout = FinetunedLayout(Path(out))
+    # 5. The fine-tuned teacher itself (the best validated epoch, else the last step);
+    #    teacher.json last marks it complete.
+    if state["best"] is not None:
+        _load_weights(teacher, root / "best")
+    layout = FinetunedLayout(root)
     if layout.meta.exists():
         layout.meta.unlink()
     _save_model(teacher, layout.root, labels)
+    (root / "history.json").write_text(json.dumps(state["history"], indent=1))
     write_meta(layout, teacher.text_prefix, config.teacher)
-    return FinetuneResult(Path(out), labels, max(total, start), resumed_from, losses)
+    best_epoch = state["best"]["epoch"] if state["best"] else None
+    return FinetuneResult(root, labels, int(state["step"]), resumed_from, losses,
+                          list(state["history"]), best_epoch, stopped)  # fmt: skip

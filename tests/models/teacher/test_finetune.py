@@ -85,3 +85,56 @@ def test_resume_refuses_a_different_label_set(
     )
     with pytest.raises(DataError, match="labels"):
         finetune(other, tmp_path / "ft", _config(max_steps=8), progress=False)
+
+
+def test_validation_keeps_the_best_epoch_and_stops_when_patience_runs_out(
+    labelled_file_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    from models.data import load_examples
+    from models.teacher.finetune import accuracy
+
+    data = labelled_file_factory()
+    valid = load_examples(data)[::2]
+    config = _config(epochs=8, patience=2, batch_size=6, lr=2e-4, head_lr=2e-2)
+    result = finetune(data, tmp_path / "ft", config, progress=False, valid=valid)
+    scores = [row["valid_accuracy"] for row in result.history]
+    assert [row["epoch"] for row in result.history] == list(range(1, len(scores) + 1))
+    best = max(range(len(scores)), key=lambda i: (scores[i], -i))  # first best epoch
+    assert result.best_epoch == best + 1
+    # stopped after `patience` epochs without a better score, or ran out of epochs
+    assert result.stopped_early == (len(scores) - 1 - best >= 2)
+    assert result.stopped_early or len(scores) == 8
+    kept = Teacher.load(result.out_dir)
+    assert accuracy(kept, valid, kept.label_names) == pytest.approx(scores[best])
+    history = json.loads((result.out_dir / "history.json").read_text())
+    assert history == result.history
+
+
+def test_a_resumed_validated_run_ends_where_an_uninterrupted_one_does(
+    labelled_file_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    from models.data import load_examples
+
+    data = labelled_file_factory()
+    valid = load_examples(data)[1::2]
+    config = _config(epochs=4, patience=4, batch_size=6)
+    straight = finetune(data, tmp_path / "straight", config, progress=False, valid=valid)
+    finetune(data, tmp_path / "split", _config(epochs=4, patience=4, batch_size=6, max_steps=3),
+             progress=False, valid=valid)  # fmt: skip
+    resumed = finetune(data, tmp_path / "split", config, progress=False, valid=valid)
+    assert resumed.resumed_from == 3
+    assert resumed.history == straight.history
+    assert resumed.losses == pytest.approx(straight.losses[3:], rel=1e-4, abs=1e-5)
+
+
+def test_batches_group_texts_of_similar_length_and_cover_every_row_once() -> None:
+    from models.teacher.finetune import epoch_batches
+
+    lengths = [(i * 37) % 101 for i in range(1000)]
+    batches = epoch_batches(lengths, 10, seed=1, epoch=0)
+    rows = sorted(r for b in batches for r in b)
+    assert rows == list(range(1000))
+    assert epoch_batches(lengths, 10, seed=1, epoch=0) == batches
+    assert epoch_batches(lengths, 10, seed=1, epoch=1) != batches
+    spread = sum(max(lengths[r] for r in b) - min(lengths[r] for r in b) for b in batches)
+    assert spread / len(batches) < 10  # a random batch of 10 spans ~80 of the 0..100 range
