@@ -116,16 +116,20 @@ def augment_command(
     seed: Annotated[int, typer.Option()] = 0,
     p_mask: Annotated[float, typer.Option(help="Per-token masking probability")] = 0.1,
     p_synonym: Annotated[float, typer.Option(help="Per-token synonym probability")] = 0.1,
+    p_swap: Annotated[
+        float, typer.Option(help="Per-token probability of a unit seen in the same context")
+    ] = 0.1,
     p_ngram: Annotated[float, typer.Option(help="Per-text n-gram sampling probability")] = 0.25,
 ) -> None:
     """Write an augmented, unlabelled transfer set for the teacher to label.
 
-    Masking, synonym swaps and n-gram sampling (Tang et al. 2019); one JSON object per line."""
+    Masking, synonym and context swaps, n-gram sampling (Tang et al. 2019); one JSON object per
+    line."""
     from models.data import load_examples, write_jsonl
     from models.data.augment import AugmentConfig, augment_records
 
     try:
-        config = AugmentConfig(p_mask=p_mask, p_synonym=p_synonym, p_ngram=p_ngram)
+        config = AugmentConfig(p_mask=p_mask, p_synonym=p_synonym, p_swap=p_swap, p_ngram=p_ngram)
         examples = load_examples(data)
         records = augment_records(examples, per_example, seed, config)
         count = write_jsonl(out, records)

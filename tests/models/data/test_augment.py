@@ -31,7 +31,7 @@ def make_examples(texts=SEED_TEXTS) -> list[Example]:
 
 
 def only(**probabilities) -> Augmenter:
-    values = {"p_mask": 0.0, "p_synonym": 0.0, "p_ngram": 0.0}
+    values = {"p_mask": 0.0, "p_synonym": 0.0, "p_swap": 0.0, "p_ngram": 0.0}
     values.update(probabilities)
     return Augmenter(AugmentConfig(**values))
 
@@ -103,3 +103,34 @@ def test_cli_writes_transfer_set(tmp_path):
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert len(records) == 6 and all("label" not in r for r in records)
+
+
+def test_context_swap_draws_a_unit_seen_between_the_same_neighbours():
+    corpus = [
+        Example("please transfer money to my account", "transfer"),
+        Example("please send money to my account", "transfer"),
+        Example("please wire money to my account", "transfer"),
+        Example("what is my card pin", "pin"),
+    ]
+    augmenter = only(p_swap=1.0)
+    augmenter.index_corpus(corpus)
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(40):
+        words = augmenter.rewrite("please send money to my account", rng, "transfer").split()
+        assert len(words) == 6  # a swap replaces one unit by one unit
+        seen.add(words[1])
+    assert {"transfer", "wire"} <= seen  # the verbs between "please" and "money"
+    assert "pin" not in seen and "what" not in seen
+
+
+def test_context_swap_needs_a_corpus_and_is_off_without_one():
+    assert only(p_swap=1.0).rewrite("please send money", random.Random(0)) == "please send money"
+
+
+def test_chinese_units_swap_with_characters_of_the_same_context():
+    corpus = [Example(t, "weather") for t in ("今天北京天气", "今天上海天气", "今天深圳天气")]
+    augmenter = only(p_swap=1.0)
+    augmenter.index_corpus(corpus)
+    out = augmenter.rewrite("今天北京天气", random.Random(1), "weather")
+    assert len(out) == 6 and out != "今天北京天气"
