@@ -210,7 +210,7 @@ class Augmenter:
         if not units:
             return text
         c = self.config
-        new = []
+        new: list[tuple[str, str]] = []
         for i, (gap, unit, has_synonyms) in enumerate(units):
             x = rng.random()
             if x < c.p_mask:
