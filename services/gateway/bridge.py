@@ -1,9 +1,10 @@
 """The gateway's core: validate, forward to the sink, acknowledge only after delivery.
 
-Threads: the MQTT network thread calls :meth:`Bridge.submit` (never blocks on Kafka); one
-dispatcher thread validates and hands records to the sink; the sink's delivery callbacks
-(Kafka's I/O thread) acknowledge. A failed delivery is retried after a backoff with the same
-bytes, so a message is acknowledged only once Kafka or the DLQ holds it.
+Threads: the MQTT network thread calls :meth:`Bridge.submit`, which validates the payload once
+and hands the record to the sink (a non-blocking enqueue into the producer's buffer; no
+hand-off to another thread); the sink's delivery callbacks (its delivery thread) acknowledge.
+A failed delivery is retried after a backoff with the same bytes, from a timer thread, so a
+message is acknowledged only once Kafka or the DLQ holds it.
 
 Back-pressure: the broker sends at most ``max_in_flight`` unacknowledged messages (MQTT v5
 Receive Maximum; Mosquitto honours it per client), so while Kafka is slow or down we stop
@@ -13,12 +14,13 @@ acknowledging, the broker stops sending and queues for our persistent session in
 from __future__ import annotations
 
 import logging
-import queue
 import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from prometheus_client import Counter
 
 from services.errors import ValidationError
 from services.gateway.dlq import DlqRecord
@@ -34,20 +36,23 @@ from services.schemas import (
 log = logging.getLogger(__name__)
 
 TOPIC_RE = re.compile(r"^fleet/([^/]+)/(pred|status)$")
+KINDS = ("pred", "status", "unknown")
 
 
-@dataclass
 class Pending:
     """One received MQTT message until it is acknowledged."""
 
-    topic: str
-    payload: bytes
-    ack: Callable[[], None]  # acknowledges to the broker (PUBACK); idempotent
-    received: float = field(default_factory=time.monotonic)
-    received_ts: float = field(default_factory=time.time)
-    attempts: int = 0
-    record: tuple[str, bytes, bytes] | None = None  # (topic, key, value) once routed
-    kind: str = ""
+    __slots__ = ("ack", "attempts", "kind", "payload", "received", "received_ts", "record", "topic")
+
+    def __init__(self, topic: str, payload: bytes, ack: Callable[[], None]) -> None:
+        self.topic = topic
+        self.payload = payload
+        self.ack = ack  # acknowledges to the broker (PUBACK); idempotent
+        self.received = time.monotonic()
+        self.received_ts = time.time()
+        self.attempts = 0
+        self.record: tuple[str, bytes, bytes] | None = None  # (topic, key, value) once routed
+        self.kind = ""
 
 
 @dataclass(frozen=True)
@@ -71,12 +76,14 @@ class Bridge:
         self.metrics = metrics or GatewayMetrics()
         self.gateway_id = gateway_id
         self.retry_backoff_s = retry_backoff_s
-        self._queue: queue.Queue[Pending | None] = queue.Queue()
         self._in_flight = 0
         self._cond = threading.Condition()
         self._accepting = True
-        self._thread = threading.Thread(target=self._dispatch, name="gateway-dispatch", daemon=True)
-        self._thread.start()
+        # Labelled children resolved once: a labels() lookup per message is measurable.
+        self._received = {k: self.metrics.received.labels(kind=k) for k in KINDS}
+        self._dlq = {k: self.metrics.dlq.labels(kind=k) for k in KINDS}
+        self._produced: dict[str, Counter] = {}
+        self.metrics.in_flight.set_function(lambda: self._in_flight)
 
     # -- intake (MQTT thread) -------------------------------------------------------------
 
@@ -86,8 +93,9 @@ class Bridge:
             if not self._accepting:
                 return False
             self._in_flight += 1
-            self.metrics.in_flight.set(self._in_flight)
-        self._queue.put(Pending(topic, bytes(payload), ack))
+        item = Pending(topic, payload, ack)
+        self._route(item)
+        self._send(item)
         return True
 
     @property
@@ -95,22 +103,11 @@ class Bridge:
         with self._cond:
             return self._in_flight
 
-    # -- dispatch (own thread) ------------------------------------------------------------
-
-    def _dispatch(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if item.record is None:
-                self._route(item)
-            self._send(item)
-
     def _route(self, item: Pending) -> None:
         """Validate and pick the Kafka topic: the schema's topic or the DLQ."""
         match = TOPIC_RE.match(item.topic)
         kind = match.group(2) if match else "unknown"
-        self.metrics.received.labels(kind=kind).inc()
+        self._received[kind].inc()
         try:
             if match is None:
                 raise ValidationError(f"unexpected topic {item.topic!r}")
@@ -152,8 +149,11 @@ class Bridge:
             return
         topic = item.record[0]  # type: ignore[index]
         if item.kind.startswith("dlq:"):
-            self.metrics.dlq.labels(kind=item.kind[4:]).inc()
-        self.metrics.produced.labels(topic=topic).inc()
+            self._dlq[item.kind[4:]].inc()
+        produced = self._produced.get(topic)
+        if produced is None:
+            produced = self._produced[topic] = self.metrics.produced.labels(topic=topic)
+        produced.inc()
         self.metrics.produce_latency.observe(time.monotonic() - item.received)
         try:
             item.ack()
@@ -162,15 +162,15 @@ class Bridge:
             log.warning("ack of %s failed: %s", item.topic, exc)
         with self._cond:
             self._in_flight -= 1
-            self.metrics.in_flight.set(self._in_flight)
-            self._cond.notify_all()
+            if self._in_flight == 0 or not self._accepting:
+                self._cond.notify_all()
 
     def _retry(self, item: Pending, kind: str, exc: Exception) -> None:
         self.metrics.errors.labels(kind=kind).inc()
         if item.attempts in (1, 10) or item.attempts % 100 == 0:
             log.warning("%s for %s (attempt %d): %s", kind, item.topic, item.attempts, exc)
         delay = min(self.retry_backoff_s * item.attempts, 5.0)
-        timer = threading.Timer(delay, self._queue.put, args=(item,))
+        timer = threading.Timer(delay, self._send, args=(item,))
         timer.daemon = True
         timer.start()
 
@@ -189,5 +189,5 @@ class Bridge:
         return True
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=5)
+        """Nothing of its own to release (the sink and the MQTT client are closed by their
+        owners); kept so the lifecycle reads the same for every part."""

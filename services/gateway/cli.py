@@ -23,6 +23,13 @@ def register(app: typer.Typer) -> None:
         predictions_topic: Annotated[str | None, Opt()] = None,
         status_topic: Annotated[str | None, Opt()] = None,
         dlq_topic: Annotated[str | None, Opt()] = None,
+        linger_ms: Annotated[float | None, Opt(help="Kafka producer batching delay")] = None,
+        mqtt_host: Annotated[str | None, Opt(envvar="FLEET_GATEWAY_MQTT_HOST")] = None,
+        mqtt_port: Annotated[int | None, Opt(envvar="FLEET_GATEWAY_MQTT_PORT")] = None,
+        kafka_bootstrap: Annotated[str | None, Opt(envvar="FLEET_GATEWAY_KAFKA_BOOTSTRAP")] = None,
+        metrics_host: Annotated[
+            str | None, Opt(envvar="FLEET_GATEWAY_METRICS_HOST", help="/metrics bind address")
+        ] = None,
     ) -> None:
         """Bridge fleet/+/pred and fleet/+/status to Kafka until SIGTERM."""
         from services.gateway.main import main
@@ -41,6 +48,11 @@ def register(app: typer.Typer) -> None:
             predictions_topic=predictions_topic,
             status_topic=status_topic,
             dlq_topic=dlq_topic,
+            linger_ms=linger_ms,
+            mqtt_host=mqtt_host,
+            mqtt_port=mqtt_port,
+            kafka_bootstrap=kafka_bootstrap,
+            metrics_host=metrics_host,
         )
         raise typer.Exit(main(settings))
 

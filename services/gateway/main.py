@@ -19,7 +19,7 @@ def run(settings: GatewaySettings, stop: threading.Event, sink: RecordSink | Non
     """Bridge until ``stop`` is set; return 0 after a clean drain, 1 if messages were left."""
     metrics = GatewayMetrics()
     if settings.metrics_port:
-        metrics.serve(settings.metrics_port, settings.mqtt_host)
+        metrics.serve(settings.metrics_port, settings.metrics_host)
     sink = sink or KafkaSink(settings.kafka_bootstrap, settings.client_id, settings.linger_ms)
     topics = Topics(settings.predictions_topic, settings.status_topic, settings.dlq_topic)
     bridge = Bridge(sink, topics, metrics, settings.client_id, settings.retry_backoff_s)
@@ -28,7 +28,10 @@ def run(settings: GatewaySettings, stop: threading.Event, sink: RecordSink | Non
     try:
         intake.start()
         log.info("gateway %s running; metrics on :%s", settings.client_id, settings.metrics_port)
-        stop.wait()
+        while not stop.wait(1.0):
+            if sink.fatal is not None:  # e.g. the idempotent producer was fenced
+                log.error("stopping: the Kafka producer cannot continue (%s)", sink.fatal)
+                break
         # Drain: stop taking new messages (those arriving now stay unacknowledged in our
         # persistent session and come back after a restart), wait for the accepted ones to
         # reach Kafka and be acknowledged, then disconnect.

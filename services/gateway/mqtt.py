@@ -1,24 +1,37 @@
-"""The gateway's MQTT side: paho-mqtt 2 (MQTT v5) with manual acknowledgements.
+"""The gateway's MQTT side: one MQTT v5 subscriber connection with manual acknowledgements.
 
-The session is persistent (clean_start False, session expiry) under a stable client id, so
+The session is persistent (clean start off, session expiry) under a stable client id, so
 messages the gateway received but did not acknowledge before a crash are delivered again
-when it reconnects, and messages published while it is away queue for it.
+when it reconnects, and messages published while it is away queue for it. The broker sends
+at most ``max_in_flight`` unacknowledged messages (Receive Maximum): back-pressure.
+
+Written against the socket instead of paho-mqtt because the gateway needs only the
+subscriber half of MQTT v5 (CONNECT, SUBSCRIBE, receive QoS 0/1 PUBLISH, PUBACK, PING) and
+paho's general client cost more CPU per message than validation and the Kafka produce
+together (README, gateway profile): it reads every packet with three ``recv`` calls, parses
+each message's v5 properties into objects, and queues every PUBACK through its event loop.
+Here one ``recv`` reads every packet that has arrived, and the PUBACKs of a burst of Kafka
+deliveries leave in one ``send`` from an ack thread. The wire format is in
+:mod:`services.gateway.mqtt_wire`.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import socket
 import threading
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+import time
+from functools import partial
 
 from services.errors import ServiceError
+from services.gateway import mqtt_wire as wire
 from services.gateway.bridge import Bridge
 from services.gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
+
+RECV_BYTES = 256 * 1024
 
 
 class MqttIntake:
@@ -30,74 +43,168 @@ class MqttIntake:
         # acknowledge a different message that reuses its id, so such acks are skipped (the
         # broker redelivers those messages on the new connection anyway).
         self.generation = 0
-        self.client = mqtt.Client(
-            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
-            client_id=settings.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        self.client.username_pw_set(settings.username, settings.password)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = self._on_subscribe
-        self.client.reconnect_delay_set(min_delay=1, max_delay=5)
+        self._sock: socket.socket | None = None
+        self._send_lock = threading.Lock()
+        self._last_sent = time.monotonic()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        # (packet id, generation) of delivered messages; None wakes the ack thread to stop
+        self._acks: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+        self._acker: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.settings.session_expiry_s
-        # The broker never has more than this many unacknowledged messages out to us.
-        props.ReceiveMaximum = self.settings.max_in_flight
+        """Connect (a broker that cannot be reached at all is an error), then read on a
+        thread that reconnects with a backoff whenever the connection drops."""
         try:
-            self.client.connect(
-                self.settings.mqtt_host,
-                self.settings.mqtt_port,
-                keepalive=self.settings.keepalive_s,
-                clean_start=False,
-                properties=props,
-            )
+            sock = self._open()
         except OSError as exc:
             raise ServiceError(
                 f"cannot reach Mosquitto at {self.settings.mqtt_host}:{self.settings.mqtt_port}"
             ) from exc
-        self.client.loop_start()
-
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        if reason_code.is_failure:
-            log.error("MQTT connect refused: %s", reason_code)
-            return
-        self.generation += 1
-        client.subscribe([(topic, 1) for topic in self.settings.subscriptions])
-        log.info("connected as %s (session present: %s)", self.settings.client_id,
-                 flags.session_present)  # fmt: skip
-        self.connected.set()
-
-    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
-        refused = [str(rc) for rc in reason_codes if rc.is_failure]
-        if refused:
-            log.error("subscription refused: %s", refused)
-        else:
-            log.info("subscribed to %s", ", ".join(self.settings.subscriptions))
-
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        self.connected.clear()
-        log.warning("MQTT disconnected: %s", reason_code)
-
-    def _on_message(self, client, userdata, message) -> None:
-        mid, qos, generation = message.mid, message.qos, self.generation
-        if qos == 0:
-            ack = _noop
-        else:
-
-            def ack() -> None:
-                if generation == self.generation:
-                    client.ack(mid, qos)
-
-        self.bridge.submit(message.topic, message.payload, ack)
+        self._thread = threading.Thread(
+            target=self._run, args=(sock,), name="mqtt-intake", daemon=True
+        )
+        self._acker = threading.Thread(target=self._send_acks, name="mqtt-acks", daemon=True)
+        self._acker.start()
+        self._thread.start()
 
     def stop(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        """Disconnect normally (the session and its unacknowledged messages stay)."""
+        self._stopping.set()
+        self._acks.put(None)
+        if self._acker is not None:
+            self._acker.join(timeout=10)  # acks of delivered messages leave before DISCONNECT
+        sock = self._sock
+        if sock is not None:
+            try:
+                self._send(sock, wire.DISCONNECT)
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    # -- connection -----------------------------------------------------------------------
+
+    def _open(self) -> socket.socket:
+        """A TCP connection to the broker (the one place a transport is chosen)."""
+        s = self.settings
+        sock = socket.create_connection((s.mqtt_host, s.mqtt_port), timeout=10)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def _run(self, sock: socket.socket | None = None) -> None:
+        delay = 1.0
+        while not self._stopping.is_set():
+            try:
+                if sock is None:
+                    sock = self._open()
+                self._session(sock)
+                delay = 1.0
+            except (OSError, wire.ProtocolError) as exc:
+                if not self._stopping.is_set():
+                    log.warning("MQTT disconnected: %s", exc)
+            finally:
+                self.connected.clear()
+                self._sock = None
+                if sock is not None:
+                    sock.close()
+                sock = None
+            if self._stopping.wait(delay):
+                return
+            delay = min(delay * 2, 5.0)
+
+    def _session(self, sock: socket.socket) -> None:
+        s = self.settings
+        connect = wire.connect_packet(
+            s.client_id, s.username, s.password, s.keepalive_s, s.session_expiry_s,
+            s.max_in_flight,
+        )  # fmt: skip
+        sock.settimeout(max(1.0, s.keepalive_s / 2))
+        self._send(sock, connect)
+        reader = wire.PacketReader()
+        packets = self._read(sock, reader)
+        kind, body = next(packets)
+        if kind != wire.CONNACK:
+            raise wire.ProtocolError(f"expected CONNACK, got packet type {kind}")
+        session_present, reason = wire.parse_connack(body)
+        if reason >= 0x80:
+            log.error("MQTT connect refused: reason code 0x%02x", reason)
+            raise wire.ProtocolError(f"connect refused (0x{reason:02x})")
+        self.generation += 1
+        self._sock = sock
+        log.info("connected as %s (session present: %s)", s.client_id, session_present)
+        self._send(sock, wire.subscribe_packet(1, s.subscriptions))
+        generation = self.generation
+        for kind, body in packets:
+            if kind == wire.PUBLISH:
+                topic, mid, payload = body
+                ack = partial(self._ack, mid, generation) if mid else _noop
+                self.bridge.submit(topic, payload, ack)
+            elif kind == wire.SUBACK:
+                refused = [c for c in wire.parse_suback(body) if c >= 0x80]
+                if refused:
+                    log.error("subscription refused: %s", [hex(c) for c in refused])
+                else:
+                    log.info("subscribed to %s", ", ".join(s.subscriptions))
+                    self.connected.set()
+            elif kind == wire.DISCONNECT_TYPE:
+                raise wire.ProtocolError(f"broker disconnected us: {wire.reason_of(body)}")
+
+    def _read(self, sock: socket.socket, reader: wire.PacketReader):
+        """Packets as they arrive; PINGREQ on idle, dead after 1.5 keep-alives of silence."""
+        keepalive = self.settings.keepalive_s
+        last_heard = time.monotonic()
+        while not self._stopping.is_set():
+            try:
+                data = sock.recv(RECV_BYTES)
+            except TimeoutError:
+                data = None
+            now = time.monotonic()
+            if data == b"":
+                raise wire.ProtocolError("connection closed by the broker")
+            if data:
+                last_heard = now
+                yield from reader.feed(data)
+            elif now - last_heard > 1.5 * keepalive:
+                raise wire.ProtocolError(f"no answer from the broker for {now - last_heard:.0f} s")
+            if now - self._last_sent >= keepalive / 2:
+                self._send(sock, wire.PINGREQ)
+
+    # -- writes (any thread) --------------------------------------------------------------
+
+    def _send(self, sock: socket.socket, data: bytes) -> None:
+        with self._send_lock:
+            sock.sendall(data)
+            self._last_sent = time.monotonic()
+
+    def _ack(self, mid: int, generation: int) -> None:
+        """Called once Kafka has the message (any thread); the ack thread sends it."""
+        self._acks.put((mid, generation))
+
+    def _send_acks(self) -> None:
+        """Everything queued since the last wake-up goes out as one write."""
+        while True:
+            item = self._acks.get()
+            batch = []
+            while item is not None:
+                mid, generation = item
+                if generation == self.generation:  # else: an earlier connection's message,
+                    batch.append(wire.puback_packet(mid))  # which the broker sends again
+                try:
+                    item = self._acks.get_nowait()
+                except queue.Empty:
+                    break
+            sock = self._sock
+            if batch and sock is not None:
+                try:
+                    self._send(sock, b"".join(batch))
+                except OSError as exc:  # the reader notices the dead connection, reconnects
+                    log.debug("%d PUBACKs not sent: %s", len(batch), exc)
+            if item is None:
+                return
 
 
 def _noop() -> None:

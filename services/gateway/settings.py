@@ -22,12 +22,15 @@ class GatewaySettings:
     predictions_topic: str  # valid fleet/<id>/pred payloads go here, keyed by device id
     status_topic: str  # valid fleet/<id>/status payloads go here, keyed by device id
     dlq_topic: str  # everything invalid, as DlqRecord
-    max_in_flight: int = 256  # MQTT Receive Maximum: unacked messages the broker may send us
+    # MQTT Receive Maximum: unacked messages the broker may send us. Throughput is at most
+    # this many messages per Kafka round trip (acks=all), so it is sized for ~100 ms of it.
+    max_in_flight: int = 1000
     session_expiry_s: int = 3600  # broker keeps our queue this long while we are away
     keepalive_s: int = 30
     metrics_port: int = 19101  # /metrics for Prometheus; 0 = do not serve
+    metrics_host: str = "127.0.0.1"  # /metrics bind address (0.0.0.0 in a container)
     drain_timeout_s: float = 30.0  # SIGTERM: wait this long for in-flight messages to land
-    linger_ms: int = 5  # Kafka producer batching delay
+    linger_ms: float = 5.0  # Kafka producer batching delay
     retry_backoff_s: float = 0.5  # before re-producing a record whose delivery failed
 
     def __post_init__(self) -> None:

@@ -3,7 +3,6 @@ Kafka ``fleet.predictions`` keyed by device id)."""
 
 from __future__ import annotations
 
-import itertools
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -41,14 +40,20 @@ class PredictionEvent(Message):
 
     @model_validator(mode="after")
     def _topk_consistent(self) -> PredictionEvent:
-        probs = [item.prob for item in self.topk]
-        if any(a < b for a, b in itertools.pairwise(probs)):
-            raise ValueError("topk must be sorted by descending prob")
-        if sum(probs) > 1.0 + 1e-3:
-            raise ValueError(f"topk probabilities sum to {sum(probs):.4f} > 1")
-        if self.topk[0].label != self.label:
+        # One pass without generators: this runs for every message the gateway forwards.
+        topk = self.topk
+        prev = total = topk[0].prob
+        for item in topk[1:]:
+            prob = item.prob
+            if prob > prev:
+                raise ValueError("topk must be sorted by descending prob")
+            total += prob
+            prev = prob
+        if total > 1.0 + 1e-3:
+            raise ValueError(f"topk probabilities sum to {total:.4f} > 1")
+        if topk[0].label != self.label:
             raise ValueError("label must be the first topk label")
-        if abs(self.topk[0].prob - self.confidence) > 1e-3:
+        if abs(topk[0].prob - self.confidence) > 1e-3:
             raise ValueError("confidence must equal the first topk prob")
         return self
 
