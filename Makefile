@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP_STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
-APT_PACKAGES := mosquitto mosquitto-clients prometheus prometheus-alertmanager chromium gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang libclang-rt-14-dev
+APT_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev prometheus prometheus-alertmanager chromium gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang libclang-rt-14-dev
 KAFKA_STAMP := deploy/kafka/libs/.resolved-$(shell sha1sum deploy/kafka/pom.xml | cut -c1-12)
 PYTEST_ARGS ?=
 # make demo DEMO_ARGS=--quick (or --devices 100, --teacher keyword; see python -m services.demo --help)
@@ -12,7 +12,9 @@ DEMO_ARGS ?=
 
 .PHONY: setup test demo bench lint firmware fuzz clean-var
 
-setup: $(PIP_STAMP) apt-deps $(KAFKA_STAMP)
+LOADGEN := var/bin/mqttload
+
+setup: $(PIP_STAMP) apt-deps $(KAFKA_STAMP) $(LOADGEN)
 
 $(PIP_STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -26,6 +28,11 @@ $(KAFKA_STAMP): deploy/kafka/pom.xml
 	mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies \
 	    -DoutputDirectory=libs -DincludeScope=runtime
 	@rm -f deploy/kafka/libs/.resolved-* && touch $@
+
+# The benchmarks' MQTT load generator (C on Debian's libmosquitto-dev).
+$(LOADGEN): benchmarks/loadgen/mqttload.c | apt-deps
+	@mkdir -p $(dir $@)
+	cc -O2 -Wall -std=gnu11 -o $@ $< -lmosquitto -lpthread
 
 test: setup
 	$(VENV)/bin/ruff check .

@@ -1,23 +1,30 @@
-"""Gateway throughput and end-to-end latency against raw Mosquitto on this machine.
+"""Gateway throughput and end-to-end latency against raw Mosquitto, in one run.
 
-For each fixed publish rate, device accounts publish prediction events (QoS 1) for a few
-seconds while ``fleet gateway run`` (a subprocess, as deployed) bridges them into a fresh
-Kafka topic; a consumer reads them back. Reported per rate:
+The load comes from ``mqttload`` (C, libmosquitto; ``benchmarks/loadgen``), so the load
+generator is not what limits either number. Device accounts publish prediction events at
+QoS 1, round-robin:
 
-- ``throughput_msg_s``: records in Kafka / (last record consumed - first publish);
-- ``e2e_ms`` p50/p99: device timestamp -> Kafka record timestamp (the gateway's produce time,
-  CreateTime) and -> consume time.
+1. ``mosquitto_raw``: flat out, to a QoS 1 subscriber on a ``$share`` subscription (MQTT v5,
+   the gateway's account and path through the broker) in the generator's own process: the
+   broker's publish -> subscriber rate on this machine, and its latency.
+2. ``gateway``: the same load through ``fleet gateway run`` (subprocesses, as deployed) into
+   a fresh 6-partition Kafka topic with ``LogAppendTime`` timestamps, so a record's timestamp
+   is when the broker stored it. At fixed offered rates (``--rates``) and flat out
+   (``saturation``): throughput = records stored / (last record's append time - first
+   publish); e2e = device timestamp -> append time, p50/p99. ``cpu_ms_per_1k`` is the gateway
+   processes' CPU time per 1 000 messages (``/proc``), the number the capacity model scales.
+3. ``scale_out``: flat out through 1, 2, 3 gateway processes in one share group.
 
-Then the same publishers flood as fast as they can (the gateway's ceiling), and the raw
-Mosquitto pub -> sub throughput (QoS 1, a monitor subscriber, no gateway) is measured as
-the broker's ceiling in the same run; ``ratio`` = gateway max / Mosquitto max.
-
-The flood's backlog (publish rate above the gateway's) queues in the gateway's Mosquitto
-session; keep ``--flood`` below the broker's ``max_queued_messages`` or the broker drops the
-excess (QoS 1 gives no protection past that bound).
+The raw and the one-gateway floods alternate for ``--rounds`` rounds, so each pair sees the
+machine in about the same state; ``ratio_gateway_to_mosquitto`` is the median of the rounds'
+ratios (gateway saturation / raw rate), the other figures are the median round. On a shared
+2-CPU machine every process (generator, Mosquitto, gateways, Kafka) competes for the same
+cores, so the numbers move with the machine's load; the JSON records the load average.
 
 Run: ``python -m benchmarks.gateway_throughput`` (prints JSON; starts Kafka and Mosquitto if
-they are not running). Options: ``--rates``, ``--seconds``, ``--flood``.
+they are not running). Options: ``--rates``, ``--seconds``, ``--flood``, ``--gateways``,
+``--devices``. Keep ``--flood`` below Mosquitto's ``max_queued_messages`` (100 000): a
+gateway slower than the generator works off a backlog queued in its session.
 """
 
 from __future__ import annotations
@@ -28,64 +35,29 @@ import os
 import platform
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
 
+from benchmarks import loadgen
 
-def _percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
+
+def _percentiles(values_s: list[float]) -> dict[str, float]:
+    if not values_s:
         return {"p50": float("nan"), "p99": float("nan")}
-    arr = np.asarray(values) * 1000.0
-    return {"p50": round(float(np.percentile(arr, 50)), 2),
-            "p99": round(float(np.percentile(arr, 99)), 2)}  # fmt: skip
+    arr = np.asarray(values_s) * 1000.0
+    return {"p50": round(float(np.percentile(arr, 50)), 1),
+            "p99": round(float(np.percentile(arr, 99)), 1)}  # fmt: skip
 
 
-def _clients(stack, device_ids: list[str], protocol=None):
-    import paho.mqtt.client as mqtt
-
-    clients = []
-    for device_id in device_ids:
-        device = stack.registry.device(device_id)
-        client = mqtt.Client(
-            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"bench-{device_id}-{uuid.uuid4().hex[:6]}",
-            protocol=protocol or mqtt.MQTTv311,
-        )
-        client.username_pw_set(device.id, device.password)
-        client.max_inflight_messages_set(100)
-        client.max_queued_messages_set(0)
-        client.connect(stack.host, stack.port, keepalive=30)
-        client.loop_start()
-        clients.append((device_id, client))
-    return clients
-
-
-def _publish(clients, count: int, rate: float | None, run_id: str) -> float:
-    """Publish ``count`` events round-robin at ``rate`` (None = flat out); return start."""
-    from services.schemas import examples
-
-    template = examples.prediction_event("x", seq=0)
-    payloads = {}
-    start = time.monotonic()
-    infos = []
-    for i in range(count):
-        device_id, client = clients[i % len(clients)]
-        if device_id not in payloads:
-            payloads[device_id] = template.model_copy(update={"device_id": device_id})
-        event = payloads[device_id].model_copy(
-            update={"seq": i, "message_id": f"{device_id}-{run_id}-{i}", "ts": time.time()}
-        )
-        infos.append(client.publish(f"fleet/{device_id}/pred", event.to_bytes(), qos=1))
-        if rate:
-            lag = start + (i + 1) / rate - time.monotonic()
-            if lag > 0:
-                time.sleep(lag)
-    for info in infos[-len(clients) :]:
-        info.wait_for_publish(timeout=60)
-    return start
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (and its reaped children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(x) for x in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class _Stack:
@@ -100,163 +72,216 @@ class _Stack:
         self.port = self.settings.stack.mosquitto.port
         self.bootstrap = self.settings.kafka_bootstrap
 
+    def accounts(self, n: int) -> list[tuple[str, str]]:
+        sims = [d for d in self.registry.devices if d.id.startswith("sim-")][:n]
+        return [(d.id, d.password) for d in sims]
 
-def _gateway(stack: _Stack, topic: str, log_path: str) -> subprocess.Popen:
-    group = f"bench{uuid.uuid4().hex[:6]}"
-    argv = [sys.executable, "-m", "services.cli", "gateway", "run", "--client-id", group,
-            "--share-group", group, "--predictions-topic", topic, "--status-topic", topic,
-            "--dlq-topic", topic, "--metrics-port", "0"]  # fmt: skip
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
-    deadline = time.monotonic() + 30
-    with open(log_path, "rb") as reader:
-        text = ""
-        while "subscribed to" not in text:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gateway did not start: {text[-2000:]}")
-            time.sleep(0.1)
-            text += reader.read().decode(errors="replace")
-    return proc
+    def load(self, n_devices: int, count: int, rate: float = 0.0, **kw) -> dict:
+        run_id = uuid.uuid4().hex[:10]
+        out = loadgen.run(self.host, self.port, self.accounts(n_devices), count, run_id, rate, **kw)
+        out["run_id"] = run_id
+        return out
 
 
-def _consume(bootstrap: str, topic: str, expected: set[str], timeout_s: float):
-    """Records of this run (other traffic on the shared topics is skipped)."""
-    from kafka import KafkaConsumer
+def _admin(bootstrap: str):
+    from confluent_kafka.admin import AdminClient
 
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             enable_auto_commit=False, group_id=None)  # fmt: skip
-    seen: dict[str, tuple[float, float, float]] = {}  # id -> (device ts, record ts, consumed)
-    last = time.monotonic()
-    deadline = time.monotonic() + timeout_s
+    from services.kafka_clients import client_config
+
+    return AdminClient(client_config(bootstrap, "bench-admin"))
+
+
+def _create_topic(bootstrap: str, name: str) -> None:
+    from confluent_kafka.admin import NewTopic
+
+    topic = NewTopic(name, 6, 1, config={"message.timestamp.type": "LogAppendTime"})
+    admin = _admin(bootstrap)  # referenced until done: a collected client cancels its requests
+    for future in admin.create_topics([topic]).values():
+        future.result(30)
+
+
+def _delete_topic(bootstrap: str, name: str) -> None:
+    admin = _admin(bootstrap)
+    for future in admin.delete_topics([name]).values():
+        future.result(30)
+
+
+def _read_back(bootstrap: str, topic: str, run_id: str, count: int, idle_s: float = 20.0):
+    """(device ts, append ts) of this run's records; stops when all ``count`` arrived or
+    nothing new came for ``idle_s``."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    from services.kafka_clients import client_config
+
+    consumer = Consumer(client_config(
+        bootstrap, "bench-reader", **{"group.id": f"bench-{uuid.uuid4().hex[:8]}",
+                                      "enable.auto.commit": False}))  # fmt: skip
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(6)])
+    tag = f"-{run_id}-".encode()
+    seen: dict[bytes, tuple[float, float]] = {}
+    last_progress = time.monotonic()
     try:
-        while len(seen) < len(expected) and time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=200, max_records=10_000).values():
-                now = time.time()
-                for record in batch:
-                    event = json.loads(record.value)
-                    message_id = event.get("message_id")
-                    if message_id in expected and message_id not in seen:
-                        seen[message_id] = (event["ts"], record.timestamp / 1000, now)
-                        last = time.monotonic()
+        while len(seen) < count and time.monotonic() - last_progress < idle_s:
+            for record in consumer.consume(10_000, timeout=0.5):
+                value = record.value()
+                if record.error() or value is None or tag not in value:
+                    continue
+                event = json.loads(value)
+                seen[event["message_id"].encode()] = (event["ts"], record.timestamp()[1] / 1000)
+                last_progress = time.monotonic()
     finally:
         consumer.close()
-    return seen, last
+    return list(seen.values())
 
 
-def gateway_run(stack: _Stack, rate: float | None, count: int, devices: list[str]) -> dict:
-    from kafka.admin import KafkaAdminClient, NewTopic
+class _Gateways:
+    """``n`` ``fleet gateway run`` processes in one fresh share group, writing one topic."""
 
-    topic = f"bench.gateway.{uuid.uuid4().hex[:10]}"
-    admin = KafkaAdminClient(bootstrap_servers=stack.bootstrap)
-    admin.create_topics([NewTopic(topic, 6, 1)], timeout_ms=30_000)
-    log_path = f"/tmp/{topic}.log"
-    gateway = _gateway(stack, topic, log_path)
-    clients = _clients(stack, devices)
-    # Warm-up: the gateway's first produce fetches the new topic's metadata (about 1 s).
-    _publish(clients, 2 * len(clients), None, uuid.uuid4().hex[:8])
-    time.sleep(2.0)
-    run_id = uuid.uuid4().hex[:8]
-    expected = {f"{devices[i % len(devices)]}-{run_id}-{i}" for i in range(count)}
-    result: dict = {}
+    def __init__(self, stack: _Stack, n: int, topic: str, log_dir: Path, extra: list[str]):
+        group = f"bench{uuid.uuid4().hex[:6]}"
+        self.procs: list[subprocess.Popen] = []
+        for i in range(n):
+            log_path = log_dir / f"{group}-{i}.log"
+            argv = [sys.executable, "-m", "services.cli", "gateway", "run",
+                    "--client-id", f"{group}-{i}", "--share-group", group,
+                    "--predictions-topic", topic, "--status-topic", topic, "--dlq-topic", topic,
+                    "--metrics-port", "0", *extra]  # fmt: skip
+            with log_path.open("wb") as log:
+                proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+            self.procs.append(proc)
+            deadline = time.monotonic() + 60
+            while "subscribed to" not in log_path.read_text(errors="replace"):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"gateway did not start: {log_path.read_text()[-2000:]}")
+                time.sleep(0.1)
 
-    def consume() -> None:
-        timeout_s = 60 + count / 200
-        result["seen"], result["last"] = _consume(stack.bootstrap, topic, expected, timeout_s)
+    def cpu_s(self) -> float:
+        return sum(_cpu_s(p.pid) for p in self.procs)
 
-    consumer = threading.Thread(target=consume)
-    consumer.start()
-    try:
-        start = _publish(clients, count, rate, run_id)
-        publish_s = time.monotonic() - start
-        consumer.join()
-    finally:
-        for _, client in clients:
-            client.disconnect()
-            client.loop_stop()
-        gateway.terminate()
-        try:
-            gateway.wait(90)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
-            gateway.wait(10)
-        admin.delete_topics([topic], timeout_ms=30_000)
-        admin.close()
-    seen = result["seen"]
-    elapsed = result["last"] - start
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(90)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+
+def _through(stack: _Stack, gateways: _Gateways, topic: str, n_devices: int, count: int,
+             rate: float) -> dict:  # fmt: skip
+    cpu = gateways.cpu_s()
+    load = stack.load(n_devices, count, rate)
+    records = _read_back(stack.bootstrap, topic, load["run_id"], count)
+    cpu = gateways.cpu_s() - cpu
+    stored = [append for _, append in records]
+    elapsed = (max(stored) - load["start_ts"]) if stored else float("nan")
     return {
-        "rate_msg_s": rate or "flood",
+        "offered_msg_s": rate or "flat out",
         "messages": count,
-        "received": len(seen),
-        "publish_msg_s": round(count / publish_s, 1),
-        "throughput_msg_s": round(len(seen) / elapsed, 1),
-        "e2e_to_record_ms": _percentiles([r - d for d, r, _ in seen.values()]),
-        "e2e_to_consume_ms": _percentiles([c - d for d, _, c in seen.values()]),
+        "stored": len(records),
+        "publish_msg_s": round(count / load["publish_s"], 1),
+        "throughput_msg_s": round(len(records) / elapsed, 1),
+        "e2e_to_kafka_ms": _percentiles([append - device for device, append in records]),
+        "cpu_ms_per_1k": round(1000 * cpu / max(1, len(records)) * 1000, 1),
     }
 
 
-def mosquitto_ceiling(stack: _Stack, count: int, devices: list[str]) -> dict:
-    """Raw pub -> sub: the same publishers, a QoS 1 subscriber, no gateway."""
-    import paho.mqtt.client as mqtt
-
-    account = stack.registry.service("monitor")
-    got = {"n": 0, "last": 0.0}
-    done = threading.Event()
-    sub = mqtt.Client(
-        callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
-        client_id=f"bench-sub-{uuid.uuid4().hex[:6]}",
-        protocol=mqtt.MQTTv311,
-    )
-    sub.username_pw_set("monitor", account.password)
-    subscribed = threading.Event()
-    sub.on_subscribe = lambda *a: subscribed.set()
-
-    def on_message(client, userdata, message) -> None:
-        got["n"] += 1
-        got["last"] = time.monotonic()
-        if got["n"] >= count:
-            done.set()
-
-    sub.on_message = on_message
-    sub.connect(stack.host, stack.port, keepalive=30)
-    sub.loop_start()
-    sub.subscribe([(f"fleet/{d}/pred", 1) for d in devices])
-    subscribed.wait(10)
-    clients = _clients(stack, devices)
+def gateway_series(stack: _Stack, n_gateways: int, n_devices: int, rates: list[float],
+                   seconds: float, flood: int, rounds: int, log_dir: Path, extra: list[str],
+                   raw_rounds: list[dict] | None = None) -> dict:  # fmt: skip
+    """Fixed rates, then ``rounds`` floods; with ``raw_rounds`` each flood follows a raw
+    Mosquitto flood, so both see the machine in the same state (appended to the list)."""
+    topic = f"bench.gateway.{uuid.uuid4().hex[:10]}"
+    _create_topic(stack.bootstrap, topic)
+    gateways = _Gateways(stack, n_gateways, topic, log_dir, extra)
     try:
-        start = _publish(clients, count, None, uuid.uuid4().hex[:6])
-        done.wait(60)
+        # Warm-up: the first produce fetches the new topic's metadata.
+        stack.load(n_devices, 4 * n_devices, 0.0)
+        runs = [
+            _through(stack, gateways, topic, n_devices, int(rate * seconds), rate) for rate in rates
+        ]
+        floods = []
+        for _ in range(rounds):
+            if raw_rounds is not None:
+                raw_rounds.append(mosquitto_raw(stack, n_devices, flood))
+            floods.append(_through(stack, gateways, topic, n_devices, flood, 0.0))
     finally:
-        for _, client in [*clients, ("sub", sub)]:
-            client.disconnect()
-            client.loop_stop()
-    return {"messages": count, "received": got["n"],
-            "throughput_msg_s": round(got["n"] / (got["last"] - start), 1)}  # fmt: skip
+        gateways.stop()
+        _delete_topic(stack.bootstrap, topic)
+    median = sorted(floods, key=lambda r: r["throughput_msg_s"])[len(floods) // 2]
+    return {
+        "gateways": n_gateways,
+        "fixed_rates": runs,
+        "saturation": median,
+        "saturation_rounds_msg_s": [r["throughput_msg_s"] for r in floods],
+    }
+
+
+def mosquitto_raw(stack: _Stack, n_devices: int, count: int) -> dict:
+    account = stack.registry.service("gateway")
+    share = f"raw{uuid.uuid4().hex[:6]}"
+    load = stack.load(n_devices, count, 0.0, subscriber=("gateway", account.password, share))
+    sub = load["sub"]
+    return {
+        "messages": count,
+        "received": sub["received"],
+        "publish_msg_s": round(count / load["publish_s"], 1),
+        "throughput_msg_s": round(sub["received"] / (sub["last_ts"] - load["start_ts"]), 1),
+        "latency_ms": sub["latency_ms"],
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default="250,1000,2000", help="publish rates, msg/s")
-    parser.add_argument("--seconds", type=float, default=8.0, help="per fixed rate")
-    parser.add_argument("--flood", type=int, default=10_000, help="messages flat out")
+    parser.add_argument("--rates", default="1000,2000,5000", help="offered rates, msg/s")
+    parser.add_argument("--seconds", type=float, default=10.0, help="per offered rate")
+    parser.add_argument("--flood", type=int, default=60_000, help="messages flat out")
+    parser.add_argument("--gateways", default="1,2,3", help="gateway counts for scale-out")
+    parser.add_argument("--devices", type=int, default=20, help="publishing device accounts")
+    parser.add_argument("--max-in-flight", type=int, help="the gateways' MQTT Receive Maximum")
+    parser.add_argument("--linger-ms", type=float, help="the gateways' Kafka batching delay")
+    parser.add_argument("--rounds", type=int, default=3, help="raw + gateway floods, alternating")
     args = parser.parse_args(argv)
     stack = _Stack()
-    devices = [d.id for d in stack.registry.devices if d.id.startswith("sim-")][:20]
-    runs = [
-        gateway_run(stack, float(rate), int(float(rate) * args.seconds), devices)
-        for rate in args.rates.split(",")
+    rates = [float(r) for r in args.rates.split(",") if r]
+    counts = [int(n) for n in args.gateways.split(",") if n]
+    load_before = os.getloadavg()
+    extra = [] if args.max_in_flight is None else ["--max-in-flight", str(args.max_in_flight)]
+    extra += [] if args.linger_ms is None else ["--linger-ms", str(args.linger_ms)]
+    raws: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        one = gateway_series(stack, 1, args.devices, rates, args.seconds, args.flood,
+                             args.rounds, Path(tmp), extra, raws)  # fmt: skip
+        scale = [{"gateways": 1, **one["saturation"]}] if 1 in counts else []
+        for n in counts:
+            if n != 1:
+                series = gateway_series(stack, n, args.devices, [], 0, args.flood, args.rounds,
+                                        Path(tmp), extra)  # fmt: skip
+                scale.append({"gateways": n, **series["saturation"]})
+    raw = sorted(raws, key=lambda r: r["throughput_msg_s"])[len(raws) // 2]
+    ratios = [
+        round(g / r["throughput_msg_s"], 3)
+        for g, r in zip(one["saturation_rounds_msg_s"], raws, strict=True)
     ]
-    flood = gateway_run(stack, None, args.flood, devices)
-    ceiling = mosquitto_ceiling(stack, args.flood, devices)
     print(json.dumps({
         "benchmark": "gateway_throughput",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "publishers": len(devices),
-        "fixed_rates": runs,
-        "gateway_flood": flood,
-        "mosquitto_pub_sub": ceiling,
-        "ratio_gateway_to_mosquitto": round(
-            flood["throughput_msg_s"] / ceiling["throughput_msg_s"], 3),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "loadavg_1m_before_after": [round(load_before[0], 2),
+                                                round(os.getloadavg()[0], 2)]},
+        "load_generator": "benchmarks/loadgen/mqttload.c (libmosquitto)",
+        "publishers": args.devices,
+        "gateway_args": extra,
+        "mosquitto_raw": raw,
+        "mosquitto_raw_rounds_msg_s": [r["throughput_msg_s"] for r in raws],
+        "gateway": one,
+        "ratio_gateway_to_mosquitto_rounds": ratios,
+        "ratio_gateway_to_mosquitto": sorted(ratios)[len(ratios) // 2],
+        "scale_out": [{k: s[k] for k in ("gateways", "throughput_msg_s", "e2e_to_kafka_ms",
+                                         "cpu_ms_per_1k")} for s in scale],
     }, indent=2))  # fmt: skip
 
 
