@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         "var_dir": args.var_dir,
     }
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    console = Console()
+    console = Console(record=True)  # saved next to the plots: <var_dir>/summary/summary.txt
     try:
         result = run(config, console)
     except KeyboardInterrupt:

@@ -3,15 +3,13 @@ metrics as Prometheus scraped them, read with PromQL (the real monitoring path).
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.parse
-import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from services.errors import ServiceError
+from services.promql import Prometheus  # (the demo's PromQL reads; re-exported)
 from services.schemas import PredictionEvent
 
 DRIFT_FEATURES = ("class_mix", "confidence")
@@ -135,52 +133,6 @@ def count_records(
             differ = sum(labelled[m].label != device_label[m] for m in ids)
             counts.disagreement_by_phase[p] = differ / len(ids)
     return counts
-
-
-class Prometheus:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def _get(self, path: str, params: dict[str, str] | None = None) -> dict:
-        query = f"?{urllib.parse.urlencode(params)}" if params else ""
-        try:
-            with urllib.request.urlopen(f"{self.url}{path}{query}", timeout=10) as response:
-                body = json.load(response)
-        except OSError as exc:
-            raise ServiceError(f"Prometheus at {self.url} did not answer {path}: {exc}") from exc
-        if body.get("status") != "success":
-            raise ServiceError(f"Prometheus {path}: {body}")
-        return body["data"]
-
-    def query(self, expr: str, at: float | None = None) -> list[tuple[dict[str, str], float]]:
-        params = {"query": expr}
-        if at is not None:
-            params["time"] = f"{at:.3f}"
-        data = self._get("/api/v1/query", params)
-        return [(r["metric"], float(r["value"][1])) for r in data["result"]]
-
-    def scalar(self, expr: str, at: float | None = None) -> float | None:
-        rows = self.query(expr, at)
-        return rows[0][1] if rows else None
-
-    def reload(self) -> None:
-        """Load the rule files (a stack started before they existed has none)."""
-        request = urllib.request.Request(f"{self.url}/-/reload", method="POST")
-        try:
-            urllib.request.urlopen(request, timeout=10).close()
-        except OSError as exc:
-            raise ServiceError(f"Prometheus reload failed: {exc}") from exc
-
-    def alert_rules(self) -> int:
-        groups = self._get("/api/v1/rules", {"type": "alert"})["groups"]
-        return sum(len(g["rules"]) for g in groups)
-
-    def alerts(self) -> list[tuple[str, str, dict[str, str]]]:
-        """(alert name, state pending|firing, labels) of every active alert."""
-        return [
-            (a["labels"].get("alertname", "?"), a["state"], a["labels"])
-            for a in self._get("/api/v1/alerts")["alerts"]
-        ]
 
 
 @dataclass

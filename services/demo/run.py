@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from services.demo import artifacts, loop
+from services.demo import artifacts, loop, plots
 from services.demo.config import DemoConfig
 from services.demo.devices import SimulatedFleet, TrafficStats, demo_accounts
 from services.demo.loop import Times
@@ -75,6 +75,7 @@ class DemoResult:
     alerts: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     alert_rules: int = 0
     not_included: list[str] = field(default_factory=list)
+    pictures: list[Path] = field(default_factory=list)  # plots and the ops page's screenshot
 
     @property
     def published(self) -> int:
@@ -416,6 +417,7 @@ def run(config: DemoConfig, console: Console) -> DemoResult:
         console.print("[bold]6. Draining[/]: gateway -> Kafka, last window, labelling backlog")
         demo.settle(prom, times, scrape_s)
         demo.summarise(tail, prom, times, trusted_key(settings, None))
+        demo.result.pictures = plots.pictures(demo.result, settings, prom, times, demo.var)
     finally:
         with _ignoring_sigint():  # a second Ctrl-C must not cut the clean-up short
             console.print("[bold]7. Stopping the services the demo started[/]")
@@ -423,4 +425,8 @@ def run(config: DemoConfig, console: Console) -> DemoResult:
             if tail is not None:
                 tail.close()
     print_summary(demo.result, config, console)
+    if console.record:
+        summary = demo.var / "summary" / "summary.txt"
+        console.save_text(str(summary))
+        console.print(f"(this output: {summary})")
     return demo.result

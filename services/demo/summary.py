@@ -146,6 +146,8 @@ def print_summary(result, config: DemoConfig, console: Console) -> None:
         )
     else:
         console.print(f"[red]The loop did not close[/]: {loop.problem or 'see the loop table'}")
+    for picture in result.pictures:
+        console.print(f"Picture: {picture}")
     console.print(
         "\nThe stack keeps running: `fleet stack status` shows it, `fleet stack down` stops it "
         "(Prometheus: http://127.0.0.1:19090, e.g. the query fleet_processor_drift)."

@@ -35,8 +35,13 @@ class FakePrometheus(Prometheus):
         expr = (params or {})["query"]
         rows = next((rows for key, rows in self.results.items() if key in expr), [])
         if path.endswith("query_range"):
+            start, end = float(params["start"]), float(params["end"])  # type: ignore[index]
+            times = [start + (end - start) * i / 9 for i in range(10)]
             series = [
-                {"metric": labels, "values": [[1000 + i, str(value * i)] for i in range(4)]}
+                {
+                    "metric": labels,
+                    "values": [[t, str(value * (1 + i % 3))] for i, t in enumerate(times)],
+                }
                 for labels, value in rows
             ]
             return {"result": series}
