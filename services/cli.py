@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.control.cli",
     "services.rollout.cli",
     "services.status.cli",
+    "edge_agent.classify",
 )
 
 
