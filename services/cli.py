@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.rollout.cli",
     "services.status.cli",
     "edge_agent.classify",
+    "services.k8s.cli",
 )
 
 

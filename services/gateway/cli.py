@@ -16,7 +16,9 @@ def register(app: typer.Typer) -> None:
     @gateway.command("run")
     def run_cmd(
         config: Annotated[Path | None, Opt(help="fleet.toml (default: $FLEET_CONFIG)")] = None,
-        client_id: Annotated[str, Opt(help="stable MQTT client id per process")] = "gateway-1",
+        client_id: Annotated[
+            str, Opt(envvar="FLEET_GATEWAY_CLIENT_ID", help="stable MQTT client id per process")
+        ] = "gateway-1",
         share_group: Annotated[str | None, Opt(help="$share group (default gateway)")] = None,
         max_in_flight: Annotated[int | None, Opt(help="MQTT Receive Maximum")] = None,
         metrics_port: Annotated[int | None, Opt(help="/metrics port (0 = off)")] = None,

@@ -24,6 +24,7 @@ def run(settings: GatewaySettings, stop: threading.Event, sink: RecordSink | Non
     topics = Topics(settings.predictions_topic, settings.status_topic, settings.dlq_topic)
     bridge = Bridge(sink, topics, metrics, settings.client_id, settings.retry_backoff_s)
     intake = MqttIntake(settings, bridge)
+    metrics.connected.set_function(lambda: float(intake.connected.is_set()))
     drained = False
     try:
         intake.start()

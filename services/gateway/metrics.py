@@ -29,6 +29,10 @@ class GatewayMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=self.registry,
         )  # fmt: skip
+        self.connected = Gauge(
+            "fleet_gateway_connected", "1 while subscribed to the broker (readiness)",
+            registry=self.registry,
+        )  # fmt: skip
         self.errors = Counter(
             "fleet_gateway_errors_total", "Failures by kind (all retried)", ["kind"],
             registry=self.registry,

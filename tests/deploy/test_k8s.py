@@ -1,0 +1,93 @@
+"""deploy/k8s: up to date with the project's settings and rules, valid against the Kubernetes
+OpenAPI schemas and the operators' CRDs (offline), and the validator catches mistakes."""
+
+from __future__ import annotations
+
+import base64
+import copy
+
+import pytest
+import yaml
+
+from services.k8s.cli import render_files
+from services.k8s.manifests import SERVICES
+from services.k8s.validate import K8S_DIR, load_dir, validate_dir, validate_object
+from services.settings import REPO_ROOT, TOPIC_NAMES
+
+RULES_DIR = REPO_ROOT / "deploy" / "prometheus" / "rules"
+MOSQUITTO_CONF = REPO_ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
+
+
+@pytest.fixture(scope="module")
+def objects() -> list[dict]:
+    return [obj for _, obj in load_dir()]
+
+
+def by_kind(objects: list[dict], kind: str) -> dict[str, dict]:
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
+
+
+def test_committed_manifests_are_the_rendered_ones():
+    rendered = render_files(RULES_DIR, MOSQUITTO_CONF)
+    committed = {p.name: p.read_text(encoding="utf-8") for p in K8S_DIR.glob("*.yaml")}
+    assert committed == rendered, "deploy/k8s is stale: run `fleet k8s render`"
+
+
+def test_every_manifest_is_valid():
+    assert validate_dir() == []
+
+
+def test_the_validator_rejects_mistakes(objects):
+    deployment = copy.deepcopy(by_kind(objects, "Deployment")["processor"])
+    deployment["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
+    assert any("imagePullPolicyy" in e for e in validate_object(deployment))
+    topic = copy.deepcopy(next(iter(by_kind(objects, "KafkaTopic").values())))
+    topic["spec"]["partitions"] = "six"
+    assert any("partitions" in e for e in validate_object(topic))
+    monitor = copy.deepcopy(by_kind(objects, "ServiceMonitor")["gateway"])
+    monitor["spec"]["endpoints"][0]["scrapeEvery"] = "5s"  # a typo of a real field
+    assert any("scrapeEvery" in e for e in validate_object(monitor))
+    assert validate_object({"apiVersion": "example.com/v1", "kind": "Widget",
+                            "metadata": {"name": "w"}})  # fmt: skip
+
+
+def test_services_probes_secrets_and_topics(objects):
+    workloads = by_kind(objects, "Deployment") | by_kind(objects, "StatefulSet")
+    assert set(SERVICES) <= set(workloads)
+    secret_names = {"fleet-registry", "mosquitto-auth", "fleet-keys"}
+    for name in SERVICES:
+        pod = workloads[name]["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["readinessProbe"] and container["livenessProbe"], name
+        used = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+        assert used <= secret_names, name
+        assert not any("password" in str(e).lower() for e in container["env"]), name
+    readiness = workloads["processor"]["spec"]["template"]["spec"]["containers"][0]
+    assert "fleet_processor_worker_ready" in readiness["readinessProbe"]["exec"]["command"]
+    assert workloads["gateway"]["kind"] == "StatefulSet"  # pod name = persistent MQTT session
+    topics = {t["spec"]["topicName"]: t for t in by_kind(objects, "KafkaTopic").values()}
+    assert set(topics) == set(TOPIC_NAMES.values())
+    assert topics["fleet.predictions"]["spec"]["partitions"] == 6
+
+
+def test_prometheus_rules_are_the_stacks_rules(objects):
+    rules = by_kind(objects, "PrometheusRule")
+    for path in RULES_DIR.glob("*.yml"):
+        expected = yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
+        assert rules[f"fleet-{path.stem}"]["spec"]["groups"] == expected
+
+
+def test_secrets_are_generated_with_hashed_passwords(tmp_path):
+    from services.k8s.secrets import secrets
+    from services.stack.registry import load_registry
+
+    registry_path = REPO_ROOT / "deploy" / "fleet-registry.toml"
+    made = {s["metadata"]["name"]: s for s in secrets(registry_path, tmp_path / "keys")}
+    assert set(made) == {"fleet-registry", "mosquitto-auth", "fleet-keys"}
+    for secret in made.values():
+        assert validate_object(secret) == []
+    passwd = base64.b64decode(made["mosquitto-auth"]["data"]["passwd"]).decode()
+    gateway = load_registry(registry_path).service("gateway")
+    assert "gateway:$7$" in passwd and gateway.password not in passwd
+    keys = made["fleet-keys"]["data"]
+    assert {"release.key", "release.pub", "ops.token"} <= set(keys)
