@@ -4,9 +4,11 @@ The load comes from ``mqttload`` (C, libmosquitto; ``benchmarks/loadgen``), so t
 generator is not what limits either number. Device accounts publish prediction events at
 QoS 1, round-robin:
 
-1. ``mosquitto_raw``: flat out, to a QoS 1 subscriber on a ``$share`` subscription (MQTT v5,
-   the gateway's account and path through the broker) in the generator's own process: the
-   broker's publish -> subscriber rate on this machine, and its latency.
+1. ``mosquitto_raw``: flat out, to 4 QoS 1 subscribers on one ``$share`` subscription (MQTT
+   v5, the gateway's account and path through the broker) in the generator's own process:
+   the broker's publish -> subscriber rate on this machine, and its latency.
+   ``broker_cpu_cores`` (Mosquitto's and Kafka's CPU seconds per second of the run, from
+   ``/proc``) shows which process was busy: near 1.0 for Mosquitto is its one core.
 2. ``gateway``: the same load through ``fleet gateway run`` (subprocesses, as deployed) into
    a fresh 6-partition Kafka topic with ``LogAppendTime`` timestamps, so a record's timestamp
    is when the broker stored it. At fixed offered rates (``--rates``) and flat out
@@ -66,7 +68,10 @@ class _Stack:
         from services.stack import Stack, load_registry
 
         self.settings = load_settings()
-        Stack(self.settings).up(["kafka", "mosquitto"])
+        stack = Stack(self.settings)
+        stack.up(["kafka", "mosquitto"])
+        pids = {c.name: c.pid for c in stack.status()}
+        self.broker_pids = {"mosquitto": pids["mosquitto"], "kafka": pids["kafka"]}
         self.registry = load_registry(self.settings.stack.registry)
         self.host = self.settings.stack.host
         self.port = self.settings.stack.mosquitto.port
@@ -77,9 +82,17 @@ class _Stack:
         return [(d.id, d.password) for d in sims]
 
     def load(self, n_devices: int, count: int, rate: float = 0.0, **kw) -> dict:
+        """The generator's JSON, plus the brokers' CPU use while it ran (cores busy)."""
         run_id = uuid.uuid4().hex[:10]
+        cpu = {name: _cpu_s(pid) for name, pid in self.broker_pids.items() if pid}
+        started = time.monotonic()
         out = loadgen.run(self.host, self.port, self.accounts(n_devices), count, run_id, rate, **kw)
+        elapsed = time.monotonic() - started
         out["run_id"] = run_id
+        out["broker_cpu_cores"] = {
+            name: round((_cpu_s(self.broker_pids[name]) - before) / elapsed, 2)
+            for name, before in cpu.items()
+        }
         return out
 
 
@@ -187,6 +200,7 @@ def _through(stack: _Stack, gateways: _Gateways, topic: str, n_devices: int, cou
         "throughput_msg_s": round(len(records) / elapsed, 1),
         "e2e_to_kafka_ms": _percentiles([append - device for device, append in records]),
         "cpu_ms_per_1k": round(1000 * cpu / max(1, len(records)) * 1000, 1),
+        "broker_cpu_cores": load["broker_cpu_cores"],
     }
 
 
@@ -232,6 +246,8 @@ def mosquitto_raw(stack: _Stack, n_devices: int, count: int) -> dict:
         "publish_msg_s": round(count / load["publish_s"], 1),
         "throughput_msg_s": round(sub["received"] / (sub["last_ts"] - load["start_ts"]), 1),
         "latency_ms": sub["latency_ms"],
+        "subscribers": sub["subs"],
+        "broker_cpu_cores": load["broker_cpu_cores"],
     }
 
 

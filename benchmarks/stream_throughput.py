@@ -3,8 +3,14 @@
 Both read a backlog produced beforehand into fresh topics of the local Kafka (started if it
 is not running), so the numbers are the services' own drain rate, not the producer's:
 
-- processor: ``fleet processor run`` as a subprocess (1 s windows); the clock runs from its
-  first counted event to the last one (``fleet_processor_events_total``), excluding start-up;
+- processor: ``--workers`` counts of ``fleet processor run`` subprocesses in one group (1 s
+  windows) on a 6-partition topic; the clock runs from the first counted event to the last
+  one (``fleet_processor_events_total`` summed over the workers), after every worker is
+  ready, so start-up and the group's rebalance are excluded. One model version's windows are
+  aggregated where its key lands (one partition of the re-keyed topic): extra workers take
+  the validation and re-keying of the 6 source partitions, not that aggregation;
+- labeller processes: ``--workers`` counts of ``fleet labeler run`` (keyword double) in one
+  consumer group on a 3-partition topic, timed the same way;
 - labeller: the labeller loop in-process, once with the keyword double and once with the real
   teacher (``models.teacher.Teacher("e5-small")`` with a fresh, untrained head: inference
   cost only, the labels are meaningless) when its weights load; batch size 32, CPU.
@@ -49,7 +55,8 @@ def _delete(bootstrap: str, prefixes: list[str]) -> None:
         admin.close()
 
 
-def processor_throughput(bootstrap: str, n_events: int) -> dict:
+def processor_throughput(bootstrap: str, n_events: int, workers: int = 1) -> dict:
+    """``workers`` processor processes in one group drain a backlog on a 6-partition topic."""
     from kafka import KafkaProducer
 
     from tests.services.processor.harness import (
@@ -61,7 +68,7 @@ def processor_throughput(bootstrap: str, n_events: int) -> dict:
 
     tag = f"bench.{uuid.uuid4().hex[:8]}"
     topics = ProcessorTopics(f"{tag}.pred", f"{tag}.rel", f"{tag}.req")
-    _topics(bootstrap, {topics.predictions: 3, topics.releases: 1, topics.label_requests: 1})
+    _topics(bootstrap, {topics.predictions: 6, topics.releases: 1, topics.label_requests: 1})
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
     publish_release(producer, topics.releases, 3)
     now = time.time()
@@ -71,23 +78,82 @@ def processor_throughput(bootstrap: str, n_events: int) -> dict:
     )  # fmt: skip
     producer.close()
     with tempfile.TemporaryDirectory() as tmp:
-        proc = processor_process(bootstrap, topics, Path(tmp), window_s=1.0, grace_s=0.5)
-        proc.start()
+        procs = [processor_process(bootstrap, topics, Path(tmp), window_s=1.0, grace_s=0.5)]
+        app_id = procs[0].env["FLEET_PROCESSOR_APP_ID"]
+        for i in range(1, workers):
+            procs.append(processor_process(bootstrap, topics, Path(tmp), window_s=1.0,
+                                           grace_s=0.5, app_id=app_id,
+                                           data_dir=str(Path(tmp) / f"w{i}")))  # fmt: skip
+        for proc in procs:
+            proc.start()
         try:
-            counted = lambda: proc.value("fleet_processor_events_total", model_version="3")  # noqa: E731
-            proc.wait_for(lambda: counted() > 0, "first event", timeout_s=120, every_s=0.05)
-            first = time.monotonic()
-            proc.wait_for(lambda: counted() >= n_events, "all events", timeout_s=600, every_s=0.1)
+            for proc in procs:  # every worker up before the clock starts: a steady group
+                proc.wait_for(lambda p=proc: p.value("fleet_processor_worker_ready") == 1,
+                              "worker ready", timeout_s=180)  # fmt: skip
+            counted = lambda: sum(  # noqa: E731
+                p.value("fleet_processor_events_total", model_version="3") for p in procs
+            )
+            procs[0].wait_for(lambda: counted() > 0, "first event", timeout_s=120, every_s=0.05)
+            first, start_count = time.monotonic(), counted()
+            procs[0].wait_for(lambda: counted() >= n_events, "all events", timeout_s=600,
+                              every_s=0.1)  # fmt: skip
             elapsed = time.monotonic() - first
         finally:
-            proc.stop()
-            _delete(bootstrap, [tag, proc.env["FLEET_PROCESSOR_APP_ID"]])
+            for proc in procs:
+                proc.stop()
+            _delete(bootstrap, [tag, app_id])
     return {
+        "workers": workers,
         "events": n_events,
         "seconds": round(elapsed, 2),
-        "events_per_s": round(n_events / elapsed, 1),
-        "partitions": 2,
+        "events_per_s": round((n_events - start_count) / elapsed, 1),
+        "source_partitions": 6,
         "windows_s": 1.0,
+    }
+
+
+def labeler_scale(bootstrap: str, n_requests: int, instances: int) -> dict:
+    """``instances`` ``fleet labeler run`` processes (keyword double) in one group drain a
+    backlog on a 3-partition topic."""
+    from kafka import KafkaProducer
+
+    from services.schemas.examples import label_request
+    from tests.services.labeler.test_labeler_stream import labeler_process
+
+    tag = f"bench.{uuid.uuid4().hex[:8]}"
+    requests, labeled = f"{tag}.req", f"{tag}.lab"
+    _topics(bootstrap, {requests: 3, labeled: 3})
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
+    for i in range(n_requests):
+        r = label_request(device_id=f"dev-{i % 50:04d}", seq=i)
+        producer.send(requests, key=r.message_id.encode(), value=r.to_bytes())
+    producer.close()
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = []
+        for i in range(instances):
+            (Path(tmp) / str(i)).mkdir()
+            procs.append(labeler_process(bootstrap, requests, labeled, Path(tmp) / str(i),
+                                         group_id=f"{tag}-labeler", batch_size=32))  # fmt: skip
+        for proc in procs:
+            proc.start()
+        labelled = lambda: sum(  # noqa: E731
+            p.value("fleet_labeler_labels_total", teacher_id="keyword-double") for p in procs
+        )
+        try:
+            procs[0].wait_for(lambda: labelled() > 0, "first label", timeout_s=180, every_s=0.05)
+            first, start_count = time.monotonic(), labelled()
+            procs[0].wait_for(lambda: labelled() >= n_requests, "all labels", timeout_s=600,
+                              every_s=0.1)  # fmt: skip
+            elapsed = time.monotonic() - first
+        finally:
+            for proc in procs:
+                proc.stop()
+            _delete(bootstrap, [tag])
+    return {
+        "instances": instances,
+        "requests": n_requests,
+        "seconds": round(elapsed, 2),
+        "labels_per_s": round((n_requests - start_count) / elapsed, 1),
     }
 
 
@@ -157,8 +223,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--requests", type=int, default=3_000)
     parser.add_argument("--teacher-requests", type=int, default=256)
+    parser.add_argument("--workers", default="1,2", help="processor workers / labellers")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    counts = [int(n) for n in args.workers.split(",") if n]
 
     from services.labeler.teacher import LOGISTICS_KEYWORDS, KeywordLabeler, TeacherLabeler
     from services.schemas.examples import LABELS
@@ -173,10 +241,11 @@ def main(argv: list[str] | None = None) -> None:
         result: dict = {
             "benchmark": "stream_throughput",
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-            "processor": processor_throughput(bootstrap, args.events),
+            "processor": [processor_throughput(bootstrap, args.events, n) for n in counts],
             "labeler_keyword_double": labeler_throughput(
                 bootstrap, KeywordLabeler(LABELS, LOGISTICS_KEYWORDS), args.requests
             ),
+            "labeler_processes": [labeler_scale(bootstrap, args.requests, n) for n in counts],
         }
         try:
             import torch

@@ -4,15 +4,17 @@
  * the gateway (Python publishers on paho-mqtt top out well below Mosquitto's own rate).
  *
  *   mqttload --host H --port P --accounts FILE --count N [--rate R] --run-id ID --body JSON
- *            [--sub USER --share GROUP] [--window W] [--timeout S]
+ *            [--sub USER --share GROUP [--subs K]] [--window W] [--timeout S]
  *
  * FILE has one "username password" per line: every line but the --sub account is a device
  * that publishes fleet/<username>/pred. Message i goes to device i % devices and is the
  * prediction event {"schema_version":1,"device_id":..,"seq":i,"message_id":"<dev>-<ID>-<i>",
  * <body>,"ts":<wall-clock seconds at publish>}. --rate R paces the publishes at R msg/s in
  * total (0 or absent: as fast as the broker acknowledges, at most W unacknowledged per device).
- * With --sub, the same process subscribes as USER (MQTT v5, QoS 1, $share/GROUP/fleet/+/pred,
- * Receive Maximum 1000) and counts the messages of this run: the raw broker pub -> sub path.
+ * With --sub, the same process subscribes as USER with K connections (default 4; MQTT v5,
+ * QoS 1, $share/GROUP/fleet/+/pred, Receive Maximum 1000, each on its own network thread) and
+ * counts the messages of this run: the raw broker pub -> sub path. Several subscribers, so
+ * that a client reading one packet at a time does not limit what the broker can deliver.
  * Prints one JSON object when every publish is acknowledged and (with --sub) every message of
  * the run arrived, or after --timeout seconds.
  */
@@ -48,7 +50,7 @@ static double first_receive, last_receive;
 static _Atomic double last_ack;
 static const char *run_tag; /* "-<run id>-": marks this run's message ids */
 static pthread_mutex_t sub_lock = PTHREAD_MUTEX_INITIALIZER;
-static atomic_int sub_ready;
+static atomic_int sub_ready; /* subscriptions acknowledged */
 
 static double wall(void) {
     struct timespec ts;
@@ -98,7 +100,7 @@ static void on_subscribe(struct mosquitto *m, void *obj, int mid, int n, const i
         fprintf(stderr, "mqttload: subscription refused\n");
         exit(2);
     }
-    atomic_store(&sub_ready, 1);
+    atomic_fetch_add(&sub_ready, 1);
 }
 
 static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_message *msg) {
@@ -142,7 +144,7 @@ static double pct(double *v, long n, double p) {
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1", *accounts = NULL, *run_id = NULL, *body = NULL;
     const char *sub_user = NULL, *share = "mqttload";
-    int port = 1883, window = 100;
+    int port = 1883, window = 100, n_subs = 4;
     long count = 0;
     double rate = 0, timeout = 120;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -157,13 +159,14 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--sub")) sub_user = v;
         else if (!strcmp(k, "--share")) share = v;
         else if (!strcmp(k, "--window")) window = atoi(v);
+        else if (!strcmp(k, "--subs")) n_subs = atoi(v);
         else if (!strcmp(k, "--timeout")) timeout = atof(v);
         else {
             fprintf(stderr, "mqttload: unknown option %s\n", k);
             return 2;
         }
     }
-    if (!accounts || !run_id || !body || count <= 0 || window < 1) {
+    if (!accounts || !run_id || !body || count <= 0 || window < 1 || n_subs < 1 || n_subs > 64) {
         fprintf(stderr, "usage: see the comment at the top of mqttload.c\n");
         return 2;
     }
@@ -196,23 +199,25 @@ int main(int argc, char **argv) {
     }
 
     long cap = count;
-    struct mosquitto *sub = NULL;
+    struct mosquitto *subs[64] = {NULL};
     if (sub_user) {
         latencies = calloc(cap, sizeof(double));
-        char id[160];
-        snprintf(id, sizeof id, "mqttload-sub-%s", run_id);
-        sub = make_client(id, sub_user, sub_pass, &cap, 1);
-        mosquitto_message_callback_set(sub, on_message);
-        mosquitto_subscribe_callback_set(sub, on_subscribe);
-        mosquitto_property *props = NULL;
-        mosquitto_property_add_int16(&props, MQTT_PROP_RECEIVE_MAXIMUM, 1000);
-        int rc = mosquitto_connect_bind_v5(sub, host, port, 30, NULL, props);
-        mosquitto_property_free_all(&props);
-        if (rc) die("subscriber connect", rc);
         char filter[256];
         snprintf(filter, sizeof filter, "$share/%s/fleet/+/pred", share);
-        if ((rc = mosquitto_subscribe_v5(sub, NULL, filter, 1, 0, NULL))) die("subscribe", rc);
-        mosquitto_loop_start(sub);
+        for (int k = 0; k < n_subs; k++) {
+            char id[160];
+            snprintf(id, sizeof id, "mqttload-sub%d-%s", k, run_id);
+            struct mosquitto *sub = subs[k] = make_client(id, sub_user, sub_pass, &cap, 1);
+            mosquitto_message_callback_set(sub, on_message);
+            mosquitto_subscribe_callback_set(sub, on_subscribe);
+            mosquitto_property *props = NULL;
+            mosquitto_property_add_int16(&props, MQTT_PROP_RECEIVE_MAXIMUM, 1000);
+            int rc = mosquitto_connect_bind_v5(sub, host, port, 30, NULL, props);
+            mosquitto_property_free_all(&props);
+            if (rc) die("subscriber connect", rc);
+            if ((rc = mosquitto_subscribe_v5(sub, NULL, filter, 1, 0, NULL))) die("subscribe", rc);
+            mosquitto_loop_start(sub);
+        }
     }
     for (int d = 0; d < n_devices; d++) {
         client_t *c = &devices[d];
@@ -228,7 +233,7 @@ int main(int argc, char **argv) {
     double deadline = mono() + 30;
     for (int d = 0; d < n_devices; d++)
         while (!atomic_load(&devices[d].connected) && mono() < deadline) sleep_s(0.005);
-    while (sub && !atomic_load(&sub_ready) && mono() < deadline) sleep_s(0.005);
+    while (sub_user && atomic_load(&sub_ready) < n_subs && mono() < deadline) sleep_s(0.005);
     if (mono() >= deadline) {
         fprintf(stderr, "mqttload: clients did not connect within 30 s\n");
         return 2;
@@ -258,7 +263,7 @@ int main(int argc, char **argv) {
     }
     double published_at = mono();
     while (atomic_load(&acked) < count && mono() < deadline) sleep_s(0.001);
-    while (sub && atomic_load(&received) < count && mono() < deadline) sleep_s(0.001);
+    while (sub_user && atomic_load(&received) < count && mono() < deadline) sleep_s(0.001);
 
     for (int d = 0; d < n_devices; d++) {
         mosquitto_disconnect(devices[d].mosq);
@@ -270,19 +275,21 @@ int main(int argc, char **argv) {
            "\"throttled\": %ld",
            n_devices, count, rate, window, atomic_load(&acked), start_wall,
            published_at - start, atomic_load(&last_ack), throttled);
-    if (sub) {
+    if (sub_user) {
         pthread_mutex_lock(&sub_lock);
         long n = got < cap ? got : cap;
         qsort(latencies, n, sizeof(double), cmp_double);
         printf(", \"sub\": {\"received\": %ld, \"first_ts\": %.6f, \"last_ts\": %.6f, "
-               "\"latency_ms\": {\"p50\": %.2f, \"p99\": %.2f, \"max\": %.2f}}",
+               "\"latency_ms\": {\"p50\": %.2f, \"p99\": %.2f, \"max\": %.2f}, \"subs\": %d}",
                got, first_receive, last_receive, pct(latencies, n, 50), pct(latencies, n, 99),
-               pct(latencies, n, 100));
+               pct(latencies, n, 100), n_subs);
         pthread_mutex_unlock(&sub_lock);
-        mosquitto_disconnect(sub);
-        mosquitto_loop_stop(sub, false);
+        for (int k = 0; k < n_subs; k++) {
+            mosquitto_disconnect(subs[k]);
+            mosquitto_loop_stop(subs[k], false);
+        }
     }
     printf("}\n");
     mosquitto_lib_cleanup();
-    return (atomic_load(&acked) == count && (!sub || got >= count)) ? 0 : 1;
+    return (atomic_load(&acked) == count && (!sub_user || got >= count)) ? 0 : 1;
 }
