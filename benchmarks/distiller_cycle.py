@@ -48,7 +48,6 @@ def run(
 
     from models.data.synth import SynthConfig, synth_examples
     from models.student import StudentConfig
-    from models.tokenizer import Tokenizer
     from models.train import TrainConfig, train_student
     from services.distiller.cycle import CycleConfig, LabelledText, ReplaySet, run_cycle
     from services.distiller.finetune import FinetuneConfig
@@ -73,7 +72,7 @@ def run(
     config = StudentConfig(num_labels=len(corpus.labels(0)), **(student or {}))
     train_student(
         data[0, "train"], data[0, "valid"], root / "v1",
-        tokenizer=Tokenizer(vocab_size=config.vocab_size, max_len=config.max_len),
+        tokenizer=config.tokenizer(),
         config=TrainConfig(epochs=100, batch_size=64, patience=100, max_steps=student_steps),
         student=config, labels=list(corpus.labels(0)),
     )  # fmt: skip

@@ -148,8 +148,6 @@ def main(argv: list[str] | None = None) -> int:
     n_params = sum(p.numel() for p in base.parameters())
     ptq = integer_report(base, labels, test_ids, test_y, base_out)
     result["default_student"] = {"fp32_bytes": 4 * n_params, "parameters": n_params, **ptq}
-    from models.batching import pad_ids
-
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = export.export_onnx(base, Path(tmp) / "s.onnx")
         onnx8_path = export.quantize_onnx(onnx_path, Path(tmp) / "s8.onnx")
@@ -158,11 +156,16 @@ def main(argv: list[str] | None = None) -> int:
             session = export.onnx_session(path)
             chunks = []
             for start in range(0, len(test_ids), 256):
-                x, lengths = pad_ids(test_ids[start : start + 256])
-                chunks.append(session.run(None, {"ids": x.numpy(), "lengths": lengths.numpy()})[0])
+                inputs = export.serving_inputs(base.config, test_ids[start : start + 256])
+                feed = {n: t.numpy() for n, t in zip(export.INPUT_NAMES, inputs, strict=True)}
+                chunks.append(session.run(None, feed)[0])
             outs.append(np.concatenate(chunks))
         with torch.no_grad():
-            dyn = float_logits(export.torch_dynamic_int8(base), test_ids)
+            dynamic = export.torch_dynamic_int8(base)
+            dyn = np.concatenate([
+                dynamic(*export.serving_inputs(base.config, test_ids[s : s + 256])).numpy()
+                for s in range(0, len(test_ids), 256)
+            ])  # fmt: skip
         result["cpu_formats"] = {
             "onnx_fp32": {"bytes": onnx_path.stat().st_size, "accuracy": acc(outs[0], test_y)},
             "onnx_int8": {"bytes": onnx8_path.stat().st_size, "accuracy": acc(outs[1], test_y),
@@ -214,15 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     # 4. Weight sharing: hashed embedding rows shared by more tokens (smaller V).
     sharing = []
     for vocab in (1024, 512):
-        vtok = Tokenizer(vocab_size=vocab)
-        v_train_ids, v_train_y = encode(vtok, train, index)
-        v_test_ids, v_test_y = encode(vtok, test, index)
-        torch.manual_seed(0)
+        torch.manual_seed(0)  # token hashes do not depend on V: the same encoded data
         model = TinyLSTM(StudentConfig(num_labels=len(labels), vocab_size=vocab))
-        model = train_steps(model, v_train_ids, v_train_y, args.steps)
-        out = float_logits(model, v_test_ids)
+        model = train_steps(model, train_ids, train_y, args.steps)
+        out = float_logits(model, test_ids)
         sharing.append(
-            {"vocab_size": vocab, **integer_report(model, labels, v_test_ids, v_test_y, out)}
+            {"vocab_size": vocab, **integer_report(model, labels, test_ids, test_y, out)}
         )
     result["weight_sharing"] = {
         "why": "the seed's input/output embedding tying has no counterpart here: the head is "

@@ -79,7 +79,6 @@ def worker(kind: str, path: Path, texts: list[str], threads: int, repeats: int) 
     from models.batching import pad_ids
     from models.student import WEIGHTS_FILE, load_student
     from models.teacher import Teacher
-    from models.tokenizer import Tokenizer
 
     after_imports = _rss_mb()
     sizes: dict[str, int] = {}
@@ -97,7 +96,7 @@ def worker(kind: str, path: Path, texts: list[str], threads: int, repeats: int) 
 
     else:
         model, labels = load_student(path)
-        tok = Tokenizer(vocab_size=model.config.vocab_size, max_len=model.config.max_len)
+        tok = model.config.tokenizer()
         params = sum(p.numel() for p in model.parameters())
         embedding = model.embedding.weight.numel()
         sizes["fp32_safetensors_bytes"] = (path / WEIGHTS_FILE).stat().st_size

@@ -14,7 +14,7 @@ from edge_agent.errors import EngineError
 from models.blob import Blob, read_blob
 from models.errors import ModelsError
 from models.intlstm import integer_logits
-from models.tokenizer import Tokenizer
+from models.tokenizer import RESERVED, Tokenizer
 
 SLOT_SIZE = 384 * 1024  # as the STM32F405 layout
 
@@ -85,8 +85,8 @@ class MemoryDevice(Device):
         if self.fail_selftest:
             self.fail_selftest = False
             return False
-        for case in blob.selftest:
-            logits = integer_logits(blob.model, [list(case.ids)])[0]
+        for case in blob.selftest:  # spec v1 ids: id i is the row of hash i - R
+            logits = integer_logits(blob.model, [[i - RESERVED for i in case.ids]])[0]
             if tuple(int(v) for v in logits) != case.logits:
                 return False
         return True
@@ -105,7 +105,7 @@ class MemoryDevice(Device):
             self._fail("TL_ERR_NO_MODEL", "classify")
         model = blob.model
         start = time.perf_counter_ns()
-        ids = Tokenizer(vocab_size=model.vocab_size, max_len=model.max_len).encode(text)
+        ids = Tokenizer(max_len=model.max_len).encode(text)
         logits = integer_logits(model, [ids])[0]
         latency_us = (time.perf_counter_ns() - start) // 1000
         topk = topk_probs(self.labels, [int(v) for v in logits], k)

@@ -23,6 +23,7 @@ from models.intlstm import (
     IntegerStudent,
     integer_logits,
 )
+from models.tokenizer import RESERVED
 
 MAGIC = b"TLSM"
 FORMAT_VERSION = 1
@@ -142,8 +143,9 @@ def default_selftest_ids(model: IntegerStudent, count: int = 4) -> list[list[int
 
 
 def selftest_cases(model: IntegerStudent, sequences: Sequence[Sequence[int]]) -> list[SelfTestCase]:
-    """Run the integer reference on ``sequences`` and record what a device must reproduce."""
-    logits = integer_logits(model, sequences)
+    """Run the integer reference on the spec v1 id lists ``sequences`` and record what a
+    device must reproduce (id ``i`` is the row of hash ``i - R``)."""
+    logits = integer_logits(model, [[i - RESERVED for i in seq] for seq in sequences])
     return [
         SelfTestCase(tuple(int(i) for i in seq), int(np.argmax(row)), tuple(int(v) for v in row))
         for seq, row in zip(sequences, logits, strict=True)
@@ -182,6 +184,11 @@ def write_blob(
         {"vocab_size": model.vocab_size, "max_len": model.max_len, "embed_dim": model.embed_dim,
          "hidden": model.hidden, "num_labels": model.num_labels}
     )  # fmt: skip
+    if not model.spec_v1:
+        raise BlobInconsistentError(
+            "format version 1 carries spec v1 embeddings only (one row per token, no "
+            "importance weights)"
+        )
     sequences = default_selftest_ids(model) if selftest is None else selftest
     tensors = _tensors(model)
     if sequences:

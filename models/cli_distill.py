@@ -103,7 +103,6 @@ def distill_command(
     from models.losses import LossConfig
     from models.student import StudentConfig, save_student
     from models.teacher_targets import TargetConfig, TeacherTargets
-    from models.tokenizer import Tokenizer
 
     try:
         # 1. Data, teacher and the label order of the teacher's head.
@@ -125,7 +124,7 @@ def distill_command(
         if unknown:
             raise ConfigError(f"training labels the teacher's head lacks: {unknown[:10]}")
         student = StudentConfig(num_labels=len(labels), pooling=pooling)
-        tokenizer = Tokenizer(vocab_size=student.vocab_size, max_len=student.max_len)
+        tokenizer = student.tokenizer()
         # 2. Transfer texts: augmented rewrites of the training texts, labelled by the teacher.
         transfer_texts = augment_corpus(train_set, transfer, seed) if transfer else []
         typer.echo(f"{len(train_set)} train + {len(transfer_texts)} transfer texts, "

@@ -78,7 +78,6 @@ def train_student_command(
     from models.data import load_examples
     from models.evaluate import evaluate_examples
     from models.student import StudentConfig
-    from models.tokenizer import Tokenizer
     from models.train import METRICS_FILE, TrainConfig, label_list, train_student
 
     try:
@@ -96,7 +95,7 @@ def train_student_command(
             seed=seed,
             max_steps=max_steps,
         )
-        tokenizer = Tokenizer(vocab_size=student.vocab_size, max_len=student.max_len)
+        tokenizer = student.tokenizer()
         result = train_student(
             train_set,
             valid_set,
@@ -143,11 +142,10 @@ def eval_command(
     from models.data import load_examples
     from models.evaluate import evaluate_examples, write_confusion_csv
     from models.student import load_student
-    from models.tokenizer import Tokenizer
 
     try:
         student, labels = load_student(model)
-        tokenizer = Tokenizer(vocab_size=student.config.vocab_size, max_len=student.config.max_len)
+        tokenizer = student.config.tokenizer()
         report = evaluate_examples(student, labels, tokenizer, load_examples(data))
         if confusion is not None:
             write_confusion_csv(report, confusion)

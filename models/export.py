@@ -8,6 +8,11 @@ output at step t depends only on steps 0..t, so padding after it is harmless); t
 direction runs over each row's real tokens reversed in place (``t -> len-1-t``), and its outputs
 are mapped back the same way. Both are plain unidirectional ``nn.LSTM`` layers, which ONNX
 exports as its ``LSTM`` op with dynamic batch and sequence axes.
+
+The hash embedding's index arithmetic (``docs/tokenizer.md`` section 7) is integer bit work that
+ONNX has no clean ops for, so the serving formats take each token's table rows and importance
+bucket, computed from the tokenizer's hashes by :func:`serving_inputs` (numpy, part of
+tokenisation), and do the lookups and the weighed sum in the graph.
 """
 
 from __future__ import annotations
@@ -17,15 +22,17 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.embedding import buckets_np, rows_np
 from models.errors import ConfigError, ModelsError
-from models.student import TinyLSTM
+from models.student import StudentConfig, TinyLSTM
 
 ONNX_OPSET = 17
-INPUT_NAMES = ["ids", "lengths"]
+INPUT_NAMES = ["rows", "buckets", "lengths"]
 OUTPUT_NAMES = ["logits"]
 
 
@@ -33,8 +40,22 @@ class ExportError(ModelsError):
     """A serving format could not be produced (the message names the format and the cause)."""
 
 
+def serving_inputs(
+    config: StudentConfig, sequences: list[list[int]]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Token hash lists -> ``(rows [B, T, K], buckets [B, T], lengths [B])`` int64, padded."""
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    hashes = np.zeros((len(sequences), int(lengths.max(initial=0))), dtype=np.int64)  # [B, T]
+    for b, seq in enumerate(sequences):
+        hashes[b, : len(seq)] = seq
+    rows = rows_np(hashes, config.vocab_size, config.hashes)  # [B, T, K]
+    picked = buckets_np(hashes, config.buckets) if config.buckets else np.zeros_like(hashes)
+    return torch.from_numpy(rows), torch.from_numpy(picked), torch.from_numpy(lengths)
+
+
 class ServingLSTM(nn.Module):
-    """``TinyLSTM``'s inference math (eval mode) without packing: ``(ids, lengths) -> logits``."""
+    """``TinyLSTM``'s inference math (eval mode) without packing:
+    ``(rows [B, T, K], buckets [B, T], lengths [B]) -> logits [B, C]``."""
 
     def __init__(self, student: TinyLSTM) -> None:
         super().__init__()
@@ -42,6 +63,10 @@ class ServingLSTM(nn.Module):
         self.pooling = c.pooling
         self.hidden = c.hidden
         self.embedding = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=0)
+        # Importance weights [P, K]; all ones (one bucket) when the student has none.
+        weights = student.importance.weight.detach() if c.buckets else torch.ones(1, c.hashes)
+        self.importance = nn.Embedding(weights.shape[0], c.hashes)
+        self.importance.weight.data.copy_(weights)
         self.fwd = nn.LSTM(c.embed_dim, c.hidden, batch_first=True)
         self.bwd = nn.LSTM(c.embed_dim, c.hidden, batch_first=True)
         self.head = nn.Linear(c.pooled_dim, c.num_labels)
@@ -56,14 +81,17 @@ class ServingLSTM(nn.Module):
         self.register_buffer("attn_query", query.clone())
         self.eval()
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        B, T = ids.shape[0], ids.shape[1]
+    def forward(
+        self, rows: torch.Tensor, buckets: torch.Tensor, lengths: torch.Tensor
+    ) -> torch.Tensor:
+        B, T = rows.shape[0], rows.shape[1]
         H = self.hidden
         lengths = lengths.to(torch.long)
-        pos = torch.arange(T, device=ids.device).unsqueeze(0)  # [1, T]
+        pos = torch.arange(T, device=rows.device).unsqueeze(0)  # [1, T]
         valid = pos < lengths.unsqueeze(1)  # [B, T]
         rev = torch.where(valid, lengths.unsqueeze(1) - 1 - pos, pos)  # [B, T] in-place reversal
-        x = self.embedding(ids)  # [B, T, E]
+        weights = self.importance(buckets).unsqueeze(-1)  # [B, T, K, 1]
+        x = (self.embedding(rows) * weights).sum(dim=2)  # [B, T, E]
         x_rev = torch.gather(x, 1, rev.unsqueeze(-1).expand(-1, -1, x.shape[2]))  # [B, T, E]
         # Explicit zero states sized from the input keep the batch axis dynamic in ONNX.
         h0 = x.new_zeros((1, B, H))  # [1, B, H]
@@ -97,17 +125,18 @@ class ServingLSTM(nn.Module):
         return self.head(pooled)  # [B, C]
 
 
-def _example_inputs() -> tuple[torch.Tensor, torch.Tensor]:
-    ids = torch.tensor([[5, 6, 7, 8], [9, 10, 0, 0]], dtype=torch.long)  # [2, 4]
-    return ids, torch.tensor([4, 2], dtype=torch.long)
+def _example_inputs(config: StudentConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return serving_inputs(config, [[5, 6, 7, 8], [9, 10]])
 
 
 def export_onnx(student: TinyLSTM, path: str | Path) -> Path:
-    """Float ONNX (opset 17) with dynamic ``batch`` and ``seq`` axes; inputs int64 ids, lengths."""
+    """Float ONNX (opset 17) with dynamic ``batch`` and ``seq`` axes; int64 inputs ``rows``,
+    ``buckets``, ``lengths`` (:func:`serving_inputs`)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     wrapper = ServingLSTM(student)
-    axes = {"ids": {0: "batch", 1: "seq"}, "lengths": {0: "batch"}, "logits": {0: "batch"}}
+    axes = {"rows": {0: "batch", 1: "seq"}, "buckets": {0: "batch", 1: "seq"},
+            "lengths": {0: "batch"}, "logits": {0: "batch"}}  # fmt: skip
     try:
         with torch.no_grad(), warnings.catch_warnings():
             # The legacy exporter announces (and internally triggers) its own deprecation, traces
@@ -119,7 +148,7 @@ def export_onnx(student: TinyLSTM, path: str | Path) -> Path:
             warnings.filterwarnings("ignore", "Exporting a model to ONNX with a batch_size")
             torch.onnx.export(
                 wrapper,
-                _example_inputs(),
+                _example_inputs(student.config),
                 str(out),
                 input_names=INPUT_NAMES,
                 output_names=OUTPUT_NAMES,

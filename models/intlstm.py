@@ -22,7 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from models.embedding import MAX_BUCKETS, MAX_HASHES, buckets_np, rows_np
 from models.errors import ModelsError
+from models.tokenizer import Tokenizer
 
 SPEC_VERSION = 1  # the version of docs/integer-lstm.md implemented here
 GENERATOR = "models.intlstm"
@@ -154,9 +156,27 @@ class IntegerStudent:
     labels: tuple[str, ...]  # C label names
     max_len: int  # tokenizer truncation L
     input_scale: float  # s_x (informational)
+    hashes: int = 1  # K table rows per token (docs/tokenizer.md section 7)
+    importance: np.ndarray | None = None  # int8 [P, K] importance weights, None when P = 0
+    emb_m: int = 0  # multiplier of the embedding sum -> x (0 on the spec v1 path)
+    emb_n: int = 0  # its shift
 
     def __post_init__(self) -> None:
         self.validate()
+
+    @property
+    def spec_v1(self) -> bool:
+        """One row per token, no importance weights: x is the table row itself (spec v1)."""
+        return self.hashes == 1 and self.importance is None
+
+    @property
+    def buckets(self) -> int:
+        """P, the importance-weight rows (0 without them)."""
+        return 0 if self.importance is None else int(self.importance.shape[0])
+
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer whose hashes this model reads."""
+        return Tokenizer(max_len=self.max_len)
 
     @property
     def vocab_size(self) -> int:
@@ -199,6 +219,16 @@ class IntegerStudent:
                 raise IntegerModelError(f"{name} must be {np.dtype(dtype)} {shape}, got {got}")
         if min(V, E, H) < 1 or C < 2:
             raise IntegerModelError(f"degenerate dimensions V={V} E={E} H={H} C={C}")
+        if not 1 <= self.hashes <= MAX_HASHES:
+            raise IntegerModelError(f"hashes must be in 1..{MAX_HASHES}, got {self.hashes}")
+        if self.importance is not None:
+            imp = self.importance
+            if imp.dtype != np.int8 or imp.ndim != 2 or imp.shape[1] != self.hashes:
+                raise IntegerModelError(f"importance must be int8 [P, {self.hashes}]")
+            if not 1 <= imp.shape[0] <= MAX_BUCKETS:
+                raise IntegerModelError(f"importance needs 1..{MAX_BUCKETS} rows")
+        if not self.spec_v1 and not (2**30 <= self.emb_m < 2**31 and 1 <= self.emb_n <= 62):
+            raise IntegerModelError("emb: multiplier outside [2^30, 2^31) or shift outside 1..62")
         if len(self.labels) != C:
             raise IntegerModelError(f"{len(self.labels)} labels for {C} head rows")
         for name, m, n in self._multipliers():
@@ -267,10 +297,28 @@ def pad_batch(sequences: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarra
     return ids, lengths
 
 
+def embed_tokens(model: IntegerStudent, hashes: np.ndarray) -> np.ndarray:
+    """int8-valued int64 inputs ``x`` [B, T, E] of token hashes [B, T] (spec section 4a).
+
+    Spec v1: the table row. Else ``acc = sum_j w_j * Emb[row_j]`` (``w_j`` the token's
+    importance weights, or 1 without them) requantised to ``x = sat8(requant(acc, M, n))``.
+    """
+    r = rows_np(hashes, model.vocab_size, model.hashes)  # [B, T, K]
+    picked = model.emb[r].astype(np.int64)  # [B, T, K, E]
+    if model.spec_v1:
+        return picked[:, :, 0]  # [B, T, E]
+    if model.importance is not None:
+        w = model.importance[buckets_np(hashes, model.buckets)].astype(np.int64)  # [B, T, K]
+        picked = picked * w[..., None]  # [B, T, K, E]
+    acc = picked.sum(axis=2)  # [B, T, E]
+    return sat8(requant(acc, np.array(model.emb_m), np.array(model.emb_n)))
+
+
 def integer_logits(
     model: IntegerStudent, sequences: Sequence[Sequence[int]], chunk: int = 256
 ) -> np.ndarray:
-    """int32 Q.10 logits [B, C] of the integer student for each id list (spec sections 4-6).
+    """int32 Q.10 logits [B, C] of the integer student for each token hash list (the
+    tokenizer's output; spec sections 4-6).
 
     Rows are independent, so they run in chunks of similar length (less padding to step over).
     """
@@ -283,10 +331,10 @@ def integer_logits(
 
 
 def _logits_chunk(model: IntegerStudent, sequences: Sequence[Sequence[int]]) -> np.ndarray:
-    ids, lengths = pad_batch(sequences)
-    if ids.size and (ids.min() < 0 or ids.max() >= model.vocab_size):
-        raise IntegerModelError(f"token ids must be in 0..{model.vocab_size - 1}")
-    x = model.emb[ids].astype(np.int64)  # [B, T, E]
+    hashes, lengths = pad_batch(sequences)
+    if hashes.size and (hashes.min() < 0 or hashes.max() > 0xFFFFFFFF):
+        raise IntegerModelError("token hashes must be 32-bit unsigned integers")
+    x = embed_tokens(model, hashes)  # [B, T, E]
     h_fwd = run_direction(model.fwd, x, lengths, reverse=False)  # [B, H]
     h_bwd = run_direction(model.bwd, x, lengths, reverse=True)  # [B, H]
     p = np.concatenate([h_fwd, h_bwd], axis=1)  # [B, 2H] Q0.7 (zeros for T = 0)
@@ -297,7 +345,7 @@ def _logits_chunk(model: IntegerStudent, sequences: Sequence[Sequence[int]]) -> 
 
 
 def predict(model: IntegerStudent, sequences: Sequence[Sequence[int]]) -> np.ndarray:
-    """Predicted label index per id list (``argmax`` takes the lowest index on a tie)."""
+    """Predicted label index per token hash list (``argmax`` takes the lowest index on a tie)."""
     return np.argmax(integer_logits(model, sequences), axis=1)
 
 

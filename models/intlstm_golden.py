@@ -70,8 +70,9 @@ def edge_messages(rng: random.Random) -> list[bytes]:
     return out
 
 
-def train_golden_student(seed: int = 0, steps: int = 200) -> Any:
-    """A default-size trained TinyLSTM over :data:`LABELS` (a few seconds on one core)."""
+def train_golden_student(seed: int = 0, steps: int = 200, hashes: int = 1, buckets: int = 0) -> Any:
+    """A default-size trained TinyLSTM over :data:`LABELS` (a few seconds on one core); spec
+    v1's embedding (one row per token) unless ``hashes``/``buckets`` say otherwise."""
     import torch
     import torch.nn.functional as F
 
@@ -80,11 +81,12 @@ def train_golden_student(seed: int = 0, steps: int = 200) -> Any:
     from models.tokenizer import Tokenizer
 
     torch.manual_seed(seed)
-    tok = Tokenizer(vocab_size=2048, max_len=64)
+    tok = Tokenizer(max_len=64)
     data = keyword_messages(3000, seed=seed + 1, confusion=0.1)
     ids = [tok.encode(t) for t, _ in data]
     y = torch.tensor([LABELS.index(label) for _, label in data])  # [N]
-    model = TinyLSTM(StudentConfig(num_labels=len(LABELS), dropout=0.1))
+    config = StudentConfig(num_labels=len(LABELS), dropout=0.1, hashes=hashes, buckets=buckets)
+    model = TinyLSTM(config)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     gen = torch.Generator().manual_seed(seed)
     model.train()
@@ -105,17 +107,18 @@ def write_golden(out_dir: Path, cases: int = 1200, seed: int = 0) -> None:
     from models.blob import FORMAT_VERSION, write_blob
     from models.quantize import quantize_student
     from models.tokenizer import SPEC_VERSION as TOKENIZER_SPEC
-    from models.tokenizer import Tokenizer
+    from models.tokenizer import v1_ids
 
     torch.set_num_threads(1)
     model = train_golden_student(seed)
     student = quantize_student(model, LABELS)
-    tok = Tokenizer(vocab_size=student.vocab_size, max_len=student.max_len)
+    tok = student.tokenizer()
     rng = random.Random(seed + 7)
     texts = edge_messages(rng)
     texts += [t.encode() for t, _ in keyword_messages(max(cases - len(texts), 0), seed + 2, 0.2)]
-    ids = [tok.encode(t) for t in texts]
-    logits = integer_logits(student, ids)
+    hashes = [tok.encode(t) for t in texts]
+    ids = [v1_ids(h, student.vocab_size) for h in hashes]
+    logits = integer_logits(student, hashes)
     out_dir.mkdir(parents=True, exist_ok=True)
     blob = write_blob(student, model_version=1, selftest=ids[7:11])
     (out_dir / "model.blob").write_bytes(blob)
@@ -134,14 +137,16 @@ def write_golden(out_dir: Path, cases: int = 1200, seed: int = 0) -> None:
         "max_len": student.max_len,
         "labels": list(student.labels),
         "count": len(texts),
-        "fields": {"hex": "input bytes", "ids": "token ids", "logits": "int32 Q.10",
+        "fields": {"hex": "input bytes", "hashes": "token key hashes",
+                   "ids": "spec v1 token ids (table rows)", "logits": "int32 Q.10",
                    "label": "argmax, lowest index on a tie"},
     }  # fmt: skip
     with (out_dir / "cases.jsonl").open("w", encoding="utf-8") as fh:
         fh.write(json.dumps(header, ensure_ascii=False) + "\n")
-        for text, seq, row in zip(texts, ids, logits, strict=True):
+        for text, hs, seq, row in zip(texts, hashes, ids, logits, strict=True):
             case = {
                 "hex": text.hex(),
+                "hashes": hs,
                 "ids": seq,
                 "logits": [int(v) for v in row],
                 "label": int(np.argmax(row)),

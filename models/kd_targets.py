@@ -22,7 +22,7 @@ from safetensors.numpy import load_file, save_file
 
 from models.align import align_attention, align_hidden
 from models.errors import ModelsError
-from models.tokenizer import Tokenizer
+from models.tokenizer import SPEC_VERSION, Tokenizer
 
 Span = tuple[int, int]
 
@@ -82,7 +82,7 @@ class KDTargets:
 
 def cache_key(teacher_id: str, tokenizer: Tokenizer, texts: Sequence[str]) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([teacher_id, tokenizer.vocab_size, tokenizer.max_len]).encode())
+    h.update(json.dumps([teacher_id, SPEC_VERSION, tokenizer.max_len]).encode())
     for text in texts:
         h.update(text.encode("utf-8", "surrogatepass"))
         h.update(b"\x00")

@@ -4,6 +4,8 @@ Not a generic observer: :class:`FakeQuantStudent` runs a TinyLSTM's weights ("la
 through the device's arithmetic in float with straight-through estimators (STE):
 
 - int8 symmetric per-row weights (``Wx``, ``Wh``, head) and a per-tensor embedding scale;
+- the hash embedding's sum of weighed rows rounded to int8 at the converter's bound scale
+  ``s_x`` (``models.quantize.embedding_input``), the importance weights int8 per tensor;
 - gate pre-activations rounded to Q3.12 (input and recurrent parts separately, as the two
   ``requant`` calls do) and saturated to [-8, 8);
 - gate outputs and ``tanh(c)`` rounded to Q0.15 (the LUTs' resolution), the cell state to Q3.12
@@ -26,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.batching import Encoder, pad_ids
+from models.embedding import buckets, rows
 from models.errors import ConfigError, DataError
 from models.evaluate import LabeledText
 from models.student import TinyLSTM
@@ -104,10 +107,28 @@ class FakeQuantStudent(nn.Module):
             h = torch.where(active, h_new, h)
         return h  # [B, H]
 
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """Token hashes [B, T] -> int8-valued inputs [B, T, E] in float (spec section 4a)."""
+        s, c = self.student, self.student.config
+        table = fake_tensor(s.embedding.weight)  # [V, E]
+        picked = F.embedding(rows(ids, c.vocab_size, c.hashes), table)  # [B, T, K, E]
+        if c.spec_v1:
+            return picked[:, :, 0]  # [B, T, E]: the row itself
+        peak = s.embedding.weight.detach().abs().max()
+        if c.buckets:
+            w = fake_tensor(s.importance.weight)  # [P, K]
+            picked = picked * F.embedding(buckets(ids, c.buckets), w).unsqueeze(-1)
+            reach = w.detach().abs().sum(dim=1).max()
+        else:
+            reach = torch.tensor(float(c.hashes))
+        s_x = (reach * peak).clamp(min=1e-8) / 127.0
+        x = picked.sum(dim=2)  # [B, T, E]
+        return torch.clamp(ste_round(x / s_x), -127, 127) * s_x
+
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         s = self.student
         lengths = lengths.to(ids.device)
-        x = F.embedding(ids, fake_tensor(s.embedding.weight), padding_idx=0)  # [B, T, E]
+        x = self.embed(ids)  # [B, T, E]
         x = s.dropout(x)
         h_f = self._direction(x, lengths, "", reverse=False)
         h_b = self._direction(x, lengths, "_reverse", reverse=True)

@@ -98,10 +98,42 @@ def quantize_direction(
     )
 
 
+def embedding_input(
+    emb: np.ndarray, importance: np.ndarray | None, hashes: int
+) -> tuple[np.ndarray, np.ndarray | None, float, int, int]:
+    """The hash embedding (``docs/integer-lstm.md`` section 7a): ``(int8 table, int8
+    importance or None, s_x, M, n)``.
+
+    Spec v1 (one row, no importance): the table at ``s_x = max|Emb| / 127``, no requantisation.
+    Else the table and the importance weights get their own per-tensor scales ``s_e``, ``s_w``
+    (``s_w = 1`` without importance weights: the integer weight is 1), and ``s_x`` is the bound
+    ``max_b sum_j |W[b, j]| * max|Emb| / 127``: no token's input can saturate, with no data
+    needed to calibrate. The sum is requantised by ``s_e * s_w / s_x``.
+    """
+    s_e = embedding_scale(emb)
+    table = quantize_tensor(emb, s_e)
+    if hashes == 1 and importance is None:
+        return table, None, s_e, 0, 0
+    if importance is None:
+        w_q, s_w, reach = None, 1.0, float(hashes)
+    else:
+        w = np.asarray(importance, dtype=np.float64)
+        peak = float(np.max(np.abs(w))) if w.size else 0.0
+        if not np.isfinite(peak) or peak <= 0.0:
+            raise QuantizationError(f"importance max |value| must be finite and > 0, got {peak}")
+        s_w = peak / 127.0
+        w_q = quantize_tensor(w, s_w)
+        reach = float(np.max(np.sum(np.abs(w_q.astype(np.float64)) * s_w, axis=1)))
+    s_x = reach * float(np.max(np.abs(emb))) / 127.0
+    m, n = _multipliers("embedding", np.array([s_e * s_w / s_x]))
+    return table, w_q, s_x, int(m[0]), int(n[0])
+
+
 def quantize_arrays(
-    state: dict[str, np.ndarray], labels: Sequence[str], max_len: int
+    state: dict[str, np.ndarray], labels: Sequence[str], max_len: int, hashes: int = 1
 ) -> IntegerStudent:
-    """Float tensors named like TinyLSTM's ``state_dict`` (pooling "last") -> integer student."""
+    """Float tensors named like TinyLSTM's ``state_dict`` (pooling "last") -> integer student;
+    ``hashes`` is the student's K (``importance.weight`` present means it has buckets)."""
     needed = ["embedding.weight", "head.weight", "head.bias"]
     for suffix in ("", "_reverse"):
         needed += [f"lstm.{p}_l0{suffix}" for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
@@ -109,7 +141,8 @@ def quantize_arrays(
     if missing:
         raise QuantizationError(f"float student lacks {missing}")
     emb = np.asarray(state["embedding.weight"], dtype=np.float64)
-    s_x = embedding_scale(emb)
+    importance = state.get("importance.weight")
+    table, w_q, s_x, emb_m, emb_n = embedding_input(emb, importance, hashes)
     directions = []
     for tag, suffix in (("fwd", ""), ("bwd", "_reverse")):
         directions.append(
@@ -127,7 +160,7 @@ def quantize_arrays(
     head_m, head_n = _multipliers("head", s_wo / Q_HIDDEN * Q_LOGIT)
     try:
         return IntegerStudent(
-            emb=quantize_tensor(emb, s_x),
+            emb=table,
             fwd=directions[0],
             bwd=directions[1],
             head_w=quantize_tensor(head_w, s_wo[:, None]),
@@ -137,6 +170,10 @@ def quantize_arrays(
             labels=tuple(labels),
             max_len=int(max_len),
             input_scale=float(s_x),
+            hashes=hashes,
+            importance=w_q,
+            emb_m=emb_m,
+            emb_n=emb_n,
         )
     except IntegerModelError as exc:
         raise QuantizationError(f"float student has inconsistent shapes: {exc}") from exc
@@ -150,7 +187,7 @@ def quantize_student(model: Any, labels: Sequence[str]) -> IntegerStudent:
             f"the integer engine implements pooling 'last' only (spec v1), got {pooling!r}"
         )
     state = {k: v.detach().cpu().double().numpy() for k, v in model.state_dict().items()}
-    return quantize_arrays(state, labels, model.config.max_len)
+    return quantize_arrays(state, labels, model.config.max_len, model.config.hashes)
 
 
 def qat_finetune(

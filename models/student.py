@@ -1,7 +1,12 @@
 """TinyLSTM: the student that runs on the devices (embedding -> BiLSTM -> pooling -> linear head).
 
-The module and parameter names (``embedding``, ``lstm``, ``head``, ``attn_query``) are part of
-the contract with the integer converter (``docs/integer-lstm.md``); do not rename them.
+Its input is the tokenizer's 32-bit token key hashes; the hash embedding (``models/embedding.py``,
+``docs/tokenizer.md`` section 7) reads ``hashes`` rows of the table per token and weighs them
+with per-token importance weights. ``hashes=1, buckets=0`` is spec v1's one row per token.
+
+The module and parameter names (``embedding``, ``importance``, ``lstm``, ``head``,
+``attn_query``) are part of the contract with the integer converter (``docs/integer-lstm.md``);
+do not rename them.
 
 Padding is masked with ``pack_padded_sequence`` so that a sequence's output does not depend on
 how much padding its batch carries, and the float model computes what the device computes:
@@ -22,7 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from models.embedding import MAX_BUCKETS, MAX_HASHES, buckets, rows
 from models.errors import ConfigError, ModelsError
+from models.tokenizer import Tokenizer
 
 POOLINGS: tuple[str, ...] = ("last", "meanmax", "attention")
 
@@ -34,7 +41,9 @@ LABELS_FILE = "labels.json"
 @dataclass(frozen=True)
 class StudentConfig:
     num_labels: int  # number of output classes C
-    vocab_size: int = 2048  # embedding rows V (tokenizer hash buckets incl. reserved ids 0, 1)
+    vocab_size: int = 2048  # embedding rows V (incl. the reserved rows 0, 1)
+    hashes: int = 1  # K: table rows each token reads (1 = spec v1's single row)
+    buckets: int = 0  # P: importance-weight rows, K weights each (0 = rows just add up)
     embed_dim: int = 64  # embedding width E (LSTM input size)
     hidden: int = 128  # LSTM hidden units H per direction
     max_len: int = 64  # tokenizer truncation L (stored so the model knows its tokenizer)
@@ -48,10 +57,23 @@ class StudentConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if self.vocab_size < 16:
-            raise ConfigError(f"vocab_size must be >= 16 (tokenizer spec), got {self.vocab_size}")
+        if not 16 <= self.vocab_size <= 65535:
+            raise ConfigError(f"vocab_size must be in 16..65535 (spec), got {self.vocab_size}")
+        if not (isinstance(self.hashes, int) and 1 <= self.hashes <= MAX_HASHES):
+            raise ConfigError(f"hashes must be an int in 1..{MAX_HASHES}, got {self.hashes!r}")
+        if not (isinstance(self.buckets, int) and 0 <= self.buckets <= MAX_BUCKETS):
+            raise ConfigError(f"buckets must be an int in 0..{MAX_BUCKETS}, got {self.buckets!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
+
+    @property
+    def spec_v1(self) -> bool:
+        """One table row per token and no importance weights: tokenizer spec v1's embedding."""
+        return self.hashes == 1 and self.buckets == 0
+
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer whose hashes this student reads."""
+        return Tokenizer(max_len=self.max_len)
 
     @property
     def pooled_dim(self) -> int:
@@ -72,6 +94,10 @@ class TinyLSTM(nn.Module):
         self.config = config
         c = config
         self.embedding = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=0)
+        if c.buckets:
+            # Importance weights start at 1: every row of a token counts fully at first.
+            self.importance = nn.Embedding(c.buckets, c.hashes)
+            nn.init.ones_(self.importance.weight)
         self.lstm = nn.LSTM(
             c.embed_dim, c.hidden, num_layers=1, batch_first=True, bidirectional=True
         )
@@ -84,8 +110,19 @@ class TinyLSTM(nn.Module):
         self.head = nn.Linear(c.pooled_dim, c.num_labels)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Logits [B, C] for token ids [B, T] (0 = padding) with real lengths [B]."""
+        """Logits [B, C] for token hashes [B, T] (padding after each row's length) with real
+        lengths [B]."""
         return self.features(ids, lengths).logits
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """Token hashes [B, T] -> embeddings [B, T, E]: the sum of each token's K table rows,
+        weighed by its importance weights when the model has them."""
+        c = self.config
+        picked = self.embedding(rows(ids, c.vocab_size, c.hashes))  # [B, T, K, E]
+        if c.buckets:
+            weights = self.importance(buckets(ids, c.buckets))  # [B, T, K]
+            picked = picked * weights.unsqueeze(-1)  # [B, T, K, E]
+        return picked.sum(dim=2)  # [B, T, E]
 
     def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> StudentOutput:
         """Everything the distiller needs: logits, per-token BiLSTM states, pooled features."""
@@ -98,25 +135,25 @@ class TinyLSTM(nn.Module):
         assert int(lengths.max()) <= T, f"a length exceeds the padded width T={T}"
         H = self.config.hidden
 
-        # Empty rows (T_i = 0): pack needs length >= 1, so such rows run one step over a padding
-        # id (a zero embedding row) and every output of theirs is zeroed below; the device skips
-        # the LSTM entirely and pools zeros, which is what this reproduces.
+        # Empty rows (T_i = 0): pack needs length >= 1, so such rows run one step over a zero
+        # embedding and every output of theirs is zeroed below; the device skips the LSTM
+        # entirely and pools zeros, which is what this reproduces.
         empty = lengths == 0  # [B]
         run_lengths = lengths.clamp(min=1)  # [B]
         width = max(T, 1)
         if T == 0:
             ids = ids.new_zeros((B, 1))  # [B, 1]: one padding column so every row can run
-        ids = ids.masked_fill(empty.to(ids.device).unsqueeze(1) & (ids != 0), 0)
-
-        x = self.dropout(self.embedding(ids))  # [B, W, E]
-        packed = pack_padded_sequence(x, run_lengths, batch_first=True, enforce_sorted=False)
-        packed_out, (h_n, _) = self.lstm(packed)  # h_n: [2, B, H] in the input batch order
-        lstm_out, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=width)
-        # lstm_out: [B, W, 2H], zeros after each row's (run) length
         mask = torch.arange(width, device=ids.device).unsqueeze(0) < lengths.to(
             ids.device
         ).unsqueeze(1)
         # mask: [B, W], True at real tokens (all False for empty rows)
+
+        x = self.embed(ids) * mask.unsqueeze(-1).to(self.embedding.weight.dtype)  # [B, W, E]
+        x = self.dropout(x)  # [B, W, E], zero at padding
+        packed = pack_padded_sequence(x, run_lengths, batch_first=True, enforce_sorted=False)
+        packed_out, (h_n, _) = self.lstm(packed)  # h_n: [2, B, H] in the input batch order
+        lstm_out, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=width)
+        # lstm_out: [B, W, 2H], zeros after each row's (run) length
         keep = (~empty).to(lstm_out.dtype).to(ids.device)  # [B]
         lstm_out = lstm_out * keep.view(B, 1, 1)  # [B, W, 2H]: empty rows zeroed
 
@@ -182,6 +219,8 @@ def load_student(model_dir: str | Path) -> tuple[TinyLSTM, list[str]]:
     known = {f.name for f in fields(StudentConfig)}
     if not isinstance(raw_config, dict) or set(raw_config) - known:
         raise ModelsError(f"{root / CONFIG_FILE} is not a student config (fields: {sorted(known)})")
+    if "hashes" not in raw_config:  # saved before the hash embedding: spec v1's one row
+        raw_config = {**raw_config, "hashes": 1, "buckets": 0}
     try:
         config = StudentConfig(**raw_config)
     except TypeError as exc:

@@ -1,4 +1,8 @@
-"""The student's hashing tokenizer: UTF-8 bytes -> ids, exactly as `docs/tokenizer.md` (v1) says.
+"""The student's hashing tokenizer: UTF-8 bytes -> token key hashes, as `docs/tokenizer.md` says.
+
+Spec v2 hands the model each token's 32-bit FNV-1a key hash; the model's embedding maps hashes
+to table rows (``models/embedding.py``, section 7). Spec v1's id is that mapping with one row
+and no importance weights, ``R + hash mod (V - R)`` (:func:`v1_ids`).
 
 The C port (`firmware/src/tl_tokenizer.c`) implements the same page and both are checked against
 `tests/golden/tokenizer.jsonl`. This module is therefore written like C on purpose: the UTF-8
@@ -6,7 +10,7 @@ decoder is the spec's table as an explicit state machine (Python's codec replace
 input differently), classes are explicit code-point ranges (not `str.isalpha`), and the hash
 is FNV-1a written out. No library implements this exact contract, so it is hand-written.
 
-    python -m models.tokenizer "物流订单号DH20231125状态更新"     # show keys and ids
+    python -m models.tokenizer "物流订单号DH20231125状态更新"     # show keys, hashes, v1 ids
     python -m models.tokenizer --golden tests/golden/tokenizer.jsonl  # regenerate the vectors
 """
 
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 
 from models.errors import ConfigError
 
-SPEC_VERSION = 1  # the version of docs/tokenizer.md implemented here
+SPEC_VERSION = 1  # the version of docs/tokenizer.md the golden vectors and the C engine share
 RESERVED = 2  # ids 0 (padding) and 1 (reserved) are never produced
 PAD_ID = 0
 FNV_OFFSET = 2166136261
@@ -58,9 +62,22 @@ def fnv1a32(data: bytes) -> int:
 
 
 @functools.lru_cache(maxsize=1 << 16)
+def key_hash(key: bytes) -> int:
+    """The hash of a token key (section 5), memoised: keys repeat a lot."""
+    return fnv1a32(key)
+
+
 def key_id(key: bytes, vocab_size: int) -> int:
-    """The id of a token key: ``R + fnv1a32(key) mod (V - R)``."""
-    return RESERVED + fnv1a32(key) % (vocab_size - RESERVED)
+    """The spec v1 id of a token key: ``R + fnv1a32(key) mod (V - R)``."""
+    return RESERVED + key_hash(key) % (vocab_size - RESERVED)
+
+
+def v1_ids(hashes: list[int], vocab_size: int) -> list[int]:
+    """Spec v1 ids of token hashes (one table row per token, ``R + h mod (V - R)``)."""
+    lo, hi = VOCAB_RANGE
+    if not (isinstance(vocab_size, int) and lo <= vocab_size <= hi):
+        raise ConfigError(f"vocab_size must be an int in [{lo}, {hi}], got {vocab_size!r}")
+    return [RESERVED + h % (vocab_size - RESERVED) for h in hashes]
 
 
 def _utf8_rule(b0: int) -> tuple[int, int, int]:
@@ -210,15 +227,11 @@ def _as_bytes(text: str | bytes) -> bytes:
 
 @dataclass(frozen=True)
 class Tokenizer:
-    """docs/tokenizer.md v1. Both parameters travel in the model blob header."""
+    """docs/tokenizer.md sections 1-6; ``max_len`` travels in the model blob header."""
 
-    vocab_size: int = 2048  # V: embedding rows; ids are in [2, V)
-    max_len: int = 64  # L: at most L ids per message, later tokens are dropped
+    max_len: int = 64  # L: at most L tokens per message, later tokens are dropped
 
     def __post_init__(self) -> None:
-        lo, hi = VOCAB_RANGE
-        if not (isinstance(self.vocab_size, int) and lo <= self.vocab_size <= hi):
-            raise ConfigError(f"vocab_size must be an int in [{lo}, {hi}], got {self.vocab_size!r}")
         lo, hi = MAX_LEN_RANGE
         if not (isinstance(self.max_len, int) and lo <= self.max_len <= hi):
             raise ConfigError(f"max_len must be an int in [{lo}, {hi}], got {self.max_len!r}")
@@ -231,15 +244,16 @@ class Tokenizer:
             yield item
 
     def encode(self, text: str | bytes) -> list[int]:
-        """Ids of ``text`` (a str is UTF-8 encoded first); 0 to ``max_len`` of them."""
-        return [key_id(key, self.vocab_size) for key, _, _ in self._keys(_as_bytes(text))]
+        """Token key hashes of ``text`` (a str is UTF-8 encoded first), 0 to ``max_len`` of
+        them: what a student model reads (its embedding maps them to rows)."""
+        return [key_hash(key) for key, _, _ in self._keys(_as_bytes(text))]
 
     def tokens(self, text: str | bytes) -> list[bytes]:
         """The token keys (what is hashed), for debugging and docs."""
         return [key for key, _, _ in self._keys(_as_bytes(text))]
 
     def encode_with_spans(self, text: str) -> list[tuple[int, int, int]]:
-        """``(id, char_start, char_end)`` per token, offsets into the Python str ``text``, so
+        """``(hash, char_start, char_end)`` per token, offsets into the Python str ``text``, so
         ``text[char_start:char_end]`` is the token's source (for teacher/student alignment)."""
         data = _as_bytes(text)
         char_at = [0] * (len(data) + 1)  # byte offset -> index of the char it belongs to
@@ -252,8 +266,7 @@ class Tokenizer:
             pos += width
         char_at[pos] = len(text)
         return [
-            (key_id(key, self.vocab_size), char_at[start], char_at[end])
-            for key, start, end in self._keys(data)
+            (key_hash(key), char_at[start], char_at[end]) for key, start, end in self._keys(data)
         ]
 
 
@@ -269,10 +282,13 @@ def main(argv: list[str] | None = None) -> int:
 
         count = write_golden(args.golden)
         print(f"wrote {count} cases to {args.golden}")
-    tok = Tokenizer(args.vocab_size, args.max_len)
+    tok = Tokenizer(args.max_len)
     for text in args.text:
-        for key, id_ in zip(tok.tokens(text), tok.encode(text), strict=True):
-            print(f"{id_:6d}  {key.decode('utf-8')}")
+        hashes = tok.encode(text)
+        for key, h, id_ in zip(
+            tok.tokens(text), hashes, v1_ids(hashes, args.vocab_size), strict=True
+        ):
+            print(f"{h:10d}  {id_:6d}  {key.decode('utf-8')}")
         print()
     return 0
 

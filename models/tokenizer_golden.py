@@ -12,7 +12,7 @@ import json
 import random
 from pathlib import Path
 
-from models.tokenizer import SPEC_VERSION, Tokenizer
+from models.tokenizer import SPEC_VERSION, Tokenizer, v1_ids
 
 GENERATOR_VERSION = 1  # bump when the case list changes
 CREATED_BY = "python -m models.tokenizer --golden tests/golden/tokenizer.jsonl"
@@ -207,7 +207,8 @@ def _long_inputs(rng: random.Random) -> list[bytes]:
 
 
 def golden_cases() -> list[dict[str, object]]:
-    """All cases, in file order: ``{"hex", "vocab_size", "max_len", "ids"}``."""
+    """All cases, in file order: ``{"hex", "vocab_size", "max_len", "hashes", "ids"}`` (the
+    token key hashes of spec v2, and their spec v1 ids at ``vocab_size``)."""
     rng = random.Random(SEED)
     inputs: list[tuple[bytes, int, int]] = []
     default = (2048, 64)
@@ -225,8 +226,10 @@ def golden_cases() -> list[dict[str, object]]:
     inputs.append((("物流 " * 600).encode(), 65535, 1024))
     cases: list[dict[str, object]] = []
     for data, vocab_size, max_len in inputs:
-        ids = Tokenizer(vocab_size, max_len).encode(data)
-        cases.append({"hex": data.hex(), "vocab_size": vocab_size, "max_len": max_len, "ids": ids})
+        hashes = Tokenizer(max_len).encode(data)
+        ids = v1_ids(hashes, vocab_size)
+        cases.append({"hex": data.hex(), "vocab_size": vocab_size, "max_len": max_len,
+                      "hashes": hashes, "ids": ids})  # fmt: skip
     return cases
 
 

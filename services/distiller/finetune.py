@@ -21,7 +21,6 @@ from models.batching import pad_ids
 from models.errors import ConfigError, ModelsError
 from models.losses import LossConfig, hard_ce, hybrid_loss
 from models.student import StudentConfig, TinyLSTM
-from models.tokenizer import Tokenizer
 
 PROB_FLOOR = 1e-6  # teacher probabilities are floored before the log (a zero is -inf)
 
@@ -89,7 +88,7 @@ def finetune(
     mode and a few training statistics."""
     if not new:
         raise ModelsError("no new samples to fine-tune on")
-    tokenizer = Tokenizer(vocab_size=model.config.vocab_size, max_len=model.config.max_len)
+    tokenizer = model.config.tokenizer()
     c = model.config.num_labels
     # 1. Encode once; new rows first, then replay rows (row r >= n_new is replay r - n_new).
     ids = [tokenizer.encode(s.text) for s in new] + [tokenizer.encode(s.text) for s in replay]
@@ -154,7 +153,7 @@ def accuracy(
 
 
 def predict_labels(model: TinyLSTM, labels: Sequence[str], texts: Sequence[str]) -> list[str]:
-    tokenizer = Tokenizer(vocab_size=model.config.vocab_size, max_len=model.config.max_len)
+    tokenizer = model.config.tokenizer()
     out: list[str] = []
     model.eval()
     with torch.no_grad():

@@ -23,7 +23,7 @@ def integer_probs(blob: bytes, texts: Sequence[str]) -> tuple[np.ndarray, list[s
     from models.tokenizer import Tokenizer
 
     model = read_blob(blob).model
-    tokenizer = Tokenizer(vocab_size=model.vocab_size, max_len=model.max_len)
+    tokenizer = Tokenizer(max_len=model.max_len)
     logits = integer_logits(model, [tokenizer.encode(t) for t in texts]) / 1024.0  # [N, C] Q.10
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))  # [N, C]
     probs /= probs.sum(axis=1, keepdims=True)

@@ -17,17 +17,19 @@ __all__ = ["LABELS", "encode", "float_logits", "trained_student"]
 
 def encode(samples: list[tuple[str, str]]) -> tuple[list[list[int]], torch.Tensor]:
     """``(text, label)`` pairs -> ``(id lists, label indices [N])``."""
-    tok = Tokenizer(vocab_size=2048, max_len=64)
+    tok = Tokenizer(max_len=64)
     ids = [tok.encode(text) for text, _ in samples]
     y = torch.tensor([LABELS.index(label) for _, label in samples], dtype=torch.long)  # [N]
     return ids, y
 
 
-@functools.lru_cache(maxsize=1)
-def trained_student() -> tuple[TinyLSTM, list[tuple[str, str]]]:
-    """A trained student (eval mode) and 600 held-out messages, shared by the test modules."""
+@functools.lru_cache(maxsize=2)
+def trained_student(hash_embedding: bool = False) -> tuple[TinyLSTM, list[tuple[str, str]]]:
+    """A trained student (eval mode; spec v1's embedding, or K=2 rows with 4096 importance
+    buckets) and 600 held-out messages, shared by the test modules."""
     torch.set_num_threads(1)
-    model = train_golden_student(seed=3, steps=150)
+    extra = {"hashes": 2, "buckets": 4096} if hash_embedding else {}
+    model = train_golden_student(seed=3, steps=150, **extra)
     return model, keyword_messages(600, seed=99, confusion=0.1)
 
 

@@ -78,8 +78,9 @@ def test_round_trip_keeps_every_tensor_and_the_selftest() -> None:
         for name in ("wx", "wh", "b", "mx", "nx", "mh", "nh"):
             assert np.array_equal(getattr(d_in, name), getattr(d_out, name)), name
     assert [len(c.ids) for c in parsed.selftest] == [0, 1, 7, 64]
-    for case in parsed.selftest:
-        assert list(integer_logits(parsed.model, [list(case.ids)])[0]) == list(case.logits)
+    for case in parsed.selftest:  # spec v1 ids: id i is the row of hash i - 2
+        hashes = [i - 2 for i in case.ids]
+        assert list(integer_logits(parsed.model, [hashes])[0]) == list(case.logits)
         assert case.label == int(np.argmax(case.logits))
 
 

@@ -81,7 +81,7 @@ def test_three_stages_run_in_order_and_save_a_loadable_student(tmp_path, corpus)
         valid,
         tmp_path / "out",
         teacher=teacher,
-        tokenizer=Tokenizer(vocab_size=512),
+        tokenizer=Tokenizer(),
         transfer_texts=[ex.text[::-1] for ex in train[:40]],
         config=DistillConfig(stage_epochs=(1, 1, 1), batch_size=32),
         student=student_for(labels, "attention"),
@@ -100,7 +100,7 @@ def test_three_stages_run_in_order_and_save_a_loadable_student(tmp_path, corpus)
 def test_teacher_outputs_are_cached_on_disk(tmp_path, corpus):
     train, valid, labels = corpus
     teacher = make_teacher(train, valid, labels)
-    tok = Tokenizer(vocab_size=512)
+    tok = Tokenizer()
     texts = [ex.text for ex in train[:50]]
     first, hit1 = cached_targets(teacher, tok, texts, tmp_path)
     calls = teacher.calls
@@ -118,7 +118,7 @@ def test_resume_continues_to_the_same_result(tmp_path, corpus):
     teacher = make_teacher(train, valid, labels)
     common = dict(
         teacher=teacher,
-        tokenizer=Tokenizer(vocab_size=512),
+        tokenizer=Tokenizer(),
         student=student_for(labels),
         labels=labels,
         cache_dir=tmp_path / "cache",
@@ -159,7 +159,7 @@ def test_kd_stages_need_a_teacher_with_the_same_label_set(tmp_path, corpus):
             valid,
             tmp_path,
             teacher=None,
-            tokenizer=Tokenizer(vocab_size=512),
+            tokenizer=Tokenizer(),
             student=student_for(labels),
             labels=labels,
         )
@@ -170,7 +170,7 @@ def test_kd_stages_need_a_teacher_with_the_same_label_set(tmp_path, corpus):
             valid,
             tmp_path,
             teacher=wrong,
-            tokenizer=Tokenizer(vocab_size=512),
+            tokenizer=Tokenizer(),
             student=student_for(labels),
             labels=labels,
         )
@@ -186,7 +186,7 @@ def test_soft_targets_move_the_student_towards_the_teacher(tmp_path, corpus):
         valid,
         tmp_path,
         teacher=teacher,
-        tokenizer=Tokenizer(vocab_size=512),
+        tokenizer=Tokenizer(),
         config=DistillConfig(
             stage_epochs=(0, 6, 0), batch_size=16, lr=1e-2, loss=LossConfig(alpha=1.0)
         ),

@@ -24,27 +24,34 @@ from models.student import StudentConfig, TinyLSTM, save_student
 from tests.models.int_student import LABELS, encode, float_logits, trained_student
 
 
-def random_batch(n: int, seed: int, vocab: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+def random_hashes(n: int, seed: int) -> list[list[int]]:
     rng = np.random.default_rng(seed)
-    seqs = [rng.integers(2, vocab, size=int(k)).tolist() for k in rng.integers(0, 30, size=n)]
+    seqs = [rng.integers(0, 2**32, size=int(k)).tolist() for k in rng.integers(0, 30, size=n)]
     seqs[0] = []  # an empty message
-    return pad_ids(seqs)
+    return seqs
 
 
 @pytest.mark.parametrize("pooling", ["last", "meanmax", "attention"])
-def test_serving_module_equals_the_packed_student(pooling: str) -> None:
+@pytest.mark.parametrize(("hashes", "buckets"), [(1, 0), (2, 0), (2, 64), (3, 64)])
+def test_serving_module_equals_the_packed_student(pooling: str, hashes: int, buckets: int) -> None:
     torch.manual_seed(1)
-    model = TinyLSTM(StudentConfig(num_labels=4, pooling=pooling, vocab_size=300)).eval()
-    ids, lengths = random_batch(17, seed=2, vocab=300)
+    config = StudentConfig(num_labels=4, pooling=pooling, vocab_size=300, hashes=hashes,
+                           buckets=buckets)  # fmt: skip
+    model = TinyLSTM(config).eval()
+    if buckets:
+        with torch.no_grad():
+            model.importance.weight.uniform_(-1.5, 1.5)
+    seqs = random_hashes(17, seed=2)
+    ids, lengths = pad_ids(seqs)
     with torch.no_grad():
         expected = model(ids, lengths)
-        got = export.ServingLSTM(model)(ids, lengths)
+        got = export.ServingLSTM(model)(*export.serving_inputs(config, seqs))
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
 
 @pytest.fixture(scope="module")
 def trained_eval() -> tuple[TinyLSTM, list[list[int]], np.ndarray]:
-    model, samples = trained_student()
+    model, samples = trained_student(hash_embedding=True)
     ids, _ = encode(samples)
     return model, ids, float_logits(model, ids).numpy()
 
@@ -55,8 +62,8 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_onnx_float_and_int8_match_the_float_student(tmp_path: Path, trained_eval) -> None:  # type: ignore[no-untyped-def]
     model, ids, expected = trained_eval
-    x, lengths = pad_ids(ids)
-    feed = {"ids": x.numpy(), "lengths": lengths.numpy()}
+    inputs = export.serving_inputs(model.config, ids)
+    feed = {name: t.numpy() for name, t in zip(export.INPUT_NAMES, inputs, strict=True)}
     float_path = export.export_onnx(model, tmp_path / "student.onnx")
     got = export.onnx_session(float_path).run(None, feed)[0]
     assert got.shape == expected.shape  # dynamic batch and sequence axes
@@ -69,11 +76,11 @@ def test_onnx_float_and_int8_match_the_float_student(tmp_path: Path, trained_eva
 
 def test_torchscript_and_torch_int8(tmp_path: Path, trained_eval) -> None:  # type: ignore[no-untyped-def]
     model, ids, expected = trained_eval
-    x, lengths = pad_ids(ids)
+    inputs = export.serving_inputs(model.config, ids)
     scripted = export.load_torchscript(export.export_torchscript(model, tmp_path / "s.pt"))
     with torch.no_grad():
-        np.testing.assert_allclose(scripted(x, lengths).numpy(), expected, atol=1e-5, rtol=1e-5)
-        dynamic = export.torch_dynamic_int8(model)(x, lengths).numpy()
+        np.testing.assert_allclose(scripted(*inputs).numpy(), expected, atol=1e-5, rtol=1e-5)
+        dynamic = export.torch_dynamic_int8(model)(*inputs).numpy()
     assert _agreement(dynamic, expected) >= 0.99
 
 

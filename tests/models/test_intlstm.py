@@ -141,8 +141,33 @@ def _scalar_direction(d: DirectionTensors, xs: list[list[int]]) -> list[int]:
     return h
 
 
-def _scalar_logits(m: IntegerStudent, ids: list[int]) -> list[int]:
-    xs = [[int(v) for v in m.emb[t]] for t in ids]
+def _mix32(x: int) -> int:
+    x ^= x >> 16
+    x = (x * 0x85EBCA6B) & 0xFFFFFFFF
+    x ^= x >> 13
+    x = (x * 0xC2B2AE35) & 0xFFFFFFFF
+    return x ^ (x >> 16)
+
+
+def _scalar_input(m: IntegerStudent, h: int) -> list[int]:
+    """docs/tokenizer.md section 7 and the embedding input, with Python ints."""
+    span = m.vocab_size - 2
+    rows = [2 + h % span] + [
+        2 + _mix32(h ^ ((j * 0x9E3779B9) & 0xFFFFFFFF)) % span for j in range(1, m.hashes)
+    ]
+    if m.spec_v1:
+        return [int(v) for v in m.emb[rows[0]]]
+    if m.importance is None:
+        weights = [1] * m.hashes
+    else:
+        weights = [int(w) for w in m.importance[_mix32(h ^ 0x85EBCA6B) % m.buckets]]
+    acc = [sum(w * int(m.emb[r, e]) for w, r in zip(weights, rows, strict=True))
+           for e in range(m.embed_dim)]  # fmt: skip
+    return [_clamp(_rsr(a * m.emb_m, m.emb_n), -128, 127) for a in acc]
+
+
+def _scalar_logits(m: IntegerStudent, hashes: list[int]) -> list[int]:
+    xs = [_scalar_input(m, h) for h in hashes]
     p = _scalar_direction(m.fwd, xs) + _scalar_direction(m.bwd, xs[::-1])
     out = []
     for k in range(m.num_labels):
@@ -167,12 +192,20 @@ def random_float_state(V: int, E: int, H: int, C: int, seed: int, gain: float = 
     return state
 
 
-@pytest.mark.parametrize("gain", [1.0, 6.0])
-def test_vectorised_reference_equals_the_scalar_spec(gain: float) -> None:
+@pytest.mark.parametrize(
+    ("gain", "hashes", "buckets"), [(1.0, 1, 0), (6.0, 1, 0), (1.0, 2, 7), (6.0, 3, 5), (1.0, 2, 0)]
+)
+def test_vectorised_reference_equals_the_scalar_spec(
+    gain: float, hashes: int, buckets: int
+) -> None:
     labels = [f"c{k}" for k in range(3)]
-    m = quantize_arrays(random_float_state(40, 5, 4, 3, seed=7, gain=gain), labels, max_len=16)
+    state = random_float_state(40, 5, 4, 3, seed=7, gain=gain)
+    if buckets:
+        state["importance.weight"] = np.random.default_rng(8).normal(1.0, 0.5, (buckets, hashes))
+    m = quantize_arrays(state, labels, max_len=16, hashes=hashes)
+    assert m.spec_v1 == (hashes == 1 and buckets == 0)
     rng = np.random.default_rng(3)
-    seqs = [rng.integers(2, 40, size=n).tolist() for n in (0, 1, 2, 5, 16, 9)]
+    seqs = [rng.integers(0, 2**32, size=n).tolist() for n in (0, 1, 2, 5, 16, 9)]
     got = integer_logits(m, seqs)
     for seq, row in zip(seqs, got, strict=True):
         assert row.tolist() == _scalar_logits(m, seq)
@@ -181,7 +214,7 @@ def test_vectorised_reference_equals_the_scalar_spec(gain: float) -> None:
 def test_batching_does_not_change_a_row() -> None:
     m = quantize_arrays(random_float_state(64, 8, 6, 4, seed=1), list("abcd"), max_len=32)
     rng = np.random.default_rng(5)
-    seqs = [rng.integers(2, 64, size=n).tolist() for n in rng.integers(0, 33, size=12)]
+    seqs = [rng.integers(0, 2**32, size=n).tolist() for n in rng.integers(0, 33, size=12)]
     batch = integer_logits(m, seqs)
     for seq, row in zip(seqs, batch, strict=True):
         assert np.array_equal(integer_logits(m, [seq])[0], row)
@@ -193,10 +226,12 @@ def test_empty_message_pools_zeros() -> None:
     assert integer_logits(m, [[]])[0].tolist() == expected.tolist()
 
 
-def test_out_of_range_ids_are_rejected() -> None:
+def test_hashes_outside_32_bits_are_rejected() -> None:
     m = quantize_arrays(random_float_state(64, 8, 6, 4, seed=1), list("abcd"), max_len=32)
-    with pytest.raises(IntegerModelError):
-        integer_logits(m, [[64]])
+    integer_logits(m, [[0, 2**32 - 1]])
+    for bad in (-1, 2**32):
+        with pytest.raises(IntegerModelError):
+            integer_logits(m, [[bad]])
 
 
 def test_converter_refuses_rows_of_zeros_with_a_bias() -> None:
@@ -219,8 +254,9 @@ def test_integer_student_rejects_wrong_dtypes() -> None:
         IntegerStudent(**{**m.__dict__, "emb": m.emb.astype(np.int16)})
 
 
-def test_integer_reference_tracks_the_trained_float_student() -> None:
-    model, eval_samples = trained_student()
+@pytest.mark.parametrize("hash_embedding", [False, True], ids=["spec-v1", "hash-embedding"])
+def test_integer_reference_tracks_the_trained_float_student(hash_embedding: bool) -> None:
+    model, eval_samples = trained_student(hash_embedding)
     ids, y = encode(eval_samples)
     f = float_logits(model, ids).numpy()
     q = quantize_student(model, LABELS)
@@ -239,7 +275,7 @@ def test_integer_reference_tracks_the_trained_float_student() -> None:
 
 def test_golden_vectors_are_reproduced_by_the_reference() -> None:
     from models.blob import read_blob
-    from models.tokenizer import Tokenizer
+    from models.tokenizer import v1_ids
 
     golden = ROOT / "tests/golden/intlstm"
     lines = (golden / "cases.jsonl").read_text(encoding="utf-8").splitlines()
@@ -252,13 +288,15 @@ def test_golden_vectors_are_reproduced_by_the_reference() -> None:
     model = blob.model
     assert (model.vocab_size, model.embed_dim, model.hidden) == (2048, 64, 128)
     assert list(model.labels) == header["labels"] and model.num_labels >= 8
-    tok = Tokenizer(vocab_size=model.vocab_size, max_len=model.max_len)
-    ids = [tok.encode(bytes.fromhex(c["hex"])) for c in cases]
-    assert ids == [c["ids"] for c in cases]
-    logits = integer_logits(model, ids)
+    tok = model.tokenizer()
+    hashes = [tok.encode(bytes.fromhex(c["hex"])) for c in cases]
+    assert hashes == [c["hashes"] for c in cases]
+    assert [v1_ids(h, model.vocab_size) for h in hashes] == [c["ids"] for c in cases]
+    logits = integer_logits(model, hashes)
     assert logits.tolist() == [c["logits"] for c in cases]
     assert logits.argmax(axis=1).tolist() == [c["label"] for c in cases]
     assert len({c["label"] for c in cases}) == model.num_labels  # every class is exercised
     assert any(len(c["ids"]) == model.max_len for c in cases) and any(not c["ids"] for c in cases)
-    for st_case in blob.selftest:
-        assert integer_logits(model, [list(st_case.ids)])[0].tolist() == list(st_case.logits)
+    for st_case in blob.selftest:  # spec v1 ids: id i is the row of hash i - 2
+        st_hashes = [i - 2 for i in st_case.ids]
+        assert integer_logits(model, [st_hashes])[0].tolist() == list(st_case.logits)

@@ -105,7 +105,7 @@ class _Ex:
 
 def test_qat_finetune_keeps_the_best_simulated_accuracy() -> None:
     torch.set_num_threads(1)
-    tok = Tokenizer(vocab_size=256, max_len=16)
+    tok = Tokenizer(max_len=16)
     train = [_Ex(t, y) for t, y in keyword_messages(200, seed=5)]
     valid = [_Ex(t, y) for t, y in keyword_messages(64, seed=6)]
     model = _tiny_student(0)
@@ -131,7 +131,7 @@ def test_magnitude_masks_keep_every_row_alive() -> None:
 
 def test_iterative_prune_reaches_the_target_and_still_converts() -> None:
     torch.set_num_threads(1)
-    tok = Tokenizer(vocab_size=256, max_len=16)
+    tok = Tokenizer(max_len=16)
     data = keyword_messages(200, seed=7)
     ids = [tok.encode(t) for t, _ in data]
     y = torch.tensor([LABELS.index(label) for _, label in data])

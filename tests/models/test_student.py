@@ -20,7 +20,7 @@ from models.student import (
 
 def make_model(pooling: str = "last", *, seed: int = 0, **overrides) -> TinyLSTM:
     torch.manual_seed(seed)
-    params = dict(num_labels=3, vocab_size=64, embed_dim=8, hidden=6, pooling=pooling)
+    params = dict(num_labels=3, vocab_size=64, embed_dim=8, hidden=6, pooling=pooling, buckets=16)
     params.update(overrides)
     return TinyLSTM(StudentConfig(**params)).eval()
 
@@ -29,7 +29,7 @@ def random_batch(
     lengths: list[int], *, vocab: int = 64, seed: int = 1
 ) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    seqs = [torch.randint(2, vocab, (n,), generator=g).tolist() for n in lengths]
+    seqs = [torch.randint(0, 2**32, (n,), generator=g).tolist() for n in lengths]  # hashes
     return pad_ids(seqs)
 
 
@@ -91,7 +91,7 @@ def test_last_pooling_is_forward_final_and_backward_final_state() -> None:
     out = model.features(ids, lengths)
     with torch.no_grad():
         for row, n in enumerate(lengths.tolist()):
-            xs = model.embedding(ids[row, :n])  # [n, E]
+            xs = model.embed(ids[row : row + 1, :n])[0]  # [n, E]
             h_fwd = unrolled_direction(model, xs, "")
             h_bwd = unrolled_direction(model, xs.flip(0), "_reverse")
             expected = torch.cat([h_fwd, h_bwd])
@@ -188,3 +188,56 @@ def test_encode_batch_pads_with_zero() -> None:
     assert ids[1].tolist() == [0, 0, 0] and ids[2, 1:].tolist() == [0, 0]
     ids, lengths = encode_batch(CharCodes(), ["", ""])
     assert ids.shape == (2, 0)
+
+
+def test_the_hash_embedding_weighs_each_tokens_rows_by_its_importance() -> None:
+    from models.embedding import buckets, rows
+
+    model = make_model("last", hashes=3)
+    with torch.no_grad():
+        model.importance.weight.uniform_(-2, 2)
+    ids, _ = random_batch([6])
+    c = model.config
+    r = rows(ids, c.vocab_size, c.hashes)  # [1, 6, 3]
+    w = model.importance.weight[buckets(ids, c.buckets)]  # [1, 6, 3]
+    expected = sum(w[..., j : j + 1] * model.embedding.weight[r[..., j]] for j in range(3))
+    torch.testing.assert_close(model.embed(ids), expected)
+    assert bool((r >= 2).all() and (r < c.vocab_size).all())  # rows 0, 1 stay reserved
+
+
+def test_two_tokens_share_an_embedding_only_when_all_their_rows_collide() -> None:
+    from models.embedding import rows
+
+    hashes = torch.arange(0, 200_000, dtype=torch.long) * 2654435761 % 2**32
+    one = rows(hashes, 2048, 1)[:, 0]
+    two = rows(hashes, 2048, 2)
+    assert len(set(one.tolist())) == 2046  # 200k tokens fill every row of spec v1 ...
+    pairs = {tuple(p) for p in two.tolist()}
+    assert len(pairs) > 0.95 * len(hashes)  # ... but almost none share both rows
+    assert torch.equal(two[:, 0], one)  # row 0 is spec v1's id
+
+
+def test_spec_v1_embedding_is_the_single_row() -> None:
+    model = make_model("last", hashes=1, buckets=0)
+    assert not hasattr(model, "importance") and model.config.spec_v1
+    ids, _ = random_batch([4])
+    expected = model.embedding.weight[2 + ids % 62]
+    torch.testing.assert_close(model.embed(ids), expected)
+
+
+def test_a_student_saved_before_the_hash_embedding_loads_as_spec_v1(tmp_path) -> None:
+    model = make_model("last", hashes=1, buckets=0)
+    out = save_student(model, ["a", "b", "c"], tmp_path / "s")
+    config = json.loads((out / "config.json").read_text())
+    del config["hashes"], config["buckets"]
+    (out / "config.json").write_text(json.dumps(config))
+    loaded, _ = load_student(out)
+    assert loaded.config.spec_v1
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"hashes": 0}, {"hashes": 5}, {"buckets": -1}, {"buckets": 70000}]
+)
+def test_hash_embedding_parameters_out_of_range_are_refused(kwargs) -> None:
+    with pytest.raises(ConfigError):
+        StudentConfig(num_labels=3, **kwargs)

@@ -12,14 +12,32 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.errors import ConfigError
-from models.tokenizer import Tokenizer, fnv1a32, key_id, main
+from models.tokenizer import Tokenizer, fnv1a32, key_id, main, v1_ids
 from models.tokenizer_golden import golden_lines
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "tokenizer.jsonl"
 
 
-def make_tokenizer(vocab_size: int = 2048, max_len: int = 64) -> Tokenizer:
-    return Tokenizer(vocab_size=vocab_size, max_len=max_len)
+class V1View:
+    """The tokenizer seen through spec v1: token hashes mapped to ids at ``vocab_size``."""
+
+    def __init__(self, vocab_size: int = 2048, max_len: int = 64) -> None:
+        self.tokenizer = Tokenizer(max_len=max_len)
+        self.vocab_size = vocab_size
+        v1_ids([], vocab_size)  # validates vocab_size
+
+    def encode(self, data: str | bytes) -> list[int]:
+        return v1_ids(self.tokenizer.encode(data), self.vocab_size)
+
+    def tokens(self, data: str | bytes) -> list[bytes]:
+        return self.tokenizer.tokens(data)
+
+    def encode_with_spans(self, text: str) -> list[tuple[int, int, int]]:
+        return self.tokenizer.encode_with_spans(text)
+
+
+def make_tokenizer(vocab_size: int = 2048, max_len: int = 64) -> V1View:
+    return V1View(vocab_size=vocab_size, max_len=max_len)
 
 
 def ids_of(*keys: str, vocab_size: int = 2048) -> list[int]:
@@ -208,7 +226,7 @@ def test_spans_point_into_the_str():
     text = "订单ＤＨ2023 已到达😀"
     tok = make_tokenizer()
     spans = tok.encode_with_spans(text)
-    assert [i for i, _, _ in spans] == tok.encode(text)
+    assert [h for h, _, _ in spans] == tok.tokenizer.encode(text)
     assert [text[a:b] for _, a, b in spans] == ["订", "单", "ＤＨ", "2023", "已", "到", "达", "😀"]
 
 
@@ -228,7 +246,9 @@ def test_golden_cases_match_and_cover_the_contract():
     for case in cases:
         data = bytes.fromhex(case["hex"])
         tok = make_tokenizer(case["vocab_size"], case["max_len"])
-        assert tok.encode(data) == case["ids"], case["hex"]
+        assert tok.tokenizer.encode(data) == case["hashes"], case["hex"]
+        assert [fnv1a32(k) for k in oracle_keys(data, case["max_len"])] == case["hashes"]
+        assert tok.encode(data) == case["ids"] == v1_ids(case["hashes"], case["vocab_size"])
         assert tok.tokens(data) == oracle_keys(data, case["max_len"]), case["hex"]
     assert any(len(c["hex"]) > 8192 for c in cases)
     assert any(len(c["ids"]) == c["max_len"] for c in cases)
@@ -275,6 +295,6 @@ def test_any_bytes_match_oracle_within_range(data, vocab_size, max_len):
 def test_any_str_spans_are_consistent(text):
     tok = make_tokenizer()
     spans = tok.encode_with_spans(text)
-    assert [i for i, _, _ in spans] == tok.encode(text)
+    assert [h for h, _, _ in spans] == tok.tokenizer.encode(text)
     assert all(0 <= a < b <= len(text) for _, a, b in spans)
     assert all(a >= prev_b for (_, _, prev_b), (_, a, _) in itertools.pairwise(spans))

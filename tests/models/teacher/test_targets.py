@@ -28,7 +28,7 @@ def test_targets_align_with_the_student_tokens(teacher_factory: Callable[..., Te
         assert sample.offsets[0] == (0, 0) and sample.offsets[-1] == (0, 0)  # <s>, </s>
         assert max(end for _, end in sample.offsets) == len(text)
 
-    targets = compute_targets(teacher, Tokenizer(vocab_size=512), TEXTS)
+    targets = compute_targets(teacher, Tokenizer(), TEXTS)
     assert targets.logits.shape == (2, 3) and targets.has_attention
     assert targets.hidden.shape[1] == teacher.hidden_size
     assert bool(targets.mask.any())  # some student tokens overlap teacher tokens

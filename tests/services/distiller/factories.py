@@ -41,7 +41,7 @@ def _trained_student(cache: Path) -> Path:
         train,
         valid,
         cache,
-        tokenizer=Tokenizer(vocab_size=TINY["vocab_size"], max_len=TINY["max_len"]),
+        tokenizer=Tokenizer(max_len=TINY["max_len"]),
         config=TrainConfig(epochs=4, batch_size=32, lr=1e-2, patience=4, max_steps=50),
         student=StudentConfig(num_labels=len(labels), **TINY),  # type: ignore[arg-type]
         labels=labels,
