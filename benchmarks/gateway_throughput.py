@@ -64,22 +64,24 @@ def _cpu_s(pid: int) -> float:
 
 class _Stack:
     def __init__(self) -> None:
+        from services.security.access import Access
         from services.settings import load_settings
-        from services.stack import Stack, load_registry
+        from services.stack import Stack
 
         self.settings = load_settings()
         stack = Stack(self.settings)
         stack.up(["kafka", "mosquitto"])
         pids = {c.name: c.pid for c in stack.status()}
         self.broker_pids = {"mosquitto": pids["mosquitto"], "kafka": pids["kafka"]}
-        self.registry = load_registry(self.settings.stack.registry)
+        self.access = Access(self.settings)
+        self.registry = self.access.registry
         self.host = self.settings.stack.host
-        self.port = self.settings.stack.mosquitto.port
+        self.port = self.settings.stack.mosquitto.port  # the devices' listener
         self.bootstrap = self.settings.kafka_bootstrap
 
     def accounts(self, n: int) -> list[tuple[str, str]]:
         sims = [d for d in self.registry.devices if d.id.startswith("sim-")][:n]
-        return [(d.id, d.password) for d in sims]
+        return [(d.id, self.access.mqtt(d.id).password.get_secret_value()) for d in sims]
 
     def load(self, n_devices: int, count: int, rate: float = 0.0, **kw) -> dict:
         """The generator's JSON, plus the brokers' CPU use while it ran (cores busy)."""
@@ -236,9 +238,10 @@ def gateway_series(stack: _Stack, n_gateways: int, n_devices: int, rates: list[f
 
 
 def mosquitto_raw(stack: _Stack, n_devices: int, count: int) -> dict:
-    account = stack.registry.service("gateway")
+    account = stack.access.mqtt("gateway")
     share = f"raw{uuid.uuid4().hex[:6]}"
-    load = stack.load(n_devices, count, 0.0, subscriber=("gateway", account.password, share))
+    subscriber = ("gateway", account.password.get_secret_value(), share)
+    load = stack.load(n_devices, count, 0.0, subscriber=subscriber, sub_port=account.port)
     sub = load["sub"]
     return {
         "messages": count,

@@ -39,12 +39,9 @@ def _topics(bootstrap: str, names: dict[str, bool], delete: bool = False) -> Non
         admin.close()
 
 
-def _clear_retained(host: str, port: int, password: str) -> None:
-    import paho.mqtt.client as mqtt
-
-    client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2)
-    client.username_pw_set("rollout", password)
-    client.connect(host, port)
+def _clear_retained(access) -> None:  # access: MqttAccess of the rollout account
+    client = access.client()
+    client.connect(access.host, access.port)
     client.loop_start()
     for group in ("canary", "fleet"):
         client.publish(f"fleet/groups/{group}/ota", b"", qos=1, retain=True).wait_for_publish(10)
@@ -64,20 +61,21 @@ def run_once(count: int, chunk: int) -> dict:
     from services.rollout.metrics import RolloutMetrics
     from services.rollout.settings import RolloutSettings, StageSpec
     from services.schemas import examples
+    from services.security.access import Access
     from services.settings import REPO_ROOT, load_settings
-    from services.stack import Stack, load_registry
+    from services.stack import Stack
 
     fleet = load_settings()
     Stack(fleet).up(["kafka", "mosquitto"])
-    registry = load_registry(fleet.stack.registry)
+    access = Access(fleet)
+    registry = access.registry
     canary = [d.id for d in registry.group_members("canary")][:2]
     sims = [d.id for d in registry.devices if d.id.startswith("sim-")][: count - len(canary)]
     if len(canary) + len(sims) < count:
         raise SystemExit(f"only {len(sims)} simulator accounts; fleet devices provision --count")
     devices = canary + sims
     groups = {d: registry.device(d).group for d in devices}
-    host, port = fleet.stack.host, fleet.stack.mosquitto.port
-    password = registry.service("rollout").password
+    rollout_mqtt = access.mqtt("rollout")
     suffix = uuid.uuid4().hex[:8]
     names = {f"bench.releases.{suffix}": True, f"bench.status.{suffix}": False,
              f"bench.ops.{suffix}": False, f"bench.pred.{suffix}": False,
@@ -85,20 +83,20 @@ def run_once(count: int, chunk: int) -> dict:
     releases_t, status_t, ops_t, pred_t, dlq_t = names
     state_t = f"bench.rollouts.{suffix}"
     _topics(fleet.kafka_bootstrap, names)
-    _clear_retained(host, port, password)
+    _clear_retained(rollout_mqtt)
     tmp = Path(tempfile.mkdtemp(prefix="bench-rollout-"))
     key = load_or_create_key(tmp / "keys")
     stop, ready = threading.Event(), threading.Event()
     metrics = RolloutMetrics.create()
     gateway = GatewaySettings.from_fleet(
-        fleet, registry, client_id=f"gw-bench-{suffix}", share_group=f"gw{suffix}",
+        access, client_id=f"gw-bench-{suffix}", share_group=f"gw{suffix}",
         predictions_topic=pred_t, status_topic=status_t, dlq_topic=dlq_t, metrics_port=0,
         session_expiry_s=0,
     )  # fmt: skip
     settings = RolloutSettings(
         bootstrap=fleet.kafka_bootstrap, group_id=f"rollout-{suffix}", releases_topic=releases_t,
-        status_topic=status_t, ops_topic=ops_t, state_topic=state_t, mqtt_host=host,
-        mqtt_port=port, mqtt_password=password, release_root=tmp / "releases",
+        status_topic=status_t, ops_topic=ops_t, state_topic=state_t, mqtt=rollout_mqtt,
+        release_root=tmp / "releases",
         keys_dir=tmp / "keys", metrics_port=0, tick_s=0.1,
         stages=(StageSpec(group="canary", timeout_s=600.0),
                 StageSpec(group="fleet", max_failed=0.05, timeout_s=600.0)),
@@ -118,10 +116,7 @@ def run_once(count: int, chunk: int) -> dict:
         for device_id in devices:
             device = MemoryDevice()
             device.provision(golden, 1)
-            transport = PahoTransport(
-                host, port, device_id, registry.device(device_id).password,
-                client_id=f"{device_id}-{suffix}", session_expiry_s=0,
-            )  # fmt: skip
+            transport = PahoTransport(access.mqtt(device_id), session_expiry_s=0)
             agent_settings = AgentSettings(
                 device_id=device_id,
                 group=groups[device_id],
@@ -185,7 +180,7 @@ def run_once(count: int, chunk: int) -> dict:
         stop.set()
         for thread in threads:
             thread.join(60)
-        _clear_retained(host, port, password)
+        _clear_retained(rollout_mqtt)
         _topics(fleet.kafka_bootstrap, {**names, state_t: True}, delete=True)
 
 

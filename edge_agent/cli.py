@@ -62,7 +62,9 @@ def register(app: typer.Typer) -> None:
         count: Annotated[int, Opt(help="simulated devices sim-0000.. in the registry")],
         config: CONFIG = None,
     ) -> None:
-        """Set the registry's simulated device count and reload Mosquitto's accounts."""
+        """Set the registry's simulated device count, give new devices their secrets and
+        reload Mosquitto's accounts."""
+        from services.security.secrets import ensure_secrets
         from services.settings import load_settings
         from services.stack import Stack
         from services.stack.registry import load_registry
@@ -75,7 +77,8 @@ def register(app: typer.Typer) -> None:
         else:
             text += f'\n[simulated]\ncount = {count}\nprefix = "sim"\ngroup = "fleet"\n'
         path.write_text(text, encoding="utf-8")
-        load_registry(path)  # validate before the broker sees it
+        registry = load_registry(path)  # validate before the broker sees it
+        ensure_secrets(settings.secrets_file, mqtt=registry.account_names())
         mosquitto = Stack(settings).mosquitto
         if mosquitto.process.pid() is not None:
             mosquitto.refresh()
@@ -104,10 +107,11 @@ def register(app: typer.Typer) -> None:
             parse_phases,
             synthetic_texts,
         )
+        from services.security.access import Access
         from services.settings import load_settings
-        from services.stack.registry import load_registry
 
         settings = load_settings(config)
+        access = Access(settings)
         try:
             last_phase, schedule = parse_phases(phase)
             sim_settings = SimSettings(
@@ -115,7 +119,7 @@ def register(app: typer.Typer) -> None:
             )
         except EdgeError as exc:
             raise typer.BadParameter(str(exc)) from exc
-        registry = load_registry(settings.stack.registry)
+        registry = access.registry
         prefix = registry.simulated.prefix if registry.simulated else "sim"
         accounts = [d for d in registry.devices if d.id.startswith(f"{prefix}-")][:devices_n]
         if len(accounts) < devices_n:
@@ -124,8 +128,7 @@ def register(app: typer.Typer) -> None:
                 f"`fleet devices provision --count {devices_n}` first"
             )
         blob, version = default_blob()
-        fleet = Fleet(accounts, settings.stack.host, settings.stack.mosquitto.port,
-                      trusted_key(settings, key), blob, version)  # fmt: skip
+        fleet = Fleet(accounts, access, trusted_key(settings, key), blob, version)
         texts = {p: synthetic_texts(p, seed=0) for p in sim_settings.phases}
 
         def table(c: SimCounts) -> Table:
@@ -160,18 +163,18 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run one device agent (C engine, OTA client) on synthetic messages."""
         from edge_agent.simulator import Fleet, SimSettings, synthetic_texts
+        from services.security.access import Access
         from services.settings import load_settings
-        from services.stack.registry import load_registry
 
         settings = load_settings(config)
         try:
             run_settings = SimSettings(1, rate, phase, duration, count)
         except EdgeError as exc:
             raise typer.BadParameter(str(exc)) from exc
-        account = load_registry(settings.stack.registry).device(device_id)
+        access = Access(settings)
+        account = access.registry.device(device_id)
         blob, version = default_blob()
-        fleet = Fleet([account], settings.stack.host, settings.stack.mosquitto.port,
-                      trusted_key(settings, key), blob, version)  # fmt: skip
+        fleet = Fleet([account], access, trusted_key(settings, key), blob, version)
         fleet.start()
         try:
             final = fleet.run(

@@ -1,4 +1,4 @@
-"""Fleet simulator: N agents in one process, each with its own registry credentials, its own
+"""Fleet simulator: N agents in one process, each with its own account and secret, its own
 C engine and flash, fed with synthetic logistics messages following a drift-phase schedule
 (one phase, or e.g. ``0:60,2`` = phase 0 for 60 s, then phase 2 until the end).
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from edge_agent.agent import Agent, AgentSettings
 from edge_agent.clib import CDevice
 from edge_agent.errors import EdgeError
 from edge_agent.transport import PahoTransport
+from services.security.access import Access
 from services.stack.registry import Device as RegistryDevice
 
 HEARTBEAT_S = 30.0  # per device, staggered across the fleet
@@ -102,8 +102,7 @@ class Fleet:
     def __init__(
         self,
         accounts: list[RegistryDevice],
-        host: str,
-        port: int,
+        access: Access,
         trusted_key: bytes,
         blob: bytes,
         blob_version: int,
@@ -112,10 +111,7 @@ class Fleet:
         for account in accounts:
             device = CDevice()
             device.provision(blob, blob_version)
-            transport = PahoTransport(
-                host, port, account.username, account.password,
-                client_id=f"{account.id}-sim-{uuid.uuid4().hex[:6]}", session_expiry_s=600,
-            )  # fmt: skip
+            transport = PahoTransport(access.mqtt(account.id), session_expiry_s=600)
             settings = AgentSettings(device_id=account.id, group=account.group,
                                      trusted_key=trusted_key)  # fmt: skip
             self.agents.append(Agent(settings, device, transport))

@@ -12,6 +12,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge_agent.errors import TransportError
+from services.security.mqtt import MqttAccess
 
 OnMessage = Callable[[str, bytes], None]
 OnConnect = Callable[[], None]
@@ -49,24 +50,17 @@ class Transport(abc.ABC):
 class PahoTransport(Transport):
     def __init__(
         self,
-        host: str,
-        port: int,
-        username: str,
-        password: str,
-        client_id: str,
+        access: MqttAccess,
+        client_id: str = "",
         session_expiry_s: int = 3600,
         keepalive_s: int = 30,
         client: mqtt.Client | None = None,
     ) -> None:
-        self.host, self.port, self.keepalive_s = host, port, keepalive_s
+        """``client_id`` is replaced by the device id on the devices' listener."""
+        self.host, self.port, self.keepalive_s = access.host, access.port, keepalive_s
         self.session_expiry_s = session_expiry_s
         self._connected = threading.Event()
-        self.client = client or mqtt.Client(
-            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=mqtt.MQTTv5,
-        )
-        self.client.username_pw_set(username, password)
+        self.client = access.configure(client) if client else access.client(client_id)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)
         self.client.on_connect = self._on_connect

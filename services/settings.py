@@ -45,7 +45,8 @@ class KafkaSettings(_Section):
 
 
 class MosquittoSettings(_Section):
-    port: int = Field(default=18830, ge=1, le=65535)  # MQTT over TCP, no TLS on loopback
+    port: int = Field(default=18830, ge=1, le=65535)  # devices' listener (client id = username)
+    service_port: int = Field(default=18831, ge=1, le=65535)  # service accounts' listener
     binary: str = "mosquitto"  # Debian's /usr/sbin/mosquitto
     passwd_binary: str = "mosquitto_passwd"  # hashes the generated password file
     start_timeout_s: float = Field(default=20.0, gt=0)
@@ -80,6 +81,15 @@ class StackSettings(_Section):
     mosquitto: MosquittoSettings = MosquittoSettings()
     prometheus: PrometheusSettings = PrometheusSettings()
     alertmanager: AlertmanagerSettings = AlertmanagerSettings()
+
+
+class SecuritySettings(_Section):
+    """Transport security of the local stack (``services/security`` implements it)."""
+
+    # Every service of this process connects to Kafka as this account instead of its own
+    # (tests that run services on topics of their own; the ACLs give a service only its
+    # topics). Needs that account's secret, so it grants nothing the caller does not hold.
+    kafka_account: str | None = None
 
 
 class TopicSpec(_Section):
@@ -161,10 +171,16 @@ class FleetSettings(EnvFirstSettings):
     stack: StackSettings = StackSettings()
     topics: TopicSettings = TopicSettings()
     metrics_ports: MetricsPorts = MetricsPorts()
+    security: SecuritySettings = SecuritySettings()
 
     @property
     def data_dir(self) -> Path:
         return self.stack.data_dir
+
+    @property
+    def secrets_file(self) -> Path:
+        """Every account's secret (``services.security.secrets``); 0600, never in git."""
+        return self.stack.data_dir / "secrets" / "accounts.json"
 
     @property
     def kafka_bootstrap(self) -> str:

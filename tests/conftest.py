@@ -27,16 +27,12 @@ from pathlib import Path
 
 import pytest
 
+from services.security.access import Access
+from services.security.mqtt import MqttAccess
 from services.settings import REPO_ROOT, FleetSettings, load_settings
-from services.stack import Registry, Stack, load_registry
+from services.stack import Registry, Stack
 
 KEEP_STACK_ENV = "FLEET_KEEP_STACK"
-
-
-@dataclass(frozen=True)
-class Account:
-    username: str
-    password: str
 
 
 @dataclass(frozen=True)
@@ -44,22 +40,24 @@ class StackHandle:
     """What a test needs to talk to the running stack."""
 
     settings: FleetSettings
-    registry: Registry  # devices, groups, service accounts of the broker
+    access: Access  # every account's connection (services.security.access)
     bootstrap_servers: str  # Kafka, e.g. "127.0.0.1:19092"
-    mqtt_host: str
-    mqtt_port: int
     prometheus_url: str  # e.g. "http://127.0.0.1:19090"
     prometheus_targets_dir: Path  # file_sd folder of the "extra" job
     started: tuple[str, ...]  # components this session started (and will stop)
 
-    def device(self, device_id: str | None = None) -> Account:
-        """A device account (the first one by default)."""
-        device = self.registry.device(device_id) if device_id else self.registry.devices[0]
-        return Account(device.username, device.password)
+    @property
+    def registry(self) -> Registry:
+        """Devices, groups and service accounts of the broker."""
+        return self.access.registry
 
-    def service(self, name: str) -> Account:
+    def device(self, device_id: str | None = None) -> MqttAccess:
+        """A device account (the first one by default)."""
+        return self.access.mqtt(device_id or self.registry.devices[0].id)
+
+    def service(self, name: str) -> MqttAccess:
         """A service account: "gateway", "rollout" or "monitor" (reads fleet/#)."""
-        return Account(name, self.registry.service(name).password)
+        return self.access.mqtt(name)
 
 
 @pytest.fixture(scope="session")
@@ -81,10 +79,8 @@ def stack(fleet_settings: FleetSettings) -> Iterator[StackHandle]:
         started = tuple(local.up())
         yield StackHandle(
             settings=fleet_settings,
-            registry=load_registry(fleet_settings.stack.registry),
+            access=Access(fleet_settings),
             bootstrap_servers=fleet_settings.kafka_bootstrap,
-            mqtt_host=fleet_settings.stack.host,
-            mqtt_port=fleet_settings.stack.mosquitto.port,
             prometheus_url=fleet_settings.prometheus_url,
             prometheus_targets_dir=local.prometheus.targets_dir,
             started=started,
@@ -139,7 +135,9 @@ def private_stack_factory(
                         "kafka": s.kafka.model_copy(
                             update={"port": _free_port(), "controller_port": _free_port()}
                         ),
-                        "mosquitto": s.mosquitto.model_copy(update={"port": _free_port()}),
+                        "mosquitto": s.mosquitto.model_copy(
+                            update={"port": _free_port(), "service_port": _free_port()}
+                        ),
                         "prometheus": s.prometheus.model_copy(update={"port": _free_port()}),
                         "alertmanager": am,
                         "prometheus_rules_dir": rules_dir or s.prometheus_rules_dir,
@@ -203,29 +201,29 @@ class Received:
 class MqttTestClient:
     """A connected paho client whose received messages land in ``inbox``."""
 
-    def __init__(self, stack: StackHandle, account: Account, client_id: str) -> None:
+    def __init__(self, account: MqttAccess, client_id: str) -> None:
         import paho.mqtt.client as mqtt
 
         self.inbox: queue.Queue[Received] = queue.Queue()
         self._connected = threading.Event()
         self._subscribed: dict[int, tuple[threading.Event, list[int]]] = {}
         self.connect_reason: str = ""
-        self.client = mqtt.Client(
-            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=mqtt.MQTTv311,
-        )
-        self.client.username_pw_set(account.username, account.password)
+        self.disconnects = 0  # times the broker closed this connection
+        self.client = account.client(client_id, protocol=mqtt.MQTTv311)
         self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
-        self.client.connect(stack.mqtt_host, stack.mqtt_port, keepalive=30)
+        self.client.connect(account.host, account.port, keepalive=30)
         self.client.loop_start()
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connect_reason = str(reason_code)
         if not reason_code.is_failure:
             self._connected.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self.disconnects += 1
 
     def _on_message(self, client, userdata, message) -> None:
         self.inbox.put(Received(message.topic, message.payload, message.qos, message.retain))
@@ -264,11 +262,16 @@ class MqttTestClient:
 
 @pytest.fixture
 def mqtt_client_factory(stack: StackHandle) -> Iterator[Callable[..., MqttTestClient]]:
-    """``make(account, client_id=None, wait=True) -> MqttTestClient`` (connected)."""
+    """``make(account, client_id=None, wait=True) -> MqttTestClient`` (connected).
+
+    ``account`` is ``stack.device(...)`` or ``stack.service(...)``; only one connection per
+    device account can be open at a time (the broker uses its username as client id)."""
     clients: list[MqttTestClient] = []
 
-    def make(account: Account, client_id: str | None = None, wait: bool = True) -> MqttTestClient:
-        client = MqttTestClient(stack, account, client_id or f"test-{uuid.uuid4().hex[:10]}")
+    def make(
+        account: MqttAccess, client_id: str | None = None, wait: bool = True
+    ) -> MqttTestClient:
+        client = MqttTestClient(account, client_id or f"test-{uuid.uuid4().hex[:10]}")
         clients.append(client)
         if wait:
             assert client.wait_connected(), f"{account.username}: {client.connect_reason}"

@@ -54,6 +54,7 @@ def run(
     run_id: str,
     rate: float = 0.0,
     subscriber: tuple[str, str, str] | None = None,  # (username, password, share group)
+    sub_port: int | None = None,  # the subscriber's listener (services), default ``port``
     window: int = 100,
     timeout_s: float = 300.0,
 ) -> dict:
@@ -72,6 +73,7 @@ def run(
         ]  # fmt: skip
         if subscriber is not None:
             argv += ["--sub", subscriber[0], "--share", subscriber[2]]
+            argv += ["--sub-port", str(sub_port or port)]
         result = subprocess.run(
             argv, capture_output=True, text=True, timeout=timeout_s + 60, check=False
         )

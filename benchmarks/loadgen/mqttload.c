@@ -4,7 +4,7 @@
  * the gateway (Python publishers on paho-mqtt top out well below Mosquitto's own rate).
  *
  *   mqttload --host H --port P --accounts FILE --count N [--rate R] --run-id ID --body JSON
- *            [--sub USER --share GROUP [--subs K]] [--window W] [--timeout S]
+ *            [--sub USER --share GROUP [--subs K] [--sub-port P]] [--window W] [--timeout S]
  *
  * FILE has one "username password" per line: every line but the --sub account is a device
  * that publishes fleet/<username>/pred. Message i goes to device i % devices and is the
@@ -144,7 +144,7 @@ static double pct(double *v, long n, double p) {
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1", *accounts = NULL, *run_id = NULL, *body = NULL;
     const char *sub_user = NULL, *share = "mqttload";
-    int port = 1883, window = 100, n_subs = 4;
+    int port = 1883, sub_port = 0, window = 100, n_subs = 4;
     long count = 0;
     double rate = 0, timeout = 120;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -158,6 +158,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--body")) body = v;
         else if (!strcmp(k, "--sub")) sub_user = v;
         else if (!strcmp(k, "--share")) share = v;
+        else if (!strcmp(k, "--sub-port")) sub_port = atoi(v); /* services' listener */
         else if (!strcmp(k, "--window")) window = atoi(v);
         else if (!strcmp(k, "--subs")) n_subs = atoi(v);
         else if (!strcmp(k, "--timeout")) timeout = atof(v);
@@ -212,7 +213,8 @@ int main(int argc, char **argv) {
             mosquitto_subscribe_callback_set(sub, on_subscribe);
             mosquitto_property *props = NULL;
             mosquitto_property_add_int16(&props, MQTT_PROP_RECEIVE_MAXIMUM, 1000);
-            int rc = mosquitto_connect_bind_v5(sub, host, port, 30, NULL, props);
+            int rc = mosquitto_connect_bind_v5(sub, host, sub_port ? sub_port : port, 30, NULL,
+                                               props);
             mosquitto_property_free_all(&props);
             if (rc) die("subscriber connect", rc);
             if ((rc = mosquitto_subscribe_v5(sub, NULL, filter, 1, 0, NULL))) die("subscribe", rc);

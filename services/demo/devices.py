@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.errors import ServiceError
+from services.security.access import Access
 from services.stack.registry import Device, Registry
 
 
@@ -55,8 +56,7 @@ class SimulatedFleet:
     def __init__(
         self,
         accounts: list[Device],
-        host: str,
-        port: int,
+        access: Access,
         trusted_key: bytes,
         blob: Path,
         rate_hz: float,
@@ -68,10 +68,10 @@ class SimulatedFleet:
         data = blob.read_bytes()
         self.version = read_blob(data).model_version
         try:
-            self.fleet = Fleet(accounts, host, port, trusted_key, data, self.version)
+            self.fleet = Fleet(accounts, access, trusted_key, data, self.version)
         except EdgeError as exc:
             raise ServiceError(f"the fleet simulator could not start: {exc}") from exc
-        self.accounts, self.host, self.port = accounts, host, port
+        self.accounts = accounts
         self.rate = rate_hz * len(accounts)  # messages per second, whole fleet
         groups: dict[str, list[str]] = {}
         for account in accounts:
@@ -158,25 +158,19 @@ class SimulatedFleet:
         return {a.settings.device_id: a.model_version for a in self.fleet.agents}
 
     def send_malformed(self, count: int) -> None:
-        """One device's broken payloads (a truncated JSON message), for the dead-letter path."""
-        import paho.mqtt.client as mqtt
+        """One device's broken payloads (a truncated JSON message), for the dead-letter path.
+        Sent on that device's own connection: the broker allows one per device."""
+        from edge_agent.transport import PahoTransport
 
-        device = self.accounts[0]
-        client = mqtt.Client(
-            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"{device.id}-demo-malformed",
-        )
-        client.username_pw_set(device.username, device.password)
-        client.connect(self.host, self.port)
-        client.loop_start()
-        try:
-            for _ in range(count):
-                info = client.publish(f"fleet/{device.id}/pred", b'{"text": "half a mes', qos=1)
-                info.wait_for_publish(10)
-                self.stats.malformed += 1
-        finally:
-            client.disconnect()
-            client.loop_stop()
+        agent = self.fleet.agents[0]
+        transport = agent.transport
+        if not isinstance(transport, PahoTransport):
+            raise ServiceError("malformed payloads need a device on a real MQTT connection")
+        topic = f"fleet/{agent.settings.device_id}/pred"
+        for _ in range(count):
+            info = transport.client.publish(topic, b'{"text": "half a mes', qos=1)
+            info.wait_for_publish(10)
+            self.stats.malformed += 1
 
     def stop(self, wait: bool = True) -> TrafficStats:
         """Wait for the schedule to end (``wait`` False: end it now), drain, disconnect."""

@@ -42,8 +42,9 @@ from services.demo.report import (
 from services.errors import ServiceError
 from services.releases.signing import load_or_create_key
 from services.schemas import PredictionEvent
+from services.security.access import Access
 from services.settings import REPO_ROOT, TOPIC_NAMES, FleetSettings, load_settings
-from services.stack import Stack, load_registry
+from services.stack import Stack
 from services.stack.cli import print_status
 
 TOPICS = {
@@ -229,14 +230,13 @@ class Demo:
         for phase in (0, 2):
             lines = (data / f"phase{phase}" / "test.jsonl").read_text("utf-8").splitlines()
             texts[phase] = [json.loads(line)["text"] for line in lines]
-        registry = load_registry(settings.stack.registry)
-        accounts = demo_accounts(registry, c.devices, c.canary_devices)
+        access = Access(settings)
+        accounts = demo_accounts(access.registry, c.devices, c.canary_devices)
         from edge_agent.cli import trusted_key
 
         self.fleet = SimulatedFleet(
-            accounts, settings.stack.host, settings.stack.mosquitto.port,
-            trusted_key(settings, None), release.blob, c.rate_hz,
-        )  # fmt: skip
+            accounts, access, trusted_key(settings, None), release.blob, c.rate_hz
+        )
         self.device_ids = {a.id for a in accounts}
         self.result.devices = self.fleet.description
         self.say(

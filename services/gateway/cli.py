@@ -36,13 +36,11 @@ def register(app: typer.Typer) -> None:
         """Bridge fleet/+/pred and fleet/+/status to Kafka until SIGTERM."""
         from services.gateway.main import main
         from services.gateway.settings import GatewaySettings
+        from services.security.access import Access
         from services.settings import load_settings
-        from services.stack.registry import load_registry
 
-        fleet = load_settings(config)
         settings = GatewaySettings.from_fleet(
-            fleet,
-            load_registry(fleet.stack.registry),
+            Access(load_settings(config)),
             client_id=client_id,
             share_group=share_group,
             max_in_flight=max_in_flight,

@@ -60,9 +60,7 @@ class MqttIntake:
         try:
             sock = self._open()
         except OSError as exc:
-            raise ServiceError(
-                f"cannot reach Mosquitto at {self.settings.mqtt_host}:{self.settings.mqtt_port}"
-            ) from exc
+            raise ServiceError(f"cannot reach Mosquitto at {self.settings.mqtt}: {exc}") from exc
         self._thread = threading.Thread(
             target=self._run, args=(sock,), name="mqtt-intake", daemon=True
         )
@@ -91,7 +89,7 @@ class MqttIntake:
     def _open(self) -> socket.socket:
         """A TCP connection to the broker (the one place a transport is chosen)."""
         s = self.settings
-        sock = socket.create_connection((s.mqtt_host, s.mqtt_port), timeout=10)
+        sock = socket.create_connection((s.mqtt.host, s.mqtt.port), timeout=10)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
 
@@ -119,8 +117,8 @@ class MqttIntake:
     def _session(self, sock: socket.socket) -> None:
         s = self.settings
         connect = wire.connect_packet(
-            s.client_id, s.username, s.password, s.keepalive_s, s.session_expiry_s,
-            s.max_in_flight,
+            s.client_id, s.mqtt.username, s.mqtt.password.get_secret_value(), s.keepalive_s,
+            s.session_expiry_s, s.max_in_flight,
         )  # fmt: skip
         sock.settimeout(max(1.0, s.keepalive_s / 2))
         self._send(sock, connect)

@@ -6,16 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.errors import ConfigError
-from services.settings import TOPIC_NAMES, FleetSettings
-from services.stack.registry import Registry
+from services.security.access import Access
+from services.security.mqtt import MqttAccess
+from services.settings import TOPIC_NAMES
 
 
 @dataclass(frozen=True)
 class GatewaySettings:
-    mqtt_host: str  # Mosquitto address
-    mqtt_port: int
-    username: str  # the "gateway" service account of the fleet registry
-    password: str
+    mqtt: MqttAccess  # the registry's "gateway" service account
     client_id: str  # stable per process: its persistent session survives restarts
     share_group: str  # $share/<group>/...: gateways of one group split the load
     kafka_bootstrap: str  # host:port
@@ -54,15 +52,12 @@ class GatewaySettings:
 
     @classmethod
     def from_fleet(
-        cls, fleet: FleetSettings, registry: Registry, client_id: str = "gateway-1", **overrides
+        cls, access: Access, client_id: str = "gateway-1", **overrides
     ) -> GatewaySettings:
         """Defaults from the fleet settings and the registry's ``gateway`` account."""
-        account = registry.service("gateway")
+        fleet = access.fleet
         values: dict[str, Any] = {
-            "mqtt_host": fleet.stack.host,
-            "mqtt_port": fleet.stack.mosquitto.port,
-            "username": "gateway",
-            "password": account.password,
+            "mqtt": access.mqtt("gateway"),
             "client_id": client_id,
             "share_group": "gateway",
             "kafka_bootstrap": fleet.kafka_bootstrap,

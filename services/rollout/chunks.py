@@ -19,6 +19,7 @@ from pydantic import Field
 
 from services.errors import ValidationError
 from services.schemas.base import Message, parse
+from services.security.mqtt import MqttAccess
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +84,9 @@ class ChunkServer:
         self.served += 1
         return f"fleet/{match.group(1)}/ota/chunk", chunk.to_bytes()
 
-    def serve_mqtt(self, host: str, port: int, username: str, password: str):
+    def serve_mqtt(self, access: MqttAccess):
         """Run on a paho client (the ``rollout`` service account); returns the client."""
-        import paho.mqtt.client as mqtt
-
-        client = mqtt.Client(
-            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"rollout-chunks-{id(self):x}",
-            protocol=mqtt.MQTTv5,
-        )
-        client.username_pw_set(username, password)
+        client = access.client(f"rollout-chunks-{id(self):x}")
 
         def on_connect(c, userdata, flags, reason_code, properties) -> None:
             c.subscribe("fleet/+/ota/req", qos=1)
@@ -105,6 +99,6 @@ class ChunkServer:
         client.on_connect = on_connect
         client.on_subscribe = lambda *args: self.ready.set()
         client.on_message = on_message
-        client.connect(host, port, keepalive=30)
+        client.connect(access.host, access.port, keepalive=30)
         client.loop_start()
         return client

@@ -34,11 +34,10 @@ def register(app: typer.Typer) -> None:
 
         from services.rollout.main import settings_from_fleet
         from services.rollout.state import read_records
+        from services.security.access import Access
         from services.settings import load_settings
-        from services.stack.registry import load_registry
 
-        fleet = load_settings(config)
-        settings = settings_from_fleet(fleet, load_registry(fleet.stack.registry))
+        settings = settings_from_fleet(Access(load_settings(config)))
         records = read_records(settings.bootstrap, settings.state_topic)
         chosen = [r for v, r in sorted(records.items(), reverse=True) if version in (None, v)]
         typer.echo(json.dumps([r.model_dump(mode="json") for r in chosen], indent=2,

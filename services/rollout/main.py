@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from services.errors import ServiceError
+from services.errors import ConfigError, ServiceError
 from services.releases.signing import load_or_create_key
 from services.releases.store import ReleaseStore
 from services.rollout.adapters import ManifestPublisher, ReleaseSink, RolloutIOError, StateStore
@@ -22,8 +22,7 @@ from services.rollout.chunks import ChunkServer
 from services.rollout.manager import RolloutManager
 from services.rollout.metrics import RolloutMetrics
 from services.rollout.settings import RolloutSettings, StageSpec
-from services.settings import FleetSettings
-from services.stack.registry import Registry
+from services.security.access import Access
 
 log = logging.getLogger("services.rollout")
 
@@ -40,14 +39,12 @@ def default_stages(groups: list[str]) -> tuple[StageSpec, ...]:
     )
 
 
-def settings_from_fleet(fleet: FleetSettings, registry: Registry, **overrides) -> RolloutSettings:
+def settings_from_fleet(access: Access, **overrides) -> RolloutSettings:
     """Defaults from the fleet settings and registry; ``FLEET_ROLLOUT_*`` overrides them."""
+    fleet, registry = access.fleet, access.registry
     values = {
         "bootstrap": fleet.kafka_bootstrap,
-        "mqtt_host": fleet.stack.host,
-        "mqtt_port": fleet.stack.mosquitto.port,
-        "mqtt_username": "rollout",
-        "mqtt_password": registry.service("rollout").password,
+        "mqtt": access.mqtt("rollout"),
         "release_root": fleet.data_dir / "releases",
         "keys_dir": fleet.data_dir / "keys",
         "stages": default_stages(list(registry.groups)),
@@ -92,13 +89,13 @@ def run(
     if settings.metrics_port:
         metrics.serve(settings.metrics_port, settings.metrics_host)
     s = settings
+    if s.mqtt is None:
+        raise ConfigError("the rollout manager needs its MQTT account (settings.mqtt)")
     state = KafkaStateStore(s.bootstrap, s.state_topic)
     sink = KafkaReleaseSink(s.bootstrap, s.releases_topic)
-    publisher = MqttManifestPublisher(
-        s.mqtt_host, s.mqtt_port, s.mqtt_username, s.mqtt_password, s.publish_timeout_s
-    )
+    publisher = MqttManifestPublisher(s.mqtt, s.publish_timeout_s)
     chunks = ChunkServer()
-    chunk_client = chunks.serve_mqtt(s.mqtt_host, s.mqtt_port, s.mqtt_username, s.mqtt_password)
+    chunk_client = chunks.serve_mqtt(s.mqtt)
     consumer = KafkaConsumer(
         s.releases_topic, s.status_topic, s.ops_topic,
         bootstrap_servers=s.bootstrap, group_id=s.group_id, enable_auto_commit=False,
@@ -152,12 +149,11 @@ def run(
 
 def main(config: Path | None = None) -> int:
     from services.settings import load_settings
-    from services.stack.registry import load_registry
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    fleet = load_settings(config)
-    registry = load_registry(fleet.stack.registry)
-    settings = settings_from_fleet(fleet, registry)
+    access = Access(load_settings(config))
+    registry = access.registry
+    settings = settings_from_fleet(access)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

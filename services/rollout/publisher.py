@@ -8,34 +8,28 @@ import uuid
 import paho.mqtt.client as mqtt
 
 from services.rollout.adapters import ManifestPublisher, RolloutIOError, group_topic
+from services.security.mqtt import MqttAccess
 
 
 class MqttManifestPublisher(ManifestPublisher):
     """QoS 1, retained; :meth:`publish` returns only after the broker's PUBACK."""
 
-    def __init__(
-        self, host: str, port: int, username: str, password: str, timeout_s: float = 10.0
-    ) -> None:
+    def __init__(self, access: MqttAccess, timeout_s: float = 10.0) -> None:
         self.timeout_s = timeout_s
         self._connected = threading.Event()
         self._acks: dict[int, mqtt.ReasonCode] = {}
-        self.client = mqtt.Client(
-            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"rollout-manifests-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv5,
-        )
-        self.client.username_pw_set(username, password)
+        self.client = access.client(f"rollout-manifests-{uuid.uuid4().hex[:8]}")
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *args: self._connected.clear()
         self.client.on_publish = self._on_publish
         try:
-            self.client.connect(host, port, keepalive=30)
+            self.client.connect(access.host, access.port, keepalive=30)
         except (OSError, ValueError) as exc:
-            raise RolloutIOError(f"cannot connect to MQTT {host}:{port}: {exc}") from exc
+            raise RolloutIOError(f"cannot connect to {access}: {exc}") from exc
         self.client.loop_start()
         if not self._connected.wait(timeout_s):
             self.close()
-            raise RolloutIOError(f"MQTT {host}:{port} refused or did not answer as {username}")
+            raise RolloutIOError(f"{access} refused or did not answer")
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if not reason_code.is_failure:

@@ -2,7 +2,8 @@
 underscore, like the labeler, processor and distiller: ``FLEET_<SECTION>__`` is the nesting of
 ``fleet.toml``'s own sections).
 
-``main()`` fills the MQTT account (the registry's ``rollout`` service), the stack's addresses,
+``main()`` fills the MQTT account (the registry's ``rollout`` service, its secret from the
+stack's secrets file), the stack's addresses,
 the release store and key paths and the stage order (the registry's groups, ``canary`` first)
 from :class:`services.settings.FleetSettings`; the environment overrides any of them, e.g.
 ``FLEET_ROLLOUT_STAGES='[{"group": "canary", "bake_s": 60}, {"group": "fleet"}]'``.
@@ -18,6 +19,7 @@ from pydantic_settings import SettingsConfigDict
 from services.errors import ConfigError
 from services.schemas.ops import Group
 from services.schemas.rollout import StageCriteria
+from services.security.mqtt import MqttAccess
 from services.settings import TOPIC_NAMES, EnvFirstSettings
 
 STATE_TOPIC = TOPIC_NAMES["rollouts"]  # compacted, keyed by release version (schemas/rollout)
@@ -48,11 +50,8 @@ class RolloutSettings(EnvFirstSettings):
     ops_topic: str = TOPIC_NAMES["ops_commands"]  # input: Rollout / Halt / Rollback
     state_topic: str = STATE_TOPIC  # output + restart input: RolloutRecord per version
     poll_timeout_ms: int = Field(default=200, ge=10)
-    # --- MQTT (the registry's "rollout" service account)
-    mqtt_host: str = "127.0.0.1"
-    mqtt_port: int = Field(default=18830, ge=1, le=65535)
-    mqtt_username: str = "rollout"
-    mqtt_password: str = "rollout-secret"
+    # --- MQTT: the registry's "rollout" service account (``Access.mqtt``); required to run
+    mqtt: MqttAccess | None = None
     publish_timeout_s: float = Field(default=10.0, gt=0)  # wait for PUBACK of a manifest
     # --- releases (the CLI resolves these under the stack's data dir)
     release_root: Path = Path("var/releases")  # ReleaseStore root, written by the distiller

@@ -67,6 +67,11 @@ class Component(ABC):
         """Runs when the daemon is already up: re-render config and make it reload."""
         return None
 
+    def needs_restart(self) -> bool:
+        """True when the running daemon was started with settings it cannot reload (e.g.
+        other listeners): ``up`` then stops and starts it instead of reusing it."""
+        return False
+
     # -- lifecycle, shared ---------------------------------------------------------------
 
     def start(self) -> int:

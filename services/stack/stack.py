@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from services.stack.component import Component, ComponentStatus
 from services.stack.kafka import Kafka
 from services.stack.mosquitto import Mosquitto
 from services.stack.prometheus import Prometheus
+
+log = logging.getLogger(__name__)
 
 COMPONENT_TYPES: dict[str, type[Component]] = {
     "kafka": Kafka,
@@ -79,6 +82,9 @@ class Stack:
             try:
                 reused = []
                 for component in selected:
+                    if component.process.pid() is not None and component.needs_restart():
+                        log.warning("%s runs with outdated settings; restarting it", component.name)
+                        component.process.stop()
                     if component.process.pid() is not None:
                         reused.append(component)
                     else:

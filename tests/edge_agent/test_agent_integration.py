@@ -22,13 +22,9 @@ def real_agent_factory(stack, keys):
     made = []
 
     def make(device_id: str) -> Agent:
-        account = stack.device(device_id)
         device = CDevice()
         device.provision(golden_blob(), 1)
-        transport = PahoTransport(
-            stack.mqtt_host, stack.mqtt_port, account.username, account.password,
-            client_id=f"{device_id}-{uuid.uuid4().hex[:6]}", session_expiry_s=60,
-        )  # fmt: skip
+        transport = PahoTransport(stack.device(device_id), session_expiry_s=60)
         group = stack.registry.device(device_id).group
         settings = AgentSettings(device_id=device_id, group=group, trusted_key=keys.public_raw)
         agent = Agent(settings, device, transport)
@@ -48,10 +44,7 @@ def chunk_server_factory(stack):
 
     def make(blobs: dict[int, bytes]) -> ChunkServer:
         server = ChunkServer(blobs)
-        account = stack.service("rollout")
-        clients.append(
-            server.serve_mqtt(stack.mqtt_host, stack.mqtt_port, account.username, account.password)
-        )
+        clients.append(server.serve_mqtt(stack.service("rollout")))
         assert server.ready.wait(10)
         return server
 

@@ -25,7 +25,7 @@ def test_two_hundred_devices_publish_valid_predictions(stack, keys, mqtt_client_
     assert len(accounts) == 200, "the registry must list 200 simulated devices"
     monitor = mqtt_client_factory(stack.service("monitor"))
     monitor.subscribe("fleet/+/pred")
-    fleet = Fleet(accounts, stack.mqtt_host, stack.mqtt_port, keys.public_raw, golden_blob(), 1)
+    fleet = Fleet(accounts, stack.access, keys.public_raw, golden_blob(), 1)
     reports = []
     try:
         fleet.start()
@@ -55,6 +55,7 @@ def test_provision_sets_the_simulated_count_in_the_registry(tmp_path, monkeypatc
     from typer.testing import CliRunner
 
     from services.cli import build_app
+    from services.security.secrets import load_secrets
     from services.settings import REPO_ROOT
     from services.stack.registry import load_registry
 
@@ -67,4 +68,8 @@ def test_provision_sets_the_simulated_count_in_the_registry(tmp_path, monkeypatc
     loaded = load_registry(registry)
     sims = [d for d in loaded.devices if d.id.startswith("sim-")]
     assert [d.id for d in sims] == [f"sim-{i:04d}" for i in range(7)]
-    assert {d.group for d in sims} == {"fleet"} and len({d.password for d in sims}) == 7
+    assert {d.group for d in sims} == {"fleet"}
+    # each new device got its own secret in the stack's secrets file, not in the registry
+    secrets = load_secrets(tmp_path / "var" / "secrets" / "accounts.json")
+    assert len({secrets.password("mqtt", d.id).get_secret_value() for d in sims}) == 7
+    assert "password =" not in registry.read_text()

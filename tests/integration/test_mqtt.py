@@ -1,12 +1,16 @@
-"""Mosquitto with the registry's accounts: devices publish their own topics only."""
+"""Mosquitto with the registry's accounts: devices publish their own topics only, log in on
+their own listener with their own generated secret, and cannot take over another's session."""
 
 from __future__ import annotations
 
+import stat
+import subprocess
 import uuid
 
 import pytest
 
 from services.schemas import examples, parse_prediction
+from services.settings import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -85,8 +89,53 @@ def test_rollout_reaches_device_and_device_requests_chunks(stack, mqtt_client_fa
 
 
 def test_wrong_password_is_refused(stack, mqtt_client_factory):
-    from tests.conftest import Account
+    from pydantic import SecretStr
 
-    client = mqtt_client_factory(Account("dev-0001", "not-the-password"), wait=False)
+    wrong = stack.device("dev-0001").model_copy(update={"password": SecretStr("not-it")})
+    client = mqtt_client_factory(wrong, wait=False)
     assert not client.wait_connected(timeout_s=3)
     assert "Not authorized" in client.connect_reason or "authori" in client.connect_reason.lower()
+
+
+def test_a_device_cannot_take_over_another_devices_session(stack, mqtt_client_factory):
+    victim = mqtt_client_factory(stack.device("dev-0005"))
+    # The attacker asks for the victim's client id; on the devices' listener the broker uses
+    # the attacker's username instead, so the victim's session is not touched.
+    attacker = mqtt_client_factory(stack.device("dev-0006"), client_id="dev-0005")
+    attacker.publish("fleet/dev-0006/status", b"{}")
+    victim.publish("fleet/dev-0005/status", b"{}")  # still connected: PUBACK arrives
+    assert victim.disconnects == 0 and attacker.disconnects == 0
+
+
+def test_devices_and_services_log_in_only_on_their_own_listener(stack, mqtt_client_factory):
+    device, service = stack.device("dev-0004"), stack.service("monitor")
+    assert device.port != service.port
+    for account in (
+        device.model_copy(update={"port": service.port}),  # would choose any client id there
+        service.model_copy(update={"port": device.port}),
+    ):
+        client = mqtt_client_factory(account, wait=False)
+        assert not client.wait_connected(timeout_s=3), account
+        assert "authori" in client.connect_reason.lower(), client.connect_reason
+
+
+def test_account_secrets_are_private_ignored_by_git_and_in_no_stack_log(stack):
+    path = stack.settings.secrets_file
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    if path.is_relative_to(REPO_ROOT):
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=REPO_ROOT)
+        assert ignored.returncode == 0, f"{path} is not ignored by git"
+    secrets = stack.access.secrets
+    values = [
+        secrets.password(kind, name).get_secret_value()
+        for kind in ("mqtt", "kafka")
+        for name in secrets.names(kind)
+    ]
+    assert len(values) >= len(stack.registry.devices)
+    logs = sorted(stack.settings.data_dir.glob("*/*.log"))
+    assert logs, "the stack writes logs"
+    for log in logs:
+        text = log.read_text(errors="replace")
+        leaked = [v[:4] + "..." for v in values if v in text]
+        assert not leaked, f"{log} contains secrets {leaked}"

@@ -170,15 +170,10 @@ class FastPublisher:
         self._clients = []
         for device_id in device_ids:
             account = stack.device(device_id)
-            client = mqtt.Client(
-                callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
-                client_id=f"pub-{device_id}-{uuid.uuid4().hex[:6]}",
-                protocol=mqtt.MQTTv311,
-            )
-            client.username_pw_set(account.username, account.password)
+            client = account.client(protocol=mqtt.MQTTv311)
             client.max_inflight_messages_set(100)
             client.max_queued_messages_set(0)
-            client.connect(stack.mqtt_host, stack.mqtt_port, keepalive=30)
+            client.connect(account.host, account.port, keepalive=30)
             client.loop_start()
             self._clients.append((device_id, client))
         self.run_id = uuid.uuid4().hex[:8]

@@ -164,19 +164,17 @@ def _harness(stack, kafka_topic_factory, mqtt_client_factory, tmp_path, override
     threads = []
     suffix = uuid.uuid4().hex[:8]
     gateway = GatewaySettings.from_fleet(
-        stack.settings, stack.registry, client_id=f"gw-rollout-{suffix}",
+        stack.access, client_id=f"gw-rollout-{suffix}",
         share_group=f"gw{suffix}", predictions_topic=kafka_topic_factory(prefix="test.pred"),
         status_topic=topics.status, dlq_topic=kafka_topic_factory(prefix="test.dlq"),
         metrics_port=0, session_expiry_s=0,
     )  # fmt: skip
     threads.append(threading.Thread(target=run_gateway, args=(gateway, stop), daemon=True))
-    account = stack.service("rollout")
     settings = RolloutSettings(
         bootstrap=stack.bootstrap_servers, group_id=f"rollout-{suffix}",
         releases_topic=topics.releases, status_topic=topics.status, ops_topic=topics.ops,
-        state_topic=topics.state, mqtt_host=stack.mqtt_host, mqtt_port=stack.mqtt_port,
-        mqtt_username=account.username, mqtt_password=account.password,
-        release_root=releases.root, keys_dir=keys_dir, metrics_port=0, tick_s=0.2,
+        state_topic=topics.state, mqtt=stack.service("rollout"), release_root=releases.root,
+        keys_dir=keys_dir, metrics_port=0, tick_s=0.2,
         **{"stages": (
             StageSpec(group="canary", min_confirmed=1.0, max_failed=0.0, bake_s=1.0,
                       timeout_s=60.0),
@@ -193,13 +191,9 @@ def _harness(stack, kafka_topic_factory, mqtt_client_factory, tmp_path, override
     try:
         manager.start()
         for device_id in devices:
-            device_account = stack.device(device_id)
             device = CDevice() if groups[device_id] == "canary" else MemoryDevice()
             device.provision(golden_blob(), 1)
-            transport = PahoTransport(
-                stack.mqtt_host, stack.mqtt_port, device_account.username,
-                device_account.password, client_id=f"{device_id}-{suffix}", session_expiry_s=0,
-            )  # fmt: skip
+            transport = PahoTransport(stack.device(device_id), session_expiry_s=0)
             agent_settings = AgentSettings(
                 device_id=device_id, group=groups[device_id],
                 trusted_key=public_bytes(releases.key), chunk_size=16_384,

@@ -7,16 +7,23 @@ import pytest
 from services.errors import ConfigError
 from services.rollout.main import default_stages, settings_from_fleet
 from services.rollout.settings import RolloutSettings, StageSpec
+from services.security.access import Access
+from services.security.secrets import ensure_secrets
 from services.settings import load_settings
-from services.stack.registry import load_registry
 
 
-def test_defaults_come_from_the_fleet_settings_and_registry(monkeypatch):
+def test_defaults_come_from_the_fleet_settings_and_registry(monkeypatch, tmp_path):
     monkeypatch.delenv("FLEET_ROLLOUT_STAGES", raising=False)
-    fleet = load_settings(None)
-    registry = load_registry(fleet.stack.registry)
-    settings = settings_from_fleet(fleet, registry)
-    assert settings.mqtt_password == registry.service("rollout").password
+    fleet = load_settings(None, stack={"data_dir": str(tmp_path)})
+    secrets = ensure_secrets(fleet.secrets_file, mqtt=["rollout"])
+    access = Access(fleet)
+    registry = access.registry
+    settings = settings_from_fleet(access)
+    assert settings.mqtt is not None and settings.mqtt.username == "rollout"
+    assert settings.mqtt.password == secrets.password("mqtt", "rollout")
+    assert settings.mqtt.port == fleet.stack.mosquitto.service_port
+    plain = secrets.password("mqtt", "rollout").get_secret_value()
+    assert "*****" in repr(settings) and plain not in repr(settings)
     assert settings.stages[0].group == "canary"
     assert {s.group for s in settings.stages} == set(registry.groups)
     assert settings.metrics_port == 19105 and settings.release_root == fleet.data_dir / "releases"

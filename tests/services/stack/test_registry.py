@@ -8,7 +8,7 @@ import pytest
 
 from services.errors import ConfigError
 from services.settings import REPO_ROOT
-from services.stack.mosquitto import credentials, render_acl
+from services.stack.mosquitto import listener_accounts, render_acl
 from services.stack.registry import load_registry
 
 EXAMPLE = REPO_ROOT / "deploy" / "fleet-registry.toml"
@@ -28,7 +28,7 @@ def test_example_registry_is_valid_and_has_devices_in_several_groups():
 
 def test_acl_gives_each_device_exactly_its_own_topics():
     registry = load_registry(EXAMPLE)
-    acl = render_acl(registry)
+    acl = render_acl(registry, "devices")
     block = acl.split("user dev-0003\n", 1)[1].split("\n\n", 1)[0].splitlines()
     group = registry.device("dev-0003").group
     assert block == [
@@ -38,24 +38,30 @@ def test_acl_gives_each_device_exactly_its_own_topics():
         "topic read fleet/dev-0003/ota/#",
         f"topic read fleet/groups/{group}/ota",
     ]
-    assert "topic read $share/gateway/fleet/+/pred" in acl
-    assert "pattern" not in acl  # no rule applies to every user
-    assert set(credentials(registry)) == {d.id for d in registry.devices} | set(registry.services)
+    services = render_acl(registry, "services")
+    assert "topic read $share/gateway/fleet/+/pred" in services
+    assert "user dev-" not in services and "user gateway" not in acl  # one listener each
+    assert "pattern" not in acl + services  # no rule applies to every user
+    assert listener_accounts(registry, "devices") == [d.id for d in registry.devices]
+    assert listener_accounts(registry, "services") == sorted(registry.services)
 
 
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
         (
-            '[groups]\na="x"\n[[devices]]\nid="d1"\ngroup="b"\npassword="12345678"\n',
+            '[groups]\na="x"\n[[devices]]\nid="d1"\ngroup="b"\n',
             "unknown group",
         ),
         (
-            '[groups]\na="x"\n' + '[[devices]]\nid="d1"\ngroup="a"\npassword="12345678"\n' * 2,
+            '[groups]\na="x"\n' + '[[devices]]\nid="d1"\ngroup="a"\n' * 2,
             "duplicate device ids",
         ),
-        ('[groups]\na="x"\n[[devices]]\nid="a/#"\ngroup="a"\npassword="12345678"\n', "id"),
-        ('[groups]\na="x"\n[[devices]]\nid="d1"\ngroup="a"\npassword="short"\n', "password"),
+        ('[groups]\na="x"\n[[devices]]\nid="a/#"\ngroup="a"\n', "id"),
+        (  # secrets are generated into the stack's secrets file, never committed
+            '[groups]\na="x"\n[[devices]]\nid="d1"\ngroup="a"\npassword="12345678"\n',
+            "passwords do not belong in the registry",
+        ),
         ("[groups\n", "not valid TOML"),
     ],
 )
