@@ -123,10 +123,7 @@ def test_corpus_oracle_answers_gold_labels_through_the_labellers_chat_client(tmp
 
 
 def _registry(canary: int, simulated: int) -> Registry:
-    devices = [
-        {"id": f"dev-{i:04d}", "group": "canary", "password": f"dev-{i:04d}-secret"}
-        for i in range(1, canary + 1)
-    ]
+    devices = [{"id": f"dev-{i:04d}", "group": "canary"} for i in range(1, canary + 1)]
     return Registry.model_validate({
         "groups": {"canary": "first", "fleet": "the rest"},
         "devices": devices,
