@@ -54,10 +54,13 @@ class GatewaySettings:
     def from_fleet(
         cls, access: Access, client_id: str = "gateway-1", **overrides
     ) -> GatewaySettings:
-        """Defaults from the fleet settings and the registry's ``gateway`` account."""
+        """Defaults from the fleet settings and the registry's ``gateway`` account;
+        ``mqtt_host`` / ``mqtt_port`` overrides move that account to another address."""
         fleet = access.fleet
+        where = {k: overrides.pop(f"mqtt_{k}", None) for k in ("host", "port")}
+        mqtt = access.mqtt("gateway")
         values: dict[str, Any] = {
-            "mqtt": access.mqtt("gateway"),
+            "mqtt": mqtt.model_copy(update={k: v for k, v in where.items() if v is not None}),
             "client_id": client_id,
             "share_group": "gateway",
             "kafka_bootstrap": fleet.kafka_bootstrap,
