@@ -45,6 +45,7 @@ class KafkaSettings(_Section):
 
 
 class MosquittoSettings(_Section):
+    host: str | None = None  # where clients connect (default: stack.host)
     port: int = Field(default=18830, ge=1, le=65535)  # devices' listener (client id = username)
     service_port: int = Field(default=18831, ge=1, le=65535)  # service accounts' listener
     binary: str = "mosquitto"  # Debian's /usr/sbin/mosquitto
@@ -84,12 +85,11 @@ class StackSettings(_Section):
 
 
 class SecuritySettings(_Section):
-    """Transport security of the local stack (``services/security`` implements it)."""
+    """Credentials of the local stack (``services/security`` implements them)."""
 
-    # Every service of this process connects to Kafka as this account instead of its own
-    # (tests that run services on topics of their own; the ACLs give a service only its
-    # topics). Needs that account's secret, so it grants nothing the caller does not hold.
-    kafka_account: str | None = None
+    # Every account's secret; default <data_dir>/secrets/accounts.json, which `fleet stack
+    # up` creates. Elsewhere (a Kubernetes Secret) a file with only the process's accounts.
+    secrets_file: Path | None = None
 
 
 class TopicSpec(_Section):
@@ -180,7 +180,7 @@ class FleetSettings(EnvFirstSettings):
     @property
     def secrets_file(self) -> Path:
         """Every account's secret (``services.security.secrets``); 0600, never in git."""
-        return self.stack.data_dir / "secrets" / "accounts.json"
+        return self.security.secrets_file or self.stack.data_dir / "secrets" / "accounts.json"
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -208,7 +208,10 @@ def _resolve_paths(settings: FleetSettings, base: Path) -> FleetSettings:
             "kafka": kafka,
         }
     )
-    return settings.model_copy(update={"stack": stack})
+    security = settings.security
+    if security.secrets_file is not None:
+        security = security.model_copy(update={"secrets_file": absolute(security.secrets_file)})
+    return settings.model_copy(update={"stack": stack, "security": security})
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> FleetSettings:

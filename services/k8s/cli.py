@@ -79,6 +79,10 @@ def register(app: typer.Typer) -> None:
     @group.command("secrets")
     def secrets_cmd(
         keys_dir: Annotated[Path | None, Opt(help="default: <data_dir>/keys")] = None,
+        secrets_file: Annotated[
+            Path | None,
+            Opt(help="the cluster's account secrets (default <data_dir>/k8s/accounts.json)"),
+        ] = None,
         config: Annotated[Path | None, Opt(help="fleet.toml (default: $FLEET_CONFIG)")] = None,
     ) -> None:
         """Print the Secrets (registry, Mosquitto auth, keys and tokens) for kubectl apply."""
@@ -88,5 +92,9 @@ def register(app: typer.Typer) -> None:
         from services.settings import load_settings
 
         fleet = load_settings(config)
-        objs = secrets(fleet.stack.registry, keys_dir or fleet.data_dir / "keys")
+        objs = secrets(
+            fleet.stack.registry,
+            keys_dir or fleet.data_dir / "keys",
+            secrets_file or fleet.data_dir / "k8s" / "accounts.json",
+        )
         typer.echo("---\n" + "---\n".join(yaml.safe_dump(o, sort_keys=False) for o in objs))

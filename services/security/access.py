@@ -53,7 +53,7 @@ class Access:
                 f"of {stack.registry} (services: {sorted(self.registry.services)})"
             )
         return MqttAccess(
-            host=stack.host,
+            host=stack.mosquitto.host or stack.host,
             port=port,
             username=account,
             password=self.secrets.password("mqtt", account),

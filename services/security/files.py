@@ -63,18 +63,25 @@ def create_private(path: Path, data: bytes) -> bool:
 
 
 def read_private(path: Path) -> bytes:
-    """The contents of a secret file; refused when others may read or write it."""
+    """The contents of a secret file; refused when others may read or write it.
+
+    A file of our own must be 0600 or stricter. One that a platform mounted for us (owned
+    by another user, e.g. a Kubernetes Secret whose group is the pod's ``fsGroup``) may be
+    group-readable, never world-readable or writable by anyone but its owner.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
-        if stat.S_IMODE(info.st_mode) & 0o077:
+        mode = stat.S_IMODE(info.st_mode)
+        too_open = 0o077 if info.st_uid == os.getuid() else 0o027
+        if mode & too_open:
             raise ConfigError(
-                f"{path} is readable or writable by others (mode "
-                f"{stat.S_IMODE(info.st_mode):04o}); `chmod 600 {path}` and check who read it"
+                f"{path} is readable or writable by others (mode {mode:04o}); "
+                f"`chmod 600 {path}` and check who read it"
             )
         return handle.read()

@@ -52,6 +52,15 @@ class AccountSecrets:
     def names(self, kind: Kind) -> list[str]:
         return sorted(self.accounts.get(kind, {}))
 
+    def export(self, mqtt: Iterable[str] = (), kafka: Iterable[str] = ()) -> bytes:
+        """A secrets file with only the named accounts (what one process should hold)."""
+        wanted: dict[Kind, Iterable[str]] = {"mqtt": mqtt, "kafka": kafka}
+        plain = {
+            kind: {n: self.password(kind, n).get_secret_value() for n in sorted(wanted[kind])}
+            for kind in KINDS
+        }
+        return (json.dumps({"version": 1, **plain}, indent=1) + "\n").encode()
+
 
 def load_secrets(path: Path) -> AccountSecrets:
     """Read the secrets file; :class:`ConfigError` says how to create it when it is missing."""
@@ -83,12 +92,9 @@ def ensure_secrets(
         }
         for kind in KINDS:
             merged[kind].update({name: SecretStr(new_secret()) for name in missing[kind]})
-        plain = {
-            kind: {name: value.get_secret_value() for name, value in sorted(merged[kind].items())}
-            for kind in KINDS
-        }
-        write_private(path, (json.dumps({"version": 1, **plain}, indent=1) + "\n").encode())
-        return AccountSecrets(path, merged)
+        secrets = AccountSecrets(path, merged)
+        write_private(path, secrets.export(merged["mqtt"], merged["kafka"]))
+        return secrets
 
 
 def _parse(path: Path, raw: bytes) -> AccountSecrets:

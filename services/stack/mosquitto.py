@@ -52,6 +52,24 @@ def render_acl(registry: Registry, listener: str) -> str:
     return "\n".join(lines)
 
 
+def render_listeners(ports: dict[str, int], bind: str, auth_dir: str) -> list[str]:
+    """The two listeners' config lines (after ``per_listener_settings true``): each with
+    its own password file and ACL in ``auth_dir``; devices' client id = their username."""
+    lines = []
+    for listener in LISTENERS:
+        lines += [
+            f"# {listener}",
+            f"listener {ports[listener]} {bind}",
+            "allow_anonymous false",
+            f"password_file {auth_dir}/{listener}.passwd",
+            f"acl_file {auth_dir}/{listener}.acl",
+        ]
+        if listener == "devices":
+            lines.append("use_username_as_clientid true")
+        lines.append("")
+    return lines
+
+
 def listener_accounts(registry: Registry, listener: str) -> list[str]:
     if listener == "devices":
         return [d.username for d in registry.devices]
@@ -93,17 +111,7 @@ class Mosquitto(Component):
             # As root Mosquitto would switch to user "mosquitto", who cannot write var/.
             lines.append(f"user {getpass.getuser()}")
         lines += ["", BASE_CONFIG.read_text().rstrip(), ""]
-        for listener, port in self.ports().items():
-            lines += [
-                f"# {listener}",
-                f"listener {port} {self.host}",
-                "allow_anonymous false",
-                f"password_file {self.run_dir / f'{listener}.passwd'}",
-                f"acl_file {self.run_dir / f'{listener}.acl'}",
-            ]
-            if listener == "devices":
-                lines.append("use_username_as_clientid true")
-            lines.append("")
+        lines += render_listeners(self.ports(), self.host, str(self.run_dir))
         return "\n".join(lines)
 
     def write_auth(self) -> None:

@@ -54,8 +54,8 @@ def test_the_validator_rejects_mistakes(objects):
 def test_services_probes_secrets_and_topics(objects):
     workloads = by_kind(objects, "Deployment") | by_kind(objects, "StatefulSet")
     assert set(SERVICES) <= set(workloads)
-    secret_names = {"fleet-registry", "mosquitto-auth", "fleet-keys"}
     for name in SERVICES:
+        secret_names = {"fleet-registry", f"fleet-accounts-{name}", "fleet-keys"}
         pod = workloads[name]["spec"]["template"]["spec"]
         (container,) = pod["containers"]
         assert container["readinessProbe"] and container["livenessProbe"], name
@@ -78,16 +78,33 @@ def test_prometheus_rules_are_the_stacks_rules(objects):
 
 
 def test_secrets_are_generated_with_hashed_passwords(tmp_path):
+    import json
+
     from services.k8s.secrets import secrets
-    from services.stack.registry import load_registry
+    from services.security.secrets import load_secrets
 
     registry_path = REPO_ROOT / "deploy" / "fleet-registry.toml"
-    made = {s["metadata"]["name"]: s for s in secrets(registry_path, tmp_path / "keys")}
-    assert set(made) == {"fleet-registry", "mosquitto-auth", "fleet-keys"}
+    accounts = tmp_path / "k8s" / "accounts.json"
+    made = {s["metadata"]["name"]: s for s in secrets(registry_path, tmp_path / "keys", accounts)}
+    per_service = {f"fleet-accounts-{name}" for name in SERVICES}
+    assert set(made) == {"fleet-registry", "mosquitto-auth", "fleet-keys", *per_service}
     for secret in made.values():
         assert validate_object(secret) == []
-    passwd = base64.b64decode(made["mosquitto-auth"]["data"]["passwd"]).decode()
-    gateway = load_registry(registry_path).service("gateway")
-    assert "gateway:$7$" in passwd and gateway.password not in passwd
+
+    def data(secret: str, key: str) -> str:
+        return base64.b64decode(made[secret]["data"][key]).decode()
+
+    gateway = load_secrets(accounts).password("mqtt", "gateway").get_secret_value()
+    services, devices = (
+        data("mosquitto-auth", "services.passwd"),
+        data("mosquitto-auth", "devices.passwd"),
+    )
+    assert "gateway:$7$" in services and "dev-0001:$7$" in devices
+    assert "gateway:" not in devices and gateway not in services + devices
+    # each pod gets its own accounts only
+    assert json.loads(data("fleet-accounts-gateway", "accounts.json"))["mqtt"] == {
+        "gateway": gateway
+    }
+    assert json.loads(data("fleet-accounts-processor", "accounts.json"))["mqtt"] == {}
     keys = made["fleet-keys"]["data"]
     assert {"release.key", "release.pub", "ops.token"} <= set(keys)
