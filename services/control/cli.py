@@ -50,6 +50,7 @@ def control_settings(config: Path | None) -> ControlSettings:
 
 
 def main(config: Path | None = None) -> None:
+    import functools
     import logging
 
     from aiohttp import web
@@ -87,7 +88,7 @@ def main(config: Path | None = None) -> None:
         recent_limit=settings.recent_limit,
         public_key=key.read_bytes() if key.is_file() else None,
         prometheus=Prometheus(settings.prometheus_url, timeout_s=5.0),
-        components=stack.status,
+        components=functools.partial(stack.status, deep=False),  # no Kafka client per page
         alerts=AlertBook(settings.alerts_kept),
         sessions=Sessions(settings.session_ttl_s),
     )

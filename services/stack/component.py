@@ -9,7 +9,7 @@ from pathlib import Path
 
 from services.errors import StackError
 from services.settings import FleetSettings
-from services.stack.process import ManagedProcess, port_in_use
+from services.stack.process import ManagedProcess, port_in_use, port_open
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,9 @@ class Component(ABC):
             f"lines of {self.process.log_file}:\n{self.process.log_tail()}"
         )
 
-    def status(self) -> ComponentStatus:
+    def status(self, deep: bool = True) -> ComponentStatus:
+        """``deep``: ask the daemon a real request (``probe``); else its ports merely accept
+        connections (cheap enough for a page that refreshes)."""
         pid = self.process.pid()
         if pid is None:
             state = "stale" if self.process.is_stale() else "down"
@@ -119,7 +121,12 @@ class Component(ABC):
                 else ""
             )
         else:
-            state, detail = ("up", "") if self.probe() else ("starting", "not answering yet")
+            answers = (
+                self.probe()
+                if deep
+                else all(port_open(self.host, port) for port in self.ports().values())
+            )
+            state, detail = ("up", "") if answers else ("starting", "not answering yet")
         try:
             version = self.version()
         except StackError as exc:

@@ -112,5 +112,5 @@ class Stack:
                     stopped.append(component.name)
         return stopped
 
-    def status(self) -> list[ComponentStatus]:
-        return [component.status() for component in self.components.values()]
+    def status(self, deep: bool = True) -> list[ComponentStatus]:
+        return [component.status(deep) for component in self.components.values()]

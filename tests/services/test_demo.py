@@ -88,3 +88,13 @@ def test_quick_demo_closes_the_loop_and_accounts_for_every_prediction(stack, tmp
         text
     )
     assert "The loop closed" in text
+    # the pictures next to the summary: the plots and the ops page, named in the summary
+    assert [p.name for p in result.pictures] == [
+        "drift.png",
+        "rollout.png",
+        "accuracy.png",
+        "ops-page.png",
+    ], result.not_included
+    for picture in result.pictures:
+        assert picture.parent == tmp_path / "summary" and picture.stat().st_size > 10_000
+        assert f"Picture: {picture}" in text.replace("\n", "")
