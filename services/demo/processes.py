@@ -83,7 +83,9 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def skip_backlog(bootstrap: str, group_id: str, topics: list[str]) -> int:
+def skip_backlog(
+    bootstrap: str, group_id: str, topics: list[str], coordinator_wait_s: float = 120.0
+) -> int:
     """Move ``group_id``'s committed offsets to the end of ``topics`` and of every partition it
     has committed before (faust's internal topics); returns how many records were skipped.
 
@@ -91,11 +93,21 @@ def skip_backlog(bootstrap: str, group_id: str, topics: list[str]) -> int:
     other group; it only keeps a backlog from earlier runs out of the demo's live windows."""
     from kafka import KafkaAdminClient, TopicPartition
     from kafka.admin import OffsetSpec
-    from kafka.errors import KafkaError
+    from kafka.errors import CoordinatorNotAvailableError, KafkaError
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        committed = admin.list_group_offsets({group_id: None}).get(group_id, {})
+        # a broker that just started creates its offsets topic on first use: until then it
+        # has no group coordinator, so ask again for a while
+        deadline = time.monotonic() + coordinator_wait_s
+        while True:
+            try:
+                committed = admin.list_group_offsets({group_id: None}).get(group_id, {})
+                break
+            except CoordinatorNotAvailableError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
         partitions = set(committed)
         for topic in topics:
             for meta in admin.describe_topics([topic]):
@@ -211,7 +223,7 @@ def wait_ready(services: list[ServiceProcess]) -> None:
     """Until each service shows it is ready (log line or /metrics), in start order."""
     checks: dict[str, tuple[str, float]] = {
         "gateway": ("subscribed to", 120),
-        "processor": ("Ready", 120),
+        "processor": ("Ready", 300),  # faust recovers its tables first: slow on a busy machine
         "labeler": ("labeler starting", 300),
         "rollout": ("rollout manager running", 120),
     }
