@@ -264,7 +264,7 @@ def render_console(view: ConsoleView) -> str:
     )
     ranges = " · ".join(
         f'<a href="/?minutes={m}">{m} min</a>' if m != view.minutes else f"<b>{m} min</b>"
-        for m in (15, 30, 60, 180)
+        for m in sorted({15, 30, 60, 180, view.minutes})
     )
     report = view.report
     return (

@@ -166,7 +166,7 @@ def write_all(
     events += [(name, ts) for name, ts in timeline(loop) if name.startswith(("ops ", "release"))][
         :2
     ]
-    if math.isfinite(times.v2_start):
+    if loop.version and math.isfinite(times.v2_start):
         events.append((f"all devices on v{loop.version}", times.v2_start))
     end = times.end if math.isfinite(times.end) else times.v1_end
     written = [
