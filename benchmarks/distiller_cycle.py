@@ -52,8 +52,8 @@ def run(
     from services.distiller.cycle import CycleConfig, LabelledText, ReplaySet, run_cycle
     from services.distiller.finetune import FinetuneConfig
     from services.distiller.gate import GateConfig
-    from services.distiller.release import MemoryPublisher
     from services.distiller.samples import MemorySampleStore
+    from services.releases.announce import MemoryAnnouncer
     from services.releases.profile import integer_probs
     from services.releases.signing import load_or_create_key
     from services.releases.store import ReleaseStore
@@ -139,7 +139,7 @@ def run(
         sample_store.add(samples)
         outcome = run_cycle(
             replace(cycle, replay_ratio=ratio, gate=gate), sample_store, store, replay, key,
-            MemoryPublisher(), trigger="drift",
+            MemoryAnnouncer(), trigger="drift",
         )  # fmt: skip
         entry: dict[str, Any] = {
             "outcome": outcome.outcome,

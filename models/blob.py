@@ -238,6 +238,24 @@ def write_blob(
     return bytes(body) + struct.pack("<I", zlib.crc32(body))
 
 
+def restamp_blob(data: bytes, model_version: int) -> bytes:
+    """``data`` as release ``model_version``: only the header's ``model_version`` field and the
+    trailing CRC-32 change (no other field derives from the version), so the tensors and the
+    ``STST`` self-test stay byte for byte. A rollback re-releases earlier weights this way,
+    under a version the devices accept. The result is validated with :func:`read_blob`."""
+    if not isinstance(model_version, int) or model_version < 1 or model_version >= 2**32:
+        raise BlobInconsistentError(f"model_version must be in 1..2^32-1, got {model_version!r}")
+    read_blob(data)  # refuse to re-stamp what is not a valid blob
+    fields = list(HEADER.unpack_from(data, 0))
+    fields[3] = model_version
+    body = bytearray(data[:-CRC_SIZE])
+    body[:HEADER_SIZE] = HEADER.pack(*fields)
+    out = bytes(body) + struct.pack("<I", zlib.crc32(body))
+    if read_blob(out).model_version != model_version:
+        raise BlobInconsistentError("the re-stamped model_version did not read back")
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Reader
 

@@ -55,8 +55,8 @@ class MemoryReleaseFeed(ReleaseFeed):
 
 
 class KafkaReleaseFeed(ReleaseFeed):
-    """Reads the compacted topic from its tail (it holds one manifest per target once
-    compacted; ``limit`` bounds what is read before compaction)."""
+    """Reads the compacted topic from its tail (one manifest per release; ``limit`` bounds
+    what is read)."""
 
     def __init__(self, tail: TopicTail, topic: str, rollouts_topic: str, limit: int = 1000) -> None:
         self.tail, self.topic, self.rollouts_topic, self.limit = tail, topic, rollouts_topic, limit

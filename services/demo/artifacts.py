@@ -153,12 +153,8 @@ def seed_release(
     must also be newer than ``newer_than`` (what Kafka's compacted topics remember of earlier
     runs): the rollout manager refuses a release older than one it has a record of."""
     from models.student import load_student
-    from services.distiller.release import (
-        KafkaPublisher,
-        build_manifest,
-        export_blob,
-        store_release,
-    )
+    from services.distiller.release import build_manifest, export_blob, store_release
+    from services.releases.announce import KafkaAnnouncer
     from services.releases.signing import load_or_create_key
     from services.releases.store import ReleaseStore
 
@@ -169,5 +165,5 @@ def seed_release(
     key = load_or_create_key(keys_dir)
     manifest = build_manifest(version, blob, profile_texts, metrics, key, TARGET, "1.0.0")
     path = store_release(store, manifest, blob, model, labels)
-    KafkaPublisher(bootstrap, releases_topic).publish(manifest)
+    KafkaAnnouncer(bootstrap, releases_topic).publish(manifest)
     return Release(version, path / "model.blob", manifest)

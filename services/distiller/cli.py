@@ -54,7 +54,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Store a trained student as the next release (1 in an empty store), signed."""
         from models.data.loaders import read_jsonl
-        from services.distiller.release import KafkaPublisher, seed_release
+        from services.distiller.release import seed_release
+        from services.releases.announce import KafkaAnnouncer
         from services.releases.signing import load_or_create_key
         from services.releases.store import ReleaseStore
 
@@ -65,7 +66,7 @@ def register(app: typer.Typer) -> None:
             s.target, s.min_firmware,
         )  # fmt: skip
         if publish:
-            KafkaPublisher(s.bootstrap, s.releases_topic).publish(manifest)
+            KafkaAnnouncer(s.bootstrap, s.releases_topic).publish(manifest)
         typer.echo(f"release {manifest.version} stored in {s.release_root}" +
                    (f", published to {s.releases_topic}" if publish else ""))  # fmt: skip
 
@@ -94,11 +95,11 @@ def build_service(s: Any) -> Any:  # DistillerSettings -> DistillerService
 
     from services.distiller.cycle import ReplaySet
     from services.distiller.metrics import DistillerMetrics
-    from services.distiller.release import KafkaPublisher
     from services.distiller.samples import SqliteSampleStore
     from services.distiller.service import DistillerService
     from services.distiller.traffic import recent_texts
     from services.distiller.triggers import PrometheusDrift
+    from services.releases.announce import KafkaAnnouncer
     from services.releases.signing import load_or_create_key
     from services.releases.store import ReleaseStore
 
@@ -120,7 +121,7 @@ def build_service(s: Any) -> Any:  # DistillerSettings -> DistillerService
     )
     return DistillerService(
         s, SqliteSampleStore(s.data_dir / "samples.sqlite3"), ReleaseStore(s.release_root),
-        replay, load_or_create_key(s.keys_dir), KafkaPublisher(s.bootstrap, s.releases_topic),
+        replay, load_or_create_key(s.keys_dir), KafkaAnnouncer(s.bootstrap, s.releases_topic),
         drift, DistillerMetrics.create(), traffic=traffic,
     )  # fmt: skip
 
@@ -131,7 +132,7 @@ def main(config: Path | None = None) -> None:
 
     from prometheus_client import start_http_server
 
-    from services.distiller.release import PublishError, published_versions
+    from services.releases.announce import AnnounceError, published_versions
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     s = load(config)
@@ -144,6 +145,6 @@ def main(config: Path | None = None) -> None:
     try:  # a release stored before a crash, its manifest never acknowledged: publish it now
         if latest is not None and latest not in published_versions(s.bootstrap, s.releases_topic):
             service.unpublished = latest
-    except PublishError as exc:
+    except AnnounceError as exc:
         logging.getLogger(__name__).warning("cannot check published releases: %s", exc)
     service.run()

@@ -33,8 +33,6 @@ from services.distiller.finetune import (
 from services.distiller.gate import GateConfig, GateScores, decide
 from services.distiller.release import (
     CurrentReleaseError,
-    Publisher,
-    PublishError,
     build_manifest,
     export_blob,
     load_current,
@@ -43,6 +41,7 @@ from services.distiller.release import (
 from services.distiller.samples import SampleStore
 from services.distiller.settings import DistillerSettings
 from services.errors import ServiceError
+from services.releases.announce import AnnounceError, ReleaseAnnouncer
 from services.releases.profile import integer_probs
 from services.releases.signing import public_bytes
 from services.releases.store import ReleaseStore, ReleaseStoreError
@@ -167,7 +166,7 @@ def run_cycle(
     releases: ReleaseStore,
     replay: ReplaySet | None,
     key: Ed25519PrivateKey,
-    publisher: Publisher,
+    publisher: ReleaseAnnouncer,
     *,
     trigger: str = "ops",
     max_steps: int | None = None,
@@ -293,7 +292,7 @@ def run_cycle(
         raise CycleError(f"cannot store release {version}: {exc}") from exc
     try:
         publisher.publish(manifest)
-    except PublishError as exc:
+    except AnnounceError as exc:
         raise CycleError(f"release {version} stored, not published: {exc}", version) from exc
     samples.mark_trained(high_water)
     seconds = time.perf_counter() - started

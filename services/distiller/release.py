@@ -1,11 +1,6 @@
 """Releases as the distiller sees them: the current one read back (and refused when its store
-entry is corrupt), a new one built (integer blob, reference profile, signed manifest), and
-the publisher that announces it on ``model.releases``.
-
-Key of the compacted topic: ``<target>/v<version>``, one key per release. Keying by target
-alone (the demo's first release does) would let compaction delete every release but the newest,
-and a restarted processor would then have no reference profile for devices still running an
-older one. The processor's ReleaseFollower reads values only, so it works with either key.
+entry is corrupt) and a new one built (integer blob, reference profile, signed manifest).
+Announcing it on ``model.releases`` is ``services.releases.announce``'s.
 """
 
 from __future__ import annotations
@@ -14,7 +9,6 @@ import hashlib
 import shutil
 import tempfile
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,56 +25,8 @@ from services.releases.store import ReleaseStore, ReleaseStoreError
 from services.schemas import ReleaseManifest
 
 
-class PublishError(ServiceError):
-    """The manifest could not be written to Kafka (the release stays in the store)."""
-
-
 class CurrentReleaseError(ServiceError):
     """There is no usable current release: none stored, no float student, or a corrupt entry."""
-
-
-def release_key(manifest: ReleaseManifest) -> bytes:
-    return f"{manifest.target}/v{manifest.version}".encode()
-
-
-class Publisher(ABC):
-    @abstractmethod
-    def publish(self, manifest: ReleaseManifest) -> None:
-        """Announce a stored release. Runs on the cycle thread after ``ReleaseStore.put``;
-        returns once Kafka acknowledged the record (acks=all); raises :class:`PublishError`
-        otherwise (the caller retries with the same manifest, which is idempotent)."""
-
-
-class MemoryPublisher(Publisher):
-    def __init__(self, fail: bool = False) -> None:
-        self.published: list[ReleaseManifest] = []
-        self.fail = fail
-
-    def publish(self, manifest: ReleaseManifest) -> None:
-        if self.fail:
-            raise PublishError("memory publisher told to fail")
-        self.published.append(manifest)
-
-
-class KafkaPublisher(Publisher):
-    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 30.0) -> None:
-        self.bootstrap, self.topic, self.timeout_s = bootstrap, topic, timeout_s
-
-    def publish(self, manifest: ReleaseManifest) -> None:
-        from kafka import KafkaProducer
-        from kafka.errors import KafkaError
-
-        try:
-            producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", retries=5)
-        except KafkaError as exc:
-            raise PublishError(f"cannot connect to Kafka at {self.bootstrap}: {exc}") from exc
-        try:
-            future = producer.send(self.topic, key=release_key(manifest), value=manifest.to_bytes())
-            future.get(timeout=self.timeout_s)
-        except KafkaError as exc:
-            raise PublishError(f"release {manifest.version} not acknowledged: {exc}") from exc
-        finally:
-            producer.close(timeout=10)
 
 
 @dataclass
@@ -188,18 +134,3 @@ def seed_release(
     )
     store_release(store, manifest, blob, model, labels)
     return manifest
-
-
-def published_versions(bootstrap: str, topic: str, timeout_s: float = 30.0) -> set[int]:
-    """Release versions whose manifest is in ``topic`` (read from the start to its end)."""
-    from services.errors import ValidationError
-    from services.schemas import parse_release_manifest
-    from services.topic_reader import read_to_end
-
-    versions: set[int] = set()
-    for record in read_to_end(bootstrap, topic, timeout_s=timeout_s, error=PublishError):
-        try:
-            versions.add(parse_release_manifest(record.value).version)
-        except ValidationError:
-            continue
-    return versions

@@ -20,11 +20,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.distiller.cycle import CycleConfig, CycleError, CycleResult, ReplaySet, run_cycle
 from services.distiller.metrics import DistillerMetrics
-from services.distiller.release import Publisher, PublishError
 from services.distiller.samples import SampleStore, SampleStoreError
 from services.distiller.settings import DistillerSettings
 from services.distiller.triggers import DriftSource, Trigger, TriggerConfig, Triggers
 from services.errors import ServiceError, ValidationError
+from services.releases.announce import ReleaseAnnouncer
 from services.releases.store import ReleaseStore
 from services.schemas import LabelledSample, Redistill, parse_labelled_sample, parse_ops_command
 
@@ -50,7 +50,7 @@ class DistillerService:
         releases: ReleaseStore,
         replay: ReplaySet | None,
         key: Ed25519PrivateKey,
-        publisher: Publisher,
+        publisher: ReleaseAnnouncer,
         drift: DriftSource | None,
         metrics: DistillerMetrics,
         clock: Callable[[], float] = time.monotonic,
@@ -189,7 +189,7 @@ class DistillerService:
             return True
         try:
             self.publisher.publish(self.releases.manifest(self.unpublished))
-        except (PublishError, ServiceError) as exc:
+        except ServiceError as exc:
             self.metrics.publish_failures.inc()
             log.warning("release %d still not published: %s", self.unpublished, exc)
             return False

@@ -1,6 +1,6 @@
-"""The rollout manager's three outputs to the outside, as small abstract bases, with the
-in-memory doubles the unit tests use. The real ones: ``publisher.py`` (retained manifests over
-MQTT) and ``state.py`` (Kafka state topic, release announcements)."""
+"""The rollout manager's outputs to the outside, as small abstract bases, with the in-memory
+doubles the unit tests use. The real ones: ``publisher.py`` (retained manifests over MQTT) and
+``state.py`` (Kafka state topic); release announcements are ``services.releases.announce``'s."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import abc
 
 from edge_agent.transport import MemoryBroker
 from services.errors import ServiceError
-from services.schemas import ReleaseManifest
 from services.schemas.rollout import RolloutRecord
 
 
@@ -45,17 +44,6 @@ class StateStore(abc.ABC):
         """Runs at shutdown."""
 
 
-class ReleaseSink(abc.ABC):
-    @abc.abstractmethod
-    def publish(self, manifest: ReleaseManifest) -> None:
-        """Runs when a roll-forward release was built and stored: announce it where the
-        distiller's releases go (the processor needs its reference profile). Raises
-        :class:`RolloutIOError` when not acknowledged."""
-
-    def close(self) -> None:  # noqa: B027 - optional hook; the doubles hold nothing
-        """Runs at shutdown."""
-
-
 class MemoryManifestPublisher(ManifestPublisher):
     """Publishes retained on a :class:`MemoryBroker`; clearing removes the retained copy."""
 
@@ -82,11 +70,3 @@ class MemoryStateStore(StateStore):
     def save(self, record: RolloutRecord) -> None:
         self.records[record.version] = record
         self.saves += 1
-
-
-class MemoryReleaseSink(ReleaseSink):
-    def __init__(self) -> None:
-        self.published: list[ReleaseManifest] = []
-
-    def publish(self, manifest: ReleaseManifest) -> None:
-        self.published.append(manifest)

@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 
 from services.errors import ConfigError, ServiceError
+from services.releases.announce import ReleaseAnnouncer
 from services.releases.signing import load_or_create_key
 from services.releases.store import ReleaseStore
-from services.rollout.adapters import ManifestPublisher, ReleaseSink, RolloutIOError, StateStore
+from services.rollout.adapters import ManifestPublisher, RolloutIOError, StateStore
 from services.rollout.chunks import ChunkServer
 from services.rollout.manager import RolloutManager
 from services.rollout.metrics import RolloutMetrics
@@ -59,7 +60,7 @@ def build_manager(
     device_groups: dict[str, str],
     publisher: ManifestPublisher,
     state: StateStore,
-    release_sink: ReleaseSink,
+    release_sink: ReleaseAnnouncer,
     chunks: ChunkServer,
     metrics: RolloutMetrics,
 ) -> RolloutManager:
@@ -82,8 +83,9 @@ def run(
     from kafka import KafkaConsumer
     from kafka.errors import KafkaError
 
+    from services.releases.announce import KafkaAnnouncer
     from services.rollout.publisher import MqttManifestPublisher
-    from services.rollout.state import KafkaReleaseSink, KafkaStateStore, recent_reporters
+    from services.rollout.state import KafkaStateStore, recent_reporters
 
     metrics = metrics or RolloutMetrics.create()
     if settings.metrics_port:
@@ -92,7 +94,7 @@ def run(
     if s.mqtt is None:
         raise ConfigError("the rollout manager needs its MQTT account (settings.mqtt)")
     state = KafkaStateStore(s.bootstrap, s.state_topic)
-    sink = KafkaReleaseSink(s.bootstrap, s.releases_topic)
+    sink = KafkaAnnouncer(s.bootstrap, s.releases_topic)
     publisher = MqttManifestPublisher(s.mqtt, s.publish_timeout_s)
     chunks = ChunkServer()
     chunk_client = chunks.serve_mqtt(s.mqtt)

@@ -16,7 +16,7 @@ Inputs (each handler is idempotent, so at-least-once delivery is safe):
 
 Outputs: the retained group manifest (``ManifestPublisher``), the chunks of every release in
 flight (``ChunkServer``), the durable state (``StateStore``), roll-forward releases
-(``ReleaseSink`` + the store; see ``rollback.py``) and metrics.
+(``ReleaseAnnouncer`` + the store; see ``rollback.py``) and metrics.
 
 Halting stops advancing and restores the halted group's retained manifest to the last release
 that passed there (or clears it), so a device that reconnects does not pick the halted
@@ -34,10 +34,11 @@ from collections.abc import Callable, Mapping
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.errors import ValidationError
+from services.releases.announce import AnnounceError, ReleaseAnnouncer
 from services.releases.signing import SigningError, verify
 from services.releases.store import ReleaseStore, ReleaseStoreError
 from services.rollout import machine
-from services.rollout.adapters import ManifestPublisher, ReleaseSink, StateStore
+from services.rollout.adapters import ManifestPublisher, RolloutIOError, StateStore
 from services.rollout.chunks import ChunkServer
 from services.rollout.machine import Action, Halted, Publish, RolloutError
 from services.rollout.metrics import RolloutMetrics
@@ -73,7 +74,7 @@ class RolloutManager:
         device_groups: Mapping[str, str],
         publisher: ManifestPublisher,
         state: StateStore,
-        release_sink: ReleaseSink,
+        release_sink: ReleaseAnnouncer,
         chunks: ChunkServer,
         metrics: RolloutMetrics,
         clock: Callable[[], float] = time.time,
@@ -363,7 +364,10 @@ class RolloutManager:
         self._put(record)
         self._put(machine.rolled_back(self.records[bad], new_version, self.clock()))
         self.flush()  # durable before it is announced: our own consumer sees it as known
-        self.release_sink.publish(manifest)
+        try:
+            self.release_sink.publish(manifest)
+        except AnnounceError as exc:  # an output that failed, like every other one here
+            raise RolloutIOError(str(exc)) from exc
         self.metrics.rollbacks.inc()
         log.warning("release %d rolls %s back to the weights of %d", new_version, groups, good)
         for group in machine.touched(self.records[bad]):

@@ -9,50 +9,28 @@ and reference profile; new sha256, size, created time), signed with ``release.ke
 the :class:`ReleaseStore` (with the good release's float student, so the distiller continues
 from the weights in service) and rolled out like any release to the affected groups.
 
-Re-stamping changes only the header's ``model_version`` field and the trailing CRC-32 (the
-blob format has no other field derived from the version; ``read_blob`` re-validates the
-result), so the tensors and the ``STST`` self-test are byte-identical to the good release's.
+Re-stamping (``models.blob.restamp_blob``) changes only the blob header's ``model_version``
+and the trailing CRC-32, so the tensors and the ``STST`` self-test are byte-identical to the
+good release's.
 """
 
 from __future__ import annotations
 
 import hashlib
-import struct
-import zlib
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from models.blob import CRC_SIZE, HEADER, read_blob
+from models.blob import restamp_blob
 from models.errors import ModelsError
 from services.errors import ServiceError
 from services.releases.signing import sign
 from services.releases.store import ReleaseStore, ReleaseStoreError
 from services.schemas import ReleaseManifest
 
-MODEL_VERSION_OFFSET = 8  # magic (4 s), format_version (H), header_size (H), model_version (I)
-
 
 class RollbackError(ServiceError):
     """No good release to roll back to, or the roll-forward release cannot be built."""
-
-
-def restamp(blob: bytes, version: int) -> bytes:
-    """``blob`` with its header's model version set to ``version`` and its CRC recomputed."""
-    if not 1 <= version < 2**32:
-        raise RollbackError(f"model version must be in 1..2^32-1, got {version}")
-    fields = list(HEADER.unpack_from(blob, 0))
-    assert struct.calcsize("<4sHH") == MODEL_VERSION_OFFSET, "header layout changed"
-    fields[3] = version
-    body = bytearray(blob[:-CRC_SIZE])
-    body[: HEADER.size] = HEADER.pack(*fields)
-    out = bytes(body) + struct.pack("<I", zlib.crc32(body))
-    try:
-        checked = read_blob(out)
-    except ModelsError as exc:
-        raise RollbackError(f"re-stamped blob does not read back: {exc}") from exc
-    assert checked.model_version == version, "re-stamped version did not stick"
-    return out
 
 
 def build_rollback(
@@ -66,7 +44,7 @@ def build_rollback(
     Storing is idempotent, so a manager that crashed after this step can run it again."""
     try:
         good = store.manifest(good_version)
-        blob = restamp(store.blob(good_version), new_version)
+        blob = restamp_blob(store.blob(good_version), new_version)
         if new_version in store.versions():  # a retry after a crash, or the version is taken
             existing = store.manifest(new_version)
             if existing.sha256 != hashlib.sha256(blob).hexdigest():
@@ -88,7 +66,7 @@ def build_rollback(
         )
         manifest = sign(manifest, key)
         store.put(manifest, blob, store.student_dir(good_version))
-    except ReleaseStoreError as exc:
+    except (ReleaseStoreError, ModelsError) as exc:
         raise RollbackError(
             f"cannot build release {new_version} from {good_version}: {exc}"
         ) from exc

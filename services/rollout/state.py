@@ -1,4 +1,4 @@
-"""Kafka side of the rollout manager: the durable state topic and release announcements.
+"""Kafka side of the rollout manager: the durable state topic and who reported recently.
 
 State lives in a compacted topic (``model.rollouts``, one partition, key = the release version
 as decimal text, value = :class:`services.schemas.rollout.RolloutRecord` JSON) rather than a
@@ -14,8 +14,8 @@ import logging
 import time
 
 from services.errors import ValidationError
-from services.rollout.adapters import ReleaseSink, RolloutIOError, StateStore
-from services.schemas import ReleaseManifest, parse_device_status
+from services.rollout.adapters import RolloutIOError, StateStore
+from services.schemas import parse_device_status
 from services.schemas.rollout import RolloutRecord, parse_rollout_record
 from services.topic_reader import read_to_end
 
@@ -94,20 +94,6 @@ class KafkaStateStore(StateStore):
 
     def save(self, record: RolloutRecord) -> None:
         self.producer.send(self.topic, str(record.version).encode(), record.to_bytes())
-
-    def close(self) -> None:
-        self.producer.close()
-
-
-class KafkaReleaseSink(ReleaseSink):
-    """Roll-forward manifests go to ``model.releases`` keyed by target, like the distiller's."""
-
-    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 30.0) -> None:
-        self.topic = topic
-        self.producer = _Producer(bootstrap, timeout_s)
-
-    def publish(self, manifest: ReleaseManifest) -> None:
-        self.producer.send(self.topic, manifest.target.encode(), manifest.to_bytes())
 
     def close(self) -> None:
         self.producer.close()

@@ -1,5 +1,6 @@
 """Release manifest: what the distiller publishes (Kafka ``model.releases``, compacted, keyed
-by target) and the rollout manager sends to devices (MQTT ``fleet/groups/<group>/ota``).
+``<target>/v<version>``: ``services.releases.announce``) and the rollout manager sends to
+devices (MQTT ``fleet/groups/<group>/ota``).
 
 The Ed25519 ``signature`` covers :meth:`ReleaseManifest.signing_payload`: the manifest
 without its signature as canonical JSON (sorted keys, no spaces, UTF-8).

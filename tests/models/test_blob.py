@@ -23,6 +23,7 @@ from models.blob import (
     BlobTruncatedError,
     BlobVersionError,
     read_blob,
+    restamp_blob,
     write_blob,
 )
 from models.errors import ModelsError
@@ -199,3 +200,24 @@ def test_header_words_with_a_valid_crc_raise_only_blob_errors(offset: int, word:
     struct.pack_into("<I", data, offset - offset % 4, word)
     with contextlib.suppress(BlobError):
         read_blob(recrc(data))
+
+
+def test_restamp_changes_only_the_version_and_crc():
+    model = small_model()
+    original = write_blob(model, 2)
+    stamped = restamp_blob(original, 9)
+    assert stamped == write_blob(model, 9)  # what the writer makes for version 9
+    differing = [i for i, (a, b) in enumerate(zip(original, stamped, strict=True)) if a != b]
+    assert differing and all(8 <= i < 12 or i >= len(original) - 4 for i in differing)
+    assert read_blob(stamped).model_version == 9
+
+
+def test_restamp_refuses_an_out_of_range_version_and_a_corrupt_blob():
+    blob = write_blob(small_model(), 2)
+    for version in (0, 2**32):
+        with pytest.raises(BlobInconsistentError, match="model_version"):
+            restamp_blob(blob, version)
+    corrupt = bytearray(blob)
+    corrupt[HEADER_SIZE + 1] ^= 1
+    with pytest.raises(BlobCRCError):  # a new CRC must not make a damaged blob look valid
+        restamp_blob(bytes(corrupt), 3)

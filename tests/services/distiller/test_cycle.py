@@ -13,9 +13,9 @@ from models.student import load_student
 from services.distiller.cycle import CycleConfig, CycleError, ReplaySet, run_cycle
 from services.distiller.finetune import FinetuneConfig
 from services.distiller.gate import GateConfig
-from services.distiller.release import MemoryPublisher
 from services.distiller.samples import MemorySampleStore
 from services.processor.releases import ReferenceStore
+from services.releases.announce import MemoryAnnouncer
 from services.releases.signing import public_bytes, verify
 from services.releases.store import ReleaseStore
 from tests.services.distiller.factories import examples, labelled, write_replay
@@ -37,7 +37,7 @@ def replay_factory(tmp_path) -> ReplaySet:
 
 def test_publishes_a_signed_version_2_from_the_current_student(release_factory, tmp_path):
     releases, key = release_factory()
-    samples, publisher = phase2_store(), MemoryPublisher()
+    samples, publisher = phase2_store(), MemoryAnnouncer()
     result = run_cycle(CONFIG, samples, releases, replay_factory(tmp_path), key, publisher)
 
     assert result.outcome == "published" and result.version == 2, result.to_dict()
@@ -66,7 +66,7 @@ def test_publishes_a_signed_version_2_from_the_current_student(release_factory, 
 
 def test_gate_rejects_a_candidate_trained_on_noise(release_factory, tmp_path):
     releases, key = release_factory()
-    samples, publisher = phase2_store(noise=True), MemoryPublisher()
+    samples, publisher = phase2_store(noise=True), MemoryAnnouncer()
     # (a 2-point margin: on noise both models score near chance, and chance must not pass)
     config = replace(CONFIG, gate=GateConfig(min_gain=0.02))
     result = run_cycle(config, samples, releases, replay_factory(tmp_path), key, publisher)
@@ -78,7 +78,7 @@ def test_gate_rejects_a_candidate_trained_on_noise(release_factory, tmp_path):
 
 def test_step_cap_and_no_replay(release_factory):
     releases, key = release_factory()
-    result = run_cycle(CONFIG, phase2_store(), releases, None, key, MemoryPublisher(), max_steps=3)
+    result = run_cycle(CONFIG, phase2_store(), releases, None, key, MemoryAnnouncer(), max_steps=3)
     assert result.metrics["train_steps"] == 3 and result.metrics["train_replay"] == 0
     assert "gate_replay_accuracy_old" not in result.metrics
 
@@ -86,32 +86,32 @@ def test_step_cap_and_no_replay(release_factory):
 def test_refuses_corrupt_or_missing_store_entries(release_factory, tmp_path):
     releases, key = release_factory()
     with pytest.raises(CycleError, match="no labelled samples"):
-        run_cycle(CONFIG, MemorySampleStore(), releases, None, key, MemoryPublisher())
+        run_cycle(CONFIG, MemorySampleStore(), releases, None, key, MemoryAnnouncer())
     with pytest.raises(CycleError, match="no release"):
         empty = ReleaseStore(tmp_path / "empty")
-        run_cycle(CONFIG, phase2_store(), empty, None, key, MemoryPublisher())
+        run_cycle(CONFIG, phase2_store(), empty, None, key, MemoryAnnouncer())
 
     blob = releases.root / "1" / "model.blob"
     good = blob.read_bytes()
     blob.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
     with pytest.raises(CycleError, match="refused"):
-        run_cycle(CONFIG, phase2_store(), releases, None, key, MemoryPublisher())
+        run_cycle(CONFIG, phase2_store(), releases, None, key, MemoryAnnouncer())
     blob.write_bytes(good)
 
     other, _ = release_factory("other")  # a release signed by someone else
     with pytest.raises(CycleError, match="refused"):
-        run_cycle(CONFIG, phase2_store(), other, None, key, MemoryPublisher())
+        run_cycle(CONFIG, phase2_store(), other, None, key, MemoryAnnouncer())
 
     shutil.rmtree(releases.root / "1" / "student")
     with pytest.raises(CycleError, match="no float student"):
-        run_cycle(CONFIG, phase2_store(), releases, None, key, MemoryPublisher())
+        run_cycle(CONFIG, phase2_store(), releases, None, key, MemoryAnnouncer())
 
 
 def test_a_failed_publish_keeps_the_stored_release(release_factory):
     releases, key = release_factory()
     samples = phase2_store()
     with pytest.raises(CycleError) as caught:
-        run_cycle(CONFIG, samples, releases, None, key, MemoryPublisher(fail=True))
+        run_cycle(CONFIG, samples, releases, None, key, MemoryAnnouncer(fail=True))
     assert caught.value.stored_version == 2 and releases.versions() == [1, 2]
     assert samples.new_count() > 0  # not done: the service publishes it again
 
@@ -122,7 +122,7 @@ def test_the_reference_profile_is_the_current_traffic_when_it_can_be_read(releas
 
     traffic = [text for text, _ in examples(2, "test")[:200]]
     releases, key = release_factory()
-    publisher = MemoryPublisher()
+    publisher = MemoryAnnouncer()
     result = run_cycle(
         CONFIG, phase2_store(), releases, None, key, publisher, traffic=lambda: traffic
     )
@@ -137,7 +137,7 @@ def test_the_reference_profile_is_the_current_traffic_when_it_can_be_read(releas
 
     releases, key = release_factory("second")
     result = run_cycle(
-        CONFIG, phase2_store(), releases, None, key, MemoryPublisher(), traffic=unreachable
+        CONFIG, phase2_store(), releases, None, key, MemoryAnnouncer(), traffic=unreachable
     )
     assert result.outcome == "published"  # the held-out samples stand in
     assert result.metrics["profile_from_traffic"] == 0.0

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 from services.distiller.metrics import DistillerMetrics
-from services.distiller.release import MemoryPublisher
 from services.distiller.samples import MemorySampleStore
 from services.distiller.service import DistillerService
 from services.distiller.settings import DistillerSettings
 from services.distiller.triggers import MemoryDrift
+from services.releases.announce import MemoryAnnouncer
 from services.releases.store import ReleaseStore
 from services.schemas import Halt, Redistill
 from tests.services.distiller.factories import examples, labelled
@@ -32,7 +32,7 @@ def service_factory(releases, key, publisher=None, drift=None, **settings):
     )  # fmt: skip
     clock = Clock()
     service = DistillerService(
-        s, MemorySampleStore(), releases, None, key, publisher or MemoryPublisher(), drift,
+        s, MemorySampleStore(), releases, None, key, publisher or MemoryAnnouncer(), drift,
         DistillerMetrics.create(), clock=clock,
     )  # fmt: skip
     return service, clock
@@ -115,7 +115,7 @@ def test_a_failing_cycle_is_counted_and_the_service_goes_on(release_factory, tmp
 
 def test_an_unacknowledged_release_is_published_before_anything_else(release_factory):
     releases, key = release_factory()
-    publisher = MemoryPublisher(fail=True)
+    publisher = MemoryAnnouncer(fail=True)
     service, _ = service_factory(releases, key, publisher=publisher)
     service.ingest([s.to_bytes() for s in labelled(examples(2, "train")[:300], PHASE2)], [])
     assert service.run_cycle() is None

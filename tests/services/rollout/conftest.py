@@ -17,9 +17,10 @@ from edge_agent.agent import Agent, AgentSettings
 from edge_agent.memory import MemoryDevice
 from edge_agent.transport import MemoryBroker, MemoryTransport
 from models.blob import read_blob, write_blob
+from services.releases.announce import MemoryAnnouncer
 from services.releases.signing import load_or_create_key, public_bytes, sign
 from services.releases.store import ReleaseStore
-from services.rollout.adapters import MemoryManifestPublisher, MemoryReleaseSink, MemoryStateStore
+from services.rollout.adapters import MemoryManifestPublisher, MemoryStateStore
 from services.rollout.chunks import ChunkServer
 from services.rollout.manager import RolloutManager
 from services.rollout.metrics import RolloutMetrics
@@ -107,13 +108,13 @@ class Fleet:
     """A manager on a :class:`MemoryBroker` with in-memory devices; device reports reach the
     manager only on :meth:`pump` (in production they travel through the gateway and Kafka)."""
 
-    def __init__(self, releases: Releases, settings: RolloutSettings, state=None) -> None:
+    def __init__(self, releases: Releases, settings: RolloutSettings, state=None, sink=None):
         self.releases = releases
         self.broker = MemoryBroker()
         self.clock = FakeClock()
         self.publisher = MemoryManifestPublisher(self.broker)
         self.state = state or MemoryStateStore()
-        self.sink = MemoryReleaseSink()
+        self.sink = sink or MemoryAnnouncer()
         self.chunks = ChunkServer()
         self.metrics = RolloutMetrics.create()
         self.inbox: list[bytes] = []
@@ -175,14 +176,15 @@ class Fleet:
 
 @pytest.fixture
 def fleet_factory(releases) -> Callable[..., Fleet]:
-    """``make(devices=all six, **settings) -> Fleet`` with the devices started."""
+    """``make(devices=all six, state=None, sink=None, **settings) -> Fleet`` with the devices
+    started (``state`` and ``sink`` default to in-memory doubles)."""
 
-    def make(devices=tuple(GROUPS), state=None, **overrides) -> Fleet:
+    def make(devices=tuple(GROUPS), state=None, sink=None, **overrides) -> Fleet:
         settings = RolloutSettings(
             **{"stages": TEST_STAGES, "metrics_port": 0, "release_root": releases.root,
                "keys_dir": releases.keys_dir, **overrides}
         )  # fmt: skip
-        fleet = Fleet(releases, settings, state)
+        fleet = Fleet(releases, settings, state, sink)
         for device_id in devices:
             fleet.add_device(device_id)
         fleet.pump()

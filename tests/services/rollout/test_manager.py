@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.rollout.rollback import restamp
+from models.blob import restamp_blob
 from services.schemas import Halt, Rollback, Rollout
 
 from .conftest import GROUPS, release_blob
@@ -62,7 +62,7 @@ def test_failing_release_halts_at_canary_and_rolls_forward_to_the_old_weights(
     assert (rollback.kind, rollback.weights_of, rollback.rollback_of) == ("rollback", 2, 3)
     assert [s.group for s in rollback.stages] == ["canary"]
     assert fleet.versions() == {d: 4 if g == "canary" else 2 for d, g in GROUPS.items()}
-    assert restamp(releases.store.blob(4), 2) == releases.store.blob(2)  # same bytes but version
+    assert restamp_blob(releases.store.blob(4), 2) == releases.store.blob(2)  # all but version
     assert [m.version for m in fleet.sink.published] == [4]
     assert fleet.group_manifest_versions("canary") == [2, 3, 2, 4]  # restored, then rolled
     fleet.clock.advance(10)

@@ -1,28 +1,13 @@
-"""Re-stamping a blob under a new version, and building the signed roll-forward release."""
+"""Building the signed roll-forward release."""
 
 from __future__ import annotations
 
 import pytest
 
-from models.blob import read_blob
 from services.releases.signing import verify
-from services.rollout.rollback import RollbackError, build_rollback, restamp
+from services.rollout.rollback import RollbackError, build_rollback
 
 from .conftest import release_blob
-
-
-def test_restamp_changes_only_the_version_and_crc():
-    original = release_blob(2)
-    stamped = restamp(original, 9)
-    assert stamped == release_blob(9)  # what the exporter writes for version 9
-    differing = [i for i, (a, b) in enumerate(zip(original, stamped, strict=True)) if a != b]
-    assert differing and all(8 <= i < 12 or i >= len(original) - 4 for i in differing)
-    assert read_blob(stamped).model_version == 9
-
-
-def test_restamp_rejects_an_out_of_range_version():
-    with pytest.raises(RollbackError, match="model version"):
-        restamp(release_blob(2), 0)
 
 
 def test_build_rollback_signs_and_stores_the_old_weights_idempotently(releases):
@@ -39,3 +24,9 @@ def test_build_rollback_signs_and_stores_the_old_weights_idempotently(releases):
 def test_build_rollback_without_the_good_release_fails(releases):
     with pytest.raises(RollbackError, match="cannot build"):
         build_rollback(releases.store, 2, 3, releases.key, rolled_back=2)
+
+
+def test_build_rollback_refuses_an_out_of_range_version(releases):
+    releases.add(2)
+    with pytest.raises(RollbackError, match="model_version"):
+        build_rollback(releases.store, 2, 2**32, releases.key, rolled_back=3)

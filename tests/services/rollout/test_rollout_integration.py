@@ -22,13 +22,14 @@ from edge_agent.agent import Agent, AgentSettings
 from edge_agent.clib import CDevice
 from edge_agent.memory import MemoryDevice
 from edge_agent.transport import PahoTransport
+from models.blob import restamp_blob
 from services.gateway.main import run as run_gateway
 from services.gateway.settings import GatewaySettings
+from services.releases.announce import KafkaAnnouncer
 from services.releases.signing import load_or_create_key, public_bytes
 from services.releases.store import ReleaseStore
 from services.rollout.main import run as run_rollout
 from services.rollout.metrics import RolloutMetrics
-from services.rollout.rollback import restamp
 from services.rollout.settings import RolloutSettings, StageSpec
 from services.rollout.state import read_records
 from services.schemas import ReleaseManifest, parse_device_status
@@ -93,15 +94,8 @@ class RolloutHarness:
         return self.manager.metrics
 
     def publish(self, manifest: ReleaseManifest) -> None:
-        from kafka import KafkaProducer
-
-        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
-        try:
-            producer.send(
-                self.topics.releases, key=manifest.target.encode(), value=manifest.to_bytes()
-            ).get(30)
-        finally:
-            producer.close()
+        """What the distiller does with a stored release."""
+        KafkaAnnouncer(self.bootstrap, self.topics.releases).publish(manifest)
 
     def records(self):
         return read_records(self.bootstrap, self.topics.state)
@@ -275,7 +269,7 @@ def test_release_goes_canary_then_fleet_and_a_failing_one_halts_and_rolls_forwar
     assert (records[base + 2].kind, records[base + 2].weights_of) == ("rollback", base)
     assert h.versions("fleet") == {base}
     store = ReleaseStore(h.releases.root)
-    assert restamp(store.blob(base + 2), base) == store.blob(base)  # the earlier weights
+    assert restamp_blob(store.blob(base + 2), base) == store.blob(base)  # the earlier weights
     seen_on_fleet_topic = []
     while (msg := fleet_manifests.receive(timeout_s=0.5)) is not None:
         if msg.payload:

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from services.releases.announce import KafkaAnnouncer
 from services.releases.signing import load_or_create_key
 
 from ..service_process import ServiceProcess, delete_topics_with_prefix, free_port
@@ -18,8 +19,6 @@ pytestmark = pytest.mark.integration
 def test_rollout_run_serves_metrics_refuses_a_foreign_release_and_stops_cleanly(
     stack, kafka_topic_factory, tmp_path
 ):
-    from kafka import KafkaProducer
-
     own = Releases(tmp_path / "releases", tmp_path / "keys", load_or_create_key(tmp_path / "keys"))
     foreign = Releases(own.root, tmp_path / "other", load_or_create_key(tmp_path / "other"))
     releases = kafka_topic_factory(compacted=True, prefix="test.releases")
@@ -39,9 +38,7 @@ def test_rollout_run_serves_metrics_refuses_a_foreign_release_and_stops_cleanly(
         service.wait_for(lambda: "rollout manager running" in service.tail(), "the manager")
         version = 3000 + uuid.uuid4().int % 10**6
         blob_manifest = foreign.manifest(version, b"x" * 64)  # signed by a key not trusted
-        producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all")
-        producer.send(releases, key=b"t", value=blob_manifest.to_bytes()).get(30)
-        producer.close()
+        KafkaAnnouncer(stack.bootstrap_servers, releases).publish(blob_manifest)
         service.wait_for(
             lambda: service.value("fleet_rollout_releases_total", result="refused") == 1,
             "the release to be refused",
