@@ -61,23 +61,25 @@ def main(config: Path | None = None) -> None:
     from services.control.metrics import ControlMetrics
     from services.control.releases import KafkaReleaseFeed
     from services.control.sessions import Sessions
-    from services.control.sink import KafkaCommandSink
-    from services.control.tail import TopicTail
+    from services.control.sink import CommandSinkError, KafkaCommandSink
     from services.promql import Prometheus
     from services.releases.store import ReleaseStore
     from services.settings import load_settings
     from services.stack import Stack
+    from services.topic_reader import TopicReader
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = control_settings(config)
     key = settings.release_public_key
-    tail = TopicTail(settings.bootstrap, settings.read_timeout_s)  # one reader for every page
+    reader = TopicReader(  # one consumer for every page and read endpoint
+        settings.bootstrap, settings.read_timeout_s, CommandSinkError, "fleet-control-reader"
+    )
     stack = Stack(load_settings(config))
     control = Control(
         sink=KafkaCommandSink(
-            settings.bootstrap, settings.commands_topic, settings.ack_timeout_s, tail
+            settings.bootstrap, settings.commands_topic, settings.ack_timeout_s, reader
         ),
-        feed=KafkaReleaseFeed(tail, settings.releases_topic, settings.rollouts_topic),
+        feed=KafkaReleaseFeed(reader, settings.releases_topic, settings.rollouts_topic),
         store=ReleaseStore(settings.releases_dir),
         tokens=Tokens(
             ops=load_or_create_token(settings.token_file),

@@ -8,12 +8,12 @@ import abc
 from typing import Any
 
 from services.control.sink import CommandSinkError
-from services.control.tail import TopicTail
 from services.errors import ServiceError, ValidationError
 from services.releases.signing import SigningError, verify
 from services.releases.store import ReleaseStore, ReleaseStoreError
 from services.schemas import ReleaseManifest, parse_release_manifest
 from services.schemas.rollout import RolloutRecord, parse_rollout_record
+from services.topic_reader import TopicReader
 
 
 class ReleaseFeedError(ServiceError):
@@ -58,12 +58,15 @@ class KafkaReleaseFeed(ReleaseFeed):
     """Reads the compacted topic from its tail (one manifest per release; ``limit`` bounds
     what is read)."""
 
-    def __init__(self, tail: TopicTail, topic: str, rollouts_topic: str, limit: int = 1000) -> None:
-        self.tail, self.topic, self.rollouts_topic, self.limit = tail, topic, rollouts_topic, limit
+    def __init__(
+        self, reader: TopicReader, topic: str, rollouts_topic: str, limit: int = 1000
+    ) -> None:
+        self.reader, self.topic, self.rollouts_topic = reader, topic, rollouts_topic
+        self.limit = limit
 
     def published(self) -> list[ReleaseManifest]:
         try:
-            raws = self.tail.read(self.topic, self.limit)
+            raws = self.reader.newest(self.topic, self.limit)
         except CommandSinkError as exc:
             raise ReleaseFeedError(str(exc)) from exc
         manifests = []
@@ -76,7 +79,7 @@ class KafkaReleaseFeed(ReleaseFeed):
 
     def rollouts(self) -> list[RolloutRecord]:
         try:
-            raws = self.tail.read(self.rollouts_topic, self.limit)
+            raws = self.reader.newest(self.rollouts_topic, self.limit)
         except CommandSinkError as exc:
             raise ReleaseFeedError(str(exc)) from exc
         records = []

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import abc
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from services.errors import ServiceError, ValidationError
 from services.schemas.ops import Halt, Redistill, Rollback, Rollout, parse_ops_command
-
-if TYPE_CHECKING:
-    from services.control.tail import TopicTail
+from services.topic_reader import TopicReader
 
 Command = Redistill | Rollout | Halt | Rollback
 
@@ -70,9 +68,9 @@ class KafkaCommandSink(CommandSink):
     """kafka-python: an idempotent producer with acks=all, keyed by command id; the recent
     commands are read back from the topic's tail through the process's one reader."""
 
-    def __init__(self, bootstrap: str, topic: str, ack_timeout_s: float, tail: TopicTail):
+    def __init__(self, bootstrap: str, topic: str, ack_timeout_s: float, reader: TopicReader):
         self.bootstrap, self.topic = bootstrap, topic
-        self.ack_timeout_s, self.tail = ack_timeout_s, tail
+        self.ack_timeout_s, self.reader = ack_timeout_s, reader
         self._producer: Any = None  # kafka.KafkaProducer, created on first send
         self._lock = threading.Lock()
 
@@ -115,7 +113,7 @@ class KafkaCommandSink(CommandSink):
 
     def recent(self, limit: int) -> list[Command]:
         commands = []
-        for raw in self.tail.read(self.topic, limit):
+        for raw in self.reader.newest(self.topic, limit):
             try:
                 commands.append(parse_ops_command(raw))
             except ValidationError:
@@ -132,4 +130,4 @@ class KafkaCommandSink(CommandSink):
                 except KafkaError as exc:
                     raise CommandSinkError(f"closing the producer failed: {exc}") from exc
                 self._producer = None
-        self.tail.close()
+        self.reader.close()

@@ -11,7 +11,6 @@ end and keeps the latest record per key, which is exactly what compaction keeps.
 from __future__ import annotations
 
 import logging
-import time
 
 from services.errors import ValidationError
 from services.rollout.adapters import RolloutIOError, StateStore
@@ -105,37 +104,13 @@ def recent_reporters(
     """Device id -> Kafka timestamp (s) of its last report in ``topic`` since ``since``: who
     was alive before a restart, so the next stage's population is not just the devices that
     happen to report after it."""
-    from kafka import KafkaConsumer, TopicPartition
-    from kafka.errors import KafkaError
-
     seen: dict[str, float] = {}
-    try:
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    except KafkaError as exc:
-        raise RolloutIOError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        if not partitions:
-            return seen
-        consumer.assign(partitions)
-        starts = consumer.offsets_for_times({tp: int(since * 1000) for tp in partitions})
-        ends = consumer.end_offsets(partitions)
-        for tp in partitions:
-            found = starts.get(tp)
-            consumer.seek(tp, found.offset if found is not None else ends[tp])
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < end for tp, end in ends.items()):
-            if time.monotonic() > deadline:
-                raise RolloutIOError(f"could not read {topic} to its end within {timeout_s} s")
-            for batch in consumer.poll(timeout_ms=500).values():
-                for message in batch:
-                    try:
-                        device = parse_device_status(message.value).device_id
-                    except ValidationError:
-                        continue
-                    seen[device] = max(seen.get(device, 0.0), message.timestamp / 1000)
-    except KafkaError as exc:
-        raise RolloutIOError(f"cannot read {topic}: {exc}") from exc
-    finally:
-        consumer.close()
+    for message in read_to_end(
+        bootstrap, topic, timeout_s=timeout_s, error=RolloutIOError, since=since
+    ):
+        try:
+            device = parse_device_status(message.value).device_id
+        except ValidationError:
+            continue
+        seen[device] = max(seen.get(device, 0.0), message.timestamp / 1000)
     return seen

@@ -148,8 +148,8 @@ def test_reads_reuse_one_consumer(stack, kafka_topic_factory, monkeypatch) -> No
     import kafka
 
     from services.control.releases import KafkaReleaseFeed
-    from services.control.sink import KafkaCommandSink
-    from services.control.tail import TopicTail
+    from services.control.sink import CommandSinkError, KafkaCommandSink
+    from services.topic_reader import TopicReader
 
     made = []
     original = kafka.KafkaConsumer
@@ -162,14 +162,14 @@ def test_reads_reuse_one_consumer(stack, kafka_topic_factory, monkeypatch) -> No
     monkeypatch.setattr(kafka, "KafkaConsumer", Counting)
     commands, releases = kafka_topic_factory(), kafka_topic_factory(compacted=True)
     rollouts = kafka_topic_factory(compacted=True)
-    tail = TopicTail(stack.bootstrap_servers, timeout_s=10)
-    sink = KafkaCommandSink(stack.bootstrap_servers, commands, 10, tail)
-    feed = KafkaReleaseFeed(tail, releases, rollouts)
+    reader = TopicReader(stack.bootstrap_servers, 10, CommandSinkError, "fleet-control-reader")
+    sink = KafkaCommandSink(stack.bootstrap_servers, commands, 10, reader)
+    feed = KafkaReleaseFeed(reader, releases, rollouts)
     try:
         sink.send(build_command("halt", {}, issued_by="ops"))
         for _ in range(3):
             assert [c.command for c in sink.recent(10)] == ["halt"]
             assert feed.published() == [] and feed.rollouts() == []
-        assert len(made) == 1 and tail.consumers_made == 1
+        assert len(made) == 1 and reader.consumers_made == 1
     finally:
         sink.close()
