@@ -98,7 +98,8 @@ class TopicSpec(_Section):
 
 
 class TopicSettings(_Section):
-    """Kafka topics of DESIGN §3; names are the contract, partition counts are tunable."""
+    """The Kafka topics (``docs/architecture.md``); names are the contract, partition counts
+    are tunable."""
 
     predictions: TopicSpec = TopicSpec(partitions=6)  # fleet.predictions, keyed by device
     predictions_dlq: TopicSpec = TopicSpec(partitions=1)  # fleet.predictions.dlq

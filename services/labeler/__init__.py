@@ -1,1 +1,2 @@
-"""Labeler: the teacher labels the processor's low-confidence samples (DESIGN §1 step 4)."""
+"""Labeler: the teacher labels the processor's low-confidence samples (step 4 of
+``docs/architecture.md``)."""

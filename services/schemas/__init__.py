@@ -1,4 +1,5 @@
-"""Versioned wire schemas of every MQTT payload and Kafka record (DESIGN §3 "Messages")."""
+"""Versioned wire schemas of every MQTT payload and Kafka record (``docs/architecture.md``,
+"Topics and their keys")."""
 
 from services.schemas.base import MAX_MESSAGE_BYTES, Message, parse
 from services.schemas.labels import (

@@ -195,7 +195,7 @@ class Kafka(Component):
 
 
 def ensure_topics(kafka: Kafka, timeout_s: float) -> list[str]:
-    """Create the topics of DESIGN §3 that do not exist yet; return the created names."""
+    """Create the topics of ``settings.topics`` that do not exist yet; the created names."""
     from kafka.errors import KafkaError, TopicAlreadyExistsError
 
     specs = kafka.settings.topics.by_name()
