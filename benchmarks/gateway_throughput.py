@@ -88,7 +88,10 @@ class _Stack:
         run_id = uuid.uuid4().hex[:10]
         cpu = {name: _cpu_s(pid) for name, pid in self.broker_pids.items() if pid}
         started = time.monotonic()
-        out = loadgen.run(self.host, self.port, self.accounts(n_devices), count, run_id, rate, **kw)
+        out = loadgen.run(
+            self.host, self.port, self.accounts(n_devices), count, run_id, rate,
+            cafile=self.settings.ca_file, **kw,
+        )  # fmt: skip
         elapsed = time.monotonic() - started
         out["run_id"] = run_id
         out["broker_cpu_cores"] = {

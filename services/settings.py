@@ -85,7 +85,12 @@ class StackSettings(_Section):
 
 
 class SecuritySettings(_Section):
-    """Credentials of the local stack (``services/security`` implements them)."""
+    """Credentials and transport security of the local stack (``services/security``)."""
+
+    # True: MQTT (and Kafka) listen with TLS only, certificates from the stack's own CA in
+    # <data_dir>/pki that every client verifies. False is for development only: plain TCP
+    # listeners; accounts, passwords and ACLs stay as they are.
+    tls: bool = True
 
     # Every account's secret; default <data_dir>/secrets/accounts.json, which `fleet stack
     # up` creates. Elsewhere (a Kubernetes Secret) a file with only the process's accounts.
@@ -182,6 +187,16 @@ class FleetSettings(EnvFirstSettings):
     def secrets_file(self) -> Path:
         """Every account's secret (``services.security.secrets``); 0600, never in git."""
         return self.security.secrets_file or self.stack.data_dir / "secrets" / "accounts.json"
+
+    @property
+    def pki_dir(self) -> Path:
+        """The stack's CA and the brokers' certificates (``services.security.pki``)."""
+        return self.stack.data_dir / "pki"
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The CA every client verifies the brokers by; None without TLS."""
+        return self.pki_dir / "ca.crt" if self.security.tls else None
 
     @property
     def kafka_bootstrap(self) -> str:

@@ -55,6 +55,7 @@ def run(
     rate: float = 0.0,
     subscriber: tuple[str, str, str] | None = None,  # (username, password, share group)
     sub_port: int | None = None,  # the subscriber's listener (services), default ``port``
+    cafile: Path | None = None,  # the stack's CA: TLS (None: plain listeners)
     window: int = 100,
     timeout_s: float = 300.0,
 ) -> dict:
@@ -74,6 +75,8 @@ def run(
         if subscriber is not None:
             argv += ["--sub", subscriber[0], "--share", subscriber[2]]
             argv += ["--sub-port", str(sub_port or port)]
+        if cafile is not None:
+            argv += ["--cafile", str(cafile)]
         result = subprocess.run(
             argv, capture_output=True, text=True, timeout=timeout_s + 60, check=False
         )

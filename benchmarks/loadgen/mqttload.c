@@ -5,6 +5,7 @@
  *
  *   mqttload --host H --port P --accounts FILE --count N [--rate R] --run-id ID --body JSON
  *            [--sub USER --share GROUP [--subs K] [--sub-port P]] [--window W] [--timeout S]
+ *            [--cafile CA]   (TLS, the broker's certificate and host name checked against CA)
  *
  * FILE has one "username password" per line: every line but the --sub account is a device
  * that publishes fleet/<username>/pred. Message i goes to device i % devices and is the
@@ -120,10 +121,16 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
     pthread_mutex_unlock(&sub_lock);
 }
 
+static const char *cafile = NULL;
+
 static struct mosquitto *make_client(const char *id, const char *user, const char *pass,
                                      void *obj, int v5) {
     struct mosquitto *mosq = mosquitto_new(id, true, obj);
     if (mosq == NULL) die("mosquitto_new", MOSQ_ERR_NOMEM);
+    if (cafile) {
+        int rc = mosquitto_tls_set(mosq, cafile, NULL, NULL, NULL, NULL);
+        if (rc) die("mosquitto_tls_set", rc);
+    }
     if (v5) mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
     mosquitto_username_pw_set(mosq, user, pass);
     mosquitto_connect_callback_set(mosq, on_connect);
@@ -159,6 +166,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--sub")) sub_user = v;
         else if (!strcmp(k, "--share")) share = v;
         else if (!strcmp(k, "--sub-port")) sub_port = atoi(v); /* services' listener */
+        else if (!strcmp(k, "--cafile")) cafile = v;
         else if (!strcmp(k, "--window")) window = atoi(v);
         else if (!strcmp(k, "--subs")) n_subs = atoi(v);
         else if (!strcmp(k, "--timeout")) timeout = atof(v);

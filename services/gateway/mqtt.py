@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import logging
 import queue
+import select
 import socket
+import ssl
 import threading
 import time
 from functools import partial
@@ -44,7 +46,9 @@ class MqttIntake:
         # broker redelivers those messages on the new connection anyway).
         self.generation = 0
         self._sock: socket.socket | None = None
-        self._send_lock = threading.Lock()
+        # Every read and write of the connection holds it: an SSL object must not be used by
+        # two threads at once (the reader waits for data in select(), outside the lock).
+        self._io_lock = threading.Lock()
         self._last_sent = time.monotonic()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -87,10 +91,18 @@ class MqttIntake:
     # -- connection -----------------------------------------------------------------------
 
     def _open(self) -> socket.socket:
-        """A TCP connection to the broker (the one place a transport is chosen)."""
+        """A TCP connection to the broker, in TLS (broker certificate and name verified by
+        the stack's CA) unless the stack runs plain listeners (the one place a transport is
+        chosen)."""
         s = self.settings
         sock = socket.create_connection((s.mqtt.host, s.mqtt.port), timeout=10)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if s.mqtt.tls:
+            try:
+                return s.mqtt.ssl_context().wrap_socket(sock, server_hostname=s.mqtt.host)
+            except (OSError, ssl.SSLError):
+                sock.close()
+                raise
         return sock
 
     def _run(self, sock: socket.socket | None = None) -> None:
@@ -156,10 +168,7 @@ class MqttIntake:
         keepalive = self.settings.keepalive_s
         last_heard = time.monotonic()
         while not self._stopping.is_set():
-            try:
-                data = sock.recv(RECV_BYTES)
-            except TimeoutError:
-                data = None
+            data = self._recv(sock, timeout=max(1.0, keepalive / 2))
             now = time.monotonic()
             if data == b"":
                 raise wire.ProtocolError("connection closed by the broker")
@@ -171,10 +180,21 @@ class MqttIntake:
             if now - self._last_sent >= keepalive / 2:
                 self._send(sock, wire.PINGREQ)
 
+    def _recv(self, sock: socket.socket, timeout: float) -> bytes | None:
+        """What has arrived (b"" once the broker closed), or None after ``timeout``."""
+        pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+        if not pending and not select.select([sock], [], [], timeout)[0]:
+            return None
+        with self._io_lock:
+            try:
+                return sock.recv(RECV_BYTES)
+            except (TimeoutError, ssl.SSLWantReadError):  # a TLS record not complete yet
+                return None
+
     # -- writes (any thread) --------------------------------------------------------------
 
     def _send(self, sock: socket.socket, data: bytes) -> None:
-        with self._send_lock:
+        with self._io_lock:
             sock.sendall(data)
             self._last_sent = time.monotonic()
 

@@ -57,4 +57,5 @@ class Access:
             port=port,
             username=account,
             password=self.secrets.password("mqtt", account),
+            cafile=self.fleet.ca_file,
         )

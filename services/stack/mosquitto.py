@@ -23,6 +23,7 @@ from pathlib import Path
 
 from services.errors import StackError
 from services.security.files import write_private
+from services.security.pki import ServerFiles, ensure_pki
 from services.security.secrets import AccountSecrets
 from services.settings import REPO_ROOT
 from services.stack.component import Component
@@ -52,9 +53,12 @@ def render_acl(registry: Registry, listener: str) -> str:
     return "\n".join(lines)
 
 
-def render_listeners(ports: dict[str, int], bind: str, auth_dir: str) -> list[str]:
+def render_listeners(
+    ports: dict[str, int], bind: str, auth_dir: str, tls: ServerFiles | None = None
+) -> list[str]:
     """The two listeners' config lines (after ``per_listener_settings true``): each with
-    its own password file and ACL in ``auth_dir``; devices' client id = their username."""
+    its own password file and ACL in ``auth_dir``; devices' client id = their username;
+    with ``tls`` (the broker's certificate and key) TLS 1.2+ only."""
     lines = []
     for listener in LISTENERS:
         lines += [
@@ -66,6 +70,8 @@ def render_listeners(ports: dict[str, int], bind: str, auth_dir: str) -> list[st
         ]
         if listener == "devices":
             lines.append("use_username_as_clientid true")
+        if tls is not None:
+            lines += [f"certfile {tls.cert}", f"keyfile {tls.key}", "tls_version tlsv1.2"]
         lines.append("")
     return lines
 
@@ -111,8 +117,14 @@ class Mosquitto(Component):
             # As root Mosquitto would switch to user "mosquitto", who cannot write var/.
             lines.append(f"user {getpass.getuser()}")
         lines += ["", BASE_CONFIG.read_text().rstrip(), ""]
-        lines += render_listeners(self.ports(), self.host, str(self.run_dir))
+        tls = self._tls()
+        lines += render_listeners(self.ports(), self.host, str(self.run_dir), tls)
         return "\n".join(lines)
+
+    def _tls(self) -> ServerFiles | None:
+        if not self.settings.security.tls:
+            return None
+        return ensure_pki(self.settings.pki_dir, self.host).server("mosquitto")
 
     def write_auth(self) -> None:
         """Per listener: password file (PBKDF2-SHA512 via ``mosquitto_passwd -U``) from the
@@ -165,7 +177,9 @@ class Mosquitto(Component):
         return all(port_open(self.host, port) for port in self.ports().values())
 
     def refresh(self) -> None:
+        """Accounts, ACLs and a renewed certificate take effect on SIGHUP."""
         self.write_auth()
+        self._tls()
         self.process.signal(signal.SIGHUP)
 
 

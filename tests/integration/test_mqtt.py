@@ -3,6 +3,8 @@ their own listener with their own generated secret, and cannot take over another
 
 from __future__ import annotations
 
+import socket
+import ssl
 import stat
 import subprocess
 import uuid
@@ -139,3 +141,35 @@ def test_account_secrets_are_private_ignored_by_git_and_in_no_stack_log(stack):
         text = log.read_text(errors="replace")
         leaked = [v[:4] + "..." for v in values if v in text]
         assert not leaked, f"{log} contains secrets {leaked}"
+
+
+def _handshake(host: str, port: int, context: ssl.SSLContext, name: str) -> str:
+    """The negotiated TLS version; raises what the handshake raised."""
+    with (
+        socket.create_connection((host, port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=name) as tls,
+    ):
+        return tls.version() or ""
+
+
+def test_both_listeners_speak_only_tls_and_prove_the_brokers_name(stack):
+    if not stack.settings.security.tls:
+        pytest.skip("the stack runs plain development listeners (security.tls = false)")
+    device, service = stack.device("dev-0003"), stack.service("monitor")
+    for access in (device, service):
+        host, port = access.host, access.port
+        assert _handshake(host, port, access.ssl_context(), host) in ("TLSv1.2", "TLSv1.3")
+        # a client that trusts the system CAs, not the stack's, refuses the broker
+        with pytest.raises(ssl.SSLCertVerificationError):
+            _handshake(host, port, ssl.create_default_context(), host)
+        # the stack's CA, but the certificate does not name this host
+        with pytest.raises(ssl.SSLCertVerificationError):
+            _handshake(host, port, access.ssl_context(), "not-the-broker.example")
+        # plain MQTT: CONNECT in clear text gets no CONNACK
+        with socket.create_connection((host, port), timeout=10) as raw:
+            raw.sendall(b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x1e\x00\x00")
+            try:
+                answer = raw.recv(4)
+            except (ConnectionResetError, TimeoutError):
+                answer = b""
+            assert not answer.startswith(b"\x20"), answer

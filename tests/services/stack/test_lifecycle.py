@@ -215,3 +215,26 @@ def test_up_restarts_a_broker_running_with_other_listeners(private_stack):
     assert private_stack.mosquitto.process.pid() not in (None, pid)
     assert "use_username_as_clientid true" in config.read_text()
     assert private_stack.up(["mosquitto"]) == []  # now current: reused
+
+
+def test_tls_by_default_plain_listeners_only_as_a_development_setting(tmp_path, private_config):
+    secure = Stack(load_settings(private_config))
+    try:
+        secure.up(["mosquitto"])
+        conf = secure.mosquitto.config_file.read_text()
+        assert conf.count("tls_version tlsv1.2") == 2 and conf.count("certfile ") == 2
+        tls = Access(secure.settings).mqtt("dev-0001")
+        assert tls.cafile == secure.settings.pki_dir / "ca.crt"
+        assert _can_connect(tls)
+        assert not _can_connect(tls.model_copy(update={"cafile": None}))  # plain: refused
+    finally:
+        secure.down()
+    private_config.write_text(private_config.read_text() + "\n[security]\ntls = false\n")
+    plain = Stack(load_settings(private_config))
+    try:
+        assert plain.up(["mosquitto"]) == ["mosquitto"]  # other listeners: a new broker
+        assert "certfile" not in plain.mosquitto.config_file.read_text()
+        access = Access(plain.settings).mqtt("dev-0001")
+        assert access.cafile is None and _can_connect(access)
+    finally:
+        plain.down()
