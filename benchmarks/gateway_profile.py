@@ -23,7 +23,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from benchmarks.gateway_throughput import _cpu_s, _create_topic, _delete_topic, _Gateways, _Stack
+from benchmarks.gateway_throughput import (
+    _cpu_s,
+    _create_topic,
+    _delete_topic,
+    _Gateways,
+    _read_back,
+    _Stack,
+)
 
 # function name (as py-spy prints it) -> component; the innermost match wins
 COMPONENTS = {
@@ -87,8 +94,8 @@ def main(argv: list[str] | None = None) -> None:
             time.sleep(1.0)  # attached
             cpu = _cpu_s(pid)
             load = stack.load(args.devices, args.messages, args.rate)
-            time.sleep(2.0)  # the backlog drains
-            cpu = _cpu_s(pid) - cpu
+            stored = len(_read_back(stack.bootstrap, topic, load["run_id"], args.messages))
+            cpu = _cpu_s(pid) - cpu  # once every message is in Kafka (the backlog drained)
             spy.send_signal(2)  # SIGINT: py-spy writes its output and exits
             spy.wait(60)
         finally:
@@ -99,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         "benchmark": "gateway_profile",
         "messages": args.messages,
         "publish_msg_s": round(args.messages / load["publish_s"], 1),
+        "stored": stored,
         "cpu_ms_per_1k": round(1000 * cpu / args.messages * 1000, 1),
         "python_samples_by_component": categorize(raw),
     }, indent=2))  # fmt: skip

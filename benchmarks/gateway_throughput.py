@@ -157,6 +157,8 @@ class _Gateways:
 
     def __init__(self, stack: _Stack, n: int, topic: str, log_dir: Path, extra: list[str]):
         group = f"bench{uuid.uuid4().hex[:6]}"
+        self.stack = stack
+        self.client_ids = [f"{group}-{i}" for i in range(n)]
         self.procs: list[subprocess.Popen] = []
         for i in range(n):
             log_path = log_dir / f"{group}-{i}.log"
@@ -187,6 +189,13 @@ class _Gateways:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
+        # A stopped gateway's session stays in the share group for an hour and would queue a
+        # copy of every later run's messages in the broker: end it.
+        from services.gateway.mqtt import end_session
+        from services.gateway.settings import GatewaySettings
+
+        for client_id in self.client_ids:
+            end_session(GatewaySettings.from_fleet(self.stack.access, client_id=client_id))
 
 
 def _through(stack: _Stack, gateways: _Gateways, topic: str, n_devices: int, count: int,

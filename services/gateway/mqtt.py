@@ -227,3 +227,31 @@ class MqttIntake:
 
 def _noop() -> None:
     pass
+
+
+def end_session(settings: GatewaySettings) -> None:
+    """Delete the persistent session of ``settings.client_id`` on the broker (connect with
+    clean start and no expiry, then disconnect): for a gateway that will not come back, whose
+    session would otherwise keep its place in the share group and queue messages for it
+    until it expires."""
+    mqtt = settings.mqtt
+    sock = socket.create_connection((mqtt.host, mqtt.port), timeout=10)
+    try:
+        sock.sendall(wire.connect_packet(
+            settings.client_id, mqtt.username, mqtt.password.get_secret_value(), 10, 0, 1,
+            clean_start=True,
+        ))  # fmt: skip
+        reader = wire.PacketReader()
+        while True:
+            data = sock.recv(4096)
+            if not data:
+                raise wire.ProtocolError("connection closed before CONNACK")
+            packets = list(reader.feed(data))
+            if packets:
+                break
+        kind, body = packets[0]
+        if kind != wire.CONNACK or wire.parse_connack(body)[1] >= 0x80:
+            raise wire.ProtocolError(f"could not end the session of {settings.client_id}")
+        sock.sendall(wire.DISCONNECT)
+    finally:
+        sock.close()

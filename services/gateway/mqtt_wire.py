@@ -51,11 +51,12 @@ def connect_packet(
     keepalive_s: int,
     session_expiry_s: int,
     receive_maximum: int,
+    clean_start: bool = False,
 ) -> bytes:
-    """CONNECT (3.1) with clean start off, username and password."""
+    """CONNECT (3.1) with username and password; clean start off unless asked for."""
     props = struct.pack("!BIBH", _PROP_SESSION_EXPIRY, session_expiry_s,
                         _PROP_RECEIVE_MAXIMUM, receive_maximum)  # fmt: skip
-    flags = 0x80 | 0x40  # username, password; clean start off
+    flags = 0x80 | 0x40 | (0x02 if clean_start else 0)  # username, password, clean start
     header = _string("MQTT") + bytes([5, flags]) + struct.pack("!H", keepalive_s)
     payload = _string(client_id) + _string(username) + _string(password)
     return _packet(0x10, header + varint(len(props)) + props + payload)

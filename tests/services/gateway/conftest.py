@@ -3,6 +3,7 @@ Kafka reader."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -128,9 +129,17 @@ def gateway_factory(stack, tmp_path) -> Iterator[Callable[..., GatewayProcess]]:
         return gateway
 
     yield make
+    from services.errors import ServiceError
+    from services.gateway.mqtt import end_session
+    from services.gateway.settings import GatewaySettings
+
     for gateway in made:
         if gateway.alive():
             gateway.kill()
+        # the test's share group is never used again: do not let the broker queue later
+        # tests' messages for this session until it expires
+        with contextlib.suppress(OSError, ServiceError):  # a broker stopped by the test
+            end_session(GatewaySettings.from_fleet(stack.access, client_id=gateway.client_id))
 
 
 def read_topic(

@@ -39,6 +39,8 @@ def test_connect_packet_carries_v5_session_settings():
     # properties: session expiry 3600, receive maximum 1000
     assert body[10:19] == b"\x08\x11" + struct.pack("!I", 3600) + b"\x21" + struct.pack("!H", 1000)
     assert body[19:] == b"\x00\x04gw-1\x00\x07gateway\x00\x06s3cret"
+    ending = wire.connect_packet("gw-1", "gateway", "s3cret", 10, 0, 1, clean_start=True)
+    assert ending[9] == 0xC2  # clean start: the broker drops the session
 
 
 def test_subscribe_and_puback_packets():
