@@ -93,7 +93,7 @@ def processor_throughput(bootstrap: str, n_events: int, workers: int = 1) -> dic
             counted = lambda: sum(  # noqa: E731
                 p.value("fleet_processor_events_total", model_version="3") for p in procs
             )
-            procs[0].wait_for(lambda: counted() > 0, "first event", timeout_s=120, every_s=0.05)
+            procs[0].wait_for(lambda: counted() > 0, "first event", timeout_s=600, every_s=0.05)
             first, start_count = time.monotonic(), counted()
             procs[0].wait_for(lambda: counted() >= n_events, "all events", timeout_s=600,
                               every_s=0.1)  # fmt: skip
@@ -140,7 +140,7 @@ def labeler_scale(bootstrap: str, n_requests: int, instances: int) -> dict:
             p.value("fleet_labeler_labels_total", teacher_id="keyword-double") for p in procs
         )
         try:
-            procs[0].wait_for(lambda: labelled() > 0, "first label", timeout_s=180, every_s=0.05)
+            procs[0].wait_for(lambda: labelled() > 0, "first label", timeout_s=600, every_s=0.05)
             first, start_count = time.monotonic(), labelled()
             procs[0].wait_for(lambda: labelled() >= n_requests, "all labels", timeout_s=600,
                               every_s=0.1)  # fmt: skip
