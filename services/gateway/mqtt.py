@@ -91,19 +91,7 @@ class MqttIntake:
     # -- connection -----------------------------------------------------------------------
 
     def _open(self) -> socket.socket:
-        """A TCP connection to the broker, in TLS (broker certificate and name verified by
-        the stack's CA) unless the stack runs plain listeners (the one place a transport is
-        chosen)."""
-        s = self.settings
-        sock = socket.create_connection((s.mqtt.host, s.mqtt.port), timeout=10)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if s.mqtt.tls:
-            try:
-                return s.mqtt.ssl_context().wrap_socket(sock, server_hostname=s.mqtt.host)
-            except (OSError, ssl.SSLError):
-                sock.close()
-                raise
-        return sock
+        return open_transport(self.settings)
 
     def _run(self, sock: socket.socket | None = None) -> None:
         delay = 1.0
@@ -225,6 +213,22 @@ class MqttIntake:
                 return
 
 
+def open_transport(settings: GatewaySettings) -> socket.socket:
+    """A TCP connection to the broker, in TLS (broker certificate and name verified by
+    the stack's CA) unless the stack runs plain listeners (the one place a transport is
+    chosen)."""
+    s = settings
+    sock = socket.create_connection((s.mqtt.host, s.mqtt.port), timeout=10)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if s.mqtt.tls:
+        try:
+            return s.mqtt.ssl_context().wrap_socket(sock, server_hostname=s.mqtt.host)
+        except (OSError, ssl.SSLError):
+            sock.close()
+            raise
+    return sock
+
+
 def _noop() -> None:
     pass
 
@@ -235,7 +239,7 @@ def end_session(settings: GatewaySettings) -> None:
     session would otherwise keep its place in the share group and queue messages for it
     until it expires."""
     mqtt = settings.mqtt
-    sock = socket.create_connection((mqtt.host, mqtt.port), timeout=10)
+    sock = open_transport(settings)
     try:
         sock.sendall(wire.connect_packet(
             settings.client_id, mqtt.username, mqtt.password.get_secret_value(), 10, 0, 1,
