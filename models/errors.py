@@ -10,4 +10,5 @@ class DataError(ModelsError):
 
 
 class ConfigError(ModelsError):
-    """A configuration value is invalid; the message names the valid options."""
+    """A configuration or settings value is invalid; the message names the valid options. The
+    one such error of the project: ``services`` raise it too (their settings and options)."""

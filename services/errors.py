@@ -5,10 +5,6 @@ class ServiceError(Exception):
     """Root of every error raised by ``services``; third-party errors are translated to it."""
 
 
-class ConfigError(ServiceError):
-    """A settings value is invalid; the message names the valid options."""
-
-
 class ValidationError(ServiceError):
     """A payload does not match its schema; ``reason`` says why (it goes to the DLQ)."""
 

@@ -23,7 +23,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from services.errors import ConfigError
+from models.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]  # the checkout (editable install)
 CONFIG_ENV = "FLEET_CONFIG"  # names the TOML file when no path is passed

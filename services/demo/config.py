@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from services.errors import ConfigError
+from models.errors import ConfigError
 
 # e5-small: fine-tuned here; oracle: the corpus' gold labels behind a local chat-completions
 # endpoint (the labeller's LLM path, no model); keyword: the labeller's in-memory double

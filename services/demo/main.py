@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from rich.console import Console
 
+    from models.errors import ConfigError
     from services.demo.run import run
     from services.demo.summary import delivery_ok, loop_closed
     from services.errors import ServiceError
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: the services the demo started were stopped")
         return 130
-    except ServiceError as exc:
+    except (ServiceError, ConfigError) as exc:
         console.print(f"[red]demo failed:[/] {exc}")
         return 1
     return 0 if delivery_ok(result) and loop_closed(result) else 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.errors import ConfigError
+from models.errors import ConfigError
 
 
 @dataclass(frozen=True)

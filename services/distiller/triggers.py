@@ -19,7 +19,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Literal
 
-from services.errors import ConfigError, ServiceError
+from models.errors import ConfigError
+from services.errors import ServiceError
 from services.schemas import Redistill
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from services.errors import ConfigError
+from models.errors import ConfigError
 from services.security.access import Access
 from services.security.mqtt import MqttAccess
 from services.settings import TOPIC_NAMES

@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from services.errors import ConfigError
+from models.errors import ConfigError
 from services.k8s.manifests import (
     KEYS_SECRET,
     MOSQUITTO_SECRET,

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from services.errors import ConfigError
+from models.errors import ConfigError
 from services.settings import REPO_ROOT
 
 K8S_DIR = REPO_ROOT / "deploy" / "k8s"

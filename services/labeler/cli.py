@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from services.errors import ConfigError
+from models.errors import ConfigError
 from services.labeler.settings import LabelerSettings
 from services.labeler.teacher import Labeler
 

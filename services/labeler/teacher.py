@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.errors import ConfigError, ServiceError
+from models.errors import ConfigError
+from services.errors import ServiceError
 
 
 class LabelerError(ServiceError):

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from services.errors import ConfigError
+from models.errors import ConfigError
 
 StrategyName = Literal["least_confidence", "margin", "entropy"]
 STRATEGIES: tuple[str, ...] = ("least_confidence", "margin", "entropy")

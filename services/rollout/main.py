@@ -14,7 +14,8 @@ import threading
 import time
 from pathlib import Path
 
-from services.errors import ConfigError, ServiceError
+from models.errors import ConfigError
+from services.errors import ServiceError
 from services.releases.announce import ReleaseAnnouncer
 from services.releases.signing import load_or_create_key
 from services.releases.store import ReleaseStore
@@ -161,6 +162,7 @@ def main(config: Path | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     try:
         return run(settings, {d.id: d.group for d in registry.devices}, stop)
-    except ServiceError as exc:  # Kafka or Mosquitto unreachable at start, a bad key file
+    except (ServiceError, ConfigError) as exc:  # Kafka or Mosquitto unreachable at start, a
+        # bad key file, no MQTT account
         log.error("rollout manager cannot start: %s", exc)
         return 1

@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.errors import ConfigError
+from models.errors import ConfigError
 from services.schemas.ops import Group
 from services.schemas.rollout import StageCriteria
 from services.security.mqtt import MqttAccess

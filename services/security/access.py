@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from services.errors import ConfigError
+from models.errors import ConfigError
 from services.security.mqtt import MqttAccess
 from services.security.secrets import AccountSecrets, load_secrets
 from services.settings import FleetSettings

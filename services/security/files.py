@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-from services.errors import ConfigError
+from models.errors import ConfigError
 
 
 def private_dir(path: Path) -> Path:

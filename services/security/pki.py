@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from services.errors import ConfigError
+from models.errors import ConfigError
 from services.security.files import create_private, private_dir, read_private, write_private
 
 CA_DAYS = 3650

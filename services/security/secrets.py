@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import SecretStr
 
-from services.errors import ConfigError
+from models.errors import ConfigError
 from services.security.files import private_dir, read_private, write_private
 
 Kind = Literal["mqtt", "kafka"]

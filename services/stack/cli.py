@@ -47,6 +47,7 @@ def print_status(stack) -> None:  # stack: services.stack.Stack
 
 
 def register(app: typer.Typer) -> None:
+    from models.errors import ConfigError
     from services.errors import ServiceError
 
     stack_app = typer.Typer(
@@ -55,7 +56,7 @@ def register(app: typer.Typer) -> None:
     )
     app.add_typer(stack_app, name="stack")
 
-    def fail(exc: ServiceError) -> None:
+    def fail(exc: ServiceError | ConfigError) -> None:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
 
@@ -65,7 +66,7 @@ def register(app: typer.Typer) -> None:
         try:
             stack = _stack(config)
             started = stack.up(components)
-        except ServiceError as exc:
+        except (ServiceError, ConfigError) as exc:
             fail(exc)
             return
         typer.echo(f"started: {', '.join(started) or 'nothing (all were up)'}")
@@ -76,7 +77,7 @@ def register(app: typer.Typer) -> None:
         """Stop the stack; no process is left behind."""
         try:
             stopped = _stack(config).down(components)
-        except ServiceError as exc:
+        except (ServiceError, ConfigError) as exc:
             fail(exc)
             return
         typer.echo(f"stopped: {', '.join(stopped) or 'nothing (none was running)'}")
@@ -86,5 +87,5 @@ def register(app: typer.Typer) -> None:
         """Each component: up/down, pid, ports, version."""
         try:
             print_status(_stack(config))
-        except ServiceError as exc:
+        except (ServiceError, ConfigError) as exc:
             fail(exc)

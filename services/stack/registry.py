@@ -15,7 +15,7 @@ from typing import Annotated
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from services.errors import ConfigError
+from models.errors import ConfigError
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 # MQTT topic filters for ACLs: printable, no spaces (Mosquitto's ACL file is line based).

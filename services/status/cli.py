@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from models.errors import ConfigError
 from services.errors import ServiceError, ValidationError
 
 READ_TOKEN_ENV = "FLEET_READ_TOKEN"
@@ -129,7 +130,7 @@ def register(app: typer.Typer) -> None:
 
         try:
             report = gather(load_settings(config))
-        except ServiceError as exc:
+        except (ServiceError, ConfigError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from exc
         if as_json:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
+from models.errors import ConfigError
 from services.errors import ServiceError
 from services.promql import Prometheus
 from services.schemas.rollout import RolloutRecord
@@ -121,7 +122,7 @@ def sparkline(values: list[float]) -> str:
 def _guard(make: Callable[[], P], empty: P) -> P:
     try:
         return make()
-    except ServiceError as exc:
+    except (ServiceError, ConfigError) as exc:
         empty.error = str(exc)
         return empty
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from models.errors import ConfigError
 from services.demo.config import FULL, QUICK, DemoConfig
 from services.demo.devices import TrafficStats
 from services.demo.report import DriftWindowStats, KafkaCounts, count_records
 from services.demo.run import DemoResult
 from services.demo.summary import delivery_ok, drift_increased, loop_closed, low_confidence_fell
-from services.errors import ConfigError
 from services.gateway.dlq import DlqRecord
 from services.schemas import examples
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from services.errors import ConfigError
+from models.errors import ConfigError
 from services.settings import REPO_ROOT, load_settings
 
 

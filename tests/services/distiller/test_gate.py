@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from models.errors import ConfigError
 from services.distiller.gate import GateConfig, GateScores, decide
-from services.errors import ConfigError
 
 CONFIG = GateConfig(min_gain=0.01, replay_tolerance=0.02, max_int8_drop=0.03, min_holdout=10)
 

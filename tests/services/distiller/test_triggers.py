@@ -11,6 +11,7 @@ from typing import ClassVar
 
 import pytest
 
+from models.errors import ConfigError
 from services.distiller.triggers import (
     DriftSource,
     MemoryDrift,
@@ -18,7 +19,7 @@ from services.distiller.triggers import (
     TriggerConfig,
     Triggers,
 )
-from services.errors import ConfigError, ServiceError
+from services.errors import ServiceError
 from services.schemas import Redistill
 
 CONFIG = TriggerConfig(

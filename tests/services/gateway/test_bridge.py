@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from services.errors import ConfigError
+from models.errors import ConfigError
 from services.gateway.bridge import Bridge, Topics
 from services.gateway.dlq import parse_dlq_record
 from services.gateway.settings import GatewaySettings

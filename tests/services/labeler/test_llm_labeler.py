@@ -8,8 +8,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from models.errors import ConfigError
 from services.cli import build_app
-from services.errors import ConfigError
 from services.labeler.cli import build_labeler
 from services.labeler.service import LabelerMetrics, label_batch
 from services.labeler.settings import LabelerSettings

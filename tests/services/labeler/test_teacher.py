@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from services.errors import ConfigError
+from models.errors import ConfigError
 from services.labeler.service import LabelerMetrics, label_batch, new_requests
 from services.labeler.teacher import (
     LOGISTICS_KEYWORDS,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.errors import ConfigError
+from models.errors import ConfigError
 from services.processor.sampling import Candidate, keep_best, select, uncertainty
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.errors import ConfigError
+from models.errors import ConfigError
 from services.rollout.main import default_stages, settings_from_fleet
 from services.rollout.settings import RolloutSettings, StageSpec
 from services.security.access import Access

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from services.errors import ConfigError
+from models.errors import ConfigError
 from services.security.files import create_private, read_private, write_private
 from services.security.secrets import ensure_secrets, load_secrets
 

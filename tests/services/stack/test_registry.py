@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.errors import ConfigError
+from models.errors import ConfigError
 from services.settings import REPO_ROOT
 from services.stack.mosquitto import listener_accounts, render_acl
 from services.stack.registry import load_registry
