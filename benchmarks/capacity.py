@@ -10,7 +10,7 @@ Devices send one prediction every ``--interval`` seconds (10). Per fleet size it
 - processor workers = ingress / (one worker's rate x headroom); the ``fleet.predictions``
   partitions must be at least the workers (a partition has one consumer) and leave room to
   grow: the next multiple of 6 above twice the workers. One model version's windows are
-  aggregated on one partition of the re-keyed topic (services/processor/app.py), so a
+  aggregated on one partition of the re-keyed topic (services/processor/service.py), so a
   single version's traffic above one worker's rate is a limit more workers do not lift;
 - labels/s = ingress x ``--label-share`` (the share of predictions sent to the teacher);
   labellers = labels/s / (one labeller's teacher rate x headroom);

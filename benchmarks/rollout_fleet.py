@@ -54,11 +54,11 @@ def run_once(count: int, chunk: int) -> dict:
     from edge_agent.memory import MemoryDevice
     from edge_agent.transport import PahoTransport
     from models.blob import read_blob, write_blob
-    from services.gateway.main import run as run_gateway
+    from services.gateway.service import run as run_gateway
     from services.gateway.settings import GatewaySettings
     from services.releases.signing import load_or_create_key, public_bytes
-    from services.rollout.main import run as run_rollout
     from services.rollout.metrics import RolloutMetrics
+    from services.rollout.service import run as run_rollout
     from services.rollout.settings import RolloutSettings, StageSpec
     from services.schemas import examples
     from services.security.access import Access

@@ -56,10 +56,10 @@ def main(config: Path | None = None) -> None:
     from aiohttp import web
 
     from services.control.alerts import AlertBook
-    from services.control.app import Control, create_app
     from services.control.auth import Tokens, load_or_create_token
     from services.control.metrics import ControlMetrics
     from services.control.releases import KafkaReleaseFeed
+    from services.control.service import Control, create_app
     from services.control.sessions import Sessions
     from services.control.sink import CommandSinkError, KafkaCommandSink
     from services.promql import Prometheus

@@ -12,15 +12,6 @@ from typing import Any
 
 from aiohttp import web
 
-from services.control.app import (
-    CONTROL,
-    Control,
-    recent_or_error,
-    release_table,
-    session_of,
-    status_report,
-    submit,
-)
 from services.control.charts import Marker, line_chart, rollout_timeline
 from services.control.commands import COMMANDS, form_fields
 from services.control.page import (
@@ -29,6 +20,15 @@ from services.control.page import (
     render_console,
     render_login,
     render_refusal,
+)
+from services.control.service import (
+    CONTROL,
+    Control,
+    recent_or_error,
+    release_table,
+    session_of,
+    status_report,
+    submit,
 )
 from services.control.sessions import COOKIE, Session
 from services.control.sink import CommandSinkError

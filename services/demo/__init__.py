@@ -19,7 +19,7 @@ on one machine, with the project's real services as subprocesses.
 7. The services are stopped; the stack keeps running.
 """
 
+from services.demo.cli import main
 from services.demo.config import FULL, QUICK, DemoConfig
-from services.demo.main import main
 
 __all__ = ["FULL", "QUICK", "DemoConfig", "main"]

@@ -1,3 +1,3 @@
-from services.demo.main import main
+from services.demo.cli import main
 
 raise SystemExit(main())

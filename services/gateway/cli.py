@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Bridge fleet/+/pred and fleet/+/status to Kafka until SIGTERM."""
-        from services.gateway.main import main
+        from services.gateway.service import main
         from services.gateway.settings import GatewaySettings
         from services.security.access import Access
         from services.settings import load_settings

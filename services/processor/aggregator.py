@@ -1,6 +1,6 @@
 """What the processor does per event and per tick, on table-like mappings.
 
-The faust app (``app.py``) passes its changelog-backed tables; unit tests pass dicts. All
+The faust app (``service.py``) passes its changelog-backed tables; unit tests pass dicts. All
 writes for one window happen while handling a record of the window's own partition (its
 events, or that partition's ticks), because faust sends a table write to the changelog
 partition of the record being processed: closing a window from another partition's record

@@ -29,9 +29,9 @@ def main(config: Path | None = None, loglevel: str = "info") -> None:
     import faust
     from prometheus_client import start_http_server
 
-    from services.processor.app import build_app
     from services.processor.metrics import ProcessorMetrics
     from services.processor.releases import ReferenceStore, ReleaseFollower
+    from services.processor.service import build_app
     from services.processor.settings import ProcessorSettings
     from services.settings import load_settings
 

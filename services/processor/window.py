@@ -33,7 +33,7 @@ def confidence_bin(confidence: float) -> int:
 
 @dataclass
 class WindowAggregate:
-    """Counts of one window; ``partition`` is where its table writes go (see app.py)."""
+    """Counts of one window; ``partition`` is where its table writes go (see service.py)."""
 
     model_version: int
     start: float

@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Path | None, Opt(help="fleet.toml (default: $FLEET_CONFIG)")] = None,
     ) -> None:
         """Run the rollout manager until SIGTERM (settings: FLEET_ROLLOUT_* environment)."""
-        from services.rollout.main import main
+        from services.rollout.service import main
 
         raise typer.Exit(main(config))
 
@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         """Print the persisted rollout state (model.rollouts) as JSON, newest release first."""
         import json
 
-        from services.rollout.main import settings_from_fleet
+        from services.rollout.service import settings_from_fleet
         from services.rollout.state import read_records
         from services.security.access import Access
         from services.settings import load_settings

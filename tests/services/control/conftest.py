@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from services.control.app import Control, create_app
 from services.control.auth import Tokens
 from services.control.metrics import ControlMetrics
 from services.control.releases import MemoryReleaseFeed
+from services.control.service import Control, create_app
 from services.control.sink import MemoryCommandSink
 from services.releases.store import ReleaseStore
 from services.schemas import ReleaseManifest

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import re
 
-from services.control.app import Control
 from services.control.charts import Marker, line_chart, rollout_timeline
 from services.control.releases import MemoryReleaseFeed
+from services.control.service import Control
 from services.releases.store import ReleaseStore
 from services.schemas.rollout import RolloutEvent, RolloutRecord, StageCriteria, StageState
 from tests.services.control.conftest import (
@@ -107,7 +107,7 @@ def _one_client_flow(control: Control, form: dict) -> object:
 
     from aiohttp.test_utils import TestClient, TestServer
 
-    from services.control.app import create_app
+    from services.control.service import create_app
 
     async def go() -> object:
         async with TestClient(TestServer(create_app(control))) as client:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from aiohttp.test_utils import TestServer
 
-from services.control.app import create_app
+from services.control.service import create_app
 from tests.services.control.conftest import ALERTS_TOKEN, TOKEN, auth, call, read_auth
 
 READS = ("/api/v1/releases", "/api/v1/commands", "/api/v1/rollouts", "/api/v1/alerts",

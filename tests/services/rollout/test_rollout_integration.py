@@ -23,13 +23,13 @@ from edge_agent.clib import CDevice
 from edge_agent.memory import MemoryDevice
 from edge_agent.transport import PahoTransport
 from models.blob import restamp_blob
-from services.gateway.main import run as run_gateway
+from services.gateway.service import run as run_gateway
 from services.gateway.settings import GatewaySettings
 from services.releases.announce import KafkaAnnouncer
 from services.releases.signing import load_or_create_key, public_bytes
 from services.releases.store import ReleaseStore
-from services.rollout.main import run as run_rollout
 from services.rollout.metrics import RolloutMetrics
+from services.rollout.service import run as run_rollout
 from services.rollout.settings import RolloutSettings, StageSpec
 from services.rollout.state import read_records
 from services.schemas import ReleaseManifest, parse_device_status
@@ -52,7 +52,7 @@ class Topics:
 
 
 class ManagerThread:
-    """``services.rollout.main.run`` on a thread; ``restart()`` is a stop and a fresh start."""
+    """``services.rollout.service.run`` on a thread; ``restart()`` is a stop and a fresh start."""
 
     def __init__(self, settings: RolloutSettings, groups: dict[str, str]) -> None:
         self.settings, self.groups = settings, groups

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from models.errors import ConfigError
-from services.rollout.main import default_stages, settings_from_fleet
+from services.rollout.service import default_stages, settings_from_fleet
 from services.rollout.settings import RolloutSettings, StageSpec
 from services.security.access import Access
 from services.security.secrets import ensure_secrets
