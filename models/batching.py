@@ -33,3 +33,24 @@ def encode_batch(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Tokenize ``texts`` and pad them: ``(ids LongTensor [B, Tmax], lengths LongTensor [B])``."""
     return pad_ids([tokenizer.encode(t) for t in texts])
+
+
+POOL_BATCHES = 50  # batches per length-sorted pool in :func:`epoch_batches`
+
+
+def epoch_batches(
+    lengths: Sequence[int], batch_size: int, seed: int, epoch: int
+) -> list[list[int]]:
+    """Row indices of every batch of one epoch, grouped by length so little padding is
+    computed: a seeded shuffle cut into pools of ``POOL_BATCHES`` batches, each pool sorted by
+    length and cut into batches, the batches shuffled again. Deterministic in (seed, epoch);
+    every row appears exactly once."""
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    order = torch.randperm(len(lengths), generator=gen).tolist()
+    pool = batch_size * POOL_BATCHES
+    batches: list[list[int]] = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start : start + pool], key=lambda r: lengths[r])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    shuffle = torch.randperm(len(batches), generator=gen).tolist()
+    return [batches[i] for i in shuffle]

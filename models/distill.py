@@ -9,8 +9,12 @@ gradient clipping at 1.0:
 3. ``full``   - adds the hidden-state MSE through the adapter and, when the student pools by
    attention and the teacher gives attention maps, the attention-transfer KL.
 
-The best weights by validation macro-F1 over all epochs are kept. A checkpoint at every epoch
-boundary makes the run resumable; teacher outputs are cached on disk (models/kd_targets.py).
+Batches hold texts of similar length (``models.batching.epoch_batches``); each stage warms its
+learning rate up over its first ``warmup`` share of steps, then decays it on a cosine. The best
+weights by validation macro-F1 over all epochs are kept. A checkpoint at every epoch boundary
+makes the run resumable; teacher outputs are cached on disk (models/kd_targets.py): the logits
+of every text always (all output distillation needs), the aligned hidden states and attention
+only when the ``full`` stage uses them.
 """
 
 from __future__ import annotations
@@ -28,11 +32,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from safetensors.torch import save_file
 
 from models.adapter import Adapter, AdapterConfig
-from models.batching import pad_ids
+from models.batching import epoch_batches, pad_ids
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.errors import ConfigError, DataError, ModelsError
 from models.evaluate import LabeledText, compute_metrics, predict_proba_ids
-from models.kd_targets import KDTargets, TargetTeacher, cached_targets
+from models.kd_targets import KDTargets, TargetTeacher, cached_logits, cached_targets
 from models.losses import IGNORE_LABEL, LossConfig, hybrid_loss
 from models.student import StudentConfig, TinyLSTM, save_student
 from models.tokenizer import Tokenizer
@@ -46,7 +50,8 @@ LOG_FILE = "distill_log.jsonl"
 class DistillConfig:
     stage_epochs: tuple[int, int, int] = (3, 3, 3)  # epochs of the hard, output, full stages
     batch_size: int = 64  # examples per optimizer step
-    lr: float = 2e-3  # peak AdamW learning rate of every stage (cosine decay within a stage)
+    lr: float = 3e-3  # peak AdamW learning rate of every stage
+    warmup: float = 0.1  # share of a stage's steps spent warming up, then cosine decay to 0
     weight_decay: float = 0.01  # AdamW decoupled weight decay
     grad_clip: float = 1.0  # max global gradient norm
     seed: int = 0  # seeds initialisation, shuffling and dropout
@@ -58,6 +63,15 @@ class DistillConfig:
             raise ConfigError(f"stage_epochs must be 3 counts >= 0, got {self.stage_epochs}")
         if self.batch_size < 1 or self.lr <= 0 or self.grad_clip <= 0:
             raise ConfigError("batch_size must be >= 1, lr and grad_clip > 0")
+        if not 0.0 <= self.warmup < 1.0:
+            raise ConfigError(f"warmup must be in [0, 1), got {self.warmup}")
+
+    @property
+    def uses_states(self) -> bool:
+        """Whether the ``full`` stage needs the teacher's hidden states or attention."""
+        return self.stage_epochs[2] > 0 and (
+            self.loss.hidden_weight > 0 or self.loss.attention_weight > 0
+        )
 
 
 @dataclass
@@ -111,16 +125,20 @@ def distill(
     )  # [N]
     valid_ids = [tokenizer.encode(ex.text) for ex in valid_known]
     valid_y = torch.tensor([index[ex.label] for ex in valid_known])
-    targets: KDTargets | None = None
+    token_counts = [len(x) for x in ids]
+    teacher_logits: torch.Tensor | None = None  # [N, C]
+    targets: KDTargets | None = None  # hidden states and attention, for the full stage only
     cache_hit = False
     if needs_teacher:
         assert teacher is not None
-        targets, cache_hit = cached_targets(teacher, tokenizer, texts, cache_dir)
-        if targets.logits.shape[1] != len(labels):
+        teacher_logits, cache_hit = cached_logits(teacher, texts, cache_dir)
+        if teacher_logits.shape[1] != len(labels):
             raise ConfigError(
-                f"teacher gives {targets.logits.shape[1]} classes, the student has {len(labels)}:"
+                f"teacher gives {teacher_logits.shape[1]} classes, the student has {len(labels)}:"
                 " fine-tune the teacher on this label set first (fleet teacher finetune)"
             )
+        if config.uses_states:
+            targets, _ = cached_targets(teacher, tokenizer, texts, cache_dir)
 
     # 2. Student, adapter, RNGs; state restored from the checkpoint when resuming.
     student = student or StudentConfig(num_labels=len(labels))
@@ -169,18 +187,17 @@ def distill(
             stage_idx = state["stage"]
             stage = STAGES[stage_idx]
             epochs = config.stage_epochs[stage_idx]
-            rows = list(range(len(train))) if stage == "hard" else list(range(len(texts)))
-            n_batches = math.ceil(len(rows) / config.batch_size)
+            n_rows = len(train) if stage == "hard" else len(texts)
+            n_batches = math.ceil(n_rows / config.batch_size)
             if config.max_steps_per_stage is not None:
                 n_batches = min(n_batches, config.max_steps_per_stage)
-            # 3a. A fresh optimizer and cosine schedule per stage (the adapter joins in "full").
+            # 3a. A fresh optimizer and warm-up + cosine schedule per stage (the adapter joins
+            #     in "full").
             params = list(model.parameters())
             if stage == "full" and adapter is not None:
                 params += list(adapter.parameters())
             optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-                optimizer, T_max=max(1, epochs * n_batches)
-            )
+            scheduler = _warmup_cosine(optimizer, epochs * n_batches, config.warmup)
             if state["optimizer"] is not None:
                 optimizer.load_state_dict(state["optimizer"])
                 scheduler.load_state_dict(state["scheduler"])
@@ -192,19 +209,19 @@ def distill(
                 model.train()
                 if adapter is not None:
                     adapter.train()
-                order = torch.tensor(rows)[torch.randperm(len(rows), generator=shuffle_gen)]
+                epoch_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=shuffle_gen))
+                batches = epoch_batches(token_counts[:n_rows], config.batch_size, epoch_seed, 0)
                 loss_sum, seen = 0.0, 0
-                for b in range(n_batches):
-                    batch = order[b * config.batch_size : (b + 1) * config.batch_size].tolist()
+                for batch in batches[:n_batches]:
                     # 3b. Forward the student; gather the teacher targets this stage uses.
                     x, lengths = pad_ids([ids[r] for r in batch])  # [B, W], [B]
                     out_s = model.features(x, lengths)
                     kwargs: dict[str, Any] = {}
                     if stage != "hard":
-                        assert targets is not None
-                        t_logits, t_hidden, t_attn, t_mask = targets.batch(batch, x.shape[1])
-                        kwargs["teacher_logits"] = t_logits
-                        if stage == "full" and adapter is not None:
+                        assert teacher_logits is not None
+                        kwargs["teacher_logits"] = teacher_logits[batch]
+                        if stage == "full" and adapter is not None and targets is not None:
+                            _, t_hidden, t_attn, t_mask = targets.batch(batch, x.shape[1])
                             if config.loss.hidden_weight > 0:
                                 kwargs["student_hidden"] = out_s.lstm_out
                                 kwargs["teacher_hidden"] = adapter(t_hidden)  # [B, W, 2H]
@@ -278,6 +295,21 @@ def distill(
     return DistillResult(
         model, adapter, labels, state["best"] or {}, state["history"], seconds, cache_hit
     )
+
+
+def _warmup_cosine(
+    optimizer: torch.optim.Optimizer, total: int, warmup: float
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over ``warmup * total`` steps, then cosine decay to 0 at ``total``."""
+    warm = max(1, round(warmup * total)) if warmup > 0 else 0
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        progress = (step - warm) / max(1, total - warm)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def _config_dict(config: DistillConfig) -> dict[str, Any]:

@@ -45,6 +45,8 @@ class TargetTeacher(Protocol):
 
     def targets(self, texts: Sequence[str]) -> list[TeacherSample]: ...
 
+    def logits(self, texts: Sequence[str]) -> np.ndarray: ...
+
 
 @dataclass
 class KDTargets:
@@ -80,9 +82,10 @@ class KDTargets:
         return self.logits[list(rows)], hidden, attention, mask
 
 
-def cache_key(teacher_id: str, tokenizer: Tokenizer, texts: Sequence[str]) -> str:
+def cache_key(teacher_id: str, texts: Sequence[str], *params: object) -> str:
+    """Digest of the teacher, the texts and whatever else shapes the cached values."""
     h = hashlib.sha256()
-    h.update(json.dumps([teacher_id, SPEC_VERSION, tokenizer.max_len]).encode())
+    h.update(json.dumps([teacher_id, *params]).encode())
     for text in texts:
         h.update(text.encode("utf-8", "surrogatepass"))
         h.update(b"\x00")
@@ -140,7 +143,8 @@ def cached_targets(
     """``compute_targets`` behind an on-disk cache; returns ``(targets, came_from_cache)``."""
     if cache_dir is None:
         return compute_targets(teacher, tokenizer, texts, batch_size), False
-    path = Path(cache_dir) / f"{cache_key(teacher.teacher_id, tokenizer, texts)}.safetensors"
+    key = cache_key(teacher.teacher_id, texts, SPEC_VERSION, tokenizer.max_len)
+    path = Path(cache_dir) / f"{key}.safetensors"
     if path.exists():
         try:
             arrays = load_file(str(path))
@@ -153,6 +157,30 @@ def cached_targets(
     save_file(_to_arrays(targets), str(tmp))
     tmp.replace(path)
     return targets, False
+
+
+def cached_logits(
+    teacher: TargetTeacher, texts: Sequence[str], cache_dir: str | Path | None
+) -> tuple[torch.Tensor, bool]:
+    """The teacher's logits ``[N, C]`` of ``texts`` behind the same on-disk cache (a file of
+    its own: logits alone are all output distillation needs, and they are small even for a
+    transfer set of 10^5 texts); returns ``(logits, came_from_cache)``."""
+    if cache_dir is None:
+        return torch.from_numpy(np.asarray(teacher.logits(texts), dtype=np.float32)), False
+    path = Path(cache_dir) / f"{cache_key(teacher.teacher_id, texts, 'logits')}.safetensors"
+    if path.exists():
+        try:
+            return torch.from_numpy(load_file(str(path))["logits"]), True
+        except (OSError, ValueError, KeyError):  # a torn or foreign file: recompute it
+            path.unlink(missing_ok=True)
+    logits = np.asarray(teacher.logits(texts), dtype=np.float32)
+    if logits.shape[0] != len(texts):
+        raise ModelsError(f"teacher returned {logits.shape[0]} rows for {len(texts)} texts")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file({"logits": logits}, str(tmp))
+    tmp.replace(path)
+    return torch.from_numpy(logits), False
 
 
 def _to_arrays(t: KDTargets) -> dict[str, np.ndarray]:

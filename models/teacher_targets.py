@@ -96,6 +96,10 @@ class TeacherTargets:
             return amap[-1]
         return amap.mean(0)
 
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """(N, C) head logits only: what output distillation needs, without the states."""
+        return self.teacher.logits(texts)
+
     @torch.no_grad()
     def targets(self, texts: Sequence[str]) -> list[TeacherSample]:
         """One :class:`TeacherSample` per text: logits [C], offsets [Tt], hidden [Tt, D],

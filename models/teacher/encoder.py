@@ -238,17 +238,26 @@ class Teacher(nn.Module):
         return nn.functional.normalize(torch.cat(chunks), dim=-1)
 
     @torch.no_grad()
-    def predict_proba(self, texts: list[str], batch_size: int = 32, temperature: float = 1.0):
-        """(N, C) soft labels from the attached head, softmax at ``temperature``."""
+    def logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """(N, C) float32 head logits, in the order of ``texts``; batches hold texts of similar
+        length (less padding computed)."""
         if self.head is None:
             raise ConfigError("this teacher has no classification head; fine-tune it first")
-        assert temperature > 0, f"temperature must be positive, got {temperature}"
-        probs = []
-        for i in range(0, len(texts), batch_size):
-            logits = self.encode(texts[i : i + batch_size]).logits
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            logits = self.encode([texts[i] for i in rows]).logits
             assert logits is not None
-            probs.append(torch.softmax(logits / temperature, dim=-1))
-        return torch.cat(probs)
+            out[rows] = logits.float().cpu().numpy()
+        return out
+
+    @torch.no_grad()
+    def predict_proba(self, texts: list[str], batch_size: int = 64, temperature: float = 1.0):
+        """(N, C) soft labels from the attached head, softmax at ``temperature``."""
+        assert temperature > 0, f"temperature must be positive, got {temperature}"
+        logits = torch.from_numpy(self.logits(texts, batch_size))
+        return torch.softmax(logits / temperature, dim=-1)
 
     @torch.no_grad()
     def targets(self, texts: Sequence[str], batch_size: int = 16) -> list[TeacherSample]:

@@ -14,7 +14,7 @@ Output folder (see ``models.teacher.classifier``)::
 The schedule is linear warm-up then linear decay over ``epochs`` (the most the run may take);
 with a validation set the run stops early after ``patience`` epochs without a better
 validation accuracy and keeps the best epoch's weights. Batches hold texts of similar length
-(shuffled pools of ``batch_size * 50`` texts sorted by length), which halves the padding the
+(``models.batching.epoch_batches``), which halves the padding the
 encoder computes on short messages. A run that finds a checkpoint in ``out/checkpoints``
 continues from the newest one: same data order, same optimiser and schedule state, same dropout
 RNG, same early-stopping state, so an interrupted run ends where an uninterrupted one would.
@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 
+from models.batching import epoch_batches
 from models.data.loaders import load_examples
 from models.data.record import Example, LabelSet
 from models.errors import ConfigError, DataError
@@ -40,7 +41,6 @@ from models.teacher.classifier import FinetunedLayout, save_head, write_meta
 from models.teacher.encoder import Teacher
 
 _STEP_DIR = re.compile(r"^step-(\d+)$")
-POOL_BATCHES = 50  # batches per length-sorted pool (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -89,23 +89,6 @@ class FinetuneResult:
     history: list[dict[str, Any]] = field(default_factory=list)  # validated epochs, in order
     best_epoch: int | None = None  # epoch whose weights were kept (None: no validation set)
     stopped_early: bool = False  # patience ran out before ``epochs``
-
-
-def epoch_batches(
-    lengths: Sequence[int], batch_size: int, seed: int, epoch: int
-) -> list[list[int]]:
-    """Row indices of every batch of one epoch: a seeded shuffle cut into pools of
-    ``POOL_BATCHES`` batches, each pool sorted by length and cut into batches, the batches
-    shuffled again. Deterministic in (seed, epoch)."""
-    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    order = torch.randperm(len(lengths), generator=gen).tolist()
-    pool = batch_size * POOL_BATCHES
-    batches: list[list[int]] = []
-    for start in range(0, len(order), pool):
-        chunk = sorted(order[start : start + pool], key=lambda r: lengths[r])
-        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
-    shuffle = torch.randperm(len(batches), generator=gen).tolist()
-    return [batches[i] for i in shuffle]
 
 
 def _checkpoints(root: Path) -> list[tuple[int, Path]]:

@@ -44,6 +44,9 @@ class KeywordTeacher:
             out.append(TeacherSample(logits, pieces, hidden, attention / attention.sum()))
         return out
 
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        return np.stack([s.logits for s in self.targets(texts)]) if texts else np.zeros((0, 1))
+
 
 def make_corpus(n_train: int = 240, seed: int = 0):
     cfg = SynthConfig(seed=seed, train=n_train, valid=80, test=10, phases=1)
