@@ -1,4 +1,5 @@
-"""``fleet distill`` (teacher -> student, optional QAT) and ``fleet report`` (the evaluation table).
+"""``fleet distill``: teacher -> student, optional QAT. (The evaluation report is a benchmark:
+``python -m benchmarks.evaluation_report``.)
 
 Heavy imports (torch, transformers) happen inside the commands so ``fleet --help`` stays fast.
 """
@@ -8,7 +9,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,30 +31,6 @@ def parse_stages(text: str) -> tuple[int, int, int]:
     if len(parts) != 3 or min(parts) < 0:
         raise ConfigError(f"--stages takes three epoch counts h,o,f (e.g. 3,3,3), got {text!r}")
     return parts
-
-
-def integer_metrics(model: Any, labels: Sequence[str], tokenizer: Any, examples: Sequence[Any]):
-    """Accuracy and macro-F1 of the int8 engine (``models.intlstm``) for a "last"-pooling
-    student, plus its blob size; ``None`` for other poolings (no integer kernel)."""
-    import numpy as np
-
-    from models.blob import write_blob
-    from models.evaluate import macro_f1
-    from models.intlstm import integer_logits
-    from models.quantize import quantize_student
-
-    if model.config.pooling != "last":
-        return None
-    index = {label: k for k, label in enumerate(labels)}
-    known = [ex for ex in examples if ex.label in index]
-    integer = quantize_student(model, labels)
-    pred = integer_logits(integer, [tokenizer.encode(ex.text) for ex in known]).argmax(1)
-    y = np.array([index[ex.label] for ex in known])
-    return {
-        "accuracy": float(np.mean(pred == y)) if len(y) else 0.0,
-        "macro_f1": macro_f1(y, pred, len(labels)),
-        "blob_bytes": len(write_blob(integer, model_version=1)),
-    }
 
 
 def distill_command(
@@ -99,7 +75,7 @@ def distill_command(
     from models.data import load_examples
     from models.data.augment import augment_corpus
     from models.distill import DistillConfig, distill
-    from models.evaluate import evaluate_examples
+    from models.evaluate import evaluate_examples, integer_metrics
     from models.losses import LossConfig
     from models.student import StudentConfig, save_student
     from models.teacher_targets import TargetConfig, TeacherTargets
@@ -171,43 +147,5 @@ def distill_command(
     typer.echo(json.dumps(summary, ensure_ascii=False))
 
 
-def report_command(
-    quick: Annotated[bool, typer.Option(help="Subsampled data, short training (~15 min)")] = False,
-    out: Annotated[Path, typer.Option(help="Markdown report; the chart goes beside it")] = Path(
-        "docs/report.md"
-    ),
-    work_dir: Annotated[Path, typer.Option(help="Teachers, students and caches of the run")] = Path(
-        "var/report"
-    ),
-    datasets: Annotated[str, typer.Option(help="Comma-separated: synth,banking,ecdt")] = (
-        "synth,banking,ecdt"
-    ),
-    threads: Annotated[int, typer.Option(min=1, help="torch threads for training and timing")] = 2,
-    teacher: Annotated[str, typer.Option(help="Teacher to fine-tune: e5-small | minilm | dir")] = (
-        "e5-small"
-    ),
-    reuse: Annotated[
-        bool, typer.Option(help="Keep data sets already trained in --work-dir; re-time only")
-    ] = False,
-) -> None:
-    """Run the evaluation (teacher, students with and without KD, ablations, int8) and write
-    the Markdown table plus a PNG chart."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from models.report import ReportConfig, run_report
-
-    try:
-        config = ReportConfig.preset(
-            quick=quick,
-            datasets=tuple(d.strip() for d in datasets.split(",") if d.strip()),
-            threads=threads,
-            teacher=teacher,
-        )
-        path = run_report(config, out, work_dir, reuse=reuse)
-    except ModelsError as exc:
-        raise _fail(exc) from exc
-    typer.echo(f"report written to {path} (chart {path.with_suffix('.png')})")
-
-
 def register(app: typer.Typer) -> None:
     app.command("distill")(distill_command)
-    app.command("report")(report_command)

@@ -190,6 +190,30 @@ def evaluate_examples(
     return compute_metrics(y_true, probs, labels, dict(unknown))
 
 
+def integer_metrics(
+    model: TinyLSTM, labels: Sequence[str], tokenizer: Encoder, examples: Sequence[LabeledText]
+) -> dict[str, Any] | None:
+    """Accuracy and macro-F1 of the device's integer engine (``models.intlstm``, the arithmetic
+    the C engine reproduces bit for bit) on ``examples``, and the model blob's size; ``None``
+    for a pooling the integer engine does not implement."""
+    from models.blob import write_blob
+    from models.intlstm import INTEGER_POOLINGS, integer_logits
+    from models.quantize import quantize_student
+
+    if model.config.pooling not in INTEGER_POOLINGS:
+        return None
+    integer = quantize_student(model, labels)
+    index = {label: k for k, label in enumerate(labels)}
+    known = [ex for ex in examples if ex.label in index]
+    pred = integer_logits(integer, [tokenizer.encode(ex.text) for ex in known]).argmax(1)
+    y = np.array([index[ex.label] for ex in known], dtype=np.int64)
+    return {
+        "accuracy": float(np.mean(pred == y)) if len(y) else 0.0,
+        "macro_f1": macro_f1(y, pred, len(labels)),
+        "blob_bytes": len(write_blob(integer, model_version=1)),
+    }
+
+
 def write_confusion_csv(report: EvalReport, path: str | Path) -> Path:
     """Confusion matrix as CSV: header ``true\\predicted,<labels...>``, one row per true label."""
     out = Path(path)

@@ -32,6 +32,7 @@ GENERATOR_VERSION = 1  # bump when the emitted C or golden files change shape
 LUT_SIZE = 513  # entries of each table: inputs -8 + k/32, k = 0..512
 LOGIT_FRAC_BITS = 10  # logits are Q.10
 POOLING_LAST = 0  # the one integer pooling mode of spec v1
+INTEGER_POOLINGS = ("last",)  # the student poolings this integer engine implements
 INT16_MIN, INT16_MAX = -32768, 32767
 INT8_MIN, INT8_MAX = -128, 127
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1

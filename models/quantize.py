@@ -15,6 +15,7 @@ import numpy as np
 
 from models.errors import ModelsError
 from models.intlstm import (
+    INTEGER_POOLINGS,
     DirectionTensors,
     IntegerModelError,
     IntegerStudent,
@@ -182,7 +183,7 @@ def quantize_arrays(
 def quantize_student(model: Any, labels: Sequence[str]) -> IntegerStudent:
     """A trained :class:`models.student.TinyLSTM` (pooling "last") -> integer student."""
     pooling = model.config.pooling
-    if pooling != "last":
+    if pooling not in INTEGER_POOLINGS:
         raise QuantizationError(
             f"the integer engine implements pooling 'last' only (spec v1), got {pooling!r}"
         )

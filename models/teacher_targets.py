@@ -81,11 +81,14 @@ class TeacherTargets:
         )
 
     @classmethod
-    def load(cls, folder: str | Path, config: TargetConfig = TargetConfig()) -> TeacherTargets:
-        """Load a folder written by ``fleet teacher finetune``."""
+    def load(
+        cls, folder: str | Path, config: TargetConfig = TargetConfig(), attentions: bool = True
+    ) -> TeacherTargets:
+        """Load a folder written by ``fleet teacher finetune``; ``attentions=False`` loads the
+        faster attention kernels that return no maps (enough for logits and hidden states)."""
         from models.teacher import Teacher
 
-        teacher = Teacher(folder, attentions=True, max_length=config.max_length)
+        teacher = Teacher(folder, attentions=attentions, max_length=config.max_length)
         return cls(teacher, config)
 
     def _attention_row(self, amap: torch.Tensor) -> torch.Tensor:

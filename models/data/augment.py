@@ -241,8 +241,10 @@ def augment_records(
     config: AugmentConfig | None = None,
 ) -> list[dict[str, Any]]:
     """Up to ``n_per_example`` new, distinct texts per example, as records
-    ``{"id", "text", "source_id"}`` (unlabelled: the teacher labels them). Texts equal to any
-    input text or to an earlier output are dropped, so fewer may come back."""
+    ``{"id", "text", "source_id", "index"}`` (unlabelled: the teacher labels them; ``index`` is
+    the text's number among its example's, so the records with ``index < n`` are the transfer
+    set of ``n`` texts per example). Texts equal to any input text or to an earlier output are
+    dropped, so fewer may come back."""
     if n_per_example < 0:
         raise ConfigError(f"n_per_example must be >= 0, got {n_per_example}")
     augmenter = Augmenter(config)
@@ -261,7 +263,10 @@ def augment_records(
             if not text or text in seen:
                 continue
             seen.add(text)
-            records.append({"id": f"{source_id}-aug{made}", "text": text, "source_id": source_id})
+            records.append(
+                {"id": f"{source_id}-aug{made}", "text": text, "source_id": source_id,
+                 "index": made}
+            )  # fmt: skip
             made += 1
     return records
 

@@ -75,7 +75,8 @@ def test_augment_corpus_is_seeded_distinct_and_unlabelled():
     assert texts == augment_corpus(examples, 5, seed=3)
     assert len(texts) == len(set(texts)) and not set(texts) & set(SEED_TEXTS)
     assert {r["source_id"] for r in first} == {"e0", "e1"}
-    assert all(set(r) == {"id", "text", "source_id"} for r in first)
+    assert all(set(r) == {"id", "text", "source_id", "index"} for r in first)
+    assert all(r["id"].endswith(f"-aug{r['index']}") for r in first)
 
 
 def test_synonym_table_is_symmetric_and_bilingual():

@@ -1,0 +1,62 @@
+"""The distillation report: a real (tiny) end-to-end run, resuming, and the rendering."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.evaluation_report import ReportConfig, run_report, summarise
+from benchmarks.report_render import report_json, summary, write_report
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[ReportConfig, Path, dict]:
+    """The whole pipeline on 120 synthetic messages: teacher fine-tuning (minilm, 12 steps),
+    TF-IDF, a transfer set labelled by the teacher, a no-KD and a KD student, int8 rows."""
+    config = ReportConfig.preset(
+        True, datasets=("synth",), teacher="minilm", teacher_steps=12, max_train=120,
+        max_eval=60, qat_steps=4, threads=1,
+    )  # fmt: skip
+    work = tmp_path_factory.mktemp("report")
+    return config, work, run_report(config, work)
+
+
+def test_a_smoke_run_fills_every_headline_number(smoke) -> None:  # type: ignore[no-untyped-def]
+    _, _, results = smoke
+    synth = report_json(results)["datasets"]["synth"]
+    assert 0.0 <= synth["teacher"]["accuracy"] <= 1.0
+    assert 0.0 <= synth["tfidf"]["accuracy"] <= 1.0
+    for key in ("student_no_kd", "student_kd"):
+        assert 0.0 <= synth[key]["accuracy_mean"] <= 1.0 and synth[key]["accuracy_std"] == 0.0
+    assert synth["student_kd"]["seeds"][0]["transfer_texts"] > 0  # the teacher labelled them
+    assert synth["student_no_kd"]["seeds"][0]["transfer_texts"] == 0
+    int8 = synth.get("student_int8")
+    if int8 is not None:  # the default pooling has an integer kernel
+        assert 0 < int8["blob_bytes"] <= 384 * 1024 and "accuracy_mean" in int8
+
+
+def test_a_second_run_reuses_every_finished_result(smoke) -> None:  # type: ignore[no-untyped-def]
+    config, work, first = smoke
+    again = run_report(config, work)
+    a, b = first["datasets"]["synth"], again["datasets"]["synth"]
+    assert a["teacher"] == b["teacher"] and a["rows"] == b["rows"]
+
+
+def test_rendering_writes_markdown_json_and_a_plot(smoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, _, results = smoke
+    paths = write_report(results, tmp_path / "report.md")
+    text = paths["report"].read_text()
+    assert "QUICK smoke run" in text and "## synth" in text and "teacher (fine-tuned)" in text
+    data = json.loads(paths["json"].read_text())
+    assert data["summary"] == summary(results)
+    assert paths["plot"].stat().st_size > 1000
+
+
+def test_summarise_reports_mean_and_sample_std() -> None:
+    runs = [{"seed": k, "accuracy": a, "macro_f1": a, "seconds": 1.0}
+            for k, a in enumerate((0.90, 0.92, 0.94))]  # fmt: skip
+    row = summarise(runs)
+    assert row["accuracy_mean"] == 0.92 and row["accuracy_std"] == 0.02
+    assert row["seeds"] == runs
