@@ -13,10 +13,14 @@ from benchmarks.report_render import report_json, summary, write_report
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[ReportConfig, Path, dict]:
-    """The whole pipeline on 120 synthetic messages: teacher fine-tuning (minilm, 12 steps),
-    TF-IDF, a transfer set labelled by the teacher, a no-KD and a KD student, int8 rows."""
+    """The whole pipeline on 120 synthetic messages: teacher fine-tuning (a tiny random BERT,
+    12 steps), TF-IDF, a transfer set labelled by the teacher, a no-KD and a KD student, int8
+    rows."""
+    from tests.models.tiny_teacher import make_tiny_teacher
+
+    base = make_tiny_teacher(tmp_path_factory.mktemp("tiny-base"), ["x", "y"])
     config = ReportConfig.preset(
-        True, datasets=("synth",), teacher="minilm", teacher_steps=12, max_train=120,
+        True, datasets=("synth",), teacher=str(base), teacher_steps=12, max_train=120,
         max_eval=60, qat_steps=4, threads=1,
     )  # fmt: skip
     work = tmp_path_factory.mktemp("report")

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from services.cli import build_app
 from tests.models.teacher.test_finetune import LOGISTICS
+from tests.models.tiny_teacher import make_tiny_teacher
 
 
 def _write(path: Path, rows: list[dict]) -> Path:
@@ -28,10 +29,11 @@ def test_finetune_then_soft_label(tmp_path: Path) -> None:
     app, runner = build_app(), CliRunner()
     data = _write(tmp_path / "train.jsonl", [{"text": t, "label": y} for t, y in LOGISTICS])
     out = tmp_path / "teacher"
+    base = make_tiny_teacher(tmp_path / "base", ["x", "y"])  # small checkpoints on disk
 
     def finetune(steps: int) -> str:
         args = ["teacher", "finetune", "--data", str(data), "--out", str(out), "--teacher",
-                "minilm", "--max-steps", str(steps), "--batch-size", "4", "--checkpoint-every",
+                str(base), "--max-steps", str(steps), "--batch-size", "4", "--checkpoint-every",
                 "2", "--no-progress"]  # fmt: skip
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
