@@ -31,8 +31,10 @@ GENERATOR = "models.intlstm"
 GENERATOR_VERSION = 1  # bump when the emitted C or golden files change shape
 LUT_SIZE = 513  # entries of each table: inputs -8 + k/32, k = 0..512
 LOGIT_FRAC_BITS = 10  # logits are Q.10
-POOLING_LAST = 0  # the one integer pooling mode of spec v1
-INTEGER_POOLINGS = ("last",)  # the student poolings this integer engine implements
+POOLING_LAST = 0  # final forward + final backward state (section 5)
+POOLING_MEANMAX = 1  # mean and max of every step's states over the message (section 5)
+POOLING_CODES = {"last": POOLING_LAST, "meanmax": POOLING_MEANMAX}  # student pooling -> mode
+INTEGER_POOLINGS = tuple(POOLING_CODES)  # the student poolings this integer engine implements
 INT16_MIN, INT16_MAX = -32768, 32767
 INT8_MIN, INT8_MAX = -128, 127
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -157,6 +159,7 @@ class IntegerStudent:
     labels: tuple[str, ...]  # C label names
     max_len: int  # tokenizer truncation L
     input_scale: float  # s_x (informational)
+    pooling: int = POOLING_LAST  # section 5's mode; the head reads 2H (last) or 4H (meanmax)
     hashes: int = 1  # K table rows per token (docs/tokenizer.md section 7)
     importance: np.ndarray | None = None  # int8 [P, K] importance weights, None when P = 0
     emb_m: int = 0  # multiplier of the embedding sum -> x (0 on the spec v1 path)
@@ -195,14 +198,22 @@ class IntegerStudent:
     def num_labels(self) -> int:
         return int(self.head_w.shape[0])
 
+    @property
+    def pooled_dim(self) -> int:
+        """Width of the pooled vector the head reads: 2H, or 4H for mean+max."""
+        return (4 if self.pooling == POOLING_MEANMAX else 2) * self.hidden
+
     def validate(self) -> None:
         """Raise :class:`IntegerModelError` unless every tensor has the spec's dtype and shape."""
         V, E = self.emb.shape if self.emb.ndim == 2 else (0, 0)
         H = self.fwd.wh.shape[1] if self.fwd.wh.ndim == 2 else 0
         C = self.head_w.shape[0] if self.head_w.ndim == 2 else 0
+        if self.pooling not in POOLING_CODES.values():
+            raise IntegerModelError(f"pooling mode {self.pooling} unknown")
+        width = (4 if self.pooling == POOLING_MEANMAX else 2) * H
         expected: list[tuple[str, np.ndarray, type, tuple[int, ...]]] = [
             ("emb", self.emb, np.int8, (V, E)),
-            ("head_w", self.head_w, np.int8, (C, 2 * H)),
+            ("head_w", self.head_w, np.int8, (C, width)),
             ("head_b", self.head_b, np.int32, (C,)),
             ("head_m", self.head_m, np.int32, (C,)),
             ("head_n", self.head_n, np.int32, (C,)),
@@ -257,8 +268,10 @@ def _matmul_exact(a: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def run_direction(
     d: DirectionTensors, x: np.ndarray, lengths: np.ndarray, reverse: bool
-) -> np.ndarray:
-    """Final hidden state int64 [B, H] of one direction over int8 inputs ``x`` [B, T, E].
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One direction over int8 inputs ``x`` [B, T, E]: the final hidden state, the sum and the
+    maximum of the hidden states over the steps, each int64 [B, H] (sum and max are 0 for an
+    empty row).
 
     Row ``b`` steps over its first ``lengths[b]`` positions only (forwards, or backwards from
     ``lengths[b] - 1`` when ``reverse``); a row's state is left untouched at other positions,
@@ -272,6 +285,8 @@ def run_direction(
     mh, nh = d.mh.astype(np.int64), d.nh.astype(np.int64)
     h = np.zeros((B, H), dtype=np.int64)
     c = np.zeros((B, H), dtype=np.int64)
+    h_sum = np.zeros((B, H), dtype=np.int64)
+    h_max = np.full((B, H), INT8_MIN, dtype=np.int64)
     steps = range(T - 1, -1, -1) if reverse else range(T)
     for t in steps:
         active = (t < lengths)[:, None]  # [B, 1]
@@ -285,7 +300,17 @@ def run_direction(
         h_new = sat8(rshift_round(o * lut_lookup(TANH_LUT, c_new), 23))  # Q0.7
         c = np.where(active, c_new, c)
         h = np.where(active, h_new, h)
-    return h
+        h_sum = np.where(active, h_sum + h_new, h_sum)
+        h_max = np.where(active, np.maximum(h_max, h_new), h_max)
+    h_max = np.where((lengths > 0)[:, None], h_max, 0)
+    return h, h_sum, h_max
+
+
+def mean_pool(h_sum: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``floor((2 * sum + T) / (2 * T))``: the mean of T int8 states rounded half up (0 when
+    T = 0); int64 [B, H]."""
+    t = lengths[:, None].astype(np.int64)
+    return np.where(t > 0, np.floor_divide(2 * h_sum + t, 2 * np.maximum(t, 1)), 0)
 
 
 def pad_batch(sequences: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -336,9 +361,13 @@ def _logits_chunk(model: IntegerStudent, sequences: Sequence[Sequence[int]]) -> 
     if hashes.size and (hashes.min() < 0 or hashes.max() > 0xFFFFFFFF):
         raise IntegerModelError("token hashes must be 32-bit unsigned integers")
     x = embed_tokens(model, hashes)  # [B, T, E]
-    h_fwd = run_direction(model.fwd, x, lengths, reverse=False)  # [B, H]
-    h_bwd = run_direction(model.bwd, x, lengths, reverse=True)  # [B, H]
-    p = np.concatenate([h_fwd, h_bwd], axis=1)  # [B, 2H] Q0.7 (zeros for T = 0)
+    h_fwd, sum_fwd, max_fwd = run_direction(model.fwd, x, lengths, reverse=False)  # [B, H] each
+    h_bwd, sum_bwd, max_bwd = run_direction(model.bwd, x, lengths, reverse=True)  # [B, H] each
+    if model.pooling == POOLING_MEANMAX:
+        means = [mean_pool(sum_fwd, lengths), mean_pool(sum_bwd, lengths)]
+        p = np.concatenate([*means, max_fwd, max_bwd], axis=1)  # [B, 4H] Q0.7
+    else:
+        p = np.concatenate([h_fwd, h_bwd], axis=1)  # [B, 2H] Q0.7 (zeros for T = 0)
     acc = _matmul_exact(p, model.head_w) + model.head_b.astype(np.int64)  # [B, C]
     logits = requant(acc, model.head_m.astype(np.int64), model.head_n.astype(np.int64))
     # Converted models stay far inside int32; a hand-made blob's logits saturate (spec section 6).

@@ -70,7 +70,9 @@ def edge_messages(rng: random.Random) -> list[bytes]:
     return out
 
 
-def train_golden_student(seed: int = 0, steps: int = 200, hashes: int = 1, buckets: int = 0) -> Any:
+def train_golden_student(
+    seed: int = 0, steps: int = 200, hashes: int = 1, buckets: int = 0, pooling: str = "last"
+) -> Any:
     """A default-size trained TinyLSTM over :data:`LABELS` (a few seconds on one core); spec
     v1's embedding (one row per token) unless ``hashes``/``buckets`` say otherwise."""
     import torch
@@ -85,7 +87,8 @@ def train_golden_student(seed: int = 0, steps: int = 200, hashes: int = 1, bucke
     data = keyword_messages(3000, seed=seed + 1, confusion=0.1)
     ids = [tok.encode(t) for t, _ in data]
     y = torch.tensor([LABELS.index(label) for _, label in data])  # [N]
-    config = StudentConfig(num_labels=len(LABELS), dropout=0.1, hashes=hashes, buckets=buckets)
+    config = StudentConfig(num_labels=len(LABELS), dropout=0.1, hashes=hashes, buckets=buckets,
+                           pooling=pooling)  # fmt: skip
     model = TinyLSTM(config)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     gen = torch.Generator().manual_seed(seed)

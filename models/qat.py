@@ -1,7 +1,8 @@
 """Quantisation-aware training that simulates THIS integer scheme (``docs/integer-lstm.md``).
 
-Not a generic observer: :class:`FakeQuantStudent` runs a TinyLSTM's weights ("last" pooling)
-through the device's arithmetic in float with straight-through estimators (STE):
+Not a generic observer: :class:`FakeQuantStudent` runs a TinyLSTM's weights (a pooling the
+integer engine implements) through the device's arithmetic in float with straight-through
+estimators (STE):
 
 - int8 symmetric per-row weights (``Wx``, ``Wh``, head) and a per-tensor embedding scale;
 - the hash embedding's sum of weighed rows rounded to int8 at the converter's bound scale
@@ -9,7 +10,8 @@ through the device's arithmetic in float with straight-through estimators (STE):
 - gate pre-activations rounded to Q3.12 (input and recurrent parts separately, as the two
   ``requant`` calls do) and saturated to [-8, 8);
 - gate outputs and ``tanh(c)`` rounded to Q0.15 (the LUTs' resolution), the cell state to Q3.12
-  and saturated, the hidden state rounded to Q0.7 and saturated to [-1, 127/128].
+  and saturated, the hidden state rounded to Q0.7 and saturated to [-1, 127/128];
+- mean+max pooling: the mean of the states rounded to Q0.7, the max of the rounded states.
 
 Rounding is round-half-even here (torch) where the device rounds half up; the difference is a
 tie at one LSB and does not matter for training. The wrapped student's own parameters are
@@ -31,6 +33,7 @@ from models.batching import Encoder, pad_ids
 from models.embedding import buckets, rows
 from models.errors import ConfigError, DataError
 from models.evaluate import LabeledText
+from models.intlstm import INTEGER_POOLINGS
 from models.student import TinyLSTM
 
 
@@ -74,16 +77,18 @@ class FakeQuantStudent(nn.Module):
 
     def __init__(self, student: TinyLSTM) -> None:
         super().__init__()
-        if student.config.pooling != "last":
+        if student.config.pooling not in INTEGER_POOLINGS:
             raise ConfigError(
-                f"QAT simulates the integer engine, which has pooling 'last' only; "
-                f"got {student.config.pooling!r}"
+                "QAT simulates the integer engine, which has pooling "
+                f"{', '.join(INTEGER_POOLINGS)}; got {student.config.pooling!r}"
             )
         self.student = student
 
     def _direction(
         self, x: torch.Tensor, lengths: torch.Tensor, suffix: str, reverse: bool
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Final state, and the mean and max of the states over the real steps ([B, H] each;
+        the mean rounded to Q0.7 as the engine rounds it; zeros for empty rows)."""
         lstm = self.student.lstm
         wx = fake_rows(getattr(lstm, f"weight_ih_l0{suffix}"))  # [4H, E]
         wh = fake_rows(getattr(lstm, f"weight_hh_l0{suffix}"))  # [4H, H]
@@ -93,6 +98,8 @@ class FakeQuantStudent(nn.Module):
         xz = q_pre(x @ wx.T + bias)  # [B, T, 4H]: requant(ax) per step, precomputed
         h = x.new_zeros((B, H))
         c = x.new_zeros((B, H))
+        h_sum = x.new_zeros((B, H))
+        h_max = x.new_full((B, H), -1.0)  # Q0.7's lowest value
         steps = range(T - 1, -1, -1) if reverse else range(T)
         for t in steps:
             active = (t < lengths).unsqueeze(1)  # [B, 1]
@@ -105,7 +112,12 @@ class FakeQuantStudent(nn.Module):
             h_new = q_hidden(o * q_gate(torch.tanh(c_new)))  # Q0.7
             c = torch.where(active, c_new, c)
             h = torch.where(active, h_new, h)
-        return h  # [B, H]
+            h_sum = torch.where(active, h_sum + h_new, h_sum)
+            h_max = torch.where(active, torch.maximum(h_max, h_new), h_max)
+        count = lengths.clamp(min=1).unsqueeze(1).to(x.dtype)  # [B, 1]
+        some = (lengths > 0).unsqueeze(1)  # [B, 1]
+        mean = q_hidden(h_sum / count) * some  # [B, H]
+        return h, mean, h_max * some
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """Token hashes [B, T] -> int8-valued inputs [B, T, E] in float (spec section 4a)."""
@@ -130,9 +142,12 @@ class FakeQuantStudent(nn.Module):
         lengths = lengths.to(ids.device)
         x = self.embed(ids)  # [B, T, E]
         x = s.dropout(x)
-        h_f = self._direction(x, lengths, "", reverse=False)
-        h_b = self._direction(x, lengths, "_reverse", reverse=True)
-        pooled = torch.cat([h_f, h_b], dim=-1)  # [B, 2H], zero for empty rows
+        h_f, mean_f, max_f = self._direction(x, lengths, "", reverse=False)
+        h_b, mean_b, max_b = self._direction(x, lengths, "_reverse", reverse=True)
+        if s.config.pooling == "meanmax":
+            pooled = torch.cat([mean_f, mean_b, max_f, max_b], dim=-1)  # [B, 4H]
+        else:
+            pooled = torch.cat([h_f, h_b], dim=-1)  # [B, 2H], zero for empty rows
         return F.linear(s.dropout(pooled), fake_rows(s.head.weight), s.head.bias)  # [B, C]
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from models.errors import ModelsError
 from models.intlstm import (
     INTEGER_POOLINGS,
+    POOLING_CODES,
     DirectionTensors,
     IntegerModelError,
     IntegerStudent,
@@ -131,10 +132,15 @@ def embedding_input(
 
 
 def quantize_arrays(
-    state: dict[str, np.ndarray], labels: Sequence[str], max_len: int, hashes: int = 1
+    state: dict[str, np.ndarray],
+    labels: Sequence[str],
+    max_len: int,
+    hashes: int = 1,
+    pooling: str = "last",
 ) -> IntegerStudent:
-    """Float tensors named like TinyLSTM's ``state_dict`` (pooling "last") -> integer student;
-    ``hashes`` is the student's K (``importance.weight`` present means it has buckets)."""
+    """Float tensors named like TinyLSTM's ``state_dict`` -> integer student; ``hashes`` is the
+    student's K (``importance.weight`` present means it has buckets), ``pooling`` one of
+    ``INTEGER_POOLINGS`` (the head is 2H or 4H wide)."""
     needed = ["embedding.weight", "head.weight", "head.bias"]
     for suffix in ("", "_reverse"):
         needed += [f"lstm.{p}_l0{suffix}" for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
@@ -171,6 +177,7 @@ def quantize_arrays(
             labels=tuple(labels),
             max_len=int(max_len),
             input_scale=float(s_x),
+            pooling=POOLING_CODES[pooling],
             hashes=hashes,
             importance=w_q,
             emb_m=emb_m,
@@ -181,14 +188,15 @@ def quantize_arrays(
 
 
 def quantize_student(model: Any, labels: Sequence[str]) -> IntegerStudent:
-    """A trained :class:`models.student.TinyLSTM` (pooling "last") -> integer student."""
-    pooling = model.config.pooling
-    if pooling not in INTEGER_POOLINGS:
+    """A trained :class:`models.student.TinyLSTM` -> integer student."""
+    c = model.config
+    if c.pooling not in INTEGER_POOLINGS:
         raise QuantizationError(
-            f"the integer engine implements pooling 'last' only (spec v1), got {pooling!r}"
+            f"the integer engine implements pooling {', '.join(INTEGER_POOLINGS)}; "
+            f"got {c.pooling!r}"
         )
     state = {k: v.detach().cpu().double().numpy() for k, v in model.state_dict().items()}
-    return quantize_arrays(state, labels, model.config.max_len, model.config.hashes)
+    return quantize_arrays(state, labels, c.max_len, c.hashes, c.pooling)
 
 
 def qat_finetune(

@@ -23,13 +23,16 @@ def encode(samples: list[tuple[str, str]]) -> tuple[list[list[int]], torch.Tenso
     return ids, y
 
 
-@functools.lru_cache(maxsize=2)
-def trained_student(hash_embedding: bool = False) -> tuple[TinyLSTM, list[tuple[str, str]]]:
+@functools.lru_cache(maxsize=3)
+def trained_student(
+    hash_embedding: bool = False, pooling: str = "last"
+) -> tuple[TinyLSTM, list[tuple[str, str]]]:
     """A trained student (eval mode; spec v1's embedding, or K=2 rows with 4096 importance
-    buckets) and 600 held-out messages, shared by the test modules."""
+    buckets; a pooling of the integer engine) and 600 held-out messages, shared by the test
+    modules."""
     torch.set_num_threads(1)
-    extra = {"hashes": 2, "buckets": 4096} if hash_embedding else {}
-    model = train_golden_student(seed=3, steps=150, **extra)
+    extra: dict[str, object] = {"hashes": 2, "buckets": 4096} if hash_embedding else {}
+    model = train_golden_student(seed=3, steps=150, pooling=pooling, **extra)
     return model, keyword_messages(600, seed=99, confusion=0.1)
 
 

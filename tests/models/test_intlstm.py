@@ -119,9 +119,11 @@ def _clamp(x: int, lo: int, hi: int) -> int:
     return max(lo, min(hi, x))
 
 
-def _scalar_direction(d: DirectionTensors, xs: list[list[int]]) -> list[int]:
+def _scalar_direction(d: DirectionTensors, xs: list[list[int]]) -> list[list[int]]:
+    """The hidden state after every step, in stepping order."""
     H = d.wh.shape[1]
     h, c = [0] * H, [0] * H
+    states = []
     for x in xs:
         z = []
         for r in range(4 * H):
@@ -138,7 +140,21 @@ def _scalar_direction(d: DirectionTensors, xs: list[list[int]]) -> list[int]:
             new_c.append(cu)
             new_h.append(_clamp(_rsr(o * _lut(TANH_LUT, cu), 23), -128, 127))
         h, c = new_h, new_c
-    return h
+        states.append(h)
+    return states
+
+
+def _scalar_pool(m: IntegerStudent, fwd: list[list[int]], bwd: list[list[int]]) -> list[int]:
+    H = m.hidden
+    if m.pooling == 0:  # final forward state ; final backward state
+        return (fwd[-1] if fwd else [0] * H) + (bwd[-1] if bwd else [0] * H)
+    if not fwd:
+        return [0] * (4 * H)
+    n = len(fwd)
+    means = [(2 * sum(s[u] for s in states) + n) // (2 * n) for states in (fwd, bwd)
+             for u in range(H)]  # fmt: skip
+    maxes = [max(s[u] for s in states) for states in (fwd, bwd) for u in range(H)]
+    return means + maxes
 
 
 def _mix32(x: int) -> int:
@@ -168,7 +184,7 @@ def _scalar_input(m: IntegerStudent, h: int) -> list[int]:
 
 def _scalar_logits(m: IntegerStudent, hashes: list[int]) -> list[int]:
     xs = [_scalar_input(m, h) for h in hashes]
-    p = _scalar_direction(m.fwd, xs) + _scalar_direction(m.bwd, xs[::-1])
+    p = _scalar_pool(m, _scalar_direction(m.fwd, xs), _scalar_direction(m.bwd, xs[::-1]))
     out = []
     for k in range(m.num_labels):
         acc = int(m.head_b[k]) + sum(int(m.head_w[k, j]) * p[j] for j in range(len(p)))
@@ -176,12 +192,16 @@ def _scalar_logits(m: IntegerStudent, hashes: list[int]) -> list[int]:
     return out
 
 
-def random_float_state(V: int, E: int, H: int, C: int, seed: int, gain: float = 1.0) -> dict:
-    """TinyLSTM-shaped float tensors; ``gain`` scales the weights (big gains saturate)."""
+def random_float_state(
+    V: int, E: int, H: int, C: int, seed: int, gain: float = 1.0, pooled: int | None = None
+) -> dict:
+    """TinyLSTM-shaped float tensors; ``gain`` scales the weights (big gains saturate);
+    ``pooled`` is the head's input width (default 2H)."""
     rng = np.random.default_rng(seed)
+    width = pooled or 2 * H
     state = {
         "embedding.weight": rng.normal(0, 1, (V, E)),
-        "head.weight": rng.normal(0, gain / np.sqrt(2 * H), (C, 2 * H)),
+        "head.weight": rng.normal(0, gain / np.sqrt(width), (C, width)),
         "head.bias": rng.normal(0, 0.1, C),
     }
     for s in ("", "_reverse"):
@@ -254,9 +274,15 @@ def test_integer_student_rejects_wrong_dtypes() -> None:
         IntegerStudent(**{**m.__dict__, "emb": m.emb.astype(np.int16)})
 
 
-@pytest.mark.parametrize("hash_embedding", [False, True], ids=["spec-v1", "hash-embedding"])
-def test_integer_reference_tracks_the_trained_float_student(hash_embedding: bool) -> None:
-    model, eval_samples = trained_student(hash_embedding)
+@pytest.mark.parametrize(
+    ("hash_embedding", "pooling"),
+    [(False, "last"), (True, "last"), (True, "meanmax")],
+    ids=["spec-v1", "hash-embedding", "hash-embedding-meanmax"],
+)
+def test_integer_reference_tracks_the_trained_float_student(
+    hash_embedding: bool, pooling: str
+) -> None:
+    model, eval_samples = trained_student(hash_embedding, pooling)
     ids, y = encode(eval_samples)
     f = float_logits(model, ids).numpy()
     q = quantize_student(model, LABELS)

@@ -57,8 +57,8 @@ def test_bias_and_multipliers_encode_the_documented_factors() -> None:
     assert int(np.abs(m.emb).max()) == 127 and int(np.abs(m.fwd.wx).max(axis=1).min()) == 127
 
 
-def test_only_last_pooling_converts() -> None:
-    model = TinyLSTM(StudentConfig(num_labels=3, vocab_size=64, pooling="meanmax"))
+def test_only_the_integer_engines_poolings_convert() -> None:
+    model = TinyLSTM(StudentConfig(num_labels=3, vocab_size=64, pooling="attention"))
     with pytest.raises(ConfigError):
         FakeQuantStudent(model)
     from models.quantize import QuantizationError
@@ -82,8 +82,11 @@ def test_fake_quant_primitives() -> None:
     torch.testing.assert_close(steps, steps.round())
 
 
-def test_fake_quant_forward_tracks_the_integer_engine() -> None:
-    model, samples = trained_student()
+@pytest.mark.parametrize(
+    ("hash_embedding", "pooling"), [(False, "last"), (True, "last"), (True, "meanmax")]
+)
+def test_fake_quant_forward_tracks_the_integer_engine(hash_embedding: bool, pooling: str) -> None:
+    model, samples = trained_student(hash_embedding, pooling)
     ids, _ = encode(samples[:300])
     x, lengths = pad_ids(ids)
     with torch.no_grad():
