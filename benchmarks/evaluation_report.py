@@ -56,11 +56,16 @@ VARIANTS = (
     Variant("kd_no_transfer", "KD without a transfer set", transfer=0),
     Variant("kd_transfer_2", "KD, 2 transfer texts per example", transfer=2),
     Variant(
-        "kd_v1_embedding",
-        "KD, one table row per token (spec v1)",
-        student={"hashes": 1, "buckets": 0},
+        "kd_hash_embedding",
+        "KD, hash embedding (K = 2 rows, P = 4096 weights)",
+        student={"hashes": 2, "buckets": 4096},
     ),
-    Variant("kd_last_pooling", "KD, last-state pooling", student={"pooling": "last"}),
+    Variant("kd_meanmax", "KD, mean+max pooling", student={"pooling": "meanmax"}),
+    Variant(
+        "kd_hash_meanmax",
+        "KD, hash embedding + mean+max pooling",
+        student={"hashes": 2, "buckets": 4096, "pooling": "meanmax"},
+    ),
     Variant("kd_soft_only", "KD, soft targets only (alpha 1)", loss={"alpha": 1.0}),
     Variant("kd_hidden", "KD + hidden-state transfer (the seed's full stage)", full_epochs=2),
 )

@@ -189,6 +189,11 @@ def write_blob(
             "format version 1 carries spec v1 embeddings only (one row per token, no "
             "importance weights)"
         )
+    if model.pooling != POOLING_LAST:
+        raise BlobInconsistentError(
+            f"format version 1 carries pooling mode {POOLING_LAST} (last) only, "
+            f"the model has mode {model.pooling}"
+        )
     sequences = default_selftest_ids(model) if selftest is None else selftest
     tensors = _tensors(model)
     if sequences:

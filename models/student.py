@@ -47,7 +47,7 @@ class StudentConfig:
     embed_dim: int = 64  # embedding width E (LSTM input size)
     hidden: int = 128  # LSTM hidden units H per direction
     max_len: int = 64  # tokenizer truncation L (stored so the model knows its tokenizer)
-    pooling: str = "last"  # "last" | "meanmax" | "attention" (only "last" has an int8 kernel)
+    pooling: str = "last"  # "last" | "meanmax" | "attention" (integer reference: last, meanmax)
     dropout: float = 0.1  # dropout on embeddings and on pooled features (training only)
 
     def __post_init__(self) -> None:

@@ -173,6 +173,13 @@ def test_writer_refuses_what_the_reader_would() -> None:
         write_blob(small_model(("a", "b", "x" * 65)), 1)
 
 
+def test_writer_refuses_what_format_1_cannot_carry() -> None:
+    state = random_float_state(32, 4, 3, 3, seed=2, pooled=12)
+    meanmax = quantize_arrays(state, ("a", "b", "c"), max_len=12, pooling="meanmax")
+    with pytest.raises(BlobInconsistentError, match="pooling"):
+        write_blob(meanmax, 1)
+
+
 VALID = write_blob(small_model(), 5)
 
 
