@@ -3,16 +3,28 @@
 It counts records per key in a table and, after each update, sends ``{"key", "count"}`` to
 an output topic so the test can watch the table from outside. Configured by environment
 (this is a test subprocess, not a service):
-FAUST_TEST_BROKER, FAUST_TEST_APP_ID, FAUST_TEST_DATADIR, FAUST_TEST_INPUT, FAUST_TEST_OUTPUT.
+FAUST_TEST_BROKER, FAUST_TEST_APP_ID, FAUST_TEST_DATADIR, FAUST_TEST_INPUT, FAUST_TEST_OUTPUT,
+FAUST_TEST_READY (a file created once the worker recovered its table and streams run).
 
-Run: ``python -m tests.integration.faust_app worker -l warning``
+It reads through the processor's consumer (``services.processor.consumer``), as the project
+does: stock faust 0.15 can lose a record sent while a restarted worker recovers. That consumer
+may deliver a record again after seeking back, so the agent applies each offset once (the
+next offset to apply is kept in the table, as the processor's windows keep theirs).
+
+Run: ``python -m tests.integration.faust_app``
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import faust
+
+from services.processor.consumer import transport_class
+
+INPUT = os.environ["FAUST_TEST_INPUT"]
+NEXT_OFFSET = "\x00next-offset"  # table key: the input offset after the last one applied
 
 app = faust.App(
     os.environ["FAUST_TEST_APP_ID"],
@@ -26,13 +38,11 @@ app = faust.App(
     broker_commit_interval=0.5,
     table_cleanup_interval=5.0,
 )
+# before any topic exists: the conductor binds the transport when the first one is made
+app.transport = transport_class(frozenset({INPUT}))(app.conf.broker_consumer, app)
 
 source = app.topic(
-    os.environ["FAUST_TEST_INPUT"],
-    key_type=bytes,
-    value_type=bytes,
-    value_serializer="raw",
-    key_serializer="raw",
+    INPUT, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw"
 )
 sink = app.topic(
     os.environ["FAUST_TEST_OUTPUT"],
@@ -46,11 +56,21 @@ counts = app.Table("counts", default=int, partitions=1, key_type=str, value_type
 
 @app.agent(source)
 async def count(stream):
-    async for key, _value in stream.items():
-        name = key.decode()
+    async for event in stream.events():
+        offset = event.message.offset
+        if offset < counts[NEXT_OFFSET]:
+            continue  # read again after a seek back: applied before
+        name = event.key.decode()
         counts[name] += 1
-        await sink.send(key=key, value={"key": name, "count": counts[name]})
+        counts[NEXT_OFFSET] = offset + 1
+        await sink.send(key=event.key, value={"key": name, "count": counts[name]})
+
+
+class Worker(faust.Worker):
+    async def on_startup_finished(self) -> None:
+        await super().on_startup_finished()
+        Path(os.environ["FAUST_TEST_READY"]).touch()
 
 
 if __name__ == "__main__":
-    app.main()
+    Worker(app, loglevel="info", quiet=True).execute_from_commandline()
