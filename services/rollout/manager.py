@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -93,6 +93,8 @@ class RolloutManager:
         self.records: dict[int, RolloutRecord] = {}
         self.seen: dict[str, float] = {}  # device id -> when it last reported
         self.dirty: set[int] = set()  # versions changed since the last flush
+        for topic in (settings.releases_topic, settings.status_topic, settings.ops_topic):
+            metrics.poison.labels(topic)  # exists at zero, so increase() sees the first one
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -152,6 +154,31 @@ class RolloutManager:
         return groups
 
     # -- inputs ---------------------------------------------------------------------------
+
+    def handle(self, topic: str, raw: bytes | None, where: str = "") -> None:
+        """One input record of ``topic`` (read at ``where``, for the log).
+
+        A record that makes its handler fail in an unforeseen way is poison: it is counted
+        (``fleet_rollout_poison_records_total``), logged and skipped, so its offset is
+        committed with the batch instead of stopping the manager and being read again after
+        every restart. A failed output (:class:`RolloutIOError`) still stops the loop with the
+        inputs uncommitted: that is the broker's fault, not the record's.
+        """
+        handlers = {
+            self.settings.releases_topic: self.on_release,
+            self.settings.status_topic: self.on_status,
+            self.settings.ops_topic: self.on_command,
+        }
+        handler = handlers.get(topic)
+        if raw is None or handler is None:
+            return  # a tombstone, or a topic this manager does not read
+        try:
+            handler(raw)
+        except RolloutIOError:
+            raise
+        except Exception as exc:  # any other failure is the record's
+            self.metrics.poison.labels(topic).inc()
+            log.error("poison record %s on %s skipped: %r", where, topic, exc, exc_info=True)
 
     def on_release(self, raw: bytes) -> None:
         try:
@@ -251,7 +278,17 @@ class RolloutManager:
             return
         self.metrics.commands.labels(command.command, "applied").inc()
 
+    def _check_groups(self, groups: Sequence[str]) -> None:
+        """Refuse groups that are not configured stages (before anything is acted on)."""
+        configured = [s.group for s in self.settings.stages]
+        unknown = sorted({g for g in groups if g not in configured})
+        if unknown:
+            raise RolloutError(f"unknown groups {unknown}; configured: {configured}")
+        if len(set(groups)) != len(groups):
+            raise RolloutError(f"groups must be distinct, got {list(groups)}")
+
     def _command_rollout(self, command: Rollout) -> None:
+        self._check_groups(command.groups)
         record = self.records.get(command.version)
         if record is None:
             self._check_release(self.store.manifest(command.version))
@@ -284,6 +321,10 @@ class RolloutManager:
         if not sent:
             raise RolloutError("no release was sent to devices; nothing to roll back")
         bad = max(sent, key=lambda r: r.version)
+        groups = tuple(command.groups) or tuple(s.group for s in self.settings.stages)
+        # every check before the first effect: a refused command changes nothing
+        self._check_groups(groups)
+        good = self._rollback_target(bad.version, command.to_version)
         if bad.status in ("in_progress", "pending"):
             halted, actions = machine.halt(
                 bad, f"ops rollback by {command.issued_by}", self.clock()
@@ -291,8 +332,7 @@ class RolloutManager:
             self._put(halted)
             self._apply(actions)
         self._put(machine.note_command(self.records[bad.version], command.command_id))
-        groups = tuple(command.groups) or tuple(s.group for s in self.settings.stages)
-        self.roll_back(bad.version, groups, command.to_version)
+        self.roll_back(bad.version, groups, good)
 
     # -- the clock ------------------------------------------------------------------------
 
@@ -347,11 +387,39 @@ class RolloutManager:
             self._publish(group, good)
         self.metrics.manifests.labels(group).inc()
 
+    def _rollback_target(self, bad: int, to_version: int | None) -> int:
+        """The release whose weights a roll-forward of ``bad`` carries: ``to_version`` only
+        when it is older, completed its rollout (devices confirmed it) and has the same
+        target; without it, the newest such release."""
+        if to_version is None:
+            good = machine.good_weights(self.records.values(), below=bad)
+            if good is None:
+                raise RollbackError(f"no completed release older than {bad} to roll back to")
+            return good
+        if to_version >= bad:
+            raise RollbackError(f"to_version {to_version} is not older than release {bad}")
+        record = self.records.get(to_version)
+        if record is None or record.status != "completed":
+            status = "unknown" if record is None else record.status
+            raise RollbackError(
+                f"release {to_version} is {status}; only a release whose rollout completed "
+                "(its devices confirmed it) can be rolled back to"
+            )
+        try:
+            targets = {self.store.manifest(v).target for v in (to_version, bad)}
+        except ReleaseStoreError as exc:
+            raise RollbackError(f"cannot roll back to {to_version}: {exc}") from exc
+        if len(targets) != 1:
+            raise RollbackError(f"release {to_version} is for another target than {bad}")
+        return to_version
+
     def roll_back(self, bad: int, groups: tuple[str, ...], to_version: int | None = None) -> int:
         """Roll ``groups`` forward to a new release carrying earlier weights; its version."""
-        good = to_version or machine.good_weights(self.records.values(), below=bad)
-        if good is None:
-            raise RollbackError(f"no completed release older than {bad} to roll back to")
+        try:
+            self._check_groups(groups)  # before anything is built or stored
+        except RolloutError as exc:
+            raise RollbackError(str(exc)) from exc
+        good = self._rollback_target(bad, to_version)
         new_version = max([*self.records, *self.store.versions(), bad]) + 1
         manifest = build_rollback(self.store, good, new_version, self.signing_key, bad)
         weights_of = self.records[good].weights_of if good in self.records else good

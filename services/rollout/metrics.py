@@ -31,6 +31,7 @@ class RolloutMetrics:
     chunks_served: Gauge  # OTA chunks answered (the chunk server's running count)
     manifests: Counter  # retained manifests published per group (cleared ones too)
     devices_seen: Gauge  # registered devices that reported within active_window_s
+    poison: Counter  # input records skipped because handling them failed, by topic
 
     @classmethod
     def create(cls) -> RolloutMetrics:
@@ -58,6 +59,9 @@ class RolloutMetrics:
                               registry=registry),
             devices_seen=Gauge("fleet_rollout_devices_seen",
                                "Registered devices that reported recently", registry=registry),
+            poison=Counter("fleet_rollout_poison_records",
+                           "Input records skipped because handling them failed", ["topic"],
+                           registry=registry),
         )  # fmt: skip
         # every labelled series exists from the start, so increase() sees the first event
         for cause in HALT_CAUSES:

@@ -106,11 +106,6 @@ def run(
     )  # fmt: skip
     try:
         manager = build_manager(s, device_groups, publisher, state, sink, chunks, metrics)
-        handlers = {
-            s.releases_topic: manager.on_release,
-            s.status_topic: manager.on_status,
-            s.ops_topic: manager.on_command,
-        }
         manager.load()
         since = time.time() - s.active_window_s
         manager.seen.update(recent_reporters(s.bootstrap, s.status_topic, since))
@@ -125,8 +120,8 @@ def run(
             batches = consumer.poll(timeout_ms=s.poll_timeout_ms)
             for partition, records in batches.items():
                 for record in records:
-                    if record.value is not None:
-                        handlers[partition.topic](record.value)
+                    where = f"{partition.topic}[{partition.partition}]@{record.offset}"
+                    manager.handle(partition.topic, record.value, where)
             if time.monotonic() >= next_tick:
                 manager.tick()
                 next_tick = time.monotonic() + s.tick_s

@@ -297,6 +297,11 @@ def test_ops_rollout_and_halt_over_kafka_and_the_status_command(
 
     producer = KafkaProducer(bootstrap_servers=h.bootstrap, acks="all")
     try:
+        # a group that is not a configured stage: refused, and the manager carries on
+        poison = Rollout(
+            command_id=f"x-{base}", issued_by="sre", ts=time.time(), version=base, groups=["Can"]
+        )
+        producer.send(h.topics.ops, value=poison.to_bytes()).get(30)
         for command in (
             Rollout(command_id=f"r-{base}", issued_by="sre", ts=time.time(), version=base),
             Halt(command_id=f"h-{base}", issued_by="sre", ts=time.time(), reason="bake check"),
@@ -308,6 +313,9 @@ def test_ops_rollout_and_halt_over_kafka_and_the_status_command(
         producer.close()
     h.wait("the halt", lambda: h.status_of(base) == "halted")
     assert h.versions("fleet") == {1}
+    assert h.manager.thread is not None and h.manager.thread.is_alive()
+    refused = {"command": "rollout", "result": "refused"}
+    assert h.metrics.registry.get_sample_value("fleet_rollout_commands_total", refused) == 1
     canary_topic = mqtt_client_factory(stack.service("monitor"))
     canary_topic.subscribe("fleet/groups/canary/ota")
     assert canary_topic.receive(timeout_s=1) is None  # cleared: no good release before it
