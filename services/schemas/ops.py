@@ -20,6 +20,7 @@ from services.schemas.base import (
 
 Group = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Reason = Annotated[str, StringConstraints(max_length=500)]
+MAX_REDISTILL_STEPS = 20_000  # ~70x the default cycle (300 steps, ~15 s on 2 cores)
 
 
 class _Command(Message):
@@ -34,7 +35,9 @@ class Redistill(_Command):
     """Retrain the student now instead of waiting for the schedule or drift."""
 
     command: Literal["redistill"] = "redistill"
-    max_steps: int | None = Field(default=None, ge=1)  # cap on training steps; None = configured
+    # cap on training steps; None = configured. Bounded: one command must not hold the
+    # distiller (and its CPU) for days.
+    max_steps: int | None = Field(default=None, ge=1, le=MAX_REDISTILL_STEPS)
 
 
 class Rollout(_Command):

@@ -114,6 +114,14 @@ def test_ops_command_dispatches_on_command():
         parse_ops_command(b'{"command":"reboot","command_id":"c3","issued_by":"x","ts":1}')
 
 
+def test_redistill_max_steps_is_bounded():
+    base = b'{"command":"redistill","command_id":"c","issued_by":"ops","ts":1,"max_steps":'
+    assert parse_ops_command(base + b"20000}").max_steps == 20_000
+    for bad in (b"0}", b"20001}", b"1000000000000}"):
+        with pytest.raises(ValidationError, match="max_steps"):
+            parse_ops_command(base + bad)
+
+
 @pytest.mark.parametrize(
     ("make", "parser", "field"),
     [
