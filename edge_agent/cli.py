@@ -19,30 +19,37 @@ KEY = Annotated[
 
 
 def trusted_key(settings, path: Path | None) -> bytes:
-    """The release public key devices trust; a development key pair is created on first use."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    """The release public key devices trust (default ``<data_dir>/keys/release.pub``). A device
+    only reads it: the signing side (``fleet distiller seed``, the distiller, the rollout
+    manager) creates the key pair, never the device."""
     from cryptography.hazmat.primitives.serialization import (
         Encoding,
-        NoEncryption,
-        PrivateFormat,
         PublicFormat,
         load_pem_public_key,
     )
 
     if path is None:
-        keys = settings.data_dir / "keys"
-        path = keys / "release.pub"
-        if not path.exists():
-            keys.mkdir(parents=True, exist_ok=True)
-            private = Ed25519PrivateKey.generate()
-            pem = private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-            (keys / "release.key").write_bytes(pem)
-            (keys / "release.key").chmod(0o600)
-            path.write_bytes(private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
-    data = path.read_bytes()
+        path = settings.data_dir / "keys" / "release.pub"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise EdgeError(
+            f"no trusted release key at {path}: create the signing pair first (e.g. "
+            "`fleet distiller seed`) or pass --key"
+        ) from None
     if len(data) == 32:
         return data
-    return load_pem_public_key(data).public_bytes(Encoding.Raw, PublicFormat.Raw)
+    try:
+        return load_pem_public_key(data).public_bytes(Encoding.Raw, PublicFormat.Raw)
+    except (ValueError, TypeError) as exc:
+        raise EdgeError(f"{path} is neither a raw 32-byte nor a PEM public key: {exc}") from exc
+
+
+def _trusted(settings, path: Path | None) -> bytes:
+    try:
+        return trusted_key(settings, path)
+    except EdgeError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--key") from exc
 
 
 def default_blob() -> tuple[bytes, int]:
@@ -128,7 +135,7 @@ def register(app: typer.Typer) -> None:
                 f"`fleet devices provision --count {devices_n}` first"
             )
         blob, version = default_blob()
-        fleet = Fleet(accounts, access, trusted_key(settings, key), blob, version)
+        fleet = Fleet(accounts, access, _trusted(settings, key), blob, version)
         texts = {p: synthetic_texts(p, seed=0) for p in sim_settings.phases}
 
         def table(c: SimCounts) -> Table:
@@ -174,7 +181,7 @@ def register(app: typer.Typer) -> None:
         access = Access(settings)
         account = access.registry.device(device_id)
         blob, version = default_blob()
-        fleet = Fleet([account], access, trusted_key(settings, key), blob, version)
+        fleet = Fleet([account], access, _trusted(settings, key), blob, version)
         fleet.start()
         try:
             final = fleet.run(
