@@ -160,7 +160,8 @@ def labeler_scale(bootstrap: str, n_requests: int, instances: int) -> dict:
 def labeler_throughput(bootstrap: str, labeler, n_requests: int) -> dict:
     from kafka import KafkaProducer
 
-    from services.labeler.service import LabelerMetrics, LabelerService
+    from services.labeler.metrics import LabelerMetrics
+    from services.labeler.service import LabelerService
     from services.labeler.settings import LabelerSettings
     from services.schemas.examples import TEXTS, label_request
 

@@ -110,6 +110,7 @@ class TopicSettings(_Section):
     predictions_dlq: TopicSpec = TopicSpec(partitions=1)  # fleet.predictions.dlq
     device_status: TopicSpec = TopicSpec(partitions=3)  # fleet.device-status
     label_requests: TopicSpec = TopicSpec(partitions=3)  # distill.label-requests
+    label_dlq: TopicSpec = TopicSpec(partitions=1)  # distill.label-requests.dlq
     labeled: TopicSpec = TopicSpec(partitions=3)  # distill.labeled
     releases: TopicSpec = TopicSpec(partitions=1, compacted=True)  # model.releases
     ops_commands: TopicSpec = TopicSpec(partitions=1)  # ops.commands
@@ -125,6 +126,7 @@ TOPIC_NAMES: dict[str, str] = {
     "predictions_dlq": "fleet.predictions.dlq",
     "device_status": "fleet.device-status",
     "label_requests": "distill.label-requests",
+    "label_dlq": "distill.label-requests.dlq",
     "labeled": "distill.labeled",
     "releases": "model.releases",
     "ops_commands": "ops.commands",

@@ -1,6 +1,7 @@
 """A fake OpenAI-compatible chat-completions endpoint (a real local HTTP server) for the LLM
 labeller's tests: ``chat_server_factory(steps) -> (base_url, script)``; each request gets the
-next scripted step, the last one repeats."""
+next scripted step, the last one repeats. Steps: ``("reply", content)``, ``("status", code)``,
+``("sleep", seconds)`` (then a label), ``("rule", text -> content)``, or a raw body."""
 
 from __future__ import annotations
 
@@ -48,6 +49,8 @@ def chat_server_factory() -> Iterator[Callable[[list[tuple[str, object]]], tuple
                 kind, value = script.steps[index]
                 if self.path != "/v1/chat/completions":
                     kind, value = "status", 404
+                if kind == "rule":  # the reply depends on the text: value(text) -> content
+                    kind, value = "reply", value(script.requests[-1]["messages"][1]["content"])  # type: ignore[operator]
                 if kind == "sleep":
                     time.sleep(float(value))  # type: ignore[arg-type]
                     kind, value = "reply", LABELS[0]

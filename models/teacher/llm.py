@@ -200,7 +200,7 @@ class ChatLabeller(Labeller):
         headers = {"Content-Type": "application/json"}
         if self.config.api_key:
             headers["Authorization"] = f"Bearer {self.config.api_key}"
-        problem = "no attempt made"
+        problem, unreachable = "no attempt made", False
         for attempt in range(self.config.max_attempts):
             if attempt:
                 self._sleep(self.config.backoff_s * 2 ** (attempt - 1))
@@ -209,14 +209,16 @@ class ChatLabeller(Labeller):
                     self._url, self.request(text), headers, self.config.timeout_s
                 )
             except RetryableError as exc:
-                problem = str(exc)
+                problem, unreachable = str(exc), True
                 continue
             answer = parse_reply(reply, self.labels)
             if answer is not None:
                 return answer
-            problem = f"reply is not exactly one label: {_content(reply)!r}"
-        raise LabellerError(
-            f"no valid label from {self._url} after {self.config.max_attempts} attempts "
+            problem, unreachable = f"reply is not exactly one label: {_content(reply)!r}", False
+        # RetryableError when the endpoint itself failed last (worth asking again later)
+        tries = self.config.max_attempts
+        raise (RetryableError if unreachable else LabellerError)(
+            f"no valid label from {self._url} after {tries} attempt{'s' * (tries != 1)} "
             f"(labels {list(self.labels)}); last problem: {problem}"
         )
 

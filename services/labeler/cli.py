@@ -61,9 +61,12 @@ def build_labeler(settings: LabelerSettings, api_key: str | None = None) -> Labe
         if not settings.labels:
             raise ConfigError("an llm: teacher needs its label set: --labels a,b,c")
         try:
+            # one try per request here: the service counts tries per request (max_attempts)
+            # and bounds a batch's time with llm_timeout_s
             config = LLMConfig(
-                base_url=base_url, model=model, api_key=api_key, timeout_s=settings.llm_timeout_s
-            )
+                base_url=base_url, model=model, api_key=api_key,
+                timeout_s=settings.llm_timeout_s, max_attempts=1,
+            )  # fmt: skip
             chat = ChatLabeller(config, settings.labels)
         except ModelsError as exc:
             raise ConfigError(f"LLM teacher {teacher!r}: {exc}") from exc
@@ -81,7 +84,8 @@ def main(config: Path | None = None, teacher: str | None = None, labels: str | N
 
     from prometheus_client import start_http_server
 
-    from services.labeler.service import LabelerMetrics, LabelerService
+    from services.labeler.metrics import LabelerMetrics
+    from services.labeler.service import LabelerService
     from services.settings import load_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

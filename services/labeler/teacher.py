@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,13 +21,32 @@ from services.errors import ServiceError
 
 
 class LabelerError(ServiceError):
-    """The teacher failed on a batch; the service retries the batch, offsets stay put."""
+    """The teacher gave no label for a text or batch; ``outage`` when the teacher itself was
+    unreachable rather than unable to label the text."""
+
+    def __init__(self, message: str, outage: bool = False) -> None:
+        super().__init__(message)
+        self.outage = outage
 
 
 @dataclass(frozen=True)
 class TeacherLabel:
     probs: dict[str, float]  # every class, sums to 1
     label: str  # argmax of probs
+
+
+@dataclass(frozen=True)
+class LabelFailure:
+    """Why the teacher gave no label for one text (e.g. an LLM that never answers with one);
+    ``outage`` when the teacher itself was unreachable (timeouts, connection errors, 5xx)."""
+
+    reason: str
+    outage: bool = False
+
+
+# One text's result: its label, why it has none, or None when it was not tried before the
+# batch's deadline.
+LabelResult = TeacherLabel | LabelFailure | None
 
 
 class Labeler(ABC):
@@ -42,8 +62,44 @@ class Labeler(ABC):
         """Called once per consumed batch (1..batch_size texts), on the service thread.
 
         Returns one label per text, in order. Raises :class:`LabelerError` when the teacher
-        cannot label the batch; the service then leaves the batch unacknowledged.
+        cannot label the batch.
         """
+
+    def label_each(
+        self,
+        texts: Sequence[str],
+        deadline: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> list[LabelResult]:
+        """One result per text, never an exception for a text: the batch in one call, and when
+        that fails each text alone, so one text the teacher cannot label fails alone. No text
+        is started once ``clock()`` reached ``deadline`` (those are None)."""
+        if clock() >= deadline:
+            return [None] * len(texts)
+        try:
+            return list(self.label(texts))
+        except LabelerError as exc:
+            if len(texts) == 1:
+                return [failure(exc)]
+        return self.one_by_one(texts, deadline, clock)
+
+    def one_by_one(
+        self, texts: Sequence[str], deadline: float, clock: Callable[[], float]
+    ) -> list[LabelResult]:
+        out: list[LabelResult] = []
+        for text in texts:
+            if clock() >= deadline:
+                out.append(None)
+                continue
+            try:
+                out.append(self.label([text])[0])
+            except LabelerError as exc:
+                out.append(failure(exc))
+        return out
+
+
+def failure(exc: LabelerError) -> LabelFailure:
+    return LabelFailure(str(exc)[:500], outage=exc.outage)
 
 
 def _from_probs(names: Sequence[str], row: Sequence[float]) -> TeacherLabel:
@@ -183,13 +239,25 @@ class LlmLabeler(Labeler):
     def teacher_id(self) -> str:
         return self._id
 
+    def label_each(
+        self,
+        texts: Sequence[str],
+        deadline: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> list[LabelResult]:
+        return self.one_by_one(texts, deadline, clock)  # one request per text anyway
+
     def label(self, texts: Sequence[str]) -> list[TeacherLabel]:
         from models.errors import ModelsError
+        from models.teacher.llm import RetryableError
 
         try:
             answers = self._labeller.label_many(list(texts))
         except ModelsError as exc:  # LabellerError: bad replies, timeouts, HTTP errors
-            raise LabelerError(f"LLM failed on a batch of {len(texts)}: {exc}") from exc
+            outage = isinstance(exc, RetryableError)  # the endpoint failed, not the text
+            raise LabelerError(
+                f"LLM failed on a batch of {len(texts)}: {exc}", outage=outage
+            ) from exc
         if len(answers) != len(texts):
             raise LabelerError(f"LLM returned {len(answers)} labels for {len(texts)} texts")
         unknown = sorted(set(answers) - set(self._names))

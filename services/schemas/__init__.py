@@ -3,10 +3,12 @@
 
 from services.schemas.base import MAX_MESSAGE_BYTES, Message, parse
 from services.schemas.labels import (
+    LabelDeadLetter,
     LabelledSample,
     LabelRequest,
     RequestMeta,
     Window,
+    parse_label_dead_letter,
     parse_label_request,
     parse_labelled_sample,
 )
@@ -35,6 +37,7 @@ __all__ = [
     "ConfidenceHistogram",
     "DeviceStatus",
     "Halt",
+    "LabelDeadLetter",
     "LabelProb",
     "LabelRequest",
     "LabelledSample",
@@ -52,6 +55,7 @@ __all__ = [
     "Window",
     "parse",
     "parse_device_status",
+    "parse_label_dead_letter",
     "parse_label_request",
     "parse_labelled_sample",
     "parse_ops_command",

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from services.generated import export_main, write_files
-from services.schemas.labels import LabelledSample, LabelRequest
+from services.schemas.labels import LabelDeadLetter, LabelledSample, LabelRequest
 from services.schemas.ops import OPS_COMMAND_ADAPTER
 from services.schemas.prediction import PredictionEvent
 from services.schemas.release import ReleaseManifest
@@ -28,6 +28,7 @@ SCHEMAS: dict[str, TypeAdapter[Any]] = {
     "device-status.v1": TypeAdapter(DeviceStatus),
     "label-request.v1": TypeAdapter(LabelRequest),
     "labelled-sample.v1": TypeAdapter(LabelledSample),
+    "label-dead-letter.v1": TypeAdapter(LabelDeadLetter),
     "release-manifest.v1": TypeAdapter(ReleaseManifest),
     "ops-command.v1": OPS_COMMAND_ADAPTER,
     "rollout-record.v1": TypeAdapter(RolloutRecord),

@@ -83,9 +83,25 @@ class LabelledSample(Message):
         return self
 
 
+class LabelDeadLetter(Message):
+    """A request the teacher gave no label for in ``attempts`` tries (Kafka
+    ``distill.label-requests.dlq``, keyed by message id): the whole request and why."""
+
+    schema_version: Literal[1] = 1
+    request: LabelRequest
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]  # the last failure
+    attempts: int = Field(ge=1)
+    teacher_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    failed_at: Timestamp
+
+
 def parse_label_request(raw: bytes) -> LabelRequest:
     return parse(LabelRequest, raw)
 
 
 def parse_labelled_sample(raw: bytes) -> LabelledSample:
     return parse(LabelledSample, raw)
+
+
+def parse_label_dead_letter(raw: bytes) -> LabelDeadLetter:
+    return parse(LabelDeadLetter, raw)

@@ -64,7 +64,7 @@ def _exported_names() -> set[str]:
     from services.control.metrics import ControlMetrics
     from services.distiller.metrics import DistillerMetrics
     from services.gateway.metrics import GatewayMetrics
-    from services.labeler.service import LabelerMetrics
+    from services.labeler.metrics import LabelerMetrics
     from services.processor.metrics import PREFIX, ProcessorMetrics
     from services.rollout.metrics import RolloutMetrics
 

@@ -32,7 +32,11 @@ def labeler_process(
     return ServiceProcess(["labeler", "run"], env, tmp_path / "labeler.log", port)
 
 
-def _read_all(bootstrap: str, topic: str, expect: int, timeout_s: float = 30) -> list:
+def _read_all(
+    bootstrap: str, topic: str, expect: int, timeout_s: float = 120, parse=parse_labelled_sample
+) -> list:
+    """``expect`` records of ``topic`` (fewer only after ``timeout_s``, a bound for a broken
+    run; returns as soon as they are there)."""
     from kafka import KafkaConsumer
 
     consumer = KafkaConsumer(
@@ -41,7 +45,7 @@ def _read_all(bootstrap: str, topic: str, expect: int, timeout_s: float = 30) ->
     out, deadline = [], time.monotonic() + timeout_s
     while time.monotonic() < deadline and len(out) < expect:
         for records in consumer.poll(timeout_ms=500).values():
-            out += [parse_labelled_sample(r.value) for r in records]
+            out += [parse(r.value) for r in records]
     consumer.close()
     return out
 

@@ -7,14 +7,13 @@ import math
 import pytest
 
 from models.errors import ConfigError
-from services.labeler.service import LabelerMetrics, label_batch, new_requests
 from services.labeler.teacher import (
     LOGISTICS_KEYWORDS,
     KeywordLabeler,
     LabelerError,
     TeacherLabeler,
 )
-from services.schemas.examples import LABELS, label_request
+from services.schemas.examples import LABELS
 
 
 def test_keyword_labeler_is_deterministic_and_normalised():
@@ -62,23 +61,3 @@ def test_teacher_failure_becomes_labeler_error():
         TeacherLabeler(FakeTeacher(fail=True), "fake").label(["x"])
     with pytest.raises(ConfigError):
         TeacherLabeler(object(), "nothing")
-
-
-def test_new_requests_skips_invalid_and_already_labelled_ids():
-    metrics = LabelerMetrics.create()
-    raw = [label_request(seq=i).to_bytes() for i in range(4)]
-    fresh = new_requests([*raw, raw[1], b"{not json"], seen={"dev-0001-0"}, metrics=metrics)
-    assert [r.message_id for r in fresh] == ["dev-0001-1", "dev-0001-2", "dev-0001-3"]
-    assert (
-        metrics.registry.get_sample_value("fleet_labeler_skipped_total", {"reason": "duplicate"})
-        == 2
-    )
-    assert (
-        metrics.registry.get_sample_value("fleet_labeler_skipped_total", {"reason": "invalid"}) == 1
-    )
-    samples = label_batch(fresh, KeywordLabeler(LABELS, LOGISTICS_KEYWORDS), metrics)
-    assert [s.message_id for s in samples] == [r.message_id for r in fresh]
-    assert all(
-        s.request == r.meta() and s.teacher_id == "keyword-double"
-        for s, r in zip(samples, fresh, strict=True)
-    )
