@@ -25,8 +25,13 @@ log = logging.getLogger(__name__)
 
 
 def request_key(request: LabelRequest) -> str:
-    """What identifies a request for deduplication."""
-    return request.message_id
+    """What identifies a request for deduplication: the message id within its device ("/" is
+    in neither), so one device cannot pre-empt another's (predictable) ids."""
+    return f"{request.device_id}/{request.message_id}"
+
+
+def sample_key(sample: LabelledSample) -> str:
+    return f"{sample.request.device_id}/{sample.message_id}"
 
 
 def new_requests(

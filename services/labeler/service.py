@@ -1,13 +1,14 @@
 """The labeler loop: consume label requests, label new ones in batches (``batch.py``), produce
 samples and dead letters, then commit.
 
-Idempotent: the requests already in ``distill.labeled`` or the labelling dead-letter topic are
-read back on start (:func:`done_keys`), and every one finished since is added, so a
-redelivered request is skipped. Offsets are committed only after every produced record was
-acknowledged by Kafka (``acks=all``). Requests to be tried again (the teacher failed on them,
-or the batch's deadline came first) are not committed: the consumer commits up to the first
-of them on each partition and seeks back to it; the requests after it that were finished are
-skipped as duplicates when read again. When the produce fails the whole batch is read again.
+Idempotent by device and message id: the requests already in ``distill.labeled`` or the
+labelling dead-letter topic are read back on start (:func:`done_keys`), and every one finished
+since is added, so a redelivered request is skipped. Offsets are committed only after every
+produced record was acknowledged by Kafka (``acks=all``). Requests to be tried again (the
+teacher failed on them, or the batch's deadline came first) are not committed: the consumer
+commits up to the first of them on each partition and seeks back to it; the requests after it
+that were finished are skipped as duplicates when read again. When the produce fails the
+whole batch is read again.
 
 Every batch ends well inside Kafka's ``max.poll.interval.ms``: no text starts after
 ``batch_deadline_s``, one LLM request is bounded by ``llm_timeout_s`` and the produce by
@@ -23,30 +24,42 @@ import time
 from typing import Any
 
 from services.errors import ValidationError
-from services.labeler.batch import Attempts, label_batch, new_requests, request_key
+from services.labeler.batch import (
+    Attempts,
+    label_batch,
+    new_requests,
+    request_key,
+    sample_key,
+)
 from services.labeler.metrics import LabelerMetrics
 from services.labeler.settings import LabelerSettings
 from services.labeler.teacher import Labeler
-from services.schemas import parse_labelled_sample
+from services.schemas import parse_label_dead_letter, parse_labelled_sample
 
 log = logging.getLogger(__name__)
 READ_BACK_TIMEOUT_S = 600.0  # bound on reading the done requests back at start (no progress)
 
 
-def done_keys(bootstrap: str, topics: tuple[str, ...]) -> set[str]:
-    """Requests already finished: labelled or dead-lettered in ``topics`` (each read from the
-    beginning to its current end; both are keyed by message id)."""
+def done_keys(bootstrap: str, labeled_topic: str, dlq_topic: str) -> set[str]:
+    """Requests already finished: labelled or dead-lettered (each topic read from the beginning
+    to its current end). The values are parsed: records are keyed by message id alone, and
+    deduplication is by device and message id."""
     from services.topic_reader import read_to_end
 
     keys: set[str] = set()
-    for topic in topics:
+    for topic, key_of in ((labeled_topic, _sample_key), (dlq_topic, _dead_letter_key)):
         for record in read_to_end(bootstrap, topic, timeout_s=READ_BACK_TIMEOUT_S):
-            if record.key is not None:
-                keys.add(record.key.decode("utf-8", "replace"))
-            else:
-                with contextlib.suppress(ValidationError):
-                    keys.add(parse_labelled_sample(record.value).message_id)
+            with contextlib.suppress(ValidationError):
+                keys.add(key_of(record.value))
     return keys
+
+
+def _sample_key(raw: bytes) -> str:
+    return sample_key(parse_labelled_sample(raw))
+
+
+def _dead_letter_key(raw: bytes) -> str:
+    return request_key(parse_label_dead_letter(raw).request)
 
 
 class LabelerService:
@@ -61,7 +74,7 @@ class LabelerService:
         from kafka import KafkaConsumer, KafkaProducer
 
         s = self.settings
-        seen = done_keys(s.bootstrap, (s.labeled_topic, s.dlq_topic))
+        seen = done_keys(s.bootstrap, s.labeled_topic, s.dlq_topic)
         self.metrics.seen.set(len(seen))
         log.info(
             "labeler starting: %d requests already done, teacher %s",
@@ -129,7 +142,7 @@ class LabelerService:
             log.warning("produce or commit failed (%s); reading the batch again", exc)
             self._seek({tp: batch[0].offset for tp, batch in polled.items() if batch}, consumer)
             return
-        done = [x.message_id for x in outcome.samples]
+        done = [sample_key(x) for x in outcome.samples]
         done += [request_key(x.request) for x in outcome.dead]
         seen.update(done)
         self.metrics.seen.set(len(seen))

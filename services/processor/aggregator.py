@@ -7,8 +7,9 @@ partition of the record being processed: closing a window from another partition
 would leave its state behind in the changelog and resurrect it after a restart.
 
 Tables (keys are strings, values JSON):
-- ``seen``: message id -> [record ts, partition, offset]; another record with the same id is
-  a duplicate and dropped; expired after ``dedup_ttl_s``.
+- ``seen``: "device/message id" -> [record ts, partition, offset]; another record with the same
+  device and id is a duplicate and dropped; expired after ``dedup_ttl_s``. Ids are bound to
+  their device: one device cannot pre-empt another's (predictable) ids.
 - ``windows``: "version|start" -> :class:`WindowAggregate` JSON, while the window is open,
   including the highest offset it applied.
 - ``pools``: "version|start|device" -> candidate list (best first, bounded per device).
@@ -50,6 +51,11 @@ log = logging.getLogger(__name__)
 Table = MutableMapping[str, Any]
 
 
+def dedup_key(event: PredictionEvent) -> str:
+    """``seen``'s key: the message id within its device ("/" is in neither)."""
+    return f"{event.device_id}/{event.message_id}"
+
+
 @dataclass(frozen=True)
 class ClosedWindow:
     """What closing a window produced (for logs and tests)."""
@@ -77,7 +83,8 @@ class Aggregator:
     ) -> bool:
         """Count one prediction recorded at ``ts`` (at ``offset`` of ``partition`` of the
         re-keyed topic); False when it was a duplicate or a replay already counted."""
-        prior = self.seen.get(event.message_id)
+        seen_key = dedup_key(event)
+        prior = self.seen.get(seen_key)
         replay = prior is not None and offset is not None and list(prior[1:]) == [partition, offset]
         if prior is not None and not replay:
             self.metrics.duplicates.inc()
@@ -88,13 +95,13 @@ class Aggregator:
         raw = self.windows.get(key)
         if offset is not None and raw is not None and offset <= raw.get("last_offset", -1):
             # the window counted it before a restart; only ``seen`` may have been lost
-            self.seen[event.message_id] = [ts, partition, offset]
+            self.seen[seen_key] = [ts, partition, offset]
             self.metrics.duplicates.inc()
             return False
         if replay and key in self.closed:
             self.metrics.duplicates.inc()  # counted before its window closed
             return False
-        self.seen[event.message_id] = [ts, partition, -1 if offset is None else offset]
+        self.seen[seen_key] = [ts, partition, -1 if offset is None else offset]
         low = event.confidence < self.settings.low_confidence
         # 1. fleet-wide counters and histograms
         self.metrics.events.labels(version).inc()

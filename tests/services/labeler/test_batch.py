@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from models.teacher.llm import LabellerError, RetryableError, StaticLabeller
-from services.labeler.batch import Attempts, label_batch, new_requests
+from services.labeler.batch import Attempts, label_batch, new_requests, request_key
 from services.labeler.metrics import LabelerMetrics
 from services.labeler.settings import LabelerSettings
 from services.labeler.teacher import (
@@ -47,7 +47,8 @@ def sample(metrics: LabelerMetrics, name: str, **labels: str) -> float:
 def test_new_requests_skips_invalid_and_already_labelled_ids():
     metrics = LabelerMetrics.create()
     raw = [label_request(seq=i).to_bytes() for i in range(4)]
-    fresh = new_requests([*raw, raw[1], b"{not json"], seen={"dev-0001-0"}, metrics=metrics)
+    seen = {"dev-0001/dev-0001-0"}
+    fresh = new_requests([*raw, raw[1], b"{not json"], seen=seen, metrics=metrics)
     assert [(i, r.message_id) for i, r in fresh] == [
         (1, "dev-0001-1"), (2, "dev-0001-2"), (3, "dev-0001-3"),
     ]  # fmt: skip
@@ -65,6 +66,15 @@ def test_new_requests_skips_invalid_and_already_labelled_ids():
         s.request == r.meta() and s.teacher_id == "keyword-double"
         for s, (_, r) in zip(outcome.samples, fresh, strict=True)
     )
+
+
+def test_one_device_cannot_pre_empt_another_devices_message_id():
+    metrics = LabelerMetrics.create()
+    victim = label_request(device_id="dev-0001", seq=3)
+    squatter = victim.model_copy(update={"device_id": "dev-0002"})  # same, predictable id
+    seen = {request_key(squatter)}  # the squatter's request was labelled first
+    fresh = new_requests([victim.to_bytes(), squatter.to_bytes()], seen, metrics)
+    assert [r for _, r in fresh] == [victim]
 
 
 def test_a_hostile_text_fails_alone_and_is_dead_lettered_after_its_tries():

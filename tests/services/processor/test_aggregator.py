@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from services.processor.aggregator import Aggregator
+from services.processor.aggregator import Aggregator, dedup_key
 from services.processor.drift import PSI_ALERT
 from services.processor.metrics import ProcessorMetrics
 from services.processor.releases import ReferenceStore
@@ -84,9 +84,21 @@ def test_dedup_entries_expire(aggregator_factory):
     event = make_event(random.Random(3), "d1", 0, 3, shifted=False)
     agg.on_prediction(event, ts=10.0, partition=0)
     agg.on_tick(0, now=50.0)
-    assert event.message_id in agg.seen
+    assert dedup_key(event) in agg.seen
     agg.on_tick(0, now=200.0)
-    assert event.message_id not in agg.seen and agg.closed == {}
+    assert dedup_key(event) not in agg.seen and agg.closed == {}
+
+
+def test_one_device_cannot_pre_empt_another_devices_message_id(aggregator_factory):
+    agg = aggregator_factory()
+    rng = random.Random(7)
+    victim = make_event(rng, "dev-0001", 5, 3, shifted=False)
+    squatter = victim.model_copy(update={"device_id": "dev-0002"})  # the same, predictable id
+    assert agg.on_prediction(squatter, ts=1000.5, partition=0, offset=0)
+    assert agg.on_prediction(victim, ts=1000.5, partition=0, offset=1)  # still counted
+    assert not agg.on_prediction(victim, ts=1000.5, partition=0, offset=2)  # its own duplicate
+    assert _window_events(agg) == 2
+    assert _value(agg, "fleet_processor_duplicates_total") == 1
 
 
 def _window_events(agg: Aggregator) -> int:
@@ -119,7 +131,7 @@ def test_a_crash_that_loses_one_tables_writes_neither_loses_nor_double_counts(
     for offset, e in enumerate(events[4:], start=4):
         agg.on_prediction(e, ts=1000.5, partition=1, offset=offset)
     assert _window_events(agg) == 10
-    assert set(agg.seen) == {e.message_id for e in events}
+    assert set(agg.seen) == {dedup_key(e) for e in events}
     # an upstream duplicate (same id, another record) is still dropped
     assert not agg.on_prediction(events[8], ts=1000.5, partition=1, offset=42)
     assert _window_events(agg) == 10
