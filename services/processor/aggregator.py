@@ -79,10 +79,16 @@ class Aggregator:
     # -- per event ------------------------------------------------------------------------
 
     def on_prediction(
-        self, event: PredictionEvent, ts: float, partition: int, offset: int | None = None
+        self,
+        event: PredictionEvent,
+        ts: float,
+        partition: int,
+        offset: int | None = None,
+        may_sample: bool = True,
     ) -> bool:
         """Count one prediction recorded at ``ts`` (at ``offset`` of ``partition`` of the
-        re-keyed topic); False when it was a duplicate or a replay already counted."""
+        re-keyed topic); False when it was a duplicate or a replay already counted. Without
+        ``may_sample`` (its device's labelling budget is spent) it is not offered for labelling."""
         seen_key = dedup_key(event)
         prior = self.seen.get(seen_key)
         replay = prior is not None and offset is not None and list(prior[1:]) == [partition, offset]
@@ -125,7 +131,7 @@ class Aggregator:
         if offset is not None:
             aggregate.last_offset = max(aggregate.last_offset, offset)
         # 3. low-confidence predictions join the device's bounded candidate pool
-        if low:
+        if low and may_sample:
             probs = [item.prob for item in event.topk]
             candidate = Candidate(
                 message_id=event.message_id,

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from services.processor.admission import DROP_REASONS
+
 PREFIX = "fleet_processor"
 # On-device latency: the STM32F405 takes ~35 ms (16 tokens) to ~140 ms (64 tokens) per message.
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 1.0, 2.0)
@@ -36,12 +38,13 @@ class ProcessorMetrics:
     releases_known: Gauge  # reference profiles loaded from model.releases
     worker_ready: Gauge  # 1 once the faust worker recovered its tables and started streaming
     reseeks: Counter  # partitions sought back to refetch records the consumer skipped
+    dropped: Counter  # valid predictions not counted: unknown release or label (admission.py)
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> ProcessorMetrics:
         r = registry if registry is not None else CollectorRegistry()
         v = ["model_version"]
-        return cls(
+        metrics = cls(
             registry=r,
             events=Counter(f"{PREFIX}_events", "Unique prediction events", v, registry=r),
             duplicates=Counter(
@@ -108,4 +111,13 @@ class ProcessorMetrics:
                 ["topic"],
                 registry=r,
             ),
+            dropped=Counter(
+                f"{PREFIX}_dropped",
+                "Predictions not counted: not a known release or not its label set",
+                ["reason"],
+                registry=r,
+            ),
         )
+        for reason in DROP_REASONS:  # every series exists from the start for increase()
+            metrics.dropped.labels(reason)
+        return metrics

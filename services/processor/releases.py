@@ -22,6 +22,9 @@ class ReferenceStore:
 
     def __init__(self) -> None:
         self._profiles: dict[int, ReferenceProfile] = {}
+        # set once the releases topic was read to its end (or found missing): from then on
+        # a version not here is not a known release
+        self.ready = threading.Event()
 
     def add(self, version: int, profile: ReferenceProfile) -> None:
         self._profiles[version] = profile
@@ -74,6 +77,7 @@ class ReleaseFollower(threading.Thread):
             while not partitions and not self._stop_event.is_set():
                 partitions = consumer.partitions_for_topic(self.topic)
                 if not partitions:
+                    self.store.ready.set()  # no releases yet: nothing to wait for
                     self._stop_event.wait(1.0)  # the topic does not exist yet
             if not partitions:
                 return
@@ -90,6 +94,7 @@ class ReleaseFollower(threading.Thread):
                     consumer.position(tp) >= end for tp, end in ends.items()
                 ):
                     self.caught_up.set()
+                    self.store.ready.set()
         except Exception:
             log.exception("release follower stopped")
         finally:

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -23,6 +24,7 @@ from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from faust.types import TableT
 
 from services.errors import ValidationError
+from services.processor.admission import Admission
 from services.processor.aggregator import Aggregator
 from services.processor.consumer import transport_class
 from services.processor.metrics import PREFIX, ProcessorMetrics
@@ -32,6 +34,7 @@ from services.schemas import parse_prediction
 
 log = logging.getLogger(__name__)
 TICK_KEY = b"\x00tick"
+NOT_A_CANDIDATE = "fleet-not-a-candidate"  # header: its device's labelling budget is spent
 
 
 def build_app(
@@ -81,8 +84,12 @@ def build_app(
         closed=table("closed"),
     )
 
+    admission = Admission(settings, references, metrics)
+
     @app.agent(source)
-    async def ingest(stream):  # 1. validate and re-key by model version
+    async def ingest(stream):  # 1. validate, admit and re-key by model version
+        while not references.ready.is_set():  # releases are known before anything is judged
+            await asyncio.sleep(0.1)
         async for event in stream.events():
             try:
                 prediction = parse_prediction(event.value)
@@ -90,10 +97,15 @@ def build_app(
                 metrics.invalid.inc()
                 log.debug("invalid prediction record: %s", exc.reason)
                 continue
+            ts = event.message.timestamp
+            counted, may_sample = admission.check(prediction, ts)
+            if not counted:
+                continue
             await by_version.send(
                 key=str(prediction.model_version).encode(),
                 value=event.value,
-                timestamp=event.message.timestamp,
+                timestamp=ts,
+                headers=None if may_sample else {NOT_A_CANDIDATE: b"1"},
             )
 
     @app.agent(by_version)
@@ -114,8 +126,9 @@ def build_app(
                 continue
             prediction = parse_prediction(event.value)  # validated by ingest
             aggregator.on_prediction(
-                prediction, event.message.timestamp, partition, event.message.offset
-            )
+                prediction, event.message.timestamp, partition, event.message.offset,
+                may_sample=NOT_A_CANDIDATE not in (event.headers or {}),
+            )  # fmt: skip
 
     @app.timer(settings.tick_s)
     async def tick():
