@@ -281,7 +281,9 @@ def main(argv: list[str] | None = None) -> None:
     rates = [float(r) for r in args.rates.split(",") if r]
     counts = [int(n) for n in args.gateways.split(",") if n]
     load_before = os.getloadavg()
-    extra = [] if args.max_in_flight is None else ["--max-in-flight", str(args.max_in_flight)]
+    # 20 accounts stand in for a whole fleet here: far above one real device's rate
+    extra = ["--device-rate", "0"]
+    extra += [] if args.max_in_flight is None else ["--max-in-flight", str(args.max_in_flight)]
     extra += [] if args.linger_ms is None else ["--linger-ms", str(args.linger_ms)]
     raws: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,6 +24,7 @@ from prometheus_client import Counter
 
 from services.errors import ValidationError
 from services.gateway.dlq import DlqRecord
+from services.gateway.guard import DeviceGuard
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.sink import RecordSink, SinkError
 from services.schemas import (
@@ -70,12 +71,14 @@ class Bridge:
         metrics: GatewayMetrics | None = None,
         gateway_id: str = "",
         retry_backoff_s: float = 0.5,
+        guard: DeviceGuard | None = None,
     ) -> None:
         self.sink = sink
         self.topics = topics
         self.metrics = metrics or GatewayMetrics()
         self.gateway_id = gateway_id
         self.retry_backoff_s = retry_backoff_s
+        self.guard = guard or DeviceGuard(0, 1, self.metrics.registry)  # ids checked, no limit
         self._in_flight = 0
         self._cond = threading.Condition()
         self._accepting = True
@@ -112,6 +115,7 @@ class Bridge:
             if match is None:
                 raise ValidationError(f"unexpected topic {item.topic!r}")
             device_id = match.group(1)
+            self.guard.admit(device_id)  # before parsing: a flood costs little
             message: PredictionEvent | DeviceStatus
             if kind == "pred":
                 message = parse_prediction(item.payload)
@@ -124,6 +128,7 @@ class Bridge:
                 raise ValidationError(
                     f"payload device_id {message.device_id!r} differs from topic's {device_id!r}"
                 )
+            self.guard.check_ids(device_id, message)
             item.kind = kind
             item.record = (target, device_id.encode(), item.payload)
         except ValidationError as exc:

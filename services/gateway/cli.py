@@ -32,6 +32,10 @@ def register(app: typer.Typer) -> None:
         metrics_host: Annotated[
             str | None, Opt(envvar="FLEET_GATEWAY_METRICS_HOST", help="/metrics bind address")
         ] = None,
+        device_rate: Annotated[
+            float | None, Opt(help="messages/s per device, over it -> DLQ (0 = no limit)")
+        ] = None,
+        device_burst: Annotated[int | None, Opt(help="messages per device at once")] = None,
     ) -> None:
         """Bridge fleet/+/pred and fleet/+/status to Kafka until SIGTERM."""
         from services.gateway.service import main
@@ -53,6 +57,8 @@ def register(app: typer.Typer) -> None:
             mqtt_port=mqtt_port,
             kafka_bootstrap=kafka_bootstrap,
             metrics_host=metrics_host,
+            device_rate_per_s=device_rate,
+            device_burst=device_burst,
         )
         raise typer.Exit(main(settings))
 

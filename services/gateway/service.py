@@ -7,6 +7,7 @@ import signal
 import threading
 
 from services.gateway.bridge import Bridge, Topics
+from services.gateway.guard import DeviceGuard
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.mqtt import MqttIntake
 from services.gateway.settings import GatewaySettings
@@ -22,7 +23,8 @@ def run(settings: GatewaySettings, stop: threading.Event, sink: RecordSink | Non
         metrics.serve(settings.metrics_port, settings.metrics_host)
     sink = sink or KafkaSink(settings.kafka_bootstrap, settings.client_id, settings.linger_ms)
     topics = Topics(settings.predictions_topic, settings.status_topic, settings.dlq_topic)
-    bridge = Bridge(sink, topics, metrics, settings.client_id, settings.retry_backoff_s)
+    guard = DeviceGuard(settings.device_rate_per_s, settings.device_burst, metrics.registry)
+    bridge = Bridge(sink, topics, metrics, settings.client_id, settings.retry_backoff_s, guard)
     intake = MqttIntake(settings, bridge)
     metrics.connected.set_function(lambda: float(intake.connected.is_set()))
     drained = False

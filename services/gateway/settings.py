@@ -30,6 +30,11 @@ class GatewaySettings:
     drain_timeout_s: float = 30.0  # SIGTERM: wait this long for in-flight messages to land
     linger_ms: float = 5.0  # Kafka producer batching delay
     retry_backoff_s: float = 0.5  # before re-producing a record whose delivery failed
+    # per-device token bucket (services/gateway/guard.py); over it -> DLQ. 0 turns it off.
+    # A device classifies at most ~35 messages/s; the burst covers the edge agent's offline
+    # buffer (1 000), which it flushes on reconnect.
+    device_rate_per_s: float = 50.0
+    device_burst: int = 2000
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_in_flight <= 65535:
@@ -40,6 +45,8 @@ class GatewaySettings:
             raise ConfigError(f"metrics_port must be in 0..65535, got {self.metrics_port}")
         if self.drain_timeout_s <= 0 or self.retry_backoff_s <= 0:
             raise ConfigError("drain_timeout_s and retry_backoff_s must be > 0")
+        if self.device_rate_per_s < 0 or self.device_burst < 1:
+            raise ConfigError("device_rate_per_s must be >= 0 (0 = off) and device_burst >= 1")
         if not self.client_id or "/" in self.client_id:
             raise ConfigError(f"client_id must be non-empty without '/', got {self.client_id!r}")
 
