@@ -1,6 +1,12 @@
 """OTA client: verify a signed manifest, download the blob in resumable CRC-checked chunks,
 stage it through the slot manager, boot it with its self-test, confirm or revert. Every step
-is reported as a ``kind="ota"`` status."""
+is reported as a ``kind="ota"`` status.
+
+Replay protection: the rollout manager binds every manifest it sends to one group or device
+until an expiry and lists the revoked (halted, rolled back) releases, then signs it again
+(``RolloutGrant``). The device refuses a manifest without such a grant, for another audience,
+expired, or of a revoked release; the newest grant it verified sets the revoked releases (its
+clock must be set, e.g. by SNTP, for the expiry to hold)."""
 
 from __future__ import annotations
 
@@ -44,6 +50,8 @@ class OtaClient:
         self.failures = 0  # consecutive bad chunks
         self.requested_at = 0.0
         self.last_result: str | None = None  # last terminal step: confirmed/reverted/rejected
+        self.grant_issued = float("-inf")  # issue time of the newest rollout grant seen
+        self.revoked: frozenset[int] = frozenset()  # releases that grant revoked
         self.done = threading.Event()  # set on every terminal step
         self._lock = threading.RLock()
 
@@ -63,12 +71,21 @@ class OtaClient:
                 self._finish("rejected", 0, f"invalid manifest: {exc.reason}")
                 return
             running = self.agent.model_version
-            if manifest.version == running or (
+            again = manifest.version == running or (
                 self.manifest is not None and manifest.version == self.manifest.version
-            ):
-                return  # the retained manifest again (reconnect) or already downloading
+            )  # the retained manifest again (reconnect, renewed grant) or already downloading
+            try:
+                self.verify_signature(manifest)
+            except OtaRefused as exc:
+                if not again:
+                    self._finish("rejected", manifest.version, str(exc))
+                return
+            self._learn_revocations(manifest)  # also from a manifest it will not install
+            if again:
+                return
             try:
                 self.verify(manifest, running)
+                self._check_grant(manifest)
                 self.agent.device.begin(
                     manifest.version, manifest.size, bytes.fromhex(manifest.sha256)
                 )
@@ -79,8 +96,8 @@ class OtaClient:
             self._report("manifest_received")
             self.request()
 
-    def verify(self, manifest: ReleaseManifest, running: int) -> None:
-        """Raise OtaRefused unless the manifest is signed by the trusted key and fits."""
+    def verify_signature(self, manifest: ReleaseManifest) -> None:
+        """Raise OtaRefused unless the manifest is signed by the trusted key."""
         if manifest.signature is None:
             raise OtaRefused("unsigned manifest")
         try:
@@ -88,12 +105,41 @@ class OtaClient:
             key.verify(base64.b64decode(manifest.signature), manifest.signing_payload())
         except (InvalidSignature, binascii.Error, ValueError) as exc:
             raise OtaRefused("bad signature") from exc
+
+    def verify(self, manifest: ReleaseManifest, running: int) -> None:
+        """Raise OtaRefused unless the (signed) manifest fits this device."""
         if manifest.target != self.settings.target:
             raise OtaRefused(f"target {manifest.target!r} is not {self.settings.target!r}")
         if manifest.version <= max(running, self.agent.device.state().floor_version):
             raise OtaRefused(f"version {manifest.version} is not newer than {running}")
         if _firmware_tuple(manifest.min_firmware) > _firmware_tuple(self.settings.firmware_version):
             raise OtaRefused(f"needs firmware {manifest.min_firmware}")
+
+    def _learn_revocations(self, manifest: ReleaseManifest) -> None:
+        """A signed grant newer than the last one seen replaces the revoked releases; a
+        download of a release it revokes stops."""
+        grant = manifest.rollout
+        if grant is None or grant.issued <= self.grant_issued:
+            return
+        self.grant_issued, self.revoked = grant.issued, frozenset(grant.revoked)
+        downloading = self.manifest
+        if downloading is not None and downloading.version in self.revoked:
+            self.manifest = None
+            self._finish("rejected", downloading.version, "release revoked by the rollout")
+
+    def _check_grant(self, manifest: ReleaseManifest) -> None:
+        """Replay protection: the signed grant must name this device or its group, not be
+        expired, and the release must not be revoked."""
+        grant = manifest.rollout
+        if grant is None:
+            raise OtaRefused("manifest has no rollout grant (not sent by the rollout manager)")
+        audience = grant.group if grant.group is not None else grant.device_id
+        if audience not in (self.settings.group, self.settings.device_id):
+            raise OtaRefused(f"rollout {grant.rollout_id} is for {audience!r}, not this device")
+        if self.agent.clock() >= grant.expires:
+            raise OtaRefused(f"rollout {grant.rollout_id} expired")
+        if manifest.version in self.revoked or manifest.version in grant.revoked:
+            raise OtaRefused(f"release {manifest.version} was revoked")
 
     def on_chunk(self, payload: bytes) -> None:
         with self._lock:

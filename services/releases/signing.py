@@ -8,6 +8,7 @@ manager, demo) creates the pair on first use; devices only ever read ``release.p
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 from services.errors import ServiceError
 from services.schemas import ReleaseManifest
+from services.schemas.release import MAX_REVOKED, RolloutGrant
 from services.secret_files import PUBLIC_MODE, SecretFileError, create_file
 
 
@@ -87,6 +89,30 @@ def sign(manifest: ReleaseManifest, key: Ed25519PrivateKey) -> ReleaseManifest:
     """The manifest with its Ed25519 signature over ``signing_payload()``."""
     signature = key.sign(manifest.signing_payload())
     return manifest.model_copy(update={"signature": base64.b64encode(signature).decode()})
+
+
+def bind(
+    manifest: ReleaseManifest,
+    key: Ed25519PrivateKey,
+    *,
+    now: float,
+    ttl_s: float,
+    group: str | None = None,
+    device_id: str | None = None,
+    revoked: Iterable[int] = (),
+) -> ReleaseManifest:
+    """``manifest`` bound to one group or device until ``now + ttl_s``, with the releases
+    devices must refuse, and signed again: what the rollout manager sends."""
+    audience = group if group is not None else device_id
+    grant = RolloutGrant(
+        rollout_id=f"{manifest.version}-{audience}-{int(now)}",
+        group=group,
+        device_id=device_id,
+        issued=now,
+        expires=now + ttl_s,
+        revoked=sorted(set(revoked))[-MAX_REVOKED:],
+    )
+    return sign(manifest.model_copy(update={"rollout": grant, "signature": None}), key)
 
 
 def verify(manifest: ReleaseManifest, public_key: bytes) -> None:

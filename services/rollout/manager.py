@@ -29,15 +29,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.errors import ValidationError
 from services.releases.announce import AnnounceError, ReleaseAnnouncer
-from services.releases.signing import SigningError, verify
+from services.releases.signing import SigningError, bind, verify
 from services.releases.store import ReleaseStore, ReleaseStoreError
-from services.rollout import machine
+from services.rollout import commands, machine
 from services.rollout.adapters import ManifestPublisher, RolloutIOError, StateStore
 from services.rollout.chunks import ChunkServer
 from services.rollout.machine import Action, Halted, Publish, RolloutError
@@ -46,13 +46,8 @@ from services.rollout.rollback import RollbackError, build_rollback
 from services.rollout.settings import RolloutSettings
 from services.schemas import (
     DeviceStatus,
-    Halt,
-    Redistill,
     ReleaseManifest,
-    Rollback,
-    Rollout,
     parse_device_status,
-    parse_ops_command,
     parse_release_manifest,
 )
 from services.schemas.rollout import DeviceOutcome, RolloutRecord
@@ -93,6 +88,7 @@ class RolloutManager:
         self.records: dict[int, RolloutRecord] = {}
         self.seen: dict[str, float] = {}  # device id -> when it last reported
         self.dirty: set[int] = set()  # versions changed since the last flush
+        self.published: dict[str, tuple[int, float]] = {}  # group -> retained version, when
         for topic in (settings.releases_topic, settings.status_topic, settings.ops_topic):
             metrics.poison.labels(topic)  # exists at zero, so increase() sees the first one
 
@@ -108,9 +104,19 @@ class RolloutManager:
                 self._hold_blob(version)
             except ReleaseStoreError as exc:
                 log.error("cannot serve release %d: %s", version, exc)
+        running = set()
         for record in self.records.values():
             if record.status == "in_progress":  # the crash may have come before the PUBACK
-                self._publish(record.stages[record.stage].group, record.version)
+                group = record.stages[record.stage].group
+                self._publish(group, record.version)
+                running.add(group)
+        # every other group's retained manifest again, with a fresh grant (an old one expires)
+        for spec in self.settings.stages:
+            good = machine.last_good(
+                [r for r in self.records.values() if r.status != "halted"], spec.group
+            )
+            if spec.group not in running and good is not None:
+                self._publish(spec.group, good)
         log.info("resumed %d rollout records", len(self.records))
 
     def needed(self) -> set[int]:
@@ -250,95 +256,17 @@ class RolloutManager:
         return 0, None
 
     def on_command(self, raw: bytes) -> None:
-        try:
-            command = parse_ops_command(raw)
-        except ValidationError as exc:
-            log.warning("bad ops command: %s", exc.reason)
-            return
-        if isinstance(command, Redistill):
-            return  # the distiller's
-        if command.ts < self.clock() - self.settings.max_command_age_s:
-            log.warning("ops %s %s is stale (issued %.0f s ago); ignored", command.command,
-                        command.command_id, self.clock() - command.ts)  # fmt: skip
-            self.metrics.commands.labels(command.command, "stale").inc()
-            return
-        if any(command.command_id in r.commands for r in self.records.values()):
-            self.metrics.commands.labels(command.command, "duplicate").inc()
-            return
-        try:
-            if isinstance(command, Rollout):
-                self._command_rollout(command)
-            elif isinstance(command, Halt):
-                self._command_halt(command)
-            elif isinstance(command, Rollback):
-                self._command_rollback(command)
-        except (RolloutError, RollbackError, ReleaseStoreError, SigningError) as exc:
-            log.warning("ops %s %s refused: %s", command.command, command.command_id, exc)
-            self.metrics.commands.labels(command.command, "refused").inc()
-            return
-        self.metrics.commands.labels(command.command, "applied").inc()
-
-    def _check_groups(self, groups: Sequence[str]) -> None:
-        """Refuse groups that are not configured stages (before anything is acted on)."""
-        configured = [s.group for s in self.settings.stages]
-        unknown = sorted({g for g in groups if g not in configured})
-        if unknown:
-            raise RolloutError(f"unknown groups {unknown}; configured: {configured}")
-        if len(set(groups)) != len(groups):
-            raise RolloutError(f"groups must be distinct, got {list(groups)}")
-
-    def _command_rollout(self, command: Rollout) -> None:
-        self._check_groups(command.groups)
-        record = self.records.get(command.version)
-        if record is None:
-            self._check_release(self.store.manifest(command.version))
-            stages = [(s.group, s) for s in self.settings.stages]
-            if command.groups:
-                stages = [(g, self.settings.stage(g)) for g in command.groups]
-            record = machine.create(command.version, stages, self.clock())
-        self._put(machine.note_command(record, command.command_id))
-        self._start(command.version)
-
-    def _command_halt(self, command: Halt) -> None:
-        versions = [
-            v for v, r in self.records.items()
-            if r.status in ("in_progress", "pending")
-            and (command.version is None or v == command.version)
-        ]  # fmt: skip
-        if not versions:
-            raise RolloutError(f"no rollout in progress for version {command.version}")
-        for version in versions:
-            record = machine.note_command(self.records[version], command.command_id)
-            reason = f"ops halt by {command.issued_by}: {command.reason}".strip(": ")
-            record, actions = machine.halt(record, reason, self.clock())
-            self._put(record)
-            self.metrics.halts.labels("ops").inc()
-            self._apply(actions)
-
-    def _command_rollback(self, command: Rollback) -> None:
-        sent = [r for r in self.records.values() if machine.touched(r) and r.kind == "release"]
-        sent = [r for r in sent if r.status not in ("rolled_back", "superseded")]
-        if not sent:
-            raise RolloutError("no release was sent to devices; nothing to roll back")
-        bad = max(sent, key=lambda r: r.version)
-        groups = tuple(command.groups) or tuple(s.group for s in self.settings.stages)
-        # every check before the first effect: a refused command changes nothing
-        self._check_groups(groups)
-        good = self._rollback_target(bad.version, command.to_version)
-        if bad.status in ("in_progress", "pending"):
-            halted, actions = machine.halt(
-                bad, f"ops rollback by {command.issued_by}", self.clock()
-            )
-            self._put(halted)
-            self._apply(actions)
-        self._put(machine.note_command(self.records[bad.version], command.command_id))
-        self.roll_back(bad.version, groups, good)
+        commands.on_command(self, raw)
 
     # -- the clock ------------------------------------------------------------------------
 
     def tick(self) -> None:
-        """Judge every rollout in progress at the current time."""
+        """Judge every rollout in progress at the current time; renew retained manifests
+        whose grant is half way to its expiry."""
         now, active = self.clock(), self.active()
+        for group, (version, issued) in list(self.published.items()):
+            if now - issued >= self.settings.manifest_ttl_s / 2:
+                self._publish(group, version)
         for version in sorted(self.records):
             record = self.records[version]
             updated, actions = machine.evaluate(record, now, active)
@@ -383,43 +311,18 @@ class RolloutManager:
         good = machine.last_good([r for r in self.records.values() if r.status != "halted"], group)
         if good is None:
             self.publisher.publish(group, None)
+            self.published.pop(group, None)
         else:
             self._publish(group, good)
         self.metrics.manifests.labels(group).inc()
 
-    def _rollback_target(self, bad: int, to_version: int | None) -> int:
-        """The release whose weights a roll-forward of ``bad`` carries: ``to_version`` only
-        when it is older, completed its rollout (devices confirmed it) and has the same
-        target; without it, the newest such release."""
-        if to_version is None:
-            good = machine.good_weights(self.records.values(), below=bad)
-            if good is None:
-                raise RollbackError(f"no completed release older than {bad} to roll back to")
-            return good
-        if to_version >= bad:
-            raise RollbackError(f"to_version {to_version} is not older than release {bad}")
-        record = self.records.get(to_version)
-        if record is None or record.status != "completed":
-            status = "unknown" if record is None else record.status
-            raise RollbackError(
-                f"release {to_version} is {status}; only a release whose rollout completed "
-                "(its devices confirmed it) can be rolled back to"
-            )
-        try:
-            targets = {self.store.manifest(v).target for v in (to_version, bad)}
-        except ReleaseStoreError as exc:
-            raise RollbackError(f"cannot roll back to {to_version}: {exc}") from exc
-        if len(targets) != 1:
-            raise RollbackError(f"release {to_version} is for another target than {bad}")
-        return to_version
-
     def roll_back(self, bad: int, groups: tuple[str, ...], to_version: int | None = None) -> int:
         """Roll ``groups`` forward to a new release carrying earlier weights; its version."""
         try:
-            self._check_groups(groups)  # before anything is built or stored
+            commands.check_groups(self.settings, groups)  # before anything is built or stored
         except RolloutError as exc:
             raise RollbackError(str(exc)) from exc
-        good = self._rollback_target(bad, to_version)
+        good = commands.rollback_target(self, bad, to_version)
         new_version = max([*self.records, *self.store.versions(), bad]) + 1
         manifest = build_rollback(self.store, good, new_version, self.signing_key, bad)
         weights_of = self.records[good].weights_of if good in self.records else good
@@ -448,7 +351,19 @@ class RolloutManager:
         if version not in self.chunks.blobs:
             self.chunks.blobs[version] = self.store.blob(version)
 
+    def revoked(self) -> set[int]:
+        """Releases devices must refuse from now on: halted or rolled back."""
+        return {v for v, r in self.records.items() if r.status in ("halted", "rolled_back")}
+
     def _publish(self, group: str, version: int) -> None:
-        self.publisher.publish(group, self.store.manifest(version).to_bytes())
+        """Retain ``version``'s manifest on ``group``, bound to that group until it expires
+        (renewed by :meth:`tick`) and naming the revoked releases (``signing.bind``)."""
+        now = self.clock()
+        manifest = bind(
+            self.store.manifest(version), self.signing_key, now=now,
+            ttl_s=self.settings.manifest_ttl_s, group=group, revoked=self.revoked(),
+        )  # fmt: skip
+        self.publisher.publish(group, manifest.to_bytes())
+        self.published[group] = (version, now)
         self.metrics.manifests.labels(group).inc()
         log.info("manifest of release %d retained on group %s", version, group)

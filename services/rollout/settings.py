@@ -63,6 +63,9 @@ class RolloutSettings(EnvFirstSettings):
     active_window_s: float = Field(default=600.0, gt=0)  # a device reporting this recently
     # counts in a stage's population when the stage starts (plus every device that reports)
     tick_s: float = Field(default=1.0, gt=0)  # how often stages are evaluated
+    # a retained manifest is bound to its group for this long (renewed half way): a captured
+    # one cannot be replayed later (devices refuse it expired)
+    manifest_ttl_s: float = Field(default=3600.0, gt=0)
     max_command_age_s: float = Field(default=900.0, gt=0)  # older ops commands are ignored
     # (a new consumer group starts at the topic's beginning: old Halts must not replay)
     # --- metrics

@@ -27,8 +27,10 @@ Label = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 Timestamp = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]  # Unix seconds, UTC
-ModelVersion = Annotated[int, Field(ge=0)]  # monotonic student version; 0 = factory model
-ReleaseVersion = Annotated[int, Field(ge=1)]  # a published release (the factory model is 0)
+UINT32_MAX = 2**32 - 1  # the C engine stores model versions as uint32_t (blob header, slots)
+# monotonic student version; 0 = factory model
+ModelVersion = Annotated[int, Field(ge=0, le=UINT32_MAX)]
+ReleaseVersion = Annotated[int, Field(ge=1, le=UINT32_MAX)]  # a release (the factory model is 0)
 
 
 class Message(BaseModel):

@@ -14,13 +14,24 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
-from services.schemas.base import Label, Message, Probability, ReleaseVersion, parse
+from services.schemas.base import (
+    DeviceId,
+    Label,
+    Message,
+    MessageId,
+    Probability,
+    ReleaseVersion,
+    Timestamp,
+    parse,
+)
+from services.schemas.ops import Group
 from services.schemas.status import FirmwareVersion
 
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 # 64 signature bytes in standard base64 with padding: 88 characters.
 Ed25519Signature = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{86}==$")]
 Target = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+MAX_REVOKED = 256  # revoked releases a grant carries (the newest)
 
 
 class ConfidenceHistogram(Message):
@@ -49,6 +60,28 @@ class ReferenceProfile(Message):
         return self
 
 
+class RolloutGrant(Message):
+    """Whom the rollout manager sent a manifest to, and until when. It binds each manifest it
+    publishes to one group (or one device) and signs it again, so a captured manifest cannot
+    be replayed to another audience or after ``expires``; ``revoked`` lists releases that
+    were halted or rolled back, which a device refuses from then on."""
+
+    rollout_id: MessageId  # "<version>-<group or device>-<issued>", for logs and reports
+    group: Group | None = None  # the audience: a group ...
+    device_id: DeviceId | None = None  # ... or one device (exactly one of the two)
+    issued: Timestamp
+    expires: Timestamp
+    revoked: list[ReleaseVersion] = Field(default_factory=list, max_length=MAX_REVOKED)
+
+    @model_validator(mode="after")
+    def _audience(self) -> RolloutGrant:
+        if (self.group is None) == (self.device_id is None):
+            raise ValueError("a rollout grant names exactly one of group and device_id")
+        if self.expires <= self.issued:
+            raise ValueError("a rollout grant expires after it is issued")
+        return self
+
+
 class ReleaseManifest(Message):
     schema_version: Literal[1] = 1
     version: ReleaseVersion  # monotonic; devices refuse older
@@ -61,11 +94,15 @@ class ReleaseManifest(Message):
         default_factory=dict, max_length=64
     )  # gate metrics, e.g. accuracy, macro_f1, teacher agreement
     reference_profile: ReferenceProfile
+    # set by the rollout manager on what it sends to devices (the distiller's has none)
+    rollout: RolloutGrant | None = None
     signature: Ed25519Signature | None = None  # None only before signing
 
     def signing_payload(self) -> bytes:
-        """Canonical bytes the signature covers (everything but the signature)."""
-        body = self.model_dump(mode="json", exclude={"signature"})
+        """Canonical bytes the signature covers (everything but the signature; ``rollout``
+        only when set, so manifests signed before it existed still verify)."""
+        exclude = {"signature"} if self.rollout is not None else {"signature", "rollout"}
+        body = self.model_dump(mode="json", exclude=exclude)
         return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
             "utf-8"
         )

@@ -16,6 +16,7 @@ from edge_agent.agent import Agent, AgentSettings
 from edge_agent.memory import MemoryDevice
 from edge_agent.transport import MemoryBroker, MemoryTransport
 from models.blob import read_blob, write_blob
+from services.releases.signing import bind
 from services.releases.signing import sign as sign_manifest
 from services.schemas import examples
 from services.schemas.release import ReleaseManifest
@@ -62,12 +63,25 @@ def keys() -> Keys:
     return make_keys()
 
 
+NOW = 1_800_000_000.0  # the agents' clock in these tests
+
+
 @pytest.fixture
 def release_factory(keys) -> Callable[..., Release]:
-    """``make(version, target=TARGET, signer=None, blob=None) -> Release`` (signed)."""
+    """``make(version, target=TARGET, signer=None, blob=None, group="canary", device=None,
+    issued=NOW, revoked=()) -> Release``: signed and bound to ``group`` (or ``device``) for an
+    hour, as the rollout manager sends it (``group=None`` and no ``device``: the distiller's
+    manifest, without a rollout grant)."""
 
     def make(
-        version: int, target: str = TARGET, signer: Keys | None = None, blob: bytes | None = None
+        version: int,
+        target: str = TARGET,
+        signer: Keys | None = None,
+        blob: bytes | None = None,
+        group: str | None = "canary",
+        device: str | None = None,
+        issued: float = NOW,
+        revoked: tuple[int, ...] = (),
     ) -> Release:
         blob = blob if blob is not None else blob_version(version)
         manifest = examples.release_manifest(version).model_copy(
@@ -78,7 +92,14 @@ def release_factory(keys) -> Callable[..., Release]:
                 "created": datetime.now(UTC),
             }
         )
-        return Release(blob, sign_manifest(manifest, (signer or keys).private))
+        key = (signer or keys).private
+        if device is not None:
+            bound = bind(manifest, key, now=issued, ttl_s=3600, device_id=device, revoked=revoked)
+            return Release(blob, bound)
+        if group is None:
+            return Release(blob, sign_manifest(manifest, key))
+        bound = bind(manifest, key, now=issued, ttl_s=3600, group=group, revoked=revoked)
+        return Release(blob, bound)
 
     return make
 
@@ -95,7 +116,7 @@ def memory_agent_factory(keys) -> Callable[..., tuple[Agent, MemoryBroker]]:
         settings = AgentSettings(
             device_id=device_id, group="canary", trusted_key=keys.public_raw, **overrides
         )
-        agent = Agent(settings, device, MemoryTransport(broker), clock=lambda: 1_800_000_000.0)
+        agent = Agent(settings, device, MemoryTransport(broker), clock=lambda: NOW)
         agent.start()
         return agent, broker
 

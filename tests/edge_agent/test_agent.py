@@ -11,7 +11,7 @@ from edge_agent.errors import EdgeError
 from services.rollout.chunks import ChunkServer, make_chunk
 from services.schemas import parse_device_status, parse_prediction
 
-from .conftest import make_keys
+from .conftest import NOW, make_keys
 
 
 def statuses(broker, device_id="dev-0001"):
@@ -143,3 +143,60 @@ def test_download_resumes_from_the_last_good_offset_after_reconnect(
     offsets = [json.loads(p)["offset"] for p in broker.messages("fleet/dev-0001/ota/req")]
     assert offsets[:2] == [0, 16_384]  # the first request, then the resume point
     assert offsets[1:] == sorted(set(offsets[1:]))  # never restarted from 0
+
+
+def _deliver(broker, release, topic="fleet/groups/canary/ota"):
+    attach_server(broker, ChunkServer({release.manifest.version: release.blob}))
+    broker.route(topic, release.payload(), retain=False)
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda f: f(2, group=None), "no rollout grant"),  # the distiller's own manifest
+        (lambda f: f(2, group="fleet"), "is for 'fleet'"),  # bound to another group
+        (lambda f: f(2, device="dev-0009"), "is for 'dev-0009'"),  # to another device
+        (lambda f: f(2, issued=NOW - 3600), "expired"),  # captured an hour ago
+        (lambda f: f(2, revoked=(2,)), "revoked"),
+    ],
+)
+def test_manifests_not_granted_to_this_device_now_are_refused(
+    memory_agent_factory, release_factory, make, reason
+):
+    agent, broker = memory_agent_factory()
+    _deliver(broker, make(release_factory))
+    assert agent.ota.last_result == "rejected" and agent.model_version == 1
+    [status] = [s for s in statuses(broker) if s.kind == "ota"]
+    assert reason in (status.ota.reason or "")
+
+
+def test_a_revoked_release_replayed_later_is_refused(memory_agent_factory, release_factory):
+    """Release 3 was halted; the rollout manager's next grant (here on the release the device
+    runs) revokes it, and a captured, not yet expired manifest of 3 is refused."""
+    agent, broker = memory_agent_factory()
+    agent.device.provision(release_factory(2).blob, 2)
+    captured = release_factory(3, issued=NOW - 60)
+    _deliver(broker, release_factory(2, revoked=(3,)))  # the restored group manifest
+    assert agent.model_version == 2 and ota_steps(broker) == []  # already runs it
+    _deliver(broker, captured)  # the replay
+    assert agent.ota.last_result == "rejected" and agent.model_version == 2
+    assert "revoked" in (statuses(broker)[-1].ota.reason or "")
+    _deliver(broker, release_factory(3, issued=NOW - 30, revoked=()))  # an older grant
+    assert agent.model_version == 2  # cannot undo the newer revocation
+
+
+def test_a_revocation_stops_a_download_in_progress(memory_agent_factory, release_factory):
+    agent, broker = memory_agent_factory(chunk_size=16_384)
+    release = release_factory(2, issued=NOW - 60)
+    broker.route("fleet/groups/canary/ota", release.payload(), retain=True)  # no chunk server
+    assert agent.ota.manifest is not None
+    broker.route("fleet/groups/canary/ota", release_factory(1, revoked=(2,)).payload(), True)
+    assert agent.ota.manifest is None and agent.ota.last_result == "rejected"
+
+
+def test_a_version_beyond_uint32_is_refused(memory_agent_factory, release_factory):
+    agent, broker = memory_agent_factory()
+    raw = release_factory(2).payload().replace(b'"version":2,', b'"version":4294967296,', 1)
+    broker.route("fleet/groups/canary/ota", raw, retain=False)
+    assert agent.ota.last_result == "rejected"
+    assert "version" in (statuses(broker)[-1].ota.reason or "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -78,7 +79,9 @@ def test_ota_over_mqtt_good_release_confirmed_bad_signature_refused(
     stack, real_agent_factory, chunk_server_factory, mqtt_client_factory, release_factory
 ):
     agent = real_agent_factory("dev-0005")
-    good, forged = release_factory(2), release_factory(3, signer=make_keys())
+    now = time.time()
+    good = release_factory(2, device="dev-0005", issued=now)
+    forged = release_factory(3, signer=make_keys(), device="dev-0005", issued=now)
     chunk_server_factory({2: good.blob, 3: forged.blob})
     rollout = mqtt_client_factory(stack.service("rollout"))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from services.rollout import commands
 from services.schemas import Halt, Rollback, Rollout
 
 from .conftest import GROUPS
@@ -99,10 +100,10 @@ def test_a_record_whose_handler_fails_is_skipped_and_counted(
     fleet.manager.on_release(releases.add(2).to_bytes())
     fleet.pump()
 
-    def broken(command):
+    def broken(manager, command):
         raise RuntimeError("a bug this record triggers")
 
-    monkeypatch.setattr(fleet.manager, "_command_halt", broken)
+    monkeypatch.setattr(commands, "_halt", broken)
     ops_topic = fleet.manager.settings.ops_topic
     fleet.manager.handle(ops_topic, ops(Halt, "cmd-1", version=2), where="ops[0]@7")
     assert sample(fleet, "fleet_rollout_poison_records_total", topic=ops_topic) == 1

@@ -138,6 +138,39 @@ def test_release_versions_start_at_one(make, parser, field):
         parse_ops_command(halt)
 
 
+@pytest.mark.parametrize(
+    ("make", "parser", "field"),
+    [
+        (examples.release_manifest, parse_release_manifest, "version"),
+        (examples.rollout_command, parse_ops_command, "version"),
+        (examples.prediction_event, parse_prediction, "model_version"),
+    ],
+)
+def test_versions_fit_the_uint32_the_device_stores(make, parser, field):
+    assert getattr(parser(_mutated(make, **{field: 2**32 - 1})), field) == 2**32 - 1
+    with pytest.raises(ValidationError, match=field):
+        parser(_mutated(make, **{field: 2**32}))
+
+
+def test_rollout_grant_names_one_audience_and_is_signed_only_when_set():
+    from services.schemas.release import RolloutGrant
+
+    plain = examples.release_manifest(3)
+    assert b"rollout" not in plain.signing_payload()  # manifests signed before it still verify
+    grant = RolloutGrant(rollout_id="3-canary-1", group="canary", issued=1.0, expires=2.0)
+    bound = plain.model_copy(update={"rollout": grant})
+    assert b'"rollout":{' in bound.signing_payload()
+    assert parse_release_manifest(bound.to_bytes()) == bound
+    for bad in (
+        {"group": "canary", "device_id": "dev-1"},
+        {},
+        {"group": "canary", "expires": 1.0},
+    ):
+        fields = {"rollout_id": "x", "issued": 1.0, "expires": 2.0, **bad}
+        with pytest.raises(ValueError, match="rollout grant"):
+            RolloutGrant(**fields)
+
+
 def test_exported_json_schemas_are_current():
     """Regenerate with ``python -m services.schemas.export`` when this fails."""
     for name, text in render().items():
