@@ -149,7 +149,7 @@ class OtaClient:
             try:
                 chunk = parse(Chunk, payload)
                 data = chunk.data()
-            except (ValidationError, binascii.Error):
+            except (ValidationError, ValueError):  # ValueError: bad base64 padding
                 self._bad_chunk("malformed chunk")
                 return
             if chunk.version != manifest.version or chunk.offset != self.offset:

@@ -13,12 +13,12 @@ import logging
 import re
 import threading
 import zlib
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from services.errors import ValidationError
-from services.schemas.base import Message, parse
+from services.schemas.base import UINT32_MAX, Message, ReleaseVersion, parse
 from services.security.mqtt import MqttAccess
 
 log = logging.getLogger(__name__)
@@ -27,23 +27,33 @@ MAX_CHUNK = 16 * 1024  # bytes per chunk a server answers with at most
 REQ_RE = re.compile(r"^fleet/([^/]+)/ota/req$")
 
 
+Offset = Annotated[int, Field(ge=0, le=UINT32_MAX)]  # the C slot manager counts in uint32
+# standard base64 of at most MAX_CHUNK bytes: anything else is refused when parsed
+Base64 = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9+/]*={0,2}$", max_length=4 * (MAX_CHUNK // 3 + 1)),
+]
+
+
 class ChunkRequest(Message):
     schema_version: Literal[1] = 1
-    version: int = Field(ge=1)  # release the bytes belong to
-    offset: int = Field(ge=0)
+    version: ReleaseVersion  # release the bytes belong to
+    offset: Offset
     length: int = Field(ge=1, le=MAX_CHUNK)
 
 
 class Chunk(Message):
     schema_version: Literal[1] = 1
-    version: int = Field(ge=1)
-    offset: int = Field(ge=0)
-    total: int = Field(ge=1)  # blob size, so the device knows when it is done
-    data_b64: str  # the bytes, standard base64
+    version: ReleaseVersion
+    offset: Offset
+    total: int = Field(ge=1, le=UINT32_MAX)  # blob size, so the device knows when it is done
+    data_b64: Base64  # the bytes, standard base64
     crc32: int = Field(ge=0, le=0xFFFFFFFF)  # zlib.crc32 of the bytes
 
     def data(self) -> bytes:
-        return base64.b64decode(self.data_b64)
+        """The bytes; binascii.Error when the padding is wrong (the alphabet is checked on
+        parsing)."""
+        return base64.b64decode(self.data_b64, validate=True)
 
 
 def make_chunk(version: int, blob: bytes, offset: int, length: int) -> Chunk:

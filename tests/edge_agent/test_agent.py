@@ -200,3 +200,18 @@ def test_a_version_beyond_uint32_is_refused(memory_agent_factory, release_factor
     broker.route("fleet/groups/canary/ota", raw, retain=False)
     assert agent.ota.last_result == "rejected"
     assert "version" in (statuses(broker)[-1].ota.reason or "")
+
+
+@pytest.mark.parametrize("data_b64", ["Î", "QUJD\n", "QQ", "x" * 30_000])
+def test_a_chunk_with_hostile_base64_is_malformed_not_a_crash(
+    memory_agent_factory, release_factory, data_b64
+):
+    """Found by benchmarks.fuzz_boundaries: a non-ASCII data_b64 raised out of on_chunk."""
+    agent, broker = memory_agent_factory()
+    release = release_factory(2)
+    broker.route("fleet/groups/canary/ota", release.payload(), retain=False)  # no server
+    chunk = make_chunk(2, release.blob, 0, 1024).model_dump(mode="json")
+    for _ in range(3):
+        agent.ota.on_chunk(json.dumps({**chunk, "data_b64": data_b64}).encode())
+    assert agent.ota.last_result == "rejected" and agent.model_version == 1
+    assert "malformed chunk" in (statuses(broker)[-1].ota.reason or "")
