@@ -65,7 +65,7 @@ def _dumps(value: Any) -> bytes:
 
 def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Every key path into the dicts and lists of ``doc``."""
-    out = []
+    out: list[tuple[Any, ...]] = []
     if isinstance(doc, dict):
         items: Any = doc.items()
     elif isinstance(doc, list):

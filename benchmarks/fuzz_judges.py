@@ -96,18 +96,18 @@ def gateway_mqtt() -> Judge:
 def ops_api() -> Judge:
     from aiohttp.test_utils import TestClient, TestServer
 
-    from services.control.app import Control, create_app
     from services.control.auth import Tokens
     from services.control.metrics import ControlMetrics
     from services.control.releases import ReleaseFeed
+    from services.control.service import Control, create_app
     from services.control.sink import MemoryCommandSink
     from services.releases.store import ReleaseStore
 
     class NoFeed(ReleaseFeed):
-        def published(self):  # type: ignore[no-untyped-def]
+        def published(self):
             return []
 
-        def rollouts(self):  # type: ignore[no-untyped-def]
+        def rollouts(self):
             return []
 
     control = Control(
@@ -138,7 +138,7 @@ def ops_api() -> Judge:
 # -- manifests and OTA chunk sequences at the device -------------------------------------------
 
 
-def _agent(key: Ed25519PrivateKey, chunk_size: int = CHUNK):  # type: ignore[no-untyped-def]
+def _agent(key: Ed25519PrivateKey, chunk_size: int = CHUNK):
     from edge_agent.agent import Agent, AgentSettings
     from edge_agent.memory import MemoryDevice
     from edge_agent.transport import MemoryBroker, MemoryTransport
@@ -305,16 +305,16 @@ def labeler_records() -> Judge:
 
 def distiller_records() -> Judge:
     from services.distiller.metrics import DistillerMetrics
-    from services.distiller.release import MemoryPublisher
     from services.distiller.samples import MemorySampleStore
     from services.distiller.service import DistillerService
     from services.distiller.settings import DistillerSettings
+    from services.releases.announce import MemoryAnnouncer
     from services.releases.store import ReleaseStore
     from services.schemas import parse_labelled_sample, parse_ops_command
 
     service = DistillerService(
         DistillerSettings(), MemorySampleStore(), ReleaseStore(Path(tempfile.mkdtemp())), None,
-        Ed25519PrivateKey.generate(), MemoryPublisher(), None, DistillerMetrics.create(),
+        Ed25519PrivateKey.generate(), MemoryAnnouncer(), None, DistillerMetrics.create(),
     )  # fmt: skip
 
     def judge(item: tuple[str, bytes]) -> Outcome:
@@ -330,7 +330,7 @@ def distiller_records() -> Judge:
     return judge
 
 
-def _rollout_manager():  # type: ignore[no-untyped-def]
+def _rollout_manager():
     from edge_agent.transport import MemoryBroker
     from services.releases.signing import public_bytes
     from services.releases.store import ReleaseStore
