@@ -22,6 +22,8 @@ from typing import Any
 
 from services.errors import ServiceError
 
+MAX_REQUEST_TIMEOUT_MS = 300_000  # below kafka-python's connections_max_idle_ms (540 000)
+
 
 def _consumer(bootstrap: str, timeout_s: float, error: type[ServiceError], client_id: str) -> Any:
     from kafka import KafkaConsumer
@@ -34,7 +36,9 @@ def _consumer(bootstrap: str, timeout_s: float, error: type[ServiceError], clien
             client_id=client_id,
             group_id=None,
             enable_auto_commit=False,
-            request_timeout_ms=max(timeout_ms, 1000),
+            # One request, not the whole read: kafka-python refuses a request timeout at or
+            # above connections_max_idle_ms (540 s), and the read's deadline is timeout_s.
+            request_timeout_ms=min(max(timeout_ms, 1000), MAX_REQUEST_TIMEOUT_MS),
             bootstrap_timeout_ms=timeout_ms,
         )
     except KafkaError as exc:

@@ -31,6 +31,15 @@ def test_reads_every_partition_to_its_end_and_skips_tombstones(stack, kafka_topi
     assert list(read_to_end(stack.bootstrap_servers, f"{topic}.absent")) == []
 
 
+def test_a_deadline_longer_than_an_idle_connection_is_a_valid_read(stack, kafka_topic_factory):
+    # The deadline bounds the whole read; one request stays below connections_max_idle_ms
+    # (kafka-python refuses a consumer whose request timeout is not).
+    topic = kafka_topic_factory(partitions=1)
+    produce(stack.bootstrap_servers, topic, [(b"k", b"v", None)])
+    values = [r.value for r in read_to_end(stack.bootstrap_servers, topic, timeout_s=600)]
+    assert values == [b"v"]
+
+
 def test_newest_and_since_read_only_the_end_of_the_topic(stack, kafka_topic_factory):
     topic = kafka_topic_factory(partitions=2)
     now_ms = int(time.time() * 1000)
