@@ -267,7 +267,12 @@ def run(name: str, inputs: int) -> Tally:
             tally.ignored += 1
 
     started = time.perf_counter()
-    one()
+    try:
+        one()
+    finally:
+        close = getattr(judge, "close", None)  # a judge serving a socket stops it
+        if close is not None:
+            close()
     tally.seconds = time.perf_counter() - started
     return tally
 

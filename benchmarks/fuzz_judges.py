@@ -116,23 +116,35 @@ def ops_api() -> Judge:
         metrics=ControlMetrics.create(),
     )  # fmt: skip
     loop = asyncio.new_event_loop()
-    client = TestClient(TestServer(create_app(control)), loop=loop)
-    loop.run_until_complete(client.start_server())
-    headers = {"Authorization": "Bearer ops-token", "Content-Type": "application/json"}
+    return _OpsApi(TestClient(TestServer(create_app(control)), loop=loop), loop)
 
-    async def post(kind: str, body: bytes) -> tuple[int, str]:
-        response = await client.post(f"/api/v1/{kind}", data=body, headers=headers)
+
+OPS_HEADERS = {"Authorization": "Bearer ops-token", "Content-Type": "application/json"}
+
+
+class _OpsApi:
+    """The control API's aiohttp application served in-process; ``close`` (called by the
+    runner when the boundary is done) stops its server, client session and event loop."""
+
+    def __init__(self, client: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.client, self.loop = client, loop
+        self.loop.run_until_complete(client.start_server())
+
+    async def _post(self, kind: str, body: bytes) -> tuple[int, str]:
+        response = await self.client.post(f"/api/v1/{kind}", data=body, headers=OPS_HEADERS)
         return response.status, await response.text()
 
-    def judge(item: tuple[str, bytes]) -> Outcome:
-        status, text = loop.run_until_complete(post(*item))
+    def __call__(self, item: tuple[str, bytes]) -> Outcome:
+        status, text = self.loop.run_until_complete(self._post(*item))
         if status == 202:
             return "accepted", ""
         if status == 400:
             return "refused", json.loads(text)["error"]
         raise Crash(f"HTTP {status}: {text[:200]}")
 
-    return judge
+    def close(self) -> None:
+        self.loop.run_until_complete(self.client.close())
+        self.loop.close()
 
 
 # -- manifests and OTA chunk sequences at the device -------------------------------------------
@@ -332,11 +344,11 @@ def distiller_records() -> Judge:
 
 def _rollout_manager():
     from edge_agent.transport import MemoryBroker
+    from services.releases.announce import MemoryAnnouncer
     from services.releases.signing import public_bytes
     from services.releases.store import ReleaseStore
     from services.rollout.adapters import (
         MemoryManifestPublisher,
-        MemoryReleaseSink,
         MemoryStateStore,
     )
     from services.rollout.chunks import ChunkServer
@@ -349,7 +361,7 @@ def _rollout_manager():
     groups = {"dev-0001": "canary", "dev-0002": "canary", "dev-0003": "fleet"}
     return RolloutManager(
         settings, ReleaseStore(Path(tempfile.mkdtemp())), public_bytes(key), key, groups,
-        MemoryManifestPublisher(MemoryBroker()), MemoryStateStore(), MemoryReleaseSink(),
+        MemoryManifestPublisher(MemoryBroker()), MemoryStateStore(), MemoryAnnouncer(),
         ChunkServer(), RolloutMetrics.create(), clock=lambda: NOW,
     )  # fmt: skip
 
