@@ -144,7 +144,7 @@ class LogitTable:
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean and standard deviation (sample, 0 for one run) of every numeric field."""
     out: dict[str, Any] = {"seeds": runs}
-    for key in ("accuracy", "macro_f1", "seconds"):
+    for key in ("accuracy", "macro_f1", "int8_accuracy", "seconds"):
         values = [r[key] for r in runs if r.get(key) is not None]
         if values:
             out[f"{key}_mean"] = round(statistics.fmean(values), 4)
@@ -302,6 +302,8 @@ class DatasetRun:
             "transfer_texts": len(transfer), "best": result.best,
         }  # fmt: skip
         ptq = integer_metrics(result.model, self.labels, tokenizer, self.test)
+        if ptq is not None:
+            row["int8_accuracy"] = round(ptq["accuracy"], 4)  # PTQ, integer reference
         if variant.key == DEFAULT_KD and ptq is not None:
             row["student_int8"] = ptq
             qat = qat_finetune(copy.deepcopy(result.model), self.train, self.valid, tokenizer,
@@ -345,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="subsampled smoke run")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--seeds", type=int, default=None, help="seeds per student row")
+    parser.add_argument("--variants", default=None, help="student rows to run (comma-separated)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="report.md (default docs/)")
     parser.add_argument("--work-dir", type=Path, default=None)
@@ -353,10 +356,16 @@ def main(argv: list[str] | None = None) -> int:
                                  "datasets": tuple(args.datasets.split(","))}  # fmt: skip
     if args.seeds:
         overrides["seeds"] = tuple(range(args.seeds))
+    if args.variants:
+        overrides["variants"] = tuple(args.variants.split(","))
     config = ReportConfig.preset(args.quick, **overrides)
     unknown = sorted(set(config.datasets) - set(DATASETS))
     if unknown:
         parser.error(f"unknown data sets {unknown}; choose from {list(DATASETS)}")
+    known = [v.key for v in VARIANTS]
+    unknown = sorted(set(config.variants) - set(known))
+    if unknown or DEFAULT_KD not in config.variants:
+        parser.error(f"variants must include {DEFAULT_KD} and be among {known}; got {unknown}")
     default_out = ROOT / ("var/report-quick/report.md" if args.quick else "docs/report.md")
     work = args.work_dir or ROOT / "var" / ("report-quick" if args.quick else "report")
     results = run_report(config, work)

@@ -117,17 +117,18 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
             f"{s.get('labels')} labels. Teacher: best epoch {t['best_epoch']} of "
             f"{len(t['history'])}, {t['seconds'] / 60:.0f} min.",
             "",
-            "| model | accuracy | macro-F1 | train time (s) | int8 blob |",
-            "|---|---|---|---|---|",
-            f"| teacher (fine-tuned) | {t['accuracy']:.4f} | {t['macro_f1']:.4f} "
+            "| model | accuracy | macro-F1 | int8 accuracy (PTQ) | train time (s) | int8 blob |",
+            "|---|---|---|---|---|---|",
+            f"| teacher (fine-tuned) | {t['accuracy']:.4f} | {t['macro_f1']:.4f} | "
             f"| {t['seconds']:.0f} | |",
             f"| char TF-IDF + logistic regression | {tf['accuracy']:.4f} | "
-            f"{tf['macro_f1']:.4f} | {tf['train_seconds']:.0f} | |",
+            f"{tf['macro_f1']:.4f} | | {tf['train_seconds']:.0f} | |",
         ]
         for key, row in d.get("rows", {}).items():
-            blob = f"{row['blob_bytes'] / 1024:.1f} KiB" if "blob_bytes" in row else ""
+            blob = f"{row['blob_bytes'] / 1024:.1f} KiB" if row.get("blob_bytes") else ""
             seconds = f"{row['seconds_mean']:.0f}" if "seconds_mean" in row else ""
-            lines.append(f"| {_label(key)} | {_fmt(row)} | {_fmt(row, 'macro_f1')} | "
+            int8 = _fmt(row, "int8_accuracy") if "int8_accuracy_mean" in row else ""
+            lines.append(f"| {_label(key)} | {_fmt(row)} | {_fmt(row, 'macro_f1')} | {int8} | "
                          f"{seconds} | {blob} |")  # fmt: skip
         lines.append("")
     lines += ["## Goals", "", "| data set | int8 / teacher | int8 above TF-IDF | int8 - float "

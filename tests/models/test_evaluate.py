@@ -18,6 +18,7 @@ from models.evaluate import (
     confusion_matrix,
     evaluate_examples,
     expected_calibration_error,
+    integer_metrics,
     macro_f1,
     write_confusion_csv,
 )
@@ -167,3 +168,21 @@ def test_cli_eval_json_table_and_confusion(tmp_path) -> None:
     )
     assert missing.exit_code == 1
     assert "model.safetensors" in missing.output
+
+
+@pytest.mark.parametrize(
+    ("overrides", "has_blob"),
+    [({}, True), ({"hashes": 2, "buckets": 16}, False), ({"pooling": "meanmax"}, False),
+     ({"pooling": "attention"}, None)],
+)  # fmt: skip
+def test_integer_metrics_sizes_only_blobs_the_format_carries(overrides, has_blob) -> None:
+    torch.manual_seed(0)
+    config = StudentConfig(num_labels=2, vocab_size=64, embed_dim=8, hidden=8, **overrides)
+    model = TinyLSTM(config)
+    examples = [Ex("abc", "a"), Ex("xy", "b"), Ex("q", "a")]
+    result = integer_metrics(model, ["a", "b"], config.tokenizer(), examples)
+    if has_blob is None:  # no integer kernel for this pooling
+        assert result is None
+        return
+    assert result is not None and 0.0 <= result["accuracy"] <= 1.0
+    assert (result["blob_bytes"] is not None) == has_blob
