@@ -6,7 +6,8 @@ a shifted label mix, and phase 2 a new label (拦截, intercept). Messages are C
 or mixed, carry surface noise (typos, full-width characters, casing, emoji, stray spaces),
 some combine the cues of two labels (``ambiguous``; the gold label follows
 ``labels.PRIORITY``) and a small share of train/valid labels are flipped (``noisy_label``;
-test labels are clean).
+test labels are clean). Every record carries the character spans of its entities (waybill and
+order ids, carriers, places, dates, quantities; ``models.data.spans``), through all noise.
 
 Output is a pure function of the config: the same seed gives the same bytes (string seeds
 are hashed with SHA-512 by ``random``, nothing depends on dict/set order or the clock).
@@ -15,7 +16,6 @@ are hashed with SHA-512 by ``random``, nothing depends on dict/set order or the 
 from __future__ import annotations
 
 import random
-import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,12 @@ from typing import Any
 from models.data import templates_en, templates_mix, templates_zh
 from models.data.entities import NEW_WEIGHT, SlotFiller
 from models.data.labels import LOGISTICS_LABELS, resolve
+from models.data.noise import add_noise
 from models.data.record import Example
+from models.data.spans import Entity, TrackedText, render_template
 from models.errors import ConfigError, DataError
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: records carry entity spans (texts as in 1)
 SPLITS = ("train", "valid", "test")
 LANGS = ("zh", "en", "mix")
 TEMPLATES = {
@@ -35,6 +37,7 @@ TEMPLATES = {
     "mix": templates_mix.TEMPLATES,
 }
 SEED_EXAMPLES = (("物流订单号DH20231125状态更新", "运输中"), ("上海仓库存预警通知", "紧急"))
+SEED_ENTITIES = ((Entity(5, 15, "ID"),), (Entity(0, 2, "PLACE"),))  # as their templates fill them
 NEW_LABEL = "拦截"
 
 # Label mix per phase (relative weights): peak season (1) brings delays, exceptions and
@@ -56,12 +59,6 @@ CONNECTORS = {
     "zh": ("，另外", "；同时", "。另：", "，还有", " "),
     "en": ("; also ", ". Also, ", " and ", " - ", ". "),
     "mix": ("，also ", "; 另外", " / ", "。"),
-}
-EMOJI = ("📦", "🚚", "⚠️", "❗", "✅", "🙏", "😭", "🔥", "‼️", "😡")
-# (prefixes, suffixes) an SMS gateway or app adds around a message
-WRAPPERS = {
-    "zh": (("【{carrier}】", "[通知]", "【物流提醒】"), ("回复TD退订", "，详情请查看APP")),
-    "en": (("[{carrier}] ", "Notice: ", "FYI "), (" Reply STOP to opt out", " Details in the app")),
 }
 
 
@@ -122,7 +119,7 @@ def templates_for(
 
 def _render(
     rng: random.Random, label: str, lang: str, phase: int, holdout: float, part: str
-) -> str:
+) -> TrackedText:
     # Fall back to Chinese, then to all templates, where a language or part has none.
     for fallback_lang, fallback_part in ((lang, part), ("zh", part), (lang, "all")):
         texts, weights = templates_for(label, fallback_lang, phase, holdout, fallback_part)
@@ -130,86 +127,7 @@ def _render(
             break
     assert texts, f"no templates for {label} in phase {phase}"
     template = rng.choices(texts, weights=weights)[0]
-    return template.format_map(SlotFiller(rng, phase, lang))
-
-
-# --- surface noise: each edit keeps the message readable to a human --------------------------
-
-
-def _full_width(rng: random.Random, text: str) -> str:
-    start = rng.randrange(len(text))
-    end = rng.randrange(start, len(text)) + 1
-    wide = "".join(
-        chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else "\u3000" if c == " " else c
-        for c in text[start:end]
-    )
-    return text[:start] + wide + text[end:]
-
-
-def _casing(rng: random.Random, text: str) -> str:
-    return rng.choice((str.upper, str.lower, str.title, str.swapcase))(text)
-
-
-def _typo(rng: random.Random, text: str) -> str:
-    positions = [i for i, c in enumerate(text) if c in string.ascii_letters or c >= "\u4e00"]
-    if not positions:
-        return text
-    i = rng.choice(positions)
-    edit = rng.randrange(3)
-    if edit == 0:  # drop a character
-        return text[:i] + text[i + 1 :]
-    if edit == 1:  # double it
-        return text[:i] + text[i] + text[i:]
-    return text[:i] + text[i + 1 : i + 2] + text[i] + text[i + 2 :]  # swap with the next
-
-
-def _emoji(rng: random.Random, text: str) -> str:
-    emoji = rng.choice(EMOJI) * rng.randrange(1, 3)
-    return emoji + text if rng.random() < 0.5 else text + emoji
-
-
-def _spaces(rng: random.Random, text: str) -> str:
-    for _ in range(rng.randrange(1, 4)):
-        i = rng.randrange(len(text) + 1)
-        text = text[:i] + rng.choice((" ", "  ", "\t", "\u3000")) + text[i:]
-    return text
-
-
-def _wrapper(rng: random.Random, text: str, lang: str, phase: int) -> str:
-    family = "en" if lang == "en" else "zh"
-    prefixes, suffixes = WRAPPERS[family]
-    if rng.random() < 0.5:
-        return text + rng.choice(suffixes)
-    prefix = rng.choice(prefixes)
-    return prefix.format_map(SlotFiller(rng, phase, family)) + text
-
-
-def _punctuation(rng: random.Random, text: str) -> str:
-    return text.rstrip("。.!！ ") + rng.choice(("!!!", "？？", "~", "!", "。。。", "...", ""))
-
-
-def add_noise(rng: random.Random, text: str, lang: str, phase: int, rate: float) -> str:
-    """With probability ``rate`` apply one edit, then keep adding edits with probability 1/3."""
-    if not text or rng.random() >= rate:
-        return text
-    while True:
-        edit = rng.randrange(7)
-        if edit == 0:
-            text = _full_width(rng, text)
-        elif edit == 1:
-            text = _casing(rng, text)
-        elif edit == 2:
-            text = _typo(rng, text)
-        elif edit == 3:
-            text = _emoji(rng, text)
-        elif edit == 4:
-            text = _spaces(rng, text)
-        elif edit == 5:
-            text = _wrapper(rng, text, lang, phase)
-        else:
-            text = _punctuation(rng, text)
-        if not text or rng.random() >= 1 / 3:
-            return text
+    return render_template(template, SlotFiller(rng, phase, lang))
 
 
 # --- records --------------------------------------------------------------------------------
@@ -222,17 +140,22 @@ def _message(rng: random.Random, config: SynthConfig, phase: int, split: str) ->
     label = rng.choices(labels, weights=[LABEL_MIX[phase][n] for n in labels])[0]
     holdout = config.holdout_templates
     part = "all" if holdout == 0 else "seen" if split == "train" else "unseen"
-    text = _render(rng, label, lang, phase, holdout, part)
-    record: dict[str, Any] = {"text": text, "label": label, "phase": phase, "lang": lang}
+    msg = _render(rng, label, lang, phase, holdout, part)
+    record: dict[str, Any] = {"text": "", "label": label, "phase": phase, "lang": lang}
     if rng.random() < config.ambiguous:
         other = rng.choice([n for n in labels if n != label])
         second = _render(rng, other, lang, phase, holdout, part)
-        pair = (text, second) if rng.random() < 0.5 else (second, text)
-        record["text"] = pair[0] + rng.choice(CONNECTORS[lang]) + pair[1]
+        first, last = (msg, second) if rng.random() < 0.5 else (second, msg)
+        first.append(rng.choice(CONNECTORS[lang]))
+        first.append(last)
+        msg = first
         record["label"] = resolve(label, other)
         record["ambiguous"] = True
         record["secondary"] = other if record["label"] == label else label
-    record["text"] = add_noise(rng, record["text"], lang, phase, config.text_noise).strip()
+    add_noise(rng, msg, lang, phase, config.text_noise)
+    msg.strip()
+    record["text"] = msg.text
+    record["entities"] = [e.to_json() for e in msg.entities]
     return record
 
 
@@ -248,8 +171,9 @@ def generate_phase(config: SynthConfig, phase: int) -> dict[str, list[dict[str, 
         wanted = getattr(config, split)
         records: list[dict[str, Any]] = []
         if phase == 0 and split == "train":  # the seed document's two examples
-            for text, label in SEED_EXAMPLES:
-                records.append({"text": text, "label": label, "phase": 0, "lang": "zh"})
+            for (text, label), entities in zip(SEED_EXAMPLES, SEED_ENTITIES, strict=True):
+                records.append({"text": text, "label": label, "phase": 0, "lang": "zh",
+                                "entities": [e.to_json() for e in entities]})  # fmt: skip
                 seen.add(text)
         attempts = 0
         while len(records) < wanted:
