@@ -80,8 +80,12 @@ def finetune_command(
     seed: Annotated[int, typer.Option()] = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
     cache_dir: CacheOption = None,
+    task: Annotated[
+        str, typer.Option(help="classify (label per text) | tag (entity BIO tags per token)")
+    ] = "classify",
 ) -> None:
-    """Fine-tune the teacher for classification; resumes from <out>/checkpoints if present."""
+    """Fine-tune the teacher for classification (or, with --task tag, for entity tagging on
+    the records' entity spans); resumes from <out>/checkpoints if present."""
     from models.teacher.finetune import FinetuneConfig, finetune
 
     try:
@@ -97,6 +101,7 @@ def finetune_command(
             checkpoint_every=checkpoint_every,
             freeze_embeddings=freeze_embeddings,
             seed=seed,
+            task=task,
         )
         result = finetune(data, out, config, _cache_dir(cache_dir), progress=progress, valid=valid)
     except ModelsError as exc:

@@ -39,6 +39,8 @@ from models.evaluate import LabeledText, compute_metrics, predict_proba_ids
 from models.kd_targets import KDTargets, TargetTeacher, cached_logits, cached_targets
 from models.losses import IGNORE_LABEL, LossConfig, hybrid_loss
 from models.student import StudentConfig, TinyLSTM, save_student
+from models.tag_targets import TagTeacher
+from models.tagging import TagLossConfig, TagTraining, selection_score
 from models.tokenizer import Tokenizer
 
 STAGES = ("hard", "output", "full")
@@ -57,6 +59,7 @@ class DistillConfig:
     seed: int = 0  # seeds initialisation, shuffling and dropout
     loss: LossConfig = field(default_factory=LossConfig)  # term weights and temperature
     max_steps_per_stage: int | None = None  # cap on optimizer steps per stage (smoke runs)
+    tag_loss: TagLossConfig = field(default_factory=TagLossConfig)  # entity tagger, if any
 
     def __post_init__(self) -> None:
         if len(self.stage_epochs) != 3 or min(self.stage_epochs) < 0:
@@ -99,8 +102,13 @@ def distill(
     cache_dir: str | Path | None = None,
     resume: bool = False,
     progress: bool = False,
+    tag_teacher: TagTeacher | None = None,
 ) -> DistillResult:
-    """Distill ``teacher`` into a student trained on ``train`` (+ ``transfer_texts``)."""
+    """Distill ``teacher`` into a student trained on ``train`` (+ ``transfer_texts``).
+
+    A student with an entity tagger (``num_tags > 0``) also learns the gold tags of ``train``
+    (CRF) and, from the output stage on, ``tag_teacher``'s per-token tags (models/tagging.py).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     needs_teacher = config.stage_epochs[1] + config.stage_epochs[2] > 0
@@ -144,6 +152,10 @@ def distill(
     student = student or StudentConfig(num_labels=len(labels))
     if student.num_labels != len(labels):
         raise ConfigError(f"student num_labels={student.num_labels} but {len(labels)} labels")
+    tagging = None
+    if student.num_tags:
+        tagging = TagTraining.build(config.tag_loss, train, transfer_texts, tokenizer,
+                                    tag_teacher if needs_teacher else None, cache_dir)  # fmt: skip
     torch.manual_seed(config.seed)
     model = TinyLSTM(student)
     # (built whenever there is a teacher, so a run extended by --resume draws the same RNG)
@@ -233,14 +245,19 @@ def distill(
                         kwargs["teacher_logits"] = None
                     # 3c. Mix the loss terms (models/losses.py), backward, clip, step.
                     parts = hybrid_loss(config.loss, out_s.logits, labels=gold[batch], **kwargs)
-                    if not torch.isfinite(parts.total):
+                    loss = parts.total
+                    if tagging is not None:
+                        loss = loss + tagging.loss(
+                            model, out_s.emissions, lengths, batch, stage != "hard"
+                        )
+                    if not torch.isfinite(loss):
                         raise ModelsError(f"distillation diverged in stage {stage}: {parts}")
                     optimizer.zero_grad(set_to_none=True)
-                    parts.total.backward()
+                    loss.backward()
                     torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
                     optimizer.step()
                     scheduler.step()
-                    loss_sum += parts.total.item() * len(batch)
+                    loss_sum += loss.item() * len(batch)
                     seen += len(batch)
                     bar.update(task, advance=1, loss=loss_sum / seen)
                 # 3d. Validate and keep the best weights over all stages.
@@ -255,8 +272,10 @@ def distill(
                     "valid_macro_f1": report.macro_f1,
                     "seconds": round(time.perf_counter() - started, 3),
                 }
+                if tagging is not None:  # picked on both tasks (models/tagging.py)
+                    row.update(tagging.validate(model, tokenizer, valid_known, report.macro_f1))
                 state["history"].append(row)
-                if state["best"] is None or report.macro_f1 > state["best"]["valid_macro_f1"]:
+                if state["best"] is None or selection_score(row) > selection_score(state["best"]):
                     state["best"] = row
                     state["best_state"] = {
                         k: v.detach().clone() for k, v in model.state_dict().items()

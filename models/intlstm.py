@@ -267,7 +267,11 @@ def _matmul_exact(a: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def run_direction(
-    d: DirectionTensors, x: np.ndarray, lengths: np.ndarray, reverse: bool
+    d: DirectionTensors,
+    x: np.ndarray,
+    lengths: np.ndarray,
+    reverse: bool,
+    states: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One direction over int8 inputs ``x`` [B, T, E]: the final hidden state, the sum and the
     maximum of the hidden states over the steps, each int64 [B, H] (sum and max are 0 for an
@@ -275,7 +279,9 @@ def run_direction(
 
     Row ``b`` steps over its first ``lengths[b]`` positions only (forwards, or backwards from
     ``lengths[b] - 1`` when ``reverse``); a row's state is left untouched at other positions,
-    which is exactly "no padding on the device".
+    which is exactly "no padding on the device". When ``states`` (int64 [B, T, H]) is given, the
+    state after each position is written into it (the entity tagger's input; entries past a
+    row's length are left as they are).
     """
     B, T, E = x.shape
     H = d.wh.shape[1]
@@ -302,6 +308,8 @@ def run_direction(
         h = np.where(active, h_new, h)
         h_sum = np.where(active, h_sum + h_new, h_sum)
         h_max = np.where(active, np.maximum(h_max, h_new), h_max)
+        if states is not None:
+            states[:, t] = np.where(active, h, states[:, t])
     h_max = np.where((lengths > 0)[:, None], h_max, 0)
     return h, h_sum, h_max
 

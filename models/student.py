@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from models.crf import LinearChainCRF
 from models.embedding import MAX_BUCKETS, MAX_HASHES, buckets, rows
 from models.errors import ConfigError, ModelsError
 from models.tokenizer import Tokenizer
@@ -49,6 +50,7 @@ class StudentConfig:
     max_len: int = 64  # tokenizer truncation L (stored so the model knows its tokenizer)
     pooling: str = "last"  # "last" | "meanmax" | "attention" (integer reference: last, meanmax)
     dropout: float = 0.1  # dropout on embeddings and on pooled features (training only)
+    num_tags: int = 0  # BIO tags of the optional entity tagging head + CRF (0: no head)
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
@@ -63,6 +65,8 @@ class StudentConfig:
             raise ConfigError(f"hashes must be an int in 1..{MAX_HASHES}, got {self.hashes!r}")
         if not (isinstance(self.buckets, int) and 0 <= self.buckets <= MAX_BUCKETS):
             raise ConfigError(f"buckets must be an int in 0..{MAX_BUCKETS}, got {self.buckets!r}")
+        if not (isinstance(self.num_tags, int) and (self.num_tags == 0 or self.num_tags >= 2)):
+            raise ConfigError(f"num_tags must be 0 (no tagger) or >= 2, got {self.num_tags!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
 
@@ -86,6 +90,7 @@ class StudentOutput(NamedTuple):
     lstm_out: torch.Tensor  # [B, T, 2H], zero at padding positions and for empty rows
     pooled: torch.Tensor  # [B, 2H] or [B, 4H] (meanmax), zero for empty rows
     attn_weights: torch.Tensor | None  # [B, T] for "attention" pooling (zero at pads), else None
+    emissions: torch.Tensor | None = None  # [B, T, num_tags] tag scores when the tagger exists
 
 
 class TinyLSTM(nn.Module):
@@ -108,6 +113,9 @@ class TinyLSTM(nn.Module):
                 torch.randn(2 * c.hidden) * (1.0 / math.sqrt(2 * c.hidden))
             )
         self.head = nn.Linear(c.pooled_dim, c.num_labels)
+        if c.num_tags:  # optional entity tagger: per-token emissions + a linear-chain CRF
+            self.tagger = nn.Linear(2 * c.hidden, c.num_tags)
+            self.crf = LinearChainCRF(c.num_tags)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Logits [B, C] for token hashes [B, T] (padding after each row's length) with real
@@ -182,7 +190,10 @@ class TinyLSTM(nn.Module):
         assert pooled.shape == (B, self.config.pooled_dim), f"pooled shape {tuple(pooled.shape)}"
 
         logits = self.head(self.dropout(pooled))  # [B, C]
-        return StudentOutput(logits, lstm_out[:, :T], pooled, attn_weights)
+        emissions = None
+        if self.config.num_tags:
+            emissions = self.tagger(self.dropout(lstm_out[:, :T]))  # [B, T, num_tags]
+        return StudentOutput(logits, lstm_out[:, :T], pooled, attn_weights, emissions)
 
 
 def save_student(model: TinyLSTM, labels: list[str], out_dir: str | Path) -> Path:

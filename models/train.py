@@ -22,9 +22,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from models.batching import Encoder, pad_ids
 from models.checkpoint import load_checkpoint, save_checkpoint
+from models.data.spans import SpanTokenizer
 from models.errors import ConfigError, DataError, ModelsError
 from models.evaluate import EvalReport, LabeledText, compute_metrics, predict_proba_ids
 from models.student import StudentConfig, TinyLSTM, save_student
+from models.tagging import TagLossConfig, TagTraining, selection_score
 
 CHECKPOINT_FILE = "checkpoint.pt"
 METRICS_FILE = "metrics.json"
@@ -124,6 +126,11 @@ def train_student(
     student = student or StudentConfig(num_labels=len(labels))
     if student.num_labels != len(labels):
         raise ConfigError(f"student num_labels={student.num_labels} but {len(labels)} labels")
+    # An entity tagger (num_tags > 0) learns the gold tags of ``train`` (CRF, models/tagging.py).
+    tagging = None
+    if student.num_tags:
+        assert isinstance(tokenizer, SpanTokenizer), "tagging needs token spans"
+        tagging = TagTraining.build(TagLossConfig(), train, (), tokenizer)
 
     # 2. Model, optimizer and RNGs: fresh from the seed, or restored from the checkpoint.
     torch.manual_seed(config.seed)
@@ -174,7 +181,10 @@ def train_student(
                 rows = order[start : start + config.batch_size].tolist()
                 ids, lengths = pad_ids([train_ids[r] for r in rows])  # [b, Tmax], [b]
                 targets = train_y[rows]  # [b]
-                loss = F.cross_entropy(model(ids, lengths), targets)
+                out_s = model.features(ids, lengths)
+                loss = F.cross_entropy(out_s.logits, targets)
+                if tagging is not None:
+                    loss = loss + tagging.loss(model, out_s.emissions, lengths, rows, False)
                 if not torch.isfinite(loss):
                     raise ModelsError(
                         f"training diverged: loss {loss.item()} at step {state['steps']}"
@@ -193,9 +203,14 @@ def train_student(
 
             # 3c. Validate; remember the best weights; count epochs without improvement.
             report = _validate(model, valid_ids, valid_y, labels)
-            improved = report.macro_f1 > state["best_f1"]
+            tag_row = {}
+            if tagging is not None:  # picked on both tasks (models/tagging.py)
+                assert isinstance(tokenizer, SpanTokenizer)
+                tag_row = tagging.validate(model, tokenizer, valid_known, report.macro_f1)
+            score = selection_score({"valid_macro_f1": report.macro_f1, **tag_row})
+            improved = score > state["best_f1"]
             if improved:
-                state["best_f1"] = report.macro_f1
+                state["best_f1"] = score
                 state["best_epoch"] = epoch
                 state["best_state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 state["bad_epochs"] = 0
@@ -208,6 +223,7 @@ def train_student(
                 "train_loss": loss_sum / max(seen, 1),
                 "valid_accuracy": report.accuracy,
                 "valid_macro_f1": report.macro_f1,
+                **tag_row,
                 "improved": improved,
                 "seconds": round(time.perf_counter() - started, 3),
             }

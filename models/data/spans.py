@@ -23,7 +23,7 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from models.errors import DataError
 
@@ -202,6 +202,7 @@ def render_template(template: str, slots: Mapping[str, str]) -> TrackedText:
 # --- BIO tags through a tokenizer -----------------------------------------------------------
 
 
+@runtime_checkable
 class SpanTokenizer(Protocol):
     """What tagging needs of a tokenizer (``models.tokenizer.Tokenizer`` is one)."""
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from models.kd_targets import TeacherSample
 
 from models.teacher.classifier import ClassifierHead, FinetunedLayout, load_head, read_meta
+from models.teacher.tagger import TAG_HEAD_FILE, TokenTagHead, load_tag_head
 
 # Encoders whose AutoModel accepts add_pooling_layer=False: we pool ourselves, so a checkpoint
 # without pooler weights (the converted e5) is loaded without one rather than with a random one.
@@ -45,6 +46,7 @@ class TeacherOutput:
     attentions: dict[int, torch.Tensor]  # layer -> (B, heads, T, T); empty unless requested
     pooled: torch.Tensor  # (B, H) sentence embedding
     logits: torch.Tensor | None  # (B, C) when a classification head is attached
+    tag_logits: torch.Tensor | None = None  # (B, T, tags) when a token tag head is attached
 
 
 def _is_decoder_only(config) -> bool:
@@ -97,12 +99,16 @@ class Teacher(nn.Module):
         # 1. Resolve: shipped name, fine-tuned folder (encoder/ + head) or plain checkpoint.
         layout = FinetunedLayout(Path(source))
         self.head: ClassifierHead | None = None
+        self.tag_head: TokenTagHead | None = None  # entity tags per token (--task tag)
         self.labels: list[str] = []
         if layout.exists():
             meta = read_meta(layout)
             model_path, prefix = layout.encoder, str(meta["text_prefix"])
-            self.head, self.labels = load_head(layout)
-            self.teacher_id = f"{layout.root.resolve()}@{_digest(layout.head)}"
+            self.tag_head = load_tag_head(layout.root)
+            if self.tag_head is None or layout.head.is_file():
+                self.head, self.labels = load_head(layout)
+            digest = layout.head if self.head is not None else layout.root / TAG_HEAD_FILE
+            self.teacher_id = f"{layout.root.resolve()}@{_digest(digest)}"
         else:
             resolved = resolve_teacher(source, cache_dir)
             model_path, prefix = resolved.path, resolved.text_prefix
@@ -156,6 +162,11 @@ class Teacher(nn.Module):
         self.labels = list(labels)
         return self.head
 
+    def attach_tag_head(self, num_tags: int, dropout: float = 0.1) -> TokenTagHead:
+        """Give the teacher a fresh token tag head (for ``fleet teacher finetune --task tag``)."""
+        self.tag_head = TokenTagHead(self.hidden_size, num_tags, dropout)
+        return self.tag_head
+
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """Tokenise with offsets into the caller's text (the prefix is not counted)."""
         assert isinstance(texts, list) and texts, "texts must be a non-empty list of str"
@@ -208,6 +219,7 @@ class Teacher(nn.Module):
             attentions = {n: out.attentions[n - 1] for n in self.layers}
         pooled = self.pool(hidden[-1], mask)
         logits = self.head(pooled) if self.head is not None else None
+        tag_logits = self.tag_head(hidden[-1]) if self.tag_head is not None else None
         return TeacherOutput(
             input_ids=ids,
             attention_mask=mask,
@@ -217,6 +229,7 @@ class Teacher(nn.Module):
             attentions=attentions,
             pooled=pooled,
             logits=logits,
+            tag_logits=tag_logits,
         )
 
     @torch.no_grad()

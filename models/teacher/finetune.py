@@ -1,5 +1,8 @@
 """Adapt the teacher to the domain before distilling: a pooled encoder + linear head trained
 with cross-entropy on labelled texts until the validation accuracy stops improving.
+``task="tag"`` trains a token tag head instead (BIO entity tags from the records'
+``entities``, ``models.teacher.tagger``): cross-entropy per teacher token that covers text,
+validated by entity F1.
 
 Output folder (see ``models.teacher.classifier``)::
 
@@ -36,11 +39,14 @@ import torch
 from models.batching import epoch_batches
 from models.data.loaders import load_examples
 from models.data.record import Example, LabelSet
+from models.data.spans import IGNORE_TAG, TAGS, Entity, example_entities
 from models.errors import ConfigError, DataError
 from models.teacher.classifier import FinetunedLayout, save_head, write_meta
 from models.teacher.encoder import Teacher
+from models.teacher.tagger import TAG_HEAD_FILE, gold_teacher_tags, save_tag_head, teacher_entities
 
 _STEP_DIR = re.compile(r"^step-(\d+)$")
+TASKS = ("classify", "tag")
 
 
 @dataclass(frozen=True)
@@ -63,8 +69,11 @@ class FinetuneConfig:
     checkpoint_every: int = 100  # steps between checkpoints (and one at every epoch end)
     keep_checkpoints: int = 2  # newest checkpoints kept on disk
     seed: int = 0  # data order, head init and dropout
+    task: str = "classify"  # "classify" (a label per text) | "tag" (entity tags per token)
 
     def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
             raise ConfigError("epochs, batch_size and checkpoint_every must be >= 1")
         if self.patience < 1:
@@ -102,12 +111,21 @@ def _checkpoints(root: Path) -> list[tuple[int, Path]]:
 
 
 def _save_model(teacher: Teacher, folder: Path, labels: list[str]) -> None:
-    """Encoder (safetensors + tokenizer) and head into ``folder`` (no metadata)."""
+    """Encoder (safetensors + tokenizer) and the trained head into ``folder`` (no metadata)."""
     layout = FinetunedLayout(folder)
     teacher.model.save_pretrained(layout.encoder, safe_serialization=True)
     teacher.tokenizer.save_pretrained(layout.encoder)
-    assert teacher.head is not None
-    save_head(teacher.head, layout, labels)
+    if teacher.tag_head is not None:
+        save_tag_head(teacher.tag_head, folder, labels)
+    else:
+        assert teacher.head is not None
+        save_head(teacher.head, layout, labels)
+
+
+def _trained_head(teacher: Teacher) -> torch.nn.Module:
+    head = teacher.tag_head if teacher.tag_head is not None else teacher.head
+    assert head is not None, "the teacher has no head to train"
+    return head
 
 
 def _replace_dir(build: Path, final: Path) -> None:
@@ -149,8 +167,11 @@ def _load_weights(teacher: Teacher, folder: Path) -> None:
     missing, unexpected = teacher.model.load_state_dict(weights, strict=False)
     if unexpected or any(not k.startswith("pooler.") for k in missing):
         raise DataError(f"checkpoint {folder} does not fit the teacher: {missing + unexpected}")
-    assert teacher.head is not None
-    teacher.head.linear.load_state_dict(load_file(str(layout.head)))
+    if teacher.tag_head is not None:
+        teacher.tag_head.linear.load_state_dict(load_file(str(folder / TAG_HEAD_FILE)))
+    else:
+        assert teacher.head is not None
+        teacher.head.linear.load_state_dict(load_file(str(layout.head)))
 
 
 def _load_checkpoint(
@@ -181,11 +202,11 @@ def _optimizer(teacher: Teacher, config: FinetuneConfig) -> torch.optim.Optimize
         if not param.requires_grad:
             continue
         (no_decay if param.ndim < 2 or "LayerNorm" in name else decay).append(param)
-    assert teacher.head is not None
+    head = _trained_head(teacher)
     groups = [
         {"params": decay, "lr": config.lr, "weight_decay": config.weight_decay},
         {"params": no_decay, "lr": config.lr, "weight_decay": 0.0},
-        {"params": list(teacher.head.parameters()), "lr": config.head_lr, "weight_decay": 0.0},
+        {"params": list(head.parameters()), "lr": config.head_lr, "weight_decay": 0.0},
     ]
     return torch.optim.AdamW(groups)
 
@@ -216,6 +237,20 @@ def accuracy(teacher: Teacher, examples: Sequence[Example], labels: list[str]) -
     return sum(predicted[j] == index[known[i].label] for j, i in enumerate(order)) / len(known)
 
 
+def entity_f1(teacher: Teacher, examples: Sequence[Example]) -> float:
+    """Exact-span entity F1 of the teacher's tag head on ``examples`` with gold entities."""
+    from models.entity_eval import entity_report, scored_examples
+
+    gold, texts, langs = scored_examples(examples)
+    if not texts:
+        raise DataError("no validation example has entities")
+    return entity_report(gold, teacher_entities(teacher, texts), langs).f1
+
+
+def _score(row: dict[str, Any]) -> float:
+    return float(row["valid_entity_f1"] if "valid_entity_f1" in row else row["valid_accuracy"])
+
+
 def finetune(
     data: Path,
     out: Path,
@@ -237,16 +272,28 @@ def finetune(
         TimeRemainingColumn,
     )
 
-    # 1. Data and label set (sorted, so a reordered file gives the same columns).
+    # 1. Data and label set (sorted, so a reordered file gives the same columns); for tagging
+    #    the examples with gold entities and the fixed BIO tag set.
     examples = load_examples(data)
+    tagging = config.task == "tag"
+    entities: list[list[Entity]] = []
+    if tagging:
+        pairs = [(e, example_entities(e)) for e in examples]
+        examples = [e for e, ents in pairs if ents is not None]
+        entities = [ents for _, ents in pairs if ents is not None]
     if not examples:
-        raise DataError(f"{data}: no labelled examples")
+        what = "examples with entities" if tagging else "labelled examples"
+        raise DataError(f"{data}: no {what}")
     valid_set = load_examples(valid) if isinstance(valid, str | Path) else valid
-    label_set = LabelSet.from_examples(examples)
-    labels = list(label_set.names)
+    if tagging:
+        labels = list(TAGS)
+        targets = torch.zeros(len(examples), dtype=torch.long)  # unused: tags come per token
+    else:
+        label_set = LabelSet.from_examples(examples)
+        labels = list(label_set.names)
+        targets = torch.tensor(label_set.ids(examples))  # (N,)
     texts = [e.text for e in examples]
     lengths = [len(t) for t in texts]
-    targets = torch.tensor(label_set.ids(examples))  # (N,)
     steps_per_epoch = -(-len(texts) // config.batch_size)
     scheduled = config.epochs * steps_per_epoch
     total = min(config.max_steps, scheduled) if config.max_steps else scheduled
@@ -254,7 +301,10 @@ def finetune(
     # 2. Teacher with a fresh head; optionally freeze the word-embedding table.
     torch.manual_seed(config.seed)
     teacher = Teacher(config.teacher, max_length=config.max_length, cache_dir=cache_dir)
-    teacher.attach_head(labels, dropout=config.dropout)
+    if tagging:
+        teacher.attach_tag_head(len(labels), dropout=config.dropout)
+    else:
+        teacher.attach_head(labels, dropout=config.dropout)
     if config.freeze_embeddings:
         teacher.model.get_input_embeddings().weight.requires_grad_(False)
     optimizer = _optimizer(teacher, config)
@@ -292,9 +342,18 @@ def finetune(
             if epoch_rows[0] != epoch:
                 epoch_rows = (epoch, epoch_batches(lengths, config.batch_size, config.seed, epoch))
             rows = epoch_rows[1][index]
-            out_b = teacher(teacher.tokenize([texts[r] for r in rows]))
-            assert out_b.logits is not None
-            loss = torch.nn.functional.cross_entropy(out_b.logits, targets[rows])
+            batch_texts = [texts[r] for r in rows]
+            batch = teacher.tokenize(batch_texts)
+            out_b = teacher(batch)
+            if tagging:
+                gold = gold_teacher_tags(batch, batch_texts, [entities[r] for r in rows])
+                assert out_b.tag_logits is not None
+                loss = torch.nn.functional.cross_entropy(
+                    out_b.tag_logits.flatten(0, 1), gold.flatten(), ignore_index=IGNORE_TAG
+                )
+            else:
+                assert out_b.logits is not None
+                loss = torch.nn.functional.cross_entropy(out_b.logits, targets[rows])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(
@@ -307,11 +366,14 @@ def finetune(
             bar.update(task, advance=1, loss=losses[-1])
             epoch_end = state["step"] % steps_per_epoch == 0
             if epoch_end and valid_set:
-                score = accuracy(teacher, valid_set, labels)
+                if tagging:
+                    key, score = "valid_entity_f1", entity_f1(teacher, valid_set)
+                else:
+                    key, score = "valid_accuracy", accuracy(teacher, valid_set, labels)
                 teacher.train()
                 state["history"].append({"epoch": epoch + 1, "step": state["step"],
-                                         "valid_accuracy": score})  # fmt: skip
-                if state["best"] is None or score > state["best"]["valid_accuracy"]:
+                                         key: score})  # fmt: skip
+                if state["best"] is None or score > _score(state["best"]):
                     state["best"], state["bad_epochs"] = state["history"][-1], 0
                     tmp = root / f".tmp-best-{os.getpid()}"
                     shutil.rmtree(tmp, ignore_errors=True)
