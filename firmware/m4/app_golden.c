@@ -3,10 +3,12 @@
  * exit status is 0 only when everything matched (1 = mismatches, 2 = unusable vectors). */
 #include <string.h>
 
+#include "crf_check.h"
 #include "golden_check.h"
 #include "golden_data.h"
 #include "golden_stamp_intlstm.h"
 #include "golden_stamp_tokenizer.h"
+#include "golden_stamp_viterbi.h"
 #include "kernel_check.h"
 #include "semihost.h"
 #include "tl_lstm.h"
@@ -37,8 +39,9 @@ int main(void)
     semihost_line("tinylstm m4 golden test, kernels: " KERNEL_PATH);
     semihost_line("vectors: " TL_GOLDEN_TOKENIZER_GENERATOR " sha256 " TL_GOLDEN_TOKENIZER_SHA256);
     semihost_line("vectors: " TL_GOLDEN_INTLSTM_GENERATOR " sha256 " TL_GOLDEN_INTLSTM_SHA256);
-    int kernel_fail = tl_check_kernels(semihost_line);
-    report("kernel checks: 1 suite,", kernel_fail, 1);
+    semihost_line("vectors: " TL_GOLDEN_VITERBI_GENERATOR " sha256 " TL_GOLDEN_VITERBI_SHA256);
+    int kernel_fail = tl_check_kernels(semihost_line) + tl_check_crf_kernel(semihost_line);
+    report("kernel checks: 2 suites,", kernel_fail, 2);
 
     uint32_t n_tok = 0, n_lstm = 0;
     int tok_fail = tl_check_tokenizer_golden(
@@ -49,11 +52,16 @@ int main(void)
         tl_golden_blob, span(tl_golden_blob, tl_golden_blob_end), tl_golden_intlstm,
         span(tl_golden_intlstm, tl_golden_intlstm_end), semihost_line, &n_lstm);
     report("intlstm golden: ", lstm_fail, n_lstm);
-    if (tok_fail < 0 || lstm_fail < 0 || n_tok == 0u || n_lstm == 0u) {
+    uint32_t n_vit = 0;
+    int vit_fail = tl_check_viterbi_golden(
+        tl_golden_viterbi, span(tl_golden_viterbi, tl_golden_viterbi_end), semihost_line, &n_vit);
+    report("viterbi golden: ", vit_fail, n_vit);
+    if (tok_fail < 0 || lstm_fail < 0 || vit_fail < 0 || n_tok == 0u || n_lstm == 0u ||
+        n_vit == 0u) {
         semihost_line("RESULT: unusable golden vectors");
         return 2;
     }
-    int ok = kernel_fail == 0 && tok_fail == 0 && lstm_fail == 0;
+    int ok = kernel_fail == 0 && tok_fail == 0 && lstm_fail == 0 && vit_fail == 0;
     semihost_line(ok ? "RESULT: PASS" : "RESULT: FAIL");
     return ok ? 0 : 1;
 }

@@ -21,3 +21,10 @@ tl_golden_intlstm:
     .incbin GOLDEN_INTLSTM
     .global tl_golden_intlstm_end
 tl_golden_intlstm_end:
+
+    .balign 4
+    .global tl_golden_viterbi
+tl_golden_viterbi:
+    .incbin GOLDEN_VITERBI
+    .global tl_golden_viterbi_end
+tl_golden_viterbi_end:

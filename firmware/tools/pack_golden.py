@@ -7,12 +7,16 @@ vintage of vectors it checked.
 
     python firmware/tools/pack_golden.py tokenizer tests/golden/tokenizer.jsonl OUT.bin OUT.h
     python firmware/tools/pack_golden.py intlstm tests/golden/intlstm/cases.jsonl OUT.bin OUT.h
+    python firmware/tools/pack_golden.py viterbi tests/golden/tagger/viterbi.jsonl OUT.bin OUT.h
 
 Layouts (all u32 little-endian unless said otherwise; byte strings padded to 4):
   tokenizer: "TLGT" spec_version generator_version count sha256[32]
              then per case: vocab_size max_len text_len n_ids text ids(u16)
   intlstm:   "TLGI" spec_version generator_version count num_labels sha256[32]
              then per case: text_len n_ids label text ids(u16) logits(i32 x num_labels)
+  viterbi:   "TLGV" spec_version generator_version count sha256[32]
+             then per case: k t transitions(i32 x k*k) start(i32 x k) end(i32 x k)
+             emissions(i32 x t*k) tags(u8 x t)
 """
 
 from __future__ import annotations
@@ -82,6 +86,26 @@ def pack_intlstm(header: dict, cases: list[dict], digest: str) -> bytes:
     return b"".join(out)
 
 
+def pack_viterbi(header: dict, cases: list[dict], digest: str) -> bytes:
+    out = [
+        b"TLGV",
+        struct.pack("<III", _spec_version(header), header.get("generator_version", 0), len(cases)),
+        bytes.fromhex(digest),
+    ]
+    for c in cases:
+        k, t = c["k"], c["t"]
+        if len(c["emissions"]) != k * t or len(c["tags"]) != t or len(c["transitions"]) != k * k:
+            raise SystemExit("a viterbi case's arrays do not match its k and t")
+        out.append(struct.pack("<II", k, t))
+        for name in ("transitions", "start", "end", "emissions"):
+            out.append(struct.pack(f"<{len(c[name])}i", *c[name]))
+        out.append(_pad4(bytes(c["tags"])))
+    return b"".join(out)
+
+
+PACKERS = {"tokenizer": pack_tokenizer, "intlstm": pack_intlstm, "viterbi": pack_viterbi}
+
+
 def stamp(kind: str, header: dict, digest: str) -> str:
     name = kind.upper()
     gen = json.dumps(str(header["generator"]))
@@ -95,11 +119,11 @@ def stamp(kind: str, header: dict, digest: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 4 or argv[0] not in ("tokenizer", "intlstm"):
+    if len(argv) != 4 or argv[0] not in PACKERS:
         raise SystemExit(__doc__)
     kind, src, out_bin, out_h = argv[0], Path(argv[1]), Path(argv[2]), Path(argv[3])
     header, cases, digest = _load(src)
-    packer = pack_tokenizer if kind == "tokenizer" else pack_intlstm
+    packer = PACKERS[kind]
     out_bin.parent.mkdir(parents=True, exist_ok=True)
     out_bin.write_bytes(packer(header, cases, digest))
     out_h.write_text(stamp(kind, header, digest))

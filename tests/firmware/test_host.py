@@ -33,6 +33,7 @@ def golden_cases(path):
         ["test_kernels"],
         ["test_golden_tokenizer", "build/golden/tokenizer.bin"],
         ["test_golden_intlstm", "../tests/golden/intlstm/model.blob", "build/golden/intlstm.bin"],
+        ["test_crf", "build/golden/viterbi.bin"],
         ["test_blob", "../tests/golden/intlstm/model.blob"],
         ["test_ota", "../tests/golden/intlstm/model.blob"],
     ],

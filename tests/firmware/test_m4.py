@@ -48,6 +48,8 @@ def test_golden_vectors_under_qemu(m4_images, variant):
     n_lstm = golden_count(GOLDEN / "intlstm" / "cases.jsonl")
     assert f"tokenizer golden: {n_tok} cases, mismatches 0" in out, out
     assert f"intlstm golden: {n_lstm} cases, mismatches 0" in out, out
+    n_vit = golden_count(GOLDEN / "tagger" / "viterbi.jsonl")
+    assert f"viterbi golden: {n_vit} cases, mismatches 0" in out, out
     assert "RESULT: PASS" in out
 
 
