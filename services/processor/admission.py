@@ -6,6 +6,10 @@ their own.
   in that release's label set, is dropped with its reason and counted in one series per
   reason (``fleet_processor_dropped_total{reason}``), never as a window, a table key or a
   metric label of its own. So a device inventing versions or labels grows nothing.
+- The same for entity types (the ``entity_type`` label of ``fleet_processor_entities_total``):
+  a prediction naming a type outside the tagger's (``models.data.spans.ENTITY_TYPES``, the
+  types every release's tagger is converted with, ``models.inttagger.quantize_tagger``) is
+  dropped as ``unknown_entity_type``.
 - A per-device labelling budget across versions (:class:`DeviceQuota`): a device gives at
   most ``per_device_cap`` labelling candidates per window whatever versions it claims (each
   version's window caps it again at selection). It is kept where all of a device's records
@@ -21,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from models.data.spans import ENTITY_TYPES
 from services.processor.releases import ReferenceStore
 from services.processor.window import window_start
 from services.schemas import PredictionEvent
@@ -33,7 +38,8 @@ log = logging.getLogger(__name__)
 
 UNKNOWN_RELEASE = "unknown_release"
 UNKNOWN_LABEL = "unknown_label"
-DROP_REASONS = (UNKNOWN_RELEASE, UNKNOWN_LABEL)
+UNKNOWN_ENTITY_TYPE = "unknown_entity_type"
+DROP_REASONS = (UNKNOWN_RELEASE, UNKNOWN_LABEL, UNKNOWN_ENTITY_TYPE)
 
 
 def refusal(event: PredictionEvent, references: ReferenceStore) -> str | None:
@@ -44,6 +50,8 @@ def refusal(event: PredictionEvent, references: ReferenceStore) -> str | None:
     labels = profile.class_mix
     if any(item.label not in labels for item in event.topk):  # topk[0] is the label
         return UNKNOWN_LABEL
+    if any(entity.type not in ENTITY_TYPES for entity in getattr(event, "entities", ())):
+        return UNKNOWN_ENTITY_TYPE
     return None
 
 

@@ -116,6 +116,13 @@ class Aggregator:
         self.metrics.device_latency.labels(version).observe(event.latency_us / 1e6)
         if low:
             self.metrics.low_confidence.labels(version).inc()
+        entities = getattr(event, "entities", None)  # v2 events: the model tags entities
+        if entities is not None:
+            self.metrics.tagged.labels(version).inc()
+            if entities:
+                self.metrics.with_entities.labels(version).inc()
+            for entity in entities:
+                self.metrics.entities.labels(version, entity.type).inc()
         # 2. the event's window, unless it already closed
         if key in self.closed:
             self.metrics.late.labels(version).inc()

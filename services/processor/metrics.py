@@ -39,6 +39,9 @@ class ProcessorMetrics:
     worker_ready: Gauge  # 1 once the faust worker recovered its tables and started streaming
     reseeks: Counter  # partitions sought back to refetch records the consumer skipped
     dropped: Counter  # valid predictions not counted: unknown release or label (admission.py)
+    tagged: Counter  # predictions of models with an entity tagging head (v2 events)
+    with_entities: Counter  # of those, predictions that found at least one entity
+    entities: Counter  # entities found, by model version and entity type
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> ProcessorMetrics:
@@ -116,6 +119,21 @@ class ProcessorMetrics:
                 "Predictions not counted: not a known release or not its label set",
                 ["reason"],
                 registry=r,
+            ),
+            tagged=Counter(
+                f"{PREFIX}_tagged_predictions",
+                "Predictions of a model with an entity tagging head",
+                v,
+                registry=r,
+            ),
+            with_entities=Counter(
+                f"{PREFIX}_predictions_with_entities",
+                "Predictions that carry at least one entity",
+                v,
+                registry=r,
+            ),
+            entities=Counter(
+                f"{PREFIX}_entities", "Entities found on devices", [*v, "entity_type"], registry=r
             ),
         )
         for reason in DROP_REASONS:  # every series exists from the start for increase()

@@ -21,7 +21,13 @@ from services.schemas.ops import (
     Rollout,
     parse_ops_command,
 )
-from services.schemas.prediction import LabelProb, PredictionEvent, parse_prediction
+from services.schemas.prediction import (
+    EntitySpan,
+    LabelProb,
+    PredictionEvent,
+    PredictionEventV2,
+    parse_prediction,
+)
 from services.schemas.release import (
     ConfidenceHistogram,
     ReferenceProfile,
@@ -36,6 +42,7 @@ __all__ = [
     "OPS_COMMAND_ADAPTER",
     "ConfidenceHistogram",
     "DeviceStatus",
+    "EntitySpan",
     "Halt",
     "LabelDeadLetter",
     "LabelProb",
@@ -45,6 +52,7 @@ __all__ = [
     "OpsCommand",
     "OtaProgress",
     "PredictionEvent",
+    "PredictionEventV2",
     "Redistill",
     "ReferenceProfile",
     "ReleaseManifest",

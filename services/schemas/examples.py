@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from services.schemas.labels import LabelledSample, LabelRequest, RequestMeta, Window
 from services.schemas.ops import Rollout
-from services.schemas.prediction import LabelProb, PredictionEvent
+from services.schemas.prediction import EntitySpan, LabelProb, PredictionEvent, PredictionEventV2
 from services.schemas.release import ConfidenceHistogram, ReferenceProfile, ReleaseManifest
 from services.schemas.status import DeviceStatus, OtaProgress
 
@@ -40,6 +40,13 @@ def prediction_event(
         latency_us=1850 + seq,
         ts=time.time(),
     )
+
+
+def prediction_event_v2(device_id: str = "dev-0001", seq: int = 3) -> PredictionEventV2:
+    """A prediction of a tagging model: ``运单SF1234567890派送失败，地址不详`` with its waybill."""
+    v1 = prediction_event(device_id, seq, text=TEXTS[3])
+    waybill = EntitySpan(type="ID", start=2, end=14, text="SF1234567890")
+    return PredictionEventV2(**{**v1.model_dump(), "schema_version": 2}, entities=[waybill])
 
 
 def device_status(device_id: str = "dev-0001", step: str | None = None) -> DeviceStatus:

@@ -14,7 +14,7 @@ from pydantic import TypeAdapter
 from services.generated import export_main, write_files
 from services.schemas.labels import LabelDeadLetter, LabelledSample, LabelRequest
 from services.schemas.ops import OPS_COMMAND_ADAPTER
-from services.schemas.prediction import PredictionEvent
+from services.schemas.prediction import PredictionEvent, PredictionEventV2
 from services.schemas.release import ReleaseManifest
 from services.schemas.rollout import RolloutRecord
 from services.schemas.status import DeviceStatus
@@ -25,6 +25,7 @@ DEFAULT_DIR = REPO_ROOT / "docs" / "schemas"
 # file stem -> schema; the suffix is the schema_version.
 SCHEMAS: dict[str, TypeAdapter[Any]] = {
     "prediction-event.v1": TypeAdapter(PredictionEvent),
+    "prediction-event.v2": TypeAdapter(PredictionEventV2),
     "device-status.v1": TypeAdapter(DeviceStatus),
     "label-request.v1": TypeAdapter(LabelRequest),
     "labelled-sample.v1": TypeAdapter(LabelledSample),

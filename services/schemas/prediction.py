@@ -1,11 +1,17 @@
 """Prediction event: one classification made on a device (MQTT ``fleet/<dev>/pred``,
-Kafka ``fleet.predictions`` keyed by device id)."""
+Kafka ``fleet.predictions`` keyed by device id).
+
+Version 1 is the classification alone. Version 2 (:class:`PredictionEventV2`) is sent by a
+model with an entity tagging head and adds the entities it found (type, character span into
+``text``, the span's text). Both parse through :func:`parse_prediction`; a v2 event is a
+``PredictionEvent`` too, so consumers of v1 fields need no change.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, TypeAdapter, model_validator
 
 from services.schemas.base import (
     DeviceId,
@@ -58,5 +64,43 @@ class PredictionEvent(Message):
         return self
 
 
+# Entity types are named by the model blob (docs/model-blob.md): upper-case words.
+EntityType = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,15}$")]
+MAX_ENTITIES = 32
+
+
+class EntitySpan(Message):
+    type: EntityType  # ID, CARRIER, PLACE, DATE, QTY for the logistics tagger
+    start: int = Field(ge=0)  # first character (Unicode code point index) of ``text``
+    end: int = Field(ge=1)  # one past the last character
+    text: str = Field(min_length=1, max_length=256)  # ``event.text[start:end]``
+
+
+class PredictionEventV2(PredictionEvent):
+    """A prediction of a model with an entity tagging head."""
+
+    schema_version: Literal[2] = 2  # type: ignore[assignment]  # v2 extends v1
+    entities: list[EntitySpan] = Field(max_length=MAX_ENTITIES)  # in text order; may be empty
+
+    @model_validator(mode="after")
+    def _entities_in_text(self) -> PredictionEventV2:
+        end = 0
+        for entity in self.entities:
+            if not end <= entity.start < entity.end <= len(self.text):
+                raise ValueError(
+                    f"entity [{entity.start}, {entity.end}) must lie in the text after the last"
+                )
+            if self.text[entity.start : entity.end] != entity.text:
+                raise ValueError(f"entity text {entity.text!r} is not text[start:end]")
+            end = entity.end
+        return self
+
+
+PREDICTION_ADAPTER: TypeAdapter[PredictionEvent | PredictionEventV2] = TypeAdapter(
+    Annotated[PredictionEvent | PredictionEventV2, Field(discriminator="schema_version")]
+)
+
+
 def parse_prediction(raw: bytes) -> PredictionEvent:
-    return parse(PredictionEvent, raw)
+    """A v1 or v2 prediction event (v2 is a subclass of v1)."""
+    return parse(PREDICTION_ADAPTER, raw)

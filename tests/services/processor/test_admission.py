@@ -45,6 +45,17 @@ def test_unknown_releases_and_labels_are_refused():
     assert refusal(known.model_copy(update={"topk": second}), store) == "unknown_label"
 
 
+def test_entity_types_outside_the_taggers_are_refused():
+    from services.schemas import EntitySpan, examples
+
+    store = references(1)
+    tagged = examples.prediction_event_v2("dev-1", seq=3)
+    assert tagged.model_version == 1 and tagged.entities and refusal(tagged, store) is None
+    made_up = EntitySpan(type="MADE_UP", start=0, end=1, text=tagged.text[:1])
+    forged = tagged.model_copy(update={"entities": [made_up, *tagged.entities[1:]]})
+    assert refusal(forged, store) == "unknown_entity_type"
+
+
 def test_a_device_inventing_versions_grows_nothing():
     settings = ProcessorSettings(window_s=10, metrics_port=0)
     metrics = ProcessorMetrics.create()

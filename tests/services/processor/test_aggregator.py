@@ -149,3 +149,23 @@ def test_a_window_closed_before_a_crash_is_not_closed_twice(aggregator_factory):
     # replaying the record does not count it as late
     assert not agg.on_prediction(event, ts=1000.5, partition=0, offset=0)
     assert _value(agg, "fleet_processor_late_events_total", model_version="3") == 0
+
+
+def test_entities_of_tagging_releases_are_counted_per_release_and_type(aggregator_factory):
+    from services.schemas import EntitySpan, examples
+
+    agg = aggregator_factory()
+    tagged = examples.prediction_event_v2("d1", seq=3)  # one ID entity
+    bare = tagged.model_copy(update={"message_id": "d1-4", "entities": []})
+    place = EntitySpan(type="PLACE", start=0, end=2, text=tagged.text[:2])
+    both = tagged.model_copy(update={"message_id": "d1-5", "entities": [place, *tagged.entities]})
+    untagged = examples.prediction_event("d2", seq=9)  # a v1 event: no tagging head
+    for event in (tagged, bare, both, untagged):
+        assert agg.on_prediction(event, ts=1000.5, partition=0)
+    assert _value(agg, "fleet_processor_tagged_predictions_total", model_version="1") == 3
+    assert _value(agg, "fleet_processor_predictions_with_entities_total", model_version="1") == 2
+    assert _value(agg, "fleet_processor_entities_total", model_version="1", entity_type="ID") == 2
+    assert (
+        _value(agg, "fleet_processor_entities_total", model_version="1", entity_type="PLACE") == 1
+    )
+    assert _value(agg, "fleet_processor_events_total", model_version="1") == 4

@@ -25,6 +25,7 @@ from services.schemas.export import DEFAULT_DIR, render
 
 CASES: list[tuple[Callable[[], Message], Callable[[bytes], Any]]] = [
     (examples.prediction_event, parse_prediction),
+    (examples.prediction_event_v2, parse_prediction),
     (examples.device_status, parse_device_status),
     (lambda: examples.device_status(step="staged"), parse_device_status),
     (examples.label_request, parse_label_request),
@@ -39,7 +40,8 @@ def test_round_trip_is_identity(make: Callable[[], Message], parser: Callable[[b
     message = make()
     raw = message.to_bytes()
     assert parser(raw) == message
-    assert json.loads(raw)["schema_version"] == 1
+    assert type(parser(raw)) is type(message)
+    assert json.loads(raw)["schema_version"] == getattr(message, "schema_version", None)
 
 
 def _mutated(make: Callable[[], Message], **changes: Any) -> bytes:
@@ -55,7 +57,30 @@ def _mutated(make: Callable[[], Message], **changes: Any) -> bytes:
         (b"{", "Invalid JSON"),
         (b"[]", "should be an object"),
         (b" " * (MAX_MESSAGE_BYTES + 1), "exceeds"),
-        (_mutated(examples.prediction_event, schema_version=2), "schema_version"),
+        (_mutated(examples.prediction_event, schema_version=3), "schema_version"),
+        (_mutated(examples.prediction_event, schema_version=2), "entities"),
+        (_mutated(examples.prediction_event, entities=[]), "Extra inputs"),  # v1 has none
+        (
+            _mutated(
+                examples.prediction_event_v2,
+                entities=[{"type": "ID", "start": 2, "end": 14, "text": "SF12"}],
+            ),
+            "is not text",
+        ),
+        (
+            _mutated(
+                examples.prediction_event_v2,
+                entities=[{"type": "ID", "start": 2, "end": 99, "text": "SF1234567890"}],
+            ),
+            "lie in",
+        ),
+        (
+            _mutated(
+                examples.prediction_event_v2,
+                entities=[{"type": "id", "start": 2, "end": 14, "text": "SF1234567890"}],
+            ),
+            "type",
+        ),
         (_mutated(examples.prediction_event, colour="red"), "Extra inputs"),
         (_mutated(examples.prediction_event, confidence=1.5), "confidence"),
         (_mutated(examples.prediction_event, device_id="a/+/b"), "device_id"),
