@@ -68,6 +68,15 @@ def distill_command(
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from <out>/distill_checkpoint.pt")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar per stage")] = True,
+    tags: Annotated[
+        bool, typer.Option(help="Add the entity tagger (CRF on gold entity spans)")
+    ] = False,
+    tag_teacher: Annotated[
+        Path | None,
+        typer.Option(help="Tag teacher (finetune --task tag): emission KD; implies --tags"),
+    ] = None,
+    tag_alpha: Annotated[float, typer.Option(help="Share of the emission KD term")] = 0.5,
+    tag_temperature: Annotated[float, typer.Option(help="Emission KD temperature")] = 1.0,
 ) -> None:
     """Distill a fine-tuned teacher into the TinyLSTM student (hard -> output -> full stages)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -75,9 +84,14 @@ def distill_command(
     from models.data import load_examples
     from models.data.augment import augment_corpus
     from models.distill import DistillConfig, distill
+    from models.entity_eval import entity_report, scored_examples
+    from models.entity_report import integer_entities
     from models.evaluate import evaluate_examples, integer_metrics
     from models.losses import LossConfig
+    from models.quantize import quantize_student
     from models.student import StudentConfig, save_student
+    from models.tag_targets import TeacherTagger
+    from models.tagging import NUM_TAGS, TagLossConfig, evaluate_tagger
     from models.teacher_targets import TargetConfig, TeacherTargets
 
     try:
@@ -93,13 +107,17 @@ def distill_command(
             seed=seed,
             max_steps_per_stage=max_steps,
             loss=LossConfig(alpha, temperature, hidden_weight, attention_weight),
+            tag_loss=TagLossConfig(alpha=tag_alpha, temperature=tag_temperature),
         )
+        tags = tags or tag_teacher is not None
+        tagger = TeacherTagger.load(tag_teacher) if tag_teacher is not None else None
         targets = TeacherTargets.load(teacher, TargetConfig(hidden_layer=hidden_layer))
         labels = targets.labels
         unknown = sorted({ex.label for ex in train_set} - set(labels))
         if unknown:
             raise ConfigError(f"training labels the teacher's head lacks: {unknown[:10]}")
-        student = StudentConfig(num_labels=len(labels), pooling=pooling)
+        student = StudentConfig(num_labels=len(labels), pooling=pooling,
+                                num_tags=NUM_TAGS if tags else 0)  # fmt: skip
         tokenizer = student.tokenizer()
         # 2. Transfer texts: augmented rewrites of the training texts, labelled by the teacher.
         transfer_texts = augment_corpus(train_set, transfer, seed) if transfer else []
@@ -118,6 +136,7 @@ def distill_command(
             cache_dir=cache_dir or out / "kd-cache",
             resume=resume,
             progress=progress,
+            tag_teacher=tagger,
         )
         # 3. Test metrics, then the optional QAT stage on a copy (the float student stays).
         metrics: dict[str, Any] = json.loads((out / "metrics.json").read_text())
@@ -126,8 +145,15 @@ def distill_command(
         metrics["eval_split"] = "test" if test_path else "valid"
         report = evaluate_examples(result.model, labels, tokenizer, evaluated)
         metrics["eval"] = {"accuracy": report.accuracy, "macro_f1": report.macro_f1}
+        if tags:
+            metrics["eval"]["entity_f1"] = evaluate_tagger(result.model, tokenizer, evaluated).f1
         if pooling == "last":
             metrics["ptq_int8"] = integer_metrics(result.model, labels, tokenizer, evaluated)
+            if tags:
+                gold, texts, langs = scored_examples(evaluated)
+                integer = quantize_student(result.model, labels)
+                found = integer_entities(result.model, integer, tokenizer, texts)
+                metrics["ptq_int8"]["entity_f1"] = entity_report(gold, found, langs).f1
         if qat_steps:
             from models.qat import qat_finetune
 

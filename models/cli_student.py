@@ -69,6 +69,9 @@ def train_student_command(
     pooling: Annotated[str, typer.Option(help="last | meanmax | attention")] = "last",
     resume: Annotated[bool, typer.Option(help="Continue from <out>/checkpoint.pt")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
+    tags: Annotated[
+        bool, typer.Option(help="Add the entity tagger (CRF on the records' entity spans)")
+    ] = False,
 ) -> None:
     """Train the TinyLSTM student on hard labels (stage 1) and save it with its metrics."""
     # With cores shared by other processes, OpenMP's spinning barriers make the LSTM's small
@@ -78,6 +81,7 @@ def train_student_command(
     from models.data import load_examples
     from models.evaluate import evaluate_examples
     from models.student import StudentConfig
+    from models.tagging import NUM_TAGS, evaluate_tagger
     from models.train import METRICS_FILE, TrainConfig, label_list, train_student
 
     try:
@@ -85,7 +89,8 @@ def train_student_command(
         train_set = load_examples(train_path)
         valid_set = load_examples(valid_path)
         labels = label_list(train_set)
-        student = StudentConfig(num_labels=max(len(labels), 1), pooling=pooling)
+        student = StudentConfig(num_labels=max(len(labels), 1), pooling=pooling,
+                                num_tags=NUM_TAGS if tags else 0)  # fmt: skip
         config = TrainConfig(
             epochs=epochs,
             batch_size=batch_size,
@@ -110,10 +115,12 @@ def train_student_command(
         metrics_path = out / METRICS_FILE
         metrics = json.loads(metrics_path.read_text())
         if test_path is not None:
-            test_report = evaluate_examples(
-                result.model, result.labels, tokenizer, load_examples(test_path)
-            )
+            test_set = load_examples(test_path)
+            test_report = evaluate_examples(result.model, result.labels, tokenizer, test_set)
             metrics["test"] = test_report.to_dict()
+            if tags:
+                entities = evaluate_tagger(result.model, tokenizer, test_set)
+                metrics["test"]["entities"] = entities.to_dict()
             metrics_path.write_text(json.dumps(metrics, ensure_ascii=False, indent=2) + "\n")
     except ModelsError as exc:
         raise _fail(exc) from exc
@@ -127,6 +134,8 @@ def train_student_command(
     if "test" in metrics:
         summary["test_accuracy"] = round(metrics["test"]["accuracy"], 4)
         summary["test_macro_f1"] = round(metrics["test"]["macro_f1"], 4)
+        if "entities" in metrics["test"]:
+            summary["test_entity_f1"] = round(metrics["test"]["entities"]["f1"], 4)
     typer.echo(json.dumps(summary, ensure_ascii=False))
 
 
@@ -138,23 +147,34 @@ def eval_command(
         Path | None, typer.Option(help="Write the confusion matrix here (CSV)")
     ] = None,
 ) -> None:
-    """Evaluate a saved student: accuracy, macro-F1, per-class P/R/F1, ECE, confusion matrix."""
+    """Evaluate a saved student: accuracy, macro-F1, per-class P/R/F1, ECE, confusion matrix;
+    for a student with an entity tagger also entity P/R/F1 (exact span) per type and language."""
     from models.data import load_examples
     from models.evaluate import evaluate_examples, write_confusion_csv
     from models.student import load_student
+    from models.tagging import evaluate_tagger
 
     try:
         student, labels = load_student(model)
         tokenizer = student.config.tokenizer()
-        report = evaluate_examples(student, labels, tokenizer, load_examples(data))
+        examples = load_examples(data)
+        report = evaluate_examples(student, labels, tokenizer, examples)
+        entities = None
+        if student.config.num_tags:
+            entities = evaluate_tagger(student, tokenizer, examples)
         if confusion is not None:
             write_confusion_csv(report, confusion)
     except ModelsError as exc:
         raise _fail(exc) from exc
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+        out = report.to_dict()
+        if entities is not None:
+            out["entities"] = entities.to_dict()
+        typer.echo(json.dumps(out, ensure_ascii=False))
         return
     _print_report(report)
+    if entities is not None:
+        _print_entities(entities)
 
 
 def _print_report(report) -> None:
@@ -181,6 +201,19 @@ def _print_report(report) -> None:
             str(report.support[k]),
         )
     console.print(table)
+
+
+def _print_entities(report) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    o = report.overall
+    Console().print(f"entities (exact span): n={o.gold}  P={o.precision:.4f}  R={o.recall:.4f}  "
+                    f"F1={o.f1:.4f}")  # fmt: skip
+    table = Table("entities of", "precision", "recall", "F1", "gold")
+    for name, c in [*report.by_type.items(), *sorted(report.by_lang.items())]:
+        table.add_row(name, f"{c.precision:.3f}", f"{c.recall:.3f}", f"{c.f1:.3f}", str(c.gold))
+    Console().print(table)
 
 
 def register(app: typer.Typer) -> None:

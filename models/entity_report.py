@@ -6,8 +6,9 @@ pooling "last" so the integer engine runs them): hard labels and gold tags only 
 distilled (classification KD from a classification teacher + emission KD from the tag
 teacher), converts both to the integer tagger (int8 weights, int32 emissions, integer
 Viterbi) and scores every model's entities (exact character spans) on the test split, per
-entity type and per language. ``models/report.py`` can call it with the classification
-teacher it already fine-tuned; ``python -m benchmarks.entity_f1`` runs it alone.
+entity type and per language. The evaluation report (``benchmarks/evaluation_report.py``) can
+call it with the classification teacher it already fine-tuned (``cls_teacher``) and add
+``render_entity_table``'s rows; ``python -m benchmarks.entity_f1`` runs it alone.
 """
 
 from __future__ import annotations

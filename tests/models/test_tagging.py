@@ -182,3 +182,27 @@ def test_entity_report_counts_exact_spans_per_type_and_language():
     assert report["f1"] == pytest.approx(2 * 0.5 * (2 / 3) / (0.5 + 2 / 3))
     assert report["by_type"]["ID"]["f1"] == 0.0 and report["by_type"]["PLACE"]["f1"] == 1.0
     assert report["by_lang"]["zh"]["recall"] == 0.5 and report["by_lang"]["en"]["precision"] == 0.5
+
+
+def test_cli_trains_a_tagging_student_and_eval_reports_entities(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from models.data.synth import write_corpus
+    from services.cli import build_app
+
+    write_corpus(SynthConfig(seed=4, train=120, valid=30, test=30, phases=1), tmp_path / "d")
+    runner = CliRunner()
+    data, out = tmp_path / "d" / "phase0", tmp_path / "s"
+    result = runner.invoke(build_app(), ["train", "student", "--data", str(data), "--out", str(out),
+                                         "--tags", "--epochs", "1", "--max-steps", "2",
+                                         "--no-progress"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "test_entity_f1" in json.loads(result.output.strip().splitlines()[-1])
+    result = runner.invoke(build_app(), ["eval", "--model", str(out), "--data",
+                                         str(data / "test.jsonl"), "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    entities = json.loads(result.output)["entities"]
+    assert entities["gold"] > 0 and set(entities["by_type"]) == {"ID", "CARRIER", "PLACE",
+                                                                 "DATE", "QTY"}  # fmt: skip
