@@ -6,10 +6,16 @@ alpha) * cross-entropy on the teacher's argmax), and replay rows of the old dist
 their gold label (cross-entropy only), which keeps the student from forgetting what it knew.
 The loss is the row-weighted mean of the two. Labels the teacher knows and the student does
 not (a class that appeared with the drift) get new head rows first (:func:`extend_labels`).
+
+A student with an entity tagger keeps it: the teacher's labels say nothing about entities, so
+the released student's own per-token emissions (a frozen copy) are the target of an emission
+KL term on every row (``tag_weight``, temperature 1), while the BiLSTM under the tagging head
+moves (``models.tagging.emission_kd``).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -21,6 +27,7 @@ from models.batching import pad_ids
 from models.errors import ConfigError, ModelsError
 from models.losses import LossConfig, hard_ce, hybrid_loss
 from models.student import StudentConfig, TinyLSTM
+from models.tagging import emission_kd
 
 PROB_FLOOR = 1e-6  # teacher probabilities are floored before the log (a zero is -inf)
 
@@ -35,10 +42,13 @@ class FinetuneConfig:
     alpha: float = 0.7  # soft KD weight
     temperature: float = 3.0  # KD temperature
     seed: int = 0  # shuffling and new head rows
+    tag_weight: float = 1.0  # emission self-distillation keeping an entity tagger (0: off)
 
     def __post_init__(self) -> None:
         if self.max_steps < 1 or self.batch_size < 1:
             raise ConfigError("max_steps and batch_size must be >= 1")
+        if self.tag_weight < 0:
+            raise ConfigError("tag_weight must be >= 0")
         if self.lr <= 0 or self.grad_clip <= 0 or self.weight_decay < 0:
             raise ConfigError("lr and grad_clip must be > 0, weight_decay >= 0")
 
@@ -101,6 +111,10 @@ def finetune(
     loss_config = LossConfig(
         alpha=config.alpha, temperature=config.temperature, hidden_weight=0.0, attention_weight=0.0
     )
+    # The released tagger, frozen: its emissions are the target that keeps entities working.
+    reference = None
+    if model.config.num_tags and config.tag_weight > 0:
+        reference = copy.deepcopy(model).eval()
     # 2. AdamW from the released weights; shuffled passes over all rows until max_steps.
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -115,9 +129,17 @@ def finetune(
         rows, order = order[: config.batch_size], order[config.batch_size :]
         # 3. Forward the mixed batch; KD loss on the new rows, cross-entropy on replay rows.
         x, lengths = pad_ids([ids[r] for r in rows.tolist()])  # [B, W], [B]
-        logits = model(x, lengths)  # [B, C]
+        out = model.features(x, lengths)
+        logits = out.logits  # [B, C]
         is_new = rows < n_new  # [B]
         total = logits.sum() * 0.0
+        if reference is not None and out.emissions is not None:
+            with torch.no_grad():
+                target = reference.features(x, lengths).emissions
+            assert target is not None
+            mask = torch.arange(x.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)  # [B, W]
+            kd = emission_kd(out.emissions, target, mask, 1.0)
+            total = total + config.tag_weight * kd * len(rows)
         if bool(is_new.any()):
             r = rows[is_new]
             parts = hybrid_loss(loss_config, logits[is_new], teacher_log[r], teacher_top[r])
