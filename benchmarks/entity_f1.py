@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test", type=int, default=1000)
     parser.add_argument("--teacher-steps", type=int, default=300)
     parser.add_argument("--tag-teacher-steps", type=int, default=300)
-    parser.add_argument("--stages", default="3,3,0", help="hard,output,full epochs of the KD row")
+    parser.add_argument("--stages", default="3,5,0", help="hard,output,full epochs of the KD row")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cls-teacher", type=Path, help="an already fine-tuned teacher folder")
     parser.add_argument("--work", type=Path, default=Path("var/entities"))

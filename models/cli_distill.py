@@ -75,7 +75,7 @@ def distill_command(
         Path | None,
         typer.Option(help="Tag teacher (finetune --task tag): emission KD; implies --tags"),
     ] = None,
-    tag_alpha: Annotated[float, typer.Option(help="Share of the emission KD term")] = 0.5,
+    tag_alpha: Annotated[float, typer.Option(help="Share of the emission KD term")] = 0.3,
     tag_temperature: Annotated[float, typer.Option(help="Emission KD temperature")] = 1.0,
 ) -> None:
     """Distill a fine-tuned teacher into the TinyLSTM student (hard -> output -> full stages)."""

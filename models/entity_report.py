@@ -34,7 +34,7 @@ class EntityEvalConfig:
     teacher_steps: int = 300  # classification teacher steps (when none is given)
     tag_teacher_steps: int = 300  # tag teacher steps (batch 16)
     max_length: int = 64  # teacher tokens per text
-    stage_epochs: tuple[int, int, int] = (3, 3, 0)  # hard, output, full epochs of the KD student
+    stage_epochs: tuple[int, int, int] = (3, 5, 0)  # hard, output, full epochs of the KD student
     transfer: int = 1  # augmented transfer texts per training example (teacher-labelled)
     tag_loss: TagLossConfig = field(default_factory=TagLossConfig)
     threads: int = 2

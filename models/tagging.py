@@ -44,8 +44,8 @@ NUM_TAGS = len(TAGS)
 @dataclass(frozen=True)
 class TagLossConfig:
     weight: float = 1.0  # weight of the whole tag loss next to the classification loss
-    alpha: float = 0.5  # share of the emission KD term (1 - alpha: CRF on gold tags)
-    temperature: float = 3.0  # softening temperature T of the emission KD term
+    alpha: float = 0.3  # share of the emission KD term (1 - alpha: CRF on gold tags)
+    temperature: float = 1.0  # softening temperature T of the emission KD term
 
     def __post_init__(self) -> None:
         if self.weight < 0 or not 0.0 <= self.alpha <= 1.0 or self.temperature <= 0:
