@@ -1,9 +1,10 @@
 """The model blob (``docs/model-blob.md`` v1): writer and validating reader.
 
 The blob is what OTA ships: a 64-byte header, the label table, a tensor directory, 4-byte
-aligned tensors and a trailing CRC-32. The reader refuses every malformed blob with its own
-subclass of :class:`BlobError`, in the order the spec lists, and checks the CRC before it
-interprets anything past the header. The format is ours, so it is packed with ``struct``.
+aligned tensors (the optional tagging section among them, ``models/blob_tagger.py``) and a
+trailing CRC-32. The reader refuses every malformed blob with its own subclass of
+:class:`BlobError`, in the order the spec lists, and checks the CRC before it interprets
+anything past the header. The format is ours, so it is packed with ``struct``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.blob_tagger import TAGGER_TAGS, TaggerSectionError, read_tagger, tagger_tensors
 from models.errors import ModelsError
 from models.intlstm import (
     DirectionTensors,
@@ -23,6 +25,7 @@ from models.intlstm import (
     IntegerStudent,
     integer_logits,
 )
+from models.inttagger import IntegerTagger
 from models.tokenizer import RESERVED
 
 MAGIC = b"TLSM"
@@ -90,6 +93,7 @@ class Blob:
     tokenizer_version: int  # docs/tokenizer.md version
     model: IntegerStudent  # the tensors (labels, max_len and s_x included)
     selftest: tuple[SelfTestCase, ...]  # empty when the blob has no STST tensor
+    tagger: IntegerTagger | None = None  # the optional tagging section (models/blob_tagger.py)
 
 
 def _align4(n: int) -> int:
@@ -175,9 +179,11 @@ def write_blob(
     model: IntegerStudent,
     model_version: int,
     selftest: Sequence[Sequence[int]] | None = None,
+    tagger: IntegerTagger | None = None,
 ) -> bytes:
     """Serialise ``model`` as release ``model_version``; ``selftest`` id lists (default: a few
-    deterministic ones) become the ``STST`` tensor with the reference's expected outputs."""
+    deterministic ones) become the ``STST`` tensor with the reference's expected outputs; a
+    ``tagger`` becomes the optional tagging section."""
     if not isinstance(model_version, int) or model_version < 1 or model_version >= 2**32:
         raise BlobInconsistentError(f"model_version must be in 1..2^32-1, got {model_version!r}")
     _check_dims(
@@ -196,6 +202,15 @@ def write_blob(
         )
     sequences = default_selftest_ids(model) if selftest is None else selftest
     tensors = _tensors(model)
+    if tagger is not None:
+        if tagger.w.shape[1] != 2 * model.hidden:
+            raise BlobInconsistentError(
+                f"tagger width {tagger.w.shape[1]} != 2H = {2 * model.hidden}"
+            )
+        try:
+            tensors += tagger_tensors(tagger)
+        except TaggerSectionError as exc:
+            raise BlobInconsistentError(str(exc)) from exc
     if sequences:
         tensors.append((SELFTEST_TAG, _selftest_tensor(selftest_cases(model, sequences))))
     labels = _label_table(model.labels)
@@ -432,7 +447,7 @@ def read_blob(data: bytes) -> Blob:
     entries = _read_directory(data, dir_offset, tensor_count, limit)
     by_tag: dict[bytes, _Entry] = {}
     for e in entries:
-        if e.tag in REQUIRED_TAGS or e.tag == SELFTEST_TAG:
+        if e.tag in REQUIRED_TAGS or e.tag == SELFTEST_TAG or e.tag in TAGGER_TAGS:
             if e.tag in by_tag:
                 raise BlobInconsistentError(f"tensor {e.tag!r} appears twice")
             by_tag[e.tag] = e
@@ -479,4 +494,8 @@ def read_blob(data: bytes) -> Blob:
         if st.dtype != 3 or st.ndim != 1:
             raise BlobInconsistentError("STST must be a 1-D int32 tensor")
         selftest = _read_selftest(get(SELFTEST_TAG, 3, st.dim0), V, C)
-    return Blob(model_version, tok_version, model, selftest)
+    try:
+        tagger = read_tagger(set(by_tag), lambda t: (by_tag[t].dim0, by_tag[t].dim1), get, H)
+    except TaggerSectionError as exc:
+        raise BlobInconsistentError(f"tagging section: {exc}") from exc
+    return Blob(model_version, tok_version, model, selftest, tagger)

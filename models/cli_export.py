@@ -22,6 +22,7 @@ def export_model(model_dir: Path, fmt: str, out: Path, version: int, name: str) 
     from models import export
     from models.blob import write_blob
     from models.errors import ConfigError
+    from models.inttagger import student_tagger
     from models.quantize import quantize_student
     from models.student import load_student
 
@@ -30,7 +31,9 @@ def export_model(model_dir: Path, fmt: str, out: Path, version: int, name: str) 
     model, labels = load_student(model_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt in ("blob", "c-header"):
-        blob = write_blob(quantize_student(model, labels), model_version=version)
+        blob = write_blob(
+            quantize_student(model, labels), model_version=version, tagger=student_tagger(model)
+        )
         if fmt == "blob":
             out.write_bytes(blob)
         else:

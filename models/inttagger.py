@@ -102,6 +102,12 @@ def quantize_tagger(model: Any) -> IntegerTagger:
     )
 
 
+def student_tagger(model: Any) -> IntegerTagger | None:
+    """The integer tagger of a float student, None when it has no tagging head (what a model
+    blob's optional tagging section carries)."""
+    return quantize_tagger(model) if model.config.num_tags else None
+
+
 def integer_emissions(
     model: IntegerStudent, tagger: IntegerTagger, sequences: Sequence[Sequence[int]]
 ) -> list[np.ndarray]:

@@ -67,11 +67,14 @@ def load_current(store: ReleaseStore, public_key: bytes) -> CurrentRelease:
 
 
 def export_blob(model: TinyLSTM, labels: Sequence[str], version: int) -> bytes:
-    """The integer blob the devices run, stamped with ``version`` (models/quantize, blob)."""
+    """The integer blob the devices run, stamped with ``version`` (models/quantize, blob), with
+    the tagging section when the student has a tagging head."""
     from models.blob import write_blob
+    from models.inttagger import student_tagger
     from models.quantize import quantize_student
 
-    return write_blob(quantize_student(model, labels), model_version=version)
+    integer = quantize_student(model, labels)
+    return write_blob(integer, model_version=version, tagger=student_tagger(model))
 
 
 def build_manifest(

@@ -14,7 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.blob import BlobError, read_blob, write_blob
+from models.data.spans import ENTITY_TYPES
 from models.intlstm import integer_logits
+from models.inttagger import IntegerTagger
 from models.tokenizer import Tokenizer, v1_ids
 from tests.firmware.conftest import BUILD, FIRMWARE, GOLDEN, run, tiny_blob
 from tests.firmware.tinylstm_ctypes import NONE, FirmwareError
@@ -102,6 +104,28 @@ def test_engine_matches_numpy_reference_on_random_models(host_lib, random_model,
         r = engine.classify(text)
         assert r.ids == v1_ids(seq, model.vocab_size)
         assert r.logits == row.tolist(), text
+
+
+def test_a_blob_with_a_tagging_section_classifies_as_without(host_lib, random_model):
+    """The C reader skips the optional tagging section (docs/model-blob.md): same self-test,
+    same logits as the blob without it."""
+    model = random_model(vocab=64, embed=5, hidden=6, labels=3, seed=4)
+    rng = np.random.default_rng(5)
+    k = 1 + 2 * len(ENTITY_TYPES)
+    tagger = IntegerTagger(
+        w=rng.integers(-127, 128, (k, 2 * model.hidden)).astype(np.int8),
+        b=rng.integers(-1000, 1000, k).astype(np.int32),
+        m=rng.integers(2**30, 2**31, k).astype(np.int32),
+        n=rng.integers(20, 40, k).astype(np.int32),
+        transitions=rng.integers(-(2**20), 2**20, (k, k)).astype(np.int32),
+        start=rng.integers(-(2**20), 2**20, k).astype(np.int32),
+        end=rng.integers(-(2**20), 2**20, k).astype(np.int32),
+    )
+    tagged = host_lib.engine(write_blob(model, model_version=2, tagger=tagger))
+    bare = host_lib.engine(write_blob(model, model_version=2))
+    assert tagged.selftest() == 0
+    for text in (b"", b"SF1234567890 delayed at Shanghai", "顺丰 上海 延误".encode()):
+        assert tagged.classify(text) == bare.classify(text)
 
 
 def test_engine_refuses_damaged_blob(host_lib):
