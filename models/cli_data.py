@@ -27,7 +27,7 @@ def synth_command(
     train: Annotated[int, typer.Option(min=2, help="Train examples per phase")] = 6000,
     valid: Annotated[int, typer.Option(min=0, help="Validation examples per phase")] = 1000,
     test: Annotated[int, typer.Option(min=0, help="Test examples per phase")] = 1000,
-    phases: Annotated[int, typer.Option(min=1, max=3, help="Drift phases 0..N-1")] = 3,
+    phases: Annotated[int, typer.Option(min=1, max=4, help="Drift phases 0..N-1")] = 3,
     label_noise: Annotated[float, typer.Option(help="Share of flipped train/valid labels")] = 0.02,
     ambiguous: Annotated[float, typer.Option(help="Share of two-label messages")] = 0.08,
     text_noise: Annotated[float, typer.Option(help="Chance of surface noise")] = 0.35,

@@ -42,6 +42,9 @@ CARRIERS: tuple[Carrier, ...] = (
     Carrier("马士基", "Maersk", "MAEU", 7, 2),
     Carrier("丹鸟", "Danniao", "DN", 12, 2),
     Carrier("申通", "STO Express", "77", 12, 2),
+    Carrier("闪送", "Shansong", "SS", 10, 3),
+    Carrier("亚马逊物流", "Amazon Shipping", "TBA", 12, 3),
+    Carrier("安能物流", "ANE Logistics", "AN", 11, 3),
 )
 
 # (Chinese, English, phase)
@@ -70,11 +73,19 @@ CITIES: tuple[tuple[str, str, int], ...] = (
     ("迪拜", "Dubai", 2),
     ("布达佩斯", "Budapest", 2),
     ("墨西哥城", "Mexico City", 2),
+    ("合肥", "Hefei", 3),
+    ("长沙", "Changsha", 3),
+    ("曼谷", "Bangkok", 3),
+    ("利雅得", "Riyadh", 3),
+    ("圣保罗", "São Paulo", 3),
 )
 
 FOREIGN = frozenset(
-    ("Los Angeles", "Hamburg", "Ho Chi Minh City", "Jakarta", "Dubai", "Budapest", "Mexico City")
-)  # no Chinese street addresses in these
+    (
+        "Los Angeles", "Hamburg", "Ho Chi Minh City", "Jakarta", "Dubai", "Budapest",
+        "Mexico City", "Bangkok", "Riyadh", "São Paulo",
+    )
+)  # fmt: skip  # no Chinese street addresses in these
 WAREHOUSE_KINDS = {
     "zh": ("仓", "中心仓", "分拨中心", "转运中心", "一号仓", "保税仓", "前置仓"),
     "en": (" DC", " warehouse", " hub", " sorting center", " fulfillment center", " FC"),
@@ -88,6 +99,8 @@ PORTS: tuple[tuple[str, str, int], ...] = (
     ("重庆西永", "Chongqing Xiyong", 1),
     ("霍尔果斯口岸", "Khorgos border crossing", 2),
     ("钦州港", "Port of Qinzhou", 2),
+    ("二连浩特口岸", "Erenhot border crossing", 3),
+    ("深圳湾口岸", "Shenzhen Bay port", 3),
 )
 ITEMS: tuple[tuple[str, str, int], ...] = (
     ("手机壳", "phone case", 0),
@@ -104,6 +117,9 @@ ITEMS: tuple[tuple[str, str, int], ...] = (
     ("储能电池", "battery pack", 2),
     ("光伏板", "solar panel", 2),
     ("冻品海鲜", "frozen seafood", 2),
+    ("无人机", "drone", 3),
+    ("电动牙刷", "electric toothbrush", 3),
+    ("宠物粮", "pet food", 3),
 )
 SURNAMES = ("张", "李", "王", "刘", "陈", "杨", "赵", "黄", "周", "吴")
 EN_NAMES = ("Smith", "Chen", "Garcia", "Nguyen", "Müller", "Wang", "Brown", "Kim", "Lopez")
@@ -113,9 +129,17 @@ ROADS = {
 }
 DISTRICTS = ("西湖区", "浦东新区", "朝阳区", "南山区", "天河区", "江北区", "高新区")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-# (year, month) range of dates per phase: autumn 2023, peak season 2023/24, spring 2024.
-PHASE_MONTHS = {0: ((2023, 10), (2023, 11)), 1: ((2023, 12), (2024, 1)), 2: ((2024, 3), (2024, 4))}
-PHASE_ORDER_PREFIX = {0: ("DH",), 1: ("DH", "DH"), 2: ("DH", "PO")}
+# (year, month) range of dates per phase: autumn 2023, peak season 2023/24, spring 2024,
+# the mid-year sale 2024.
+PHASE_MONTHS = {
+    0: ((2023, 10), (2023, 11)),
+    1: ((2023, 12), (2024, 1)),
+    2: ((2024, 3), (2024, 4)),
+    3: ((2024, 6), (2024, 7)),
+}
+# order numbers: DH<date>[4 digits]; PO-<year>-<6 digits> (purchase orders, phase 2 on);
+# LS<12 digits> (live-stream shop orders, phase 3)
+PHASE_ORDER_PREFIX = {0: ("DH",), 1: ("DH", "DH"), 2: ("DH", "PO"), 3: ("DH", "PO", "LS")}
 
 
 def pick_phased(rng: random.Random, pool: tuple[T, ...], phase: int) -> T:
@@ -208,6 +232,8 @@ class SlotFiller(dict[str, str]):
         prefix = self.rng.choice(PHASE_ORDER_PREFIX[self.phase])
         if prefix == "PO":
             return f"PO-{year}-{self._digits(6)}"
+        if prefix == "LS":
+            return f"LS{self._digits(12)}"
         return f"DH{year}{month:02d}{day:02d}" + (
             "" if self.rng.random() < 0.7 else self._digits(4)
         )

@@ -2,7 +2,9 @@
 
 Phase 0 is the world the first student is trained on; each later phase brings new carriers
 and place names (``entities``), new phrasing for existing labels (the templates' phase keys),
-a shifted label mix, and phase 2 a new label (拦截, intercept). Messages are Chinese, English
+a shifted label mix, and phase 2 a new label (拦截, intercept). Phase 3 (the mid-year sale:
+live-stream shops, cross-border parcels, a wave of returns) is generated only when asked for
+(``phases=4``); phases 0-2 are the same bytes with or without it. Messages are Chinese, English
 or mixed, carry surface noise (typos, full-width characters, casing, emoji, stray spaces),
 some combine the cues of two labels (``ambiguous``; the gold label follows
 ``labels.PRIORITY``) and a small share of train/valid labels are flipped (``noisy_label``;
@@ -49,11 +51,14 @@ LABEL_MIX: dict[int, dict[str, float]] = {
         "地址变更": 8},
     2: {"运输中": 12, "已签收": 12, "延误": 12, "异常": 10, "紧急": 8, "清关": 14, "退货": 10,
         "地址变更": 8, "拦截": 14},
+    3: {"运输中": 14, "已签收": 12, "延误": 8, "异常": 10, "紧急": 6, "清关": 6, "退货": 22,
+        "地址变更": 12, "拦截": 10},
 }  # fmt: skip
 LANG_MIX: dict[int, tuple[float, float, float]] = {
     0: (55, 30, 15),
     1: (50, 30, 20),
     2: (45, 30, 25),
+    3: (40, 30, 30),
 }
 CONNECTORS = {
     "zh": ("，另外", "；同时", "。另：", "，还有", " "),

@@ -25,6 +25,11 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
             "Your parcel is transferring in {city2}, thanks for your patience",
             "{waybill} is on a flight from {city} to {city2}",
         ),
+        3: (
+            "[Live order] {order} shipped, {carrier} is delivering",
+            "Assistant: your parcel is {hours} hours from {city2}",
+            "Cross-border parcel {waybill} left the overseas warehouse for {city2}",
+        ),
     },
     "已签收": {
         0: (
@@ -49,6 +54,11 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
             "POD uploaded, order {order} closed as delivered",
             "COD order {order} delivered, collected {amount}",
             "Signed by reception: {waybill}, {date}",
+        ),
+        3: (
+            "Left at your door, photo proof of delivery for {waybill}",
+            "Picked up from the parcel locker: {item}",
+            "Overseas order {order} delivered, received by {name}",
         ),
     },
     "延误": {
@@ -75,6 +85,11 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
             "Truck breakdown, order {order} rescheduled to {date}",
             "Capacity shortage at {wh}, delivery window extended by {hours} hours",
         ),
+        3: (
+            "Mid-year sale backlog, order {order} ships {days} days later",
+            "Heat wave traffic limits in {city}, delivery takes {hours} more hours",
+            "Overseas warehouse queue, {waybill} is {days} days behind",
+        ),
     },
     "异常": {
         0: (
@@ -99,6 +114,11 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
             "Cold chain break: {item} temperature out of range, order {order}",
             "Cycle count at {wh} found {qty} units of {item} missing",
             "Wrong item received, does not match order {order}",
+        ),
+        3: (
+            "Livestream order {order} is short {qty} units of {item}",
+            "Tracking says delivered but I never got {waybill}",
+            "Locker malfunction, cannot retrieve {waybill}",
         ),
     },
     "紧急": {
@@ -125,6 +145,11 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
             "{sku} nearly depleted, emergency purchase order needed",
             "Critically low inventory: {item} in {city}",
         ),
+        3: (
+            "{item} sold out in the livestream, {wh} needs {qty} more now",
+            "Overseas warehouse stockout warning: {sku} has {qty} left",
+            "Pre-sale {item} short on stock, urgent transfer needed",
+        ),
     },
     "清关": {
         0: (
@@ -149,6 +174,11 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
             "Export declaration submitted for order {order}",
             "Certificate of origin missing, {waybill} cannot clear",
             "HS code classification error, please correct the declaration of {sku}",
+        ),
+        3: (
+            "Direct-mail cross-border parcel {waybill} under declaration",
+            "Overseas stock {sku} import declaration, awaiting release",
+            "Personal import tax {amount} due for {waybill}",
         ),
     },
     "退货": {
@@ -175,6 +205,11 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
             "Return inspection passed, {sku} can be restocked",
             "After-sales ticket: {item} returned, shipping insurance paid {amount}",
         ),
+        3: (
+            "Return rush after the sale: return for {order} accepted",
+            "Bought {item} in a livestream, want to send it back",
+            "Return parcel {waybill} reached the overseas warehouse, refund {amount} under review",
+        ),
     },
     "地址变更": {
         0: (
@@ -200,6 +235,11 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
             "{waybill} forwarding request, new destination {city2}",
             "Consignee change approved: {name} {phone}",
         ),
+        3: (
+            "Picked the wrong address at checkout, please use {addr}",
+            "Switch from station pickup to door delivery: {addr}",
+            "Overseas delivery address updated to {addr}, order {order}",
+        ),
     },
     "拦截": {
         2: (
@@ -218,6 +258,11 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
             "Intercept fee {amount} for {waybill}",
             "Stop {waybill} from {city} to {city2}",
             "Hold {waybill} at the station until further notice",
+        ),
+        3: (
+            "Livestream order {order} was a mistake, please intercept the shipment",
+            "Risky address detected, {waybill} intercepted by the system",
+            "Wrong size ordered, pull {waybill} back now",
         ),
     },
 }

@@ -9,6 +9,7 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
         ),
         1: ("包裹 on the way 啦，单号{waybill}",),
         2: ("Linehaul {city}→{city2} 在途中，order {order}",),
+        3: ("直播订单{order} shipped，{carrier}派送中",),
     },
     "已签收": {
         0: (
@@ -18,6 +19,7 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
         ),
         1: ("快件放locker了，pickup code {code}",),
         2: ("POD已上传，订单{order} delivered",),
+        3: ("Locker 取件成功，{item}拿到了",),
     },
     "延误": {
         0: (
@@ -27,6 +29,7 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
         ),
         1: ("Peak season 爆仓，{order}晚{days}天发",),
         2: ("Port congestion，集装箱{waybill}推迟到港",),
+        3: ("Mid-year sale 爆单，{order}晚{days}天发",),
     },
     "异常": {
         0: (
@@ -36,6 +39,7 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
         ),
         1: ("开箱 {item} 碎了 order {order}",),
         2: ("Cold chain 断链，{item}温度异常",),
+        3: ("显示 delivered 但没收到 {waybill}",),
     },
     "紧急": {
         0: (
@@ -45,6 +49,7 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
         ),
         1: ("爆款{item} stockout risk，{days}天后断货",),
         2: ("Red alert：{wh}库存告急",),
+        3: ("直播间{item} sold out，{wh}急需补货",),
     },
     "清关": {
         0: (
@@ -54,6 +59,7 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
         ),
         1: ("税单已出 duty {amount}，运单{waybill}",),
         2: ("HS code 错了，{sku}无法清关",),
+        3: ("跨境直邮 {waybill} customs 申报中",),
     },
     "退货": {
         0: (
@@ -63,6 +69,7 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
         ),
         1: ("仅退款 refund only：{order}",),
         2: ("Return 质检OK，{sku}可以 restock",),
+        3: ("直播间买的{item}要 return",),
     },
     "地址变更": {
         0: (
@@ -72,6 +79,7 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
         ),
         1: ("Consignee 改成{name}，订单{order}",),
         2: ("{waybill} forwarding 到{city2}",),
+        3: ("Checkout 地址选错了，改成{addr}",),
     },
     "拦截": {
         2: (
@@ -81,5 +89,6 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
             "{carrier} intercept成功 {waybill}",
             "Stop shipment {waybill}，客户拒收",
         ),
+        3: ("{waybill} 拍错了 please intercept",),
     },
 }

@@ -30,6 +30,11 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
             "您的件在{city2}中转，请耐心等待",
             "运单{waybill}所在航班已起飞，{city}飞往{city2}",
         ),
+        3: (
+            "【直播间订单】{order}已发货，{carrier}正在派送途中",
+            "小助手提醒：您的包裹距离{city2}还有{hours}小时车程",
+            "跨境包裹{waybill}已从海外仓发出，飞往{city2}",
+        ),
     },
     "已签收": {
         0: (
@@ -54,6 +59,11 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
             "签收回单已回传，订单{order}签收完成",
             "货到付款订单{order}已签收，实收{amount}",
             "门卫代签：运单{waybill}，{date}",
+        ),
+        3: (
+            "包裹已放门口，拍照签收，运单{waybill}",
+            "快递柜取件成功，{item}已取出",
+            "海外仓订单{order}妥投，签收人{name}",
         ),
     },
     "延误": {
@@ -80,6 +90,11 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
             "车辆故障，订单{order}改期至{date}配送",
             "运力不足，{wh}积压，配送时效延长{hours}小时",
         ),
+        3: (
+            "618大促爆单，{order}预计延后{days}天发出",
+            "高温限行，{city}派送时效延长{hours}小时",
+            "海外仓出库排队中，{waybill}要晚{days}天",
+        ),
     },
     "异常": {
         0: (
@@ -104,6 +119,11 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
             "冷链断链，{item}温度异常，订单{order}",
             "{wh}盘点发现丢失{qty}件{item}",
             "包裹内物品与订单{order}不符",
+        ),
+        3: (
+            "直播间下单的{item}少发了{qty}件，订单{order}",
+            "显示已签收但本人没收到，运单{waybill}",
+            "快递柜故障，{waybill}取不出来",
         ),
     },
     "紧急": {
@@ -130,6 +150,11 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
             "{sku}库存即将耗尽，需紧急采购",
             "库存水位过低：{city}仓{item}",
         ),
+        3: (
+            "直播间{item}秒空，{wh}需要马上补货{qty}件",
+            "海外仓{sku}断货预警，仅剩{qty}件",
+            "预售{item}库存不够发，急需调货",
+        ),
     },
     "清关": {
         0: (
@@ -154,6 +179,11 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
             "出口报关单已提交，订单{order}",
             "原产地证明缺失，{waybill}无法清关",
             "海关编码归类有误，请修改{sku}的申报信息",
+        ),
+        3: (
+            "跨境直邮包裹{waybill}申报中",
+            "海外仓备货{sku}入境报关，等待放行",
+            "个人物品税{amount}待缴，包裹{waybill}",
         ),
     },
     "退货": {
@@ -180,6 +210,11 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
             "退货质检完成，{sku}可二次销售",
             "售后工单：{item}退货，运费险已理赔{amount}",
         ),
+        3: (
+            "大促后退货高峰，订单{order}退货已受理",
+            "直播间买的{item}不想要了，申请退货",
+            "退货包裹{waybill}已到海外仓，退款{amount}待审核",
+        ),
     },
     "地址变更": {
         0: (
@@ -205,6 +240,11 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
             "{waybill}申请转寄，目的地{city2}",
             "收货信息变更审核通过：{name} {phone}",
         ),
+        3: (
+            "下单时地址选错了，帮我改成{addr}",
+            "驿站代收改为送货上门：{addr}",
+            "海外收件地址更新为{addr}，订单{order}",
+        ),
     },
     "拦截": {
         2: (
@@ -223,6 +263,11 @@ TEMPLATES: dict[str, dict[int, tuple[str, ...]]] = {
             "拦截费用{amount}，运单{waybill}",
             "截停{city}发往{city2}的{waybill}",
             "{waybill}先扣住别派，等通知",
+        ),
+        3: (
+            "直播订单{order}拍错了，已发货请拦截",
+            "地址存在风险，{waybill}已被系统拦截",
+            "尺码拍错了，{waybill}赶紧拦回来",
         ),
     },
 }

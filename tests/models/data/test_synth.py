@@ -131,6 +131,23 @@ def test_drift_phases_shift_entities_mix_and_labels():
     assert phase2_only not in text[1] and phase2_only in text[2]
 
 
+def test_phase_3_is_generated_on_request_and_leaves_phases_0_to_2_unchanged():
+    three, four = make_config(train=1500, phases=3), make_config(train=1500, phases=4)
+    for phase in range(3):
+        assert generate_phase(three, phase) == generate_phase(four, phase)
+    with pytest.raises(ConfigError, match="phase must be in"):
+        generate_phase(three, 3)
+    records = generate_phase(four, 3)["train"]
+    text = " ".join(r["text"] for r in records)
+    for name in ("Amazon Shipping", "亚马逊物流", "Bangkok", "曼谷", "LS"):
+        assert name in text
+    phase3_only = TEMPLATES["en"]["退货"][3][0].split("{")[0]  # "Return rush after the sale: "
+    assert phase3_only in text
+    mix = Counter(r["label"] for r in records)
+    assert mix.most_common(1)[0][0] == "退货"  # the post-sale wave of returns
+    assert set(mix) == set(four.labels(2))  # no new label
+
+
 @pytest.mark.parametrize("label", LOGISTICS_LABELS)
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_enough_templates_per_label_and_language(label, lang):
@@ -144,7 +161,7 @@ def test_every_template_renders_in_every_phase_it_exists():
             assert label in LOGISTICS_LABELS
             for since, group in by_phase.items():
                 for template in group:
-                    for phase in range(since, 3):
+                    for phase in range(since, 4):
                         text = template.format_map(SlotFiller(rng, phase, lang))
                         assert "{" not in text and text.strip(), template
 
@@ -170,7 +187,7 @@ def test_synth_examples_and_label_helpers():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"phases": 4}, "phases must be in"),
+        ({"phases": 5}, "phases must be in"),
         ({"train": 1}, "seed examples"),
         ({"valid": -1}, "valid must be >= 0"),
         ({"label_noise": 1.5}, "label_noise must be in"),
