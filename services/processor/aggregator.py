@@ -12,7 +12,9 @@ Tables (keys are strings, values JSON):
   their device: one device cannot pre-empt another's (predictable) ids.
 - ``windows``: "version|start" -> :class:`WindowAggregate` JSON, while the window is open,
   including the highest offset it applied.
-- ``pools``: "version|start|device" -> candidate list (best first, bounded per device).
+- ``pools``: "version|start|device" -> candidate list (best first, bounded per device);
+  "version|start|device|random" -> the device's uniform candidates (``random`` strategy or a
+  ``random_share`` of the budget), bounded the same way.
 - ``closed``: "version|start" -> [closed at, partition]; late events for a closed window are
   counted and dropped instead of reopening it.
 
@@ -40,6 +42,7 @@ from services.processor.sampling import (
     Candidate,
     keep_best,
     pool_limit,
+    random_score,
     select,
     uncertainty,
 )
@@ -137,20 +140,30 @@ class Aggregator:
         aggregate.add(event, low)
         if offset is not None:
             aggregate.last_offset = max(aggregate.last_offset, offset)
-        # 3. low-confidence predictions join the device's bounded candidate pool
-        if low and may_sample:
+        # 3. low-confidence predictions join the device's bounded candidate pool (not once
+        #    the device's labelling budget is spent); with the random strategy or a random
+        #    share, every prediction joins its uniform pool, bounded per device and known
+        #    release the same way (the budget counts low-confidence predictions only: gating
+        #    on it would bias the uniform sample towards confident ones)
+        strategy = self.settings.strategy
+        pools: list[tuple[str, float]] = []
+        if low and may_sample and strategy != "random":
             probs = [item.prob for item in event.topk]
+            pools.append((f"{key}|{event.device_id}", uncertainty(strategy, probs)))
+        if strategy == "random" or self.settings.random_share > 0:
+            pools.append((f"{key}|{event.device_id}|random", random_score(event.message_id)))
+        for pool_key, score in pools:
             candidate = Candidate(
                 message_id=event.message_id,
                 device_id=event.device_id,
                 text=event.text,
                 label=event.label,
-                score=uncertainty(self.settings.strategy, probs),
+                score=score,
             )
-            pool_key = f"{key}|{event.device_id}"
             pool = [Candidate.from_json(c) for c in self.pools.get(pool_key) or []]
             kept = keep_best([*pool, candidate], pool_limit(self.settings.per_device_cap))
             self.pools[pool_key] = [c.to_json() for c in kept]
+        if pools:
             aggregate.note_candidate_device(event.device_id)
         self.windows[key] = aggregate.to_json()
         return True
@@ -188,12 +201,23 @@ class Aggregator:
                 profile.confidence.edges,
                 profile.confidence.frequencies,
             )
-        # 2. spend the labelling budget on the window's candidates
-        candidates: list[Candidate] = []
+        # 2. spend the labelling budget on the window's candidates: the uncertain ones, then
+        #    the uniform control sample (all of it with the random strategy)
+        s = self.settings
+        uncertain: list[Candidate] = []
+        uniform: list[Candidate] = []
         for device in aggregate.candidate_devices:
-            candidates += [Candidate.from_json(c) for c in self.pools.get(f"{key}|{device}") or []]
-        chosen = select(candidates, self.settings.budget_per_window, self.settings.per_device_cap)
-        wire_strategy = WIRE_STRATEGY[self.settings.strategy]
+            uncertain += [Candidate.from_json(c) for c in self.pools.get(f"{key}|{device}") or []]
+            uniform += [
+                Candidate.from_json(c) for c in self.pools.get(f"{key}|{device}|random") or []
+            ]
+        n_random = (
+            s.budget_per_window
+            if s.strategy == "random"
+            else round(s.budget_per_window * s.random_share)
+        )
+        chosen = select(uncertain, s.budget_per_window - n_random, s.per_device_cap)
+        control = select(uniform, n_random, s.per_device_cap, taken=chosen)
         window = Window(start=aggregate.start, end=aggregate.end)
         requests = [
             LabelRequest(
@@ -201,11 +225,12 @@ class Aggregator:
                 text=c.text,
                 model_version=aggregate.model_version,
                 device_id=c.device_id,
-                strategy=wire_strategy,  # type: ignore[arg-type]
+                strategy=wire,  # type: ignore[arg-type]
                 score=c.score,
                 window=window,
             )
-            for c in chosen
+            for group, wire in ((chosen, WIRE_STRATEGY[s.strategy]), (control, "random"))
+            for c in group
         ]
         return ClosedWindow(aggregate, report, requests)
 
@@ -225,13 +250,14 @@ class Aggregator:
         self.metrics.windows_closed.labels(version).inc()
         self.metrics.window_events.labels(version).set(aggregate.events)
         self.metrics.window_low_confidence_ratio.labels(version).set(aggregate.low_confidence_ratio)
-        self.metrics.label_requests.labels(version, self.settings.strategy).inc(
-            len(closed.requests)
-        )
+        for request in closed.requests:
+            strategy = "random" if request.strategy == "random" else self.settings.strategy
+            self.metrics.label_requests.labels(version, strategy).inc()
         # 2. remember it closed, forget its state
         self.closed[key] = [now, aggregate.partition]
         for device in aggregate.candidate_devices:
             self.pools.pop(f"{key}|{device}", None)
+            self.pools.pop(f"{key}|{device}|random", None)
         self.windows.pop(key, None)
         log.info(
             "closed window %s: %d events, %d low-confidence, %d label requests",

@@ -1,12 +1,19 @@
-"""Which low-confidence predictions of a window go to the teacher: pure selection logic.
+"""Which predictions of a window go to the teacher: pure selection logic.
 
-A prediction is a *candidate* when its confidence is below the low-confidence threshold.
-Candidates are ranked by an uncertainty score (higher = more useful to label):
+With an uncertainty strategy a prediction is a *candidate* when its confidence is below the
+low-confidence threshold, ranked by an uncertainty score (higher = more useful to label):
 
 - ``least_confidence``: ``1 - p1``
 - ``margin``: ``1 - (p1 - p2)`` (a small gap between the two best classes)
 - ``entropy``: Shannon entropy of the top-k probabilities plus the unreported remainder as
   one extra bucket, divided by ``ln(k + 1)`` so it lies in [0, 1]
+
+With ``random`` every prediction is a candidate and its score is a uniform number drawn from
+its message id (:func:`random_score`), so keeping the best-scoring ones is a uniform sample
+(bottom-k sampling: the same on every replica and after a restart, no RNG state). A share of
+each window's budget can go to such a uniform *control sample* beside an uncertainty
+strategy (the processor's ``random_share``): it also finds messages the student is sure of
+and wrong about, which no uncertainty score ranks high.
 
 :func:`select` then spends a per-window budget: identical texts are labelled once (the
 best-scoring copy is kept), no device gets more than ``per_device_cap`` requests (a chatty
@@ -21,6 +28,7 @@ lets stratification still find other classes among its candidates.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -29,15 +37,21 @@ from typing import Any, Literal
 
 from models.errors import ConfigError
 
-StrategyName = Literal["least_confidence", "margin", "entropy"]
-STRATEGIES: tuple[str, ...] = ("least_confidence", "margin", "entropy")
+StrategyName = Literal["least_confidence", "margin", "entropy", "random"]
+STRATEGIES: tuple[str, ...] = ("least_confidence", "margin", "entropy")  # uncertainty scores
 
 # The wire schema's name for each strategy (services.schemas.labels.Strategy).
 WIRE_STRATEGY: dict[str, str] = {
     "least_confidence": "low_confidence",
     "margin": "margin",
     "entropy": "entropy",
+    "random": "random",
 }
+
+
+def random_score(message_id: str) -> float:
+    """A uniform number in [0, 1) drawn from ``message_id`` (SHA-256; stable everywhere)."""
+    return int.from_bytes(hashlib.sha256(message_id.encode("utf-8")).digest()[:8], "big") / 2**64
 
 
 def uncertainty(strategy: str, probs: Sequence[float]) -> float:
@@ -100,14 +114,22 @@ def keep_best(pool: Iterable[Candidate], limit: int | None = None) -> list[Candi
     return sorted(best.values(), key=_rank_key)[:limit]
 
 
-def select(candidates: Iterable[Candidate], budget: int, per_device_cap: int) -> list[Candidate]:
-    """Spend ``budget`` on ``candidates``: dedup texts, cap devices, stratify over classes."""
+def select(
+    candidates: Iterable[Candidate],
+    budget: int,
+    per_device_cap: int,
+    taken: Sequence[Candidate] = (),
+) -> list[Candidate]:
+    """Spend ``budget`` on ``candidates``: dedup texts, cap devices, stratify over classes.
+    ``taken`` were chosen before in the same window (their texts are not chosen again, and
+    they count towards their devices' caps)."""
     if budget < 0 or per_device_cap < 1:
         raise ConfigError(
             f"budget must be >= 0 and per_device_cap >= 1 ({budget}, {per_device_cap})"
         )
-    # 1. one candidate per text, the best-scoring copy
-    unique = keep_best(candidates)
+    # 1. one candidate per text, the best-scoring copy, none already taken
+    known = {normalise_text(c.text) for c in taken}
+    unique = [c for c in keep_best(candidates) if normalise_text(c.text) not in known]
     # 2. per class, best first
     by_class: dict[str, list[Candidate]] = defaultdict(list)
     for c in unique:
@@ -116,6 +138,8 @@ def select(candidates: Iterable[Candidate], budget: int, per_device_cap: int) ->
     order = sorted(by_class, key=lambda label: _rank_key(by_class[label][0]))
     cursors = dict.fromkeys(order, 0)
     per_device: dict[str, int] = defaultdict(int)
+    for c in taken:
+        per_device[c.device_id] += 1
     chosen: list[Candidate] = []
     # 3. round-robin over classes, skipping candidates of devices at their cap
     while len(chosen) < budget:

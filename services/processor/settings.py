@@ -28,7 +28,11 @@ class ProcessorSettings(EnvFirstSettings):
         default=30.0, gt=0
     )  # expiry sweep of the dedup and closed tables
     low_confidence: float = Field(default=0.6, gt=0, le=1)  # below this a prediction is a candidate
-    strategy: Literal["least_confidence", "margin", "entropy"] = "least_confidence"
+    # how a window's budget is spent: the most uncertain low-confidence predictions
+    # (least_confidence, margin, entropy) or a uniform sample of all predictions (random) ...
+    strategy: Literal["least_confidence", "margin", "entropy", "random"] = "least_confidence"
+    random_share: float = Field(default=0.0, ge=0, le=1)  # ... plus this share of the budget
+    # on a uniform control sample of all predictions (ignored with strategy random)
     budget_per_window: int = Field(default=50, ge=0)  # label requests per window and model version
     per_device_cap: int = Field(default=5, ge=1)  # label requests per device and window
     metrics_host: str = "127.0.0.1"

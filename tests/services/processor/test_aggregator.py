@@ -169,3 +169,40 @@ def test_entities_of_tagging_releases_are_counted_per_release_and_type(aggregato
         _value(agg, "fleet_processor_entities_total", model_version="1", entity_type="PLACE") == 1
     )
     assert _value(agg, "fleet_processor_events_total", model_version="1") == 4
+
+
+def test_random_strategy_samples_confident_predictions_too_uniformly(aggregator_factory):
+    agg = aggregator_factory(strategy="random", budget_per_window=40, per_device_cap=40)
+    rng = random.Random(3)
+    events = [make_event(rng, f"d{i % 5}", i, 3, shifted=False) for i in range(400)]
+    for e in events:
+        agg.on_prediction(e, ts=3000.0, partition=0)
+    (closed,) = agg.on_tick(0, now=3011.0)
+    assert len(closed.requests) == 40
+    assert all(r.strategy == "random" for r in closed.requests)
+    confident = {e.message_id for e in events if e.confidence >= agg.settings.low_confidence}
+    chosen = {r.message_id for r in closed.requests}
+    # most reference traffic is confident, so a uniform sample is mostly confident too
+    assert len(chosen & confident) > 20
+    assert agg.pools == {}
+    assert (
+        _value(agg, "fleet_processor_label_requests_total", model_version="3", strategy="random")
+        == 40
+    )
+
+
+def test_random_share_splits_the_budget_between_uncertain_and_control(aggregator_factory):
+    agg = aggregator_factory(budget_per_window=10, per_device_cap=10, random_share=0.3)
+    rng = random.Random(4)
+    for i in range(300):
+        agg.on_prediction(make_event(rng, f"d{i % 6}", i, 3, shifted=True), ts=4000.0, partition=0)
+    (closed,) = agg.on_tick(0, now=4011.0)
+    kinds = [r.strategy for r in closed.requests]
+    assert kinds.count("random") == 3 and kinds.count("low_confidence") == 7
+    assert len({r.text for r in closed.requests}) == 10  # never the same text twice
+    labels = {"model_version": "3"}
+    assert _value(agg, "fleet_processor_label_requests_total", strategy="random", **labels) == 3
+    assert (
+        _value(agg, "fleet_processor_label_requests_total", strategy="least_confidence", **labels)
+        == 7
+    )

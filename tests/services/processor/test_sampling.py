@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from models.errors import ConfigError
-from services.processor.sampling import Candidate, keep_best, select, uncertainty
+from services.processor.sampling import (
+    Candidate,
+    keep_best,
+    random_score,
+    select,
+    uncertainty,
+)
 
 
 def test_scores_match_hand_computation():
@@ -44,6 +50,22 @@ def test_budget_per_device_cap_and_stratification():
     chosen = select(chatty + others, budget=3, per_device_cap=2)
     # one per class in the first round, most uncertain class first
     assert [c.label for c in chosen] == ["a", "b", "c"]
+
+
+def test_random_score_is_stable_and_uniform():
+    scores = [random_score(f"dev-{i}") for i in range(4000)]
+    assert scores[:3] == [random_score(f"dev-{i}") for i in range(3)]
+    assert all(0 <= s < 1 for s in scores)
+    assert abs(sum(scores) / len(scores) - 0.5) < 0.02
+    assert abs(sum(s < 0.1 for s in scores) / len(scores) - 0.1) < 0.02
+
+
+def test_taken_candidates_count_towards_caps_and_are_not_chosen_again():
+    taken = [_c("t1", "d1", "a", 0.9, "shared text")]
+    pool = [_c("m1", "d1", "a", 0.8), _c("m2", "d2", "a", 0.7, "shared text"),
+            _c("m3", "d2", "b", 0.6)]  # fmt: skip
+    chosen = select(pool, budget=5, per_device_cap=1, taken=taken)
+    assert [c.message_id for c in chosen] == ["m3"]  # d1 is at its cap, m2's text was taken
 
 
 def test_identical_texts_are_labelled_once_best_copy_kept():
