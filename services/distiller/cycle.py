@@ -31,6 +31,7 @@ from services.distiller.finetune import (
     finetune,
 )
 from services.distiller.gate import GateConfig, GateScores, decide
+from services.distiller.memory import select_memory
 from services.distiller.release import (
     CurrentReleaseError,
     build_manifest,
@@ -65,9 +66,11 @@ class CycleError(ServiceError):
 class CycleConfig:
     finetune: FinetuneConfig  # steps, batch, optimiser, KD alpha and temperature
     gate: GateConfig  # tolerances
-    max_samples: int = 5000  # most recent stored samples used
+    max_samples: int = 5000  # newest new samples used (stored since the last cycle)
     holdout_share: float = 0.2  # of the samples, chosen by message id hash, for the gate
-    replay_ratio: float = 1.0  # replay rows per new training row
+    replay_ratio: float = 1.0  # replay rows (memory + replay set) per new training row
+    memory_size: int = 2000  # teacher-labelled samples kept for later cycles (0: none)
+    memory_policy: str = "class_balanced"  # services.distiller.memory.POLICIES
     target: str = "stm32f405-tinylstm"
     min_firmware: str = "1.0.0"
 
@@ -77,14 +80,16 @@ class CycleConfig:
             finetune=FinetuneConfig(
                 max_steps=s.max_steps, batch_size=s.batch_size, lr=s.lr,
                 weight_decay=s.weight_decay, alpha=s.alpha, temperature=s.temperature,
-                seed=s.seed,
+                lwf_weight=s.lwf_weight, seed=s.seed,
             ),
             gate=GateConfig(
                 min_gain=s.gate_min_gain, replay_tolerance=s.gate_replay_tolerance,
                 max_int8_drop=s.gate_max_int8_drop, min_holdout=s.gate_min_holdout,
+                memory_tolerance=s.gate_memory_tolerance,
             ),
             max_samples=s.max_samples, holdout_share=s.holdout_share,
-            replay_ratio=s.replay_ratio, target=s.target, min_firmware=s.min_firmware,
+            replay_ratio=s.replay_ratio, memory_size=s.memory_size,
+            memory_policy=s.memory_policy, target=s.target, min_firmware=s.min_firmware,
         )  # fmt: skip
 
 
@@ -160,6 +165,30 @@ def soft_targets(samples: Sequence[LabelledSample], labels: Sequence[str]) -> li
     return out
 
 
+def replay_split(total: int, memory: int, replay_set: int) -> tuple[int, int]:
+    """How many of ``total`` replay rows come from the memory and from the replay set: half
+    each, a source with fewer rows leaving the rest to the other."""
+    n_memory = min(memory, -(-total // 2) if replay_set else total)
+    n_replay = min(replay_set, total - n_memory)
+    return min(memory, total - n_replay), n_replay
+
+
+def _update_memory(
+    config: CycleConfig,
+    samples: SampleStore,
+    high_water: int,
+    seen: list[LabelledSample],
+    metrics: dict[str, float],
+) -> None:
+    """The cycle is done: its samples (``seen``, oldest first) become memory, cut down to the
+    memory's size."""
+    kept = select_memory(seen, config.memory_size, config.memory_policy)
+    samples.mark_trained(high_water)
+    forgotten = samples.retain(high_water, {s.message_id for s in kept})
+    metrics["memory_kept"] = float(len(kept))
+    metrics["memory_forgotten"] = float(forgotten)
+
+
 def run_cycle(
     config: CycleConfig,
     samples: SampleStore,
@@ -175,26 +204,46 @@ def run_cycle(
     """Run one cycle; returns the gate's decision, raises :class:`CycleError` on failure."""
     started = time.perf_counter()
     high_water = samples.high_water()
-    # (ordered by message id: the same samples train the same candidate, whatever order the
-    #  partitions delivered them in)
-    data = sorted(samples.recent(config.max_samples), key=lambda s: s.message_id)
-    if not data:
-        raise CycleError("no labelled samples in the store")
-    train = [s for s in data if not is_holdout(s, config.holdout_share)]
-    holdout = [s for s in data if is_holdout(s, config.holdout_share)]
-    if not train:
-        raise CycleError(f"all {len(data)} samples are held out; nothing to train on")
+    arrived = samples.new_samples(config.max_samples)
+    kept = samples.memory()
+    if not arrived:
+        raise CycleError(f"no new labelled samples since the last cycle ({len(kept)} in memory)")
 
     # 1. The current release: its float student, refused when the store entry is corrupt.
     try:
         current = load_current(releases, public_bytes(key))
     except CurrentReleaseError as exc:
         raise CycleError(str(exc)) from exc
-    log.info("cycle (%s): release %d, %d new samples", trigger, current.version, len(data))
 
-    # 2. Fine-tune a copy on the teacher's soft labels mixed with a replay sample. Labels the
-    #    teacher (or the replay set) has and the student lacks get new head rows first.
-    teacher_labels = list(dict.fromkeys(k for s in data for k in s.teacher_probs))
+    #    What the cycle learns from: the new samples and every kept sample of the current
+    #    release's own traffic (an earlier cycle that was rejected may have seen some), the
+    #    rest of the memory is earlier traffic to replay. Each is split into training and
+    #    held-out samples by message id. (Ordered by message id: the same samples train the
+    #    same candidate, whatever order the partitions delivered them in.)
+    fresh = {s.message_id for s in arrived}
+    ours = [s for s in kept if s.request.model_version == current.version]
+    new = sorted([*arrived, *(s for s in ours if s.message_id not in fresh)],
+                 key=lambda s: s.message_id)  # fmt: skip
+    current_ids = {s.message_id for s in new}
+    memory = sorted(
+        (s for s in kept if s.message_id not in current_ids), key=lambda s: s.message_id
+    )
+    train = [s for s in new if not is_holdout(s, config.holdout_share)]
+    holdout = [s for s in new if is_holdout(s, config.holdout_share)]
+    old_train = [s for s in memory if not is_holdout(s, config.holdout_share)]
+    old_holdout = [s for s in memory if is_holdout(s, config.holdout_share)]
+    if not train:
+        raise CycleError(f"all {len(new)} new samples are held out; nothing to train on")
+    log.info(
+        "cycle (%s): release %d, %d new samples (%d since the last cycle), %d earlier in memory",
+        trigger, current.version, len(new), len(arrived), len(memory),
+    )  # fmt: skip
+
+    # 2. Fine-tune a copy on the teacher's soft labels of the new samples, mixed with replay
+    #    rows (memory samples with their teacher labels, replay-set rows with their gold
+    #    labels). Labels the teacher (or the replay set) has and the student lacks get new
+    #    head rows first.
+    teacher_labels = list(dict.fromkeys(k for s in [*new, *memory] for k in s.teacher_probs))
     replay_labels = list(dict.fromkeys(r.label for r in replay.train)) if replay else []
     try:
         model, labels = extend_labels(
@@ -205,13 +254,18 @@ def run_cycle(
         )
         index = {label: k for k, label in enumerate(labels)}
         rng = random.Random(config.finetune.seed)
-        n_replay = min(len(replay.train), round(config.replay_ratio * len(train))) if replay else 0
+        n_memory, n_replay = replay_split(
+            round(config.replay_ratio * len(train)), len(old_train),
+            len(replay.train) if replay else 0,
+        )  # fmt: skip
+        memory_rows = rng.sample(old_train, n_memory)
         replay_rows = rng.sample(replay.train, n_replay) if replay else []
         hard = [HardSample(r.text, index[r.label]) for r in replay_rows]
         ft = config.finetune
         if max_steps is not None:
             ft = replace(ft, max_steps=max_steps)
-        model, stats = finetune(model, soft_targets(train, labels), hard, ft)
+        soft = soft_targets([*train, *memory_rows], labels)
+        model, stats = finetune(model, soft, hard, ft, previous=current.model)
     except ModelsError as exc:
         raise CycleError(f"fine-tuning failed: {exc}") from exc
 
@@ -231,12 +285,22 @@ def run_cycle(
             old_replay=accuracy(current.model, current.labels, r_texts, r_truth),
             cand_replay=accuracy(model, labels, r_texts, r_truth),
         )
+    if old_holdout:  # earlier traffic, held out of every cycle: did the candidate forget it?
+        m_texts, m_truth = [s.text for s in old_holdout], [s.label for s in old_holdout]
+        scores = replace(
+            scores,
+            memory=len(old_holdout),
+            old_memory=accuracy(current.model, current.labels, m_texts, m_truth),
+            cand_memory=accuracy(model, labels, m_texts, m_truth),
+        )
     # (newer than anything stored, e.g. a roll-forward the rollout manager wrote meanwhile)
     version = max(current.version, releases.latest() or 0) + 1
     metrics = {
         **scores.metrics(),
         "parent_version": float(current.version),
         "train_new": float(len(train)),
+        "samples_since_last_cycle": float(len(arrived)),
+        "train_memory": float(len(memory_rows)),
         "train_replay": float(len(hard)),
         **{f"train_{k}": v for k, v in stats.items()},
     }
@@ -258,7 +322,7 @@ def run_cycle(
         decision = decide(config.gate, scores)
     seconds = time.perf_counter() - started
     if not decision.passed:
-        samples.mark_trained(high_water)
+        _update_memory(config, samples, high_water, [*kept, *arrived], metrics)
         log.info("cycle (%s): candidate rejected: %s", trigger, "; ".join(decision.reasons))
         return CycleResult("rejected_by_gate", trigger, current.version, None,
                            decision.reasons, metrics, seconds)  # fmt: skip
@@ -294,7 +358,7 @@ def run_cycle(
         publisher.publish(manifest)
     except AnnounceError as exc:
         raise CycleError(f"release {version} stored, not published: {exc}", version) from exc
-    samples.mark_trained(high_water)
+    _update_memory(config, samples, high_water, [*kept, *arrived], metrics)
     seconds = time.perf_counter() - started
     log.info("cycle (%s): published release %d in %.1f s", trigger, version, seconds)
     return CycleResult("published", trigger, current.version, version, [], metrics, seconds)

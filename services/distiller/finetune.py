@@ -11,6 +11,11 @@ A student with an entity tagger keeps it: the teacher's labels say nothing about
 the released student's own per-token emissions (a frozen copy) are the target of an emission
 KL term on every row (``tag_weight``, temperature 1), while the BiLSTM under the tagging head
 moves (``models.tagging.emission_kd``).
+
+Learning without Forgetting (Li & Hoiem 2016) is an option (``lwf_weight`` > 0): on every
+teacher-labelled row the candidate is also distilled towards the current release's own
+softened outputs, over the labels the current release knows (KL at the KD temperature,
+times ``lwf_weight``), which holds on to the old behaviour without any old data.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import torch
 
 from models.batching import pad_ids
 from models.errors import ConfigError, ModelsError
-from models.losses import LossConfig, hard_ce, hybrid_loss
+from models.losses import LossConfig, hard_ce, hybrid_loss, soft_kd
 from models.student import StudentConfig, TinyLSTM
 from models.tagging import emission_kd
 
@@ -41,6 +46,7 @@ class FinetuneConfig:
     grad_clip: float = 1.0  # max global gradient norm
     alpha: float = 0.7  # soft KD weight
     temperature: float = 3.0  # KD temperature
+    lwf_weight: float = 0.0  # Learning without Forgetting: weight of the previous release's KL
     seed: int = 0  # shuffling and new head rows
     tag_weight: float = 1.0  # emission self-distillation keeping an entity tagger (0: off)
 
@@ -51,6 +57,8 @@ class FinetuneConfig:
             raise ConfigError("tag_weight must be >= 0")
         if self.lr <= 0 or self.grad_clip <= 0 or self.weight_decay < 0:
             raise ConfigError("lr and grad_clip must be > 0, weight_decay >= 0")
+        if self.lwf_weight < 0:
+            raise ConfigError(f"lwf_weight must be >= 0, got {self.lwf_weight}")
 
 
 @dataclass(frozen=True)
@@ -93,9 +101,11 @@ def finetune(
     new: Sequence[SoftSample],
     replay: Sequence[HardSample],
     config: FinetuneConfig,
+    previous: TinyLSTM | None = None,
 ) -> tuple[TinyLSTM, dict[str, float]]:
     """Train ``model`` (a copy is not made: pass a copy) for ``max_steps``; returns it in eval
-    mode and a few training statistics."""
+    mode and a few training statistics. ``previous`` (the current release, whose labels are
+    the first of ``model``'s) is the LwF target when ``config.lwf_weight`` > 0."""
     if not new:
         raise ModelsError("no new samples to fine-tune on")
     tokenizer = model.config.tokenizer()
@@ -108,6 +118,8 @@ def finetune(
     teacher_top = probs.argmax(dim=1)  # [N_new]
     gold = torch.tensor([s.label for s in replay], dtype=torch.long)  # [N_replay]
     n_new = len(new)
+    lwf = config.lwf_weight > 0 and previous is not None
+    previous_logits = _logits(previous, ids[:n_new]) if lwf and previous else None  # [N, C_old]
     loss_config = LossConfig(
         alpha=config.alpha, temperature=config.temperature, hidden_weight=0.0, attention_weight=0.0
     )
@@ -144,6 +156,10 @@ def finetune(
             r = rows[is_new]
             parts = hybrid_loss(loss_config, logits[is_new], teacher_log[r], teacher_top[r])
             total = total + parts.total * int(is_new.sum())
+            if previous_logits is not None:
+                old = previous_logits[r]  # [b, C_old]
+                kd = soft_kd(logits[is_new][:, : old.shape[1]], old, config.temperature)
+                total = total + config.lwf_weight * kd * int(is_new.sum())
         if bool((~is_new).any()):
             r = rows[~is_new] - n_new
             total = total + hard_ce(logits[~is_new], gold[r]) * int((~is_new).sum())
@@ -160,6 +176,17 @@ def finetune(
     model.eval()
     return model, {"steps": float(steps), "loss": loss_sum / max(steps, 1),
                    "epochs": steps * config.batch_size / max(len(ids), 1)}  # fmt: skip
+
+
+def _logits(model: TinyLSTM, ids: Sequence[list[int]]) -> torch.Tensor:
+    """``model``'s logits for encoded texts, ``[N, C]``, without gradients."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(ids), 256):
+            x, lengths = pad_ids(list(ids[start : start + 256]))
+            out.append(model(x, lengths))
+    return torch.cat(out) if out else torch.zeros(0, model.config.num_labels)
 
 
 def accuracy(

@@ -1,9 +1,10 @@
 """The release gate: does the candidate beat the current release on the new data without
 forgetting the old, and does it survive quantisation?
 
-Scores are accuracies: on held-out new samples against the teacher's label, on the replay
-validation set against its gold label, and the candidate's integer model on the held-out new
-samples. The decision is a pure function of the scores (unit-tested case by case).
+Scores are accuracies: on held-out new samples against the teacher's label, on held-out
+samples of earlier traffic kept in the replay memory against the teacher's label, on the
+replay validation set against its gold label, and the candidate's integer model on the
+held-out new samples. The decision is a pure function of the scores (unit-tested case by case).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ class GateConfig:
     replay_tolerance: float = 0.02  # candidate replay accuracy may be this much below the old
     max_int8_drop: float = 0.05  # integer model may lose this much new-data accuracy vs float
     min_holdout: int = 10  # fewer held-out new samples than this: no decision possible
+    memory_tolerance: float = 0.02  # candidate may be this much below the old on held-out
+    # memory samples (checked when at least min_holdout of them exist)
 
     def __post_init__(self) -> None:
-        if min(self.min_gain, self.replay_tolerance, self.max_int8_drop) < 0:
+        if min(self.min_gain, self.replay_tolerance, self.max_int8_drop, self.memory_tolerance) < 0:
             raise ConfigError("gate tolerances must be >= 0")
         if self.min_holdout < 1:
             raise ConfigError(f"min_holdout must be >= 1, got {self.min_holdout}")
@@ -35,6 +38,9 @@ class GateScores:
     old_replay: float | None = None  # current release on the replay validation set
     cand_replay: float | None = None  # candidate on the same (None: no replay set)
     cand_int8_new: float | None = None  # candidate's integer model on held-out new samples
+    memory: int = 0  # held-out memory samples (earlier traffic) scored
+    old_memory: float | None = None  # current release on them, vs the teacher
+    cand_memory: float | None = None  # candidate on the same
 
     def metrics(self) -> dict[str, float]:
         """Flat names for the manifest and /metrics."""
@@ -45,6 +51,10 @@ class GateScores:
             out["gate_replay_accuracy_candidate"] = self.cand_replay
         if self.cand_int8_new is not None:
             out["gate_new_accuracy_candidate_int8"] = self.cand_int8_new
+        if self.old_memory is not None and self.cand_memory is not None:
+            out["gate_memory_holdout"] = float(self.memory)
+            out["gate_memory_accuracy_old"] = self.old_memory
+            out["gate_memory_accuracy_candidate"] = self.cand_memory
         return out
 
 
@@ -70,6 +80,17 @@ def decide(config: GateConfig, scores: GateScores) -> GateResult:
         reasons.append(
             f"replay accuracy {cand_r:.4f} fell below the current "
             f"{old_r:.4f} - {config.replay_tolerance}"
+        )
+    old_m, cand_m = scores.old_memory, scores.cand_memory
+    if (
+        old_m is not None
+        and cand_m is not None
+        and scores.memory >= config.min_holdout
+        and cand_m < old_m - config.memory_tolerance
+    ):
+        reasons.append(
+            f"accuracy on earlier traffic {cand_m:.4f} fell below the current "
+            f"{old_m:.4f} - {config.memory_tolerance}"
         )
     if int8 is not None and int8 < scores.cand_new - config.max_int8_drop:
         reasons.append(

@@ -2,6 +2,10 @@
 message id), the cursor of samples already used by a cycle, and the ops commands it accepted
 (acted on once per command id).
 
+Samples stored since the last completed cycle are *new*; the ones at or below the cursor are
+the replay *memory*, which each cycle cuts down to its bounded size
+(``services.distiller.memory``) with :meth:`SampleStore.retain`, so the store stays bounded.
+
 :class:`SqliteSampleStore` is the durable one (a file in the data dir, ``synchronous=FULL``:
 when a write returns it survives a crash, so Kafka offsets may be committed after it);
 :class:`MemorySampleStore` is the in-memory double for unit tests. sqlite is the right tool:
@@ -13,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from services.errors import ServiceError, ValidationError
@@ -37,6 +41,19 @@ class SampleStore(ABC):
     @abstractmethod
     def recent(self, limit: int) -> list[LabelledSample]:
         """The ``limit`` most recently stored samples, oldest first (a cycle's training data)."""
+
+    @abstractmethod
+    def new_samples(self, limit: int) -> list[LabelledSample]:
+        """Up to ``limit`` newest samples stored after the last completed cycle, oldest first."""
+
+    @abstractmethod
+    def memory(self) -> list[LabelledSample]:
+        """The samples of completed cycles still kept (the replay memory), oldest first."""
+
+    @abstractmethod
+    def retain(self, seq: int, keep: Collection[str]) -> int:
+        """Forget the samples up to ``seq`` whose message id is not in ``keep``; returns how
+        many were forgotten. (A forgotten id delivered again counts as new.)"""
 
     @abstractmethod
     def high_water(self) -> int:
@@ -76,8 +93,9 @@ class SampleStore(ABC):
 
 class MemorySampleStore(SampleStore):
     def __init__(self) -> None:
-        self._samples: list[LabelledSample] = []
+        self._samples: list[tuple[int, LabelledSample]] = []  # (seq, sample), seq ascending
         self._ids: set[str] = set()
+        self._seq = 0
         self._trained = 0
         self._commands: dict[str, tuple[Redistill, bool]] = {}  # id -> (command, done)
 
@@ -86,21 +104,36 @@ class MemorySampleStore(SampleStore):
         for sample in samples:
             if sample.message_id not in self._ids:
                 self._ids.add(sample.message_id)
-                self._samples.append(sample)
+                self._seq += 1
+                self._samples.append((self._seq, sample))
                 new += 1
         return new
 
     def recent(self, limit: int) -> list[LabelledSample]:
-        return list(self._samples[-limit:]) if limit > 0 else []
+        return [s for _, s in self._samples[-limit:]] if limit > 0 else []
+
+    def new_samples(self, limit: int) -> list[LabelledSample]:
+        new = [s for seq, s in self._samples if seq > self._trained]
+        return new[-limit:] if limit > 0 else []
+
+    def memory(self) -> list[LabelledSample]:
+        return [s for seq, s in self._samples if seq <= self._trained]
+
+    def retain(self, seq: int, keep: Collection[str]) -> int:
+        kept = [(q, s) for q, s in self._samples if q > seq or s.message_id in keep]
+        forgotten = {s.message_id for _, s in self._samples} - {s.message_id for _, s in kept}
+        self._samples = kept
+        self._ids -= forgotten
+        return len(forgotten)
 
     def high_water(self) -> int:
-        return len(self._samples)
+        return self._seq
 
     def trained_seq(self) -> int:
         return self._trained
 
     def new_count(self) -> int:
-        return len(self._samples) - self._trained
+        return sum(seq > self._trained for seq, _ in self._samples)
 
     def count(self) -> int:
         return len(self._samples)
@@ -136,6 +169,7 @@ CREATE TABLE IF NOT EXISTS commands (
 );
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+_TRAINED = "SELECT COALESCE((SELECT value FROM state WHERE key = 'trained_seq'), 0)"
 
 
 class SqliteSampleStore(SampleStore):
@@ -178,12 +212,7 @@ class SqliteSampleStore(SampleStore):
         rows = [(s.message_id, s.to_bytes()) for s in samples]
         return self._write("INSERT OR IGNORE INTO samples (message_id, body) VALUES (?, ?)", rows)
 
-    def recent(self, limit: int) -> list[LabelledSample]:
-        rows = self._read(
-            "SELECT body FROM (SELECT seq, body FROM samples ORDER BY seq DESC LIMIT ?) "
-            "ORDER BY seq",
-            (limit,),
-        )
+    def _parse(self, rows: list[tuple[object, ...]]) -> list[LabelledSample]:
         out = []
         for (body,) in rows:
             assert isinstance(body, bytes), "samples.body is a BLOB"
@@ -192,6 +221,42 @@ class SqliteSampleStore(SampleStore):
             except ValidationError as exc:  # written by an older schema: skip, do not train
                 raise SampleStoreError(f"stored sample does not parse: {exc.reason}") from exc
         return out
+
+    def recent(self, limit: int) -> list[LabelledSample]:
+        return self._parse(self._read(
+            "SELECT body FROM (SELECT seq, body FROM samples ORDER BY seq DESC LIMIT ?) "
+            "ORDER BY seq", (limit,),
+        ))  # fmt: skip
+
+    def new_samples(self, limit: int) -> list[LabelledSample]:
+        return self._parse(self._read(
+            f"SELECT body FROM (SELECT seq, body FROM samples WHERE seq > ({_TRAINED}) "
+            "ORDER BY seq DESC LIMIT ?) ORDER BY seq", (limit,),
+        ))  # fmt: skip
+
+    def memory(self) -> list[LabelledSample]:
+        return self._parse(
+            self._read(f"SELECT body FROM samples WHERE seq <= ({_TRAINED}) ORDER BY seq")
+        )
+
+    def retain(self, seq: int, keep: Collection[str]) -> int:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("CREATE TEMP TABLE IF NOT EXISTS keep (id TEXT PRIMARY KEY)")
+                self._db.execute("DELETE FROM keep")
+                self._db.executemany("INSERT OR IGNORE INTO keep VALUES (?)", [(k,) for k in keep])
+                cursor = self._db.execute(
+                    "DELETE FROM samples WHERE seq <= ? "
+                    "AND message_id NOT IN (SELECT id FROM keep)",
+                    (seq,),
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise SampleStoreError(f"sample store write failed: {exc}") from exc
+        return cursor.rowcount
 
     def high_water(self) -> int:
         ((seq,),) = self._read("SELECT COALESCE(MAX(seq), 0) FROM samples")
@@ -204,10 +269,7 @@ class SqliteSampleStore(SampleStore):
         return n
 
     def new_count(self) -> int:
-        ((n,),) = self._read(
-            "SELECT COUNT(*) FROM samples WHERE seq > "
-            "COALESCE((SELECT value FROM state WHERE key = 'trained_seq'), 0)"
-        )
+        ((n,),) = self._read(f"SELECT COUNT(*) FROM samples WHERE seq > ({_TRAINED})")
         assert isinstance(n, int)
         return n
 

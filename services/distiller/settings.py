@@ -43,7 +43,11 @@ class DistillerSettings(EnvFirstSettings):
     replay_valid_path: Path | None = None  # jsonl for the gate; None = a share of replay_path
     replay_valid_share: float = Field(default=0.1, gt=0, lt=1)  # used when no valid file
     replay_ratio: float = Field(default=1.0, ge=0)  # replay rows per new row in fine-tuning
+    # (half from the memory, half from the replay set; a short source leaves its part)
     replay_valid_max: int = Field(default=1000, ge=1)  # replay gate rows at most
+    # --- replay memory: teacher-labelled samples of earlier cycles (services.distiller.memory)
+    memory_size: int = Field(default=2000, ge=0)  # samples kept after a cycle; 0 keeps none
+    memory_policy: Literal["class_balanced", "reservoir", "recent"] = "class_balanced"
     # --- triggers
     interval_s: float = Field(default=3600.0, gt=0)  # schedule: a cycle at most this often ...
     min_new_samples: int = Field(default=200, ge=1)  # ... and only with this many new samples
@@ -57,7 +61,7 @@ class DistillerSettings(EnvFirstSettings):
     drift_cooldown_s: float = Field(default=1800.0, ge=0)  # after a drift cycle, before the next
     drift_min_new_samples: int = Field(default=50, ge=1)  # new samples a drift cycle needs
     # --- training
-    max_samples: int = Field(default=5000, ge=10)  # most recent stored samples a cycle uses
+    max_samples: int = Field(default=5000, ge=10)  # newest new samples a cycle uses
     holdout_share: float = Field(default=0.2, gt=0, lt=1)  # of new samples, by message id hash
     max_steps: int = Field(default=300, ge=1)  # optimizer steps per cycle (Redistill may cap)
     batch_size: int = Field(default=32, ge=1)
@@ -65,6 +69,8 @@ class DistillerSettings(EnvFirstSettings):
     weight_decay: float = Field(default=0.01, ge=0)
     alpha: float = Field(default=0.7, ge=0, le=1)  # soft KD weight (models.losses.LossConfig)
     temperature: float = Field(default=3.0, gt=0)  # KD softening temperature
+    lwf_weight: float = Field(default=0.0, ge=0)  # Learning without Forgetting on the current
+    # release's outputs (services.distiller.finetune); 0 = off
     seed: int = 0  # shuffling, replay sampling, new head rows
     torch_threads: int = Field(default=1, ge=1)  # the distiller shares the machine
     # --- gate (candidate vs current release; accuracy against teacher / replay labels)
@@ -72,6 +78,8 @@ class DistillerSettings(EnvFirstSettings):
     gate_replay_tolerance: float = Field(default=0.02, ge=0)  # replay accuracy may drop this much
     gate_max_int8_drop: float = Field(default=0.05, ge=0)  # float -> int8 accuracy loss allowed
     gate_min_holdout: int = Field(default=10, ge=1)  # held-out new samples a gate needs
+    gate_memory_tolerance: float = Field(default=0.02, ge=0)  # accuracy on held-out earlier
+    # traffic (memory, teacher labels) may drop this much
     # --- release
     target: str = TARGET  # devices refuse other targets
     min_firmware: str = "1.0.0"  # devices on older firmware refuse

@@ -86,13 +86,14 @@ def labelled(
     seed: int = 0,
     prefix: str = "m",
     confidence: float = 0.85,
+    version: int = 1,
 ) -> list[LabelledSample]:
-    """Teacher-labelled samples: the gold label gets ``confidence`` (or, with ``noise``, a
-    random label does), the rest is spread evenly."""
+    """Teacher-labelled samples of release ``version``'s traffic: the gold label gets
+    ``confidence`` (or, with ``noise``, a random label does), the rest is spread evenly."""
     rng = random.Random(seed)
     now = time.time()
     meta = RequestMeta(
-        model_version=1,
+        model_version=version,
         device_id="dev-0001",
         strategy="low_confidence",
         score=0.5,

@@ -76,6 +76,40 @@ def test_gate_rejects_a_candidate_trained_on_noise(release_factory, tmp_path):
     assert samples.new_count() == 0  # the same samples do not trigger the schedule again
 
 
+def test_the_memory_is_bounded_replayed_and_gated_in_the_next_cycle(release_factory):
+    releases, key = release_factory()
+    samples = phase2_store(n=300)
+    config = replace(CONFIG, memory_size=60, memory_policy="class_balanced")
+    first = run_cycle(config, samples, releases, None, key, MemoryAnnouncer())
+    assert first.outcome == "published" and first.metrics["train_memory"] == 0
+    # the store keeps a class-balanced memory of 60, nothing else
+    assert first.metrics["memory_kept"] == 60 and samples.count() == 60
+    assert len({s.label for s in samples.memory()}) == len(PHASE2)
+    assert first.metrics["memory_forgotten"] == 240
+    # release 2's traffic: phase 1; release 1's samples are now earlier traffic
+    samples.add(labelled(examples(1, "train")[:200], PHASE2, seed=2, prefix="n", version=2))
+    second = run_cycle(config, samples, releases, None, key, MemoryAnnouncer())
+    m = second.metrics
+    assert m["samples_since_last_cycle"] == 200 and m["train_memory"] > 0
+    assert m["gate_memory_holdout"] >= 5  # held-out earlier samples, scored for both releases
+    assert 0 <= m["gate_memory_accuracy_old"] <= 1
+    assert samples.count() <= 60
+
+
+def test_samples_of_a_rejected_cycle_still_count_for_the_same_release(release_factory):
+    releases, key = release_factory()
+    samples = phase2_store(n=30)  # too few held out to decide
+    rejected = run_cycle(CONFIG, samples, releases, None, key, MemoryAnnouncer())
+    assert rejected.outcome == "rejected_by_gate" and "held-out" in rejected.reasons[0]
+    samples.add(labelled(examples(2, "train")[30:300], PHASE2, seed=1, prefix="n"))
+    result = run_cycle(CONFIG, samples, releases, None, key, MemoryAnnouncer())
+    # the 30 earlier samples are release 1's traffic too: trained and held out again, not
+    # replayed as earlier traffic
+    assert result.metrics["samples_since_last_cycle"] == 270
+    assert result.metrics["train_new"] + result.metrics["gate_holdout"] == 300
+    assert result.metrics["train_memory"] == 0
+
+
 def test_step_cap_and_no_replay(release_factory):
     releases, key = release_factory()
     result = run_cycle(CONFIG, phase2_store(), releases, None, key, MemoryAnnouncer(), max_steps=3)
@@ -85,7 +119,7 @@ def test_step_cap_and_no_replay(release_factory):
 
 def test_refuses_corrupt_or_missing_store_entries(release_factory, tmp_path):
     releases, key = release_factory()
-    with pytest.raises(CycleError, match="no labelled samples"):
+    with pytest.raises(CycleError, match="no new labelled samples"):
         run_cycle(CONFIG, MemorySampleStore(), releases, None, key, MemoryAnnouncer())
     with pytest.raises(CycleError, match="no release"):
         empty = ReleaseStore(tmp_path / "empty")

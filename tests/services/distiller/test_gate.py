@@ -29,6 +29,7 @@ def test_accepts_a_better_candidate_that_forgets_within_tolerance():
         ({"cand_replay": 0.87}, "replay accuracy"),  # forgot more than the tolerance
         ({"cand_int8_new": 0.76}, "int8 accuracy"),  # quantisation cost too much
         ({"holdout": 9}, "held-out new samples"),
+        ({"memory": 40, "old_memory": 0.9, "cand_memory": 0.87}, "earlier traffic"),
     ],
 )
 def test_rejects_and_names_the_failed_check(change, needle):
@@ -41,6 +42,16 @@ def test_replay_and_int8_checks_are_skipped_without_scores():
     result = decide(CONFIG, scores(old_replay=None, cand_replay=None, cand_int8_new=None))
     assert result.passed
     assert "gate_replay_accuracy_old" not in result.scores.metrics()
+
+
+def test_earlier_traffic_is_checked_only_with_enough_held_out_samples():
+    forgot = {"old_memory": 0.9, "cand_memory": 0.5}
+    assert decide(CONFIG, scores(memory=9, **forgot)).passed
+    assert not decide(CONFIG, scores(memory=10, **forgot)).passed
+    assert decide(CONFIG, scores(memory=10, old_memory=0.9, cand_memory=0.885)).passed
+    metrics = scores(memory=12, old_memory=0.9, cand_memory=0.95).metrics()
+    assert metrics["gate_memory_holdout"] == 12.0
+    assert metrics["gate_memory_accuracy_candidate"] == 0.95
 
 
 def test_every_failed_check_is_reported():

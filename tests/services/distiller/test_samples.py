@@ -76,3 +76,23 @@ def test_sqlite_store_survives_a_reopen(tmp_path):
     assert again.add(labelled(PAIRS, LABELS)) == 0
     assert [c.command_id for c in again.pending_commands()] == ["c-1"]
     assert again.recent(1)[0] == samples[-1]
+
+
+def test_new_samples_memory_and_retain(store_factory):
+    store = store_factory()
+    first = labelled(PAIRS, LABELS)
+    store.add(first)
+    assert [s.message_id for s in store.new_samples(10)] == [s.message_id for s in first]
+    assert [s.message_id for s in store.new_samples(2)] == [s.message_id for s in first[3:]]
+    assert store.memory() == []
+    high = store.high_water()
+    store.mark_trained(high)
+    later = labelled(PAIRS[:2], LABELS, prefix="x")
+    store.add(later)
+    assert [s.message_id for s in store.memory()] == [s.message_id for s in first]
+    assert [s.message_id for s in store.new_samples(10)] == [s.message_id for s in later]
+    # the memory is cut to two samples; newer samples are never touched
+    assert store.retain(high, {first[1].message_id, first[4].message_id, "unknown"}) == 3
+    assert [s.message_id for s in store.memory()] == [first[1].message_id, first[4].message_id]
+    assert store.count() == 4 and store.new_count() == 2
+    assert store.high_water() >= high + 2  # sequence numbers are never reused
