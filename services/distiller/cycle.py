@@ -85,7 +85,7 @@ class CycleConfig:
             gate=GateConfig(
                 min_gain=s.gate_min_gain, replay_tolerance=s.gate_replay_tolerance,
                 max_int8_drop=s.gate_max_int8_drop, min_holdout=s.gate_min_holdout,
-                memory_tolerance=s.gate_memory_tolerance,
+                memory_tolerance=s.gate_memory_tolerance, memory_z=s.gate_memory_z,
             ),
             max_samples=s.max_samples, holdout_share=s.holdout_share,
             replay_ratio=s.replay_ratio, memory_size=s.memory_size,

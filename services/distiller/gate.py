@@ -9,6 +9,7 @@ held-out new samples. The decision is a pure function of the scores (unit-tested
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from models.errors import ConfigError
@@ -21,10 +22,13 @@ class GateConfig:
     max_int8_drop: float = 0.05  # integer model may lose this much new-data accuracy vs float
     min_holdout: int = 10  # fewer held-out new samples than this: no decision possible
     memory_tolerance: float = 0.02  # candidate may be this much below the old on held-out
-    # memory samples (checked when at least min_holdout of them exist)
+    # memory samples (checked when at least min_holdout of them exist), or more on few of them:
+    memory_z: float = 1.645  # ... up to memory_z standard errors of the old accuracy (0: off)
 
     def __post_init__(self) -> None:
-        if min(self.min_gain, self.replay_tolerance, self.max_int8_drop, self.memory_tolerance) < 0:
+        tolerances = (self.min_gain, self.replay_tolerance, self.max_int8_drop,
+                      self.memory_tolerance, self.memory_z)  # fmt: skip
+        if min(tolerances) < 0:
             raise ConfigError("gate tolerances must be >= 0")
         if self.min_holdout < 1:
             raise ConfigError(f"min_holdout must be >= 1, got {self.min_holdout}")
@@ -82,19 +86,25 @@ def decide(config: GateConfig, scores: GateScores) -> GateResult:
             f"{old_r:.4f} - {config.replay_tolerance}"
         )
     old_m, cand_m = scores.old_memory, scores.cand_memory
-    if (
-        old_m is not None
-        and cand_m is not None
-        and scores.memory >= config.min_holdout
-        and cand_m < old_m - config.memory_tolerance
-    ):
-        reasons.append(
-            f"accuracy on earlier traffic {cand_m:.4f} fell below the current "
-            f"{old_m:.4f} - {config.memory_tolerance}"
-        )
+    if old_m is not None and cand_m is not None and scores.memory >= config.min_holdout:
+        tolerance = memory_tolerance(config, old_m, scores.memory)
+        if cand_m < old_m - tolerance:
+            reasons.append(
+                f"accuracy on earlier traffic {cand_m:.4f} fell below the current "
+                f"{old_m:.4f} - {tolerance:.4f} ({scores.memory} held-out samples)"
+            )
     if int8 is not None and int8 < scores.cand_new - config.max_int8_drop:
         reasons.append(
             f"int8 accuracy {int8:.4f} lost more than "
             f"{config.max_int8_drop} against float {scores.cand_new:.4f}"
         )
     return GateResult(passed=not reasons, scores=scores, reasons=reasons)
+
+
+def memory_tolerance(config: GateConfig, old: float, n: int) -> float:
+    """How far below the current release's accuracy ``old`` on ``n`` held-out memory samples
+    the candidate may fall: ``memory_tolerance``, or ``memory_z`` standard errors of ``old``
+    (binomial, sqrt(p (1 - p) / n)) when that is larger. The memory's held-out part is a few
+    dozen samples at a small label budget, where a fixed 2 points is one or two samples: less
+    than the noise, so every candidate would be rejected however much better on new data."""
+    return max(config.memory_tolerance, config.memory_z * math.sqrt(old * (1 - old) / n))

@@ -79,7 +79,8 @@ class DistillerSettings(EnvFirstSettings):
     gate_max_int8_drop: float = Field(default=0.05, ge=0)  # float -> int8 accuracy loss allowed
     gate_min_holdout: int = Field(default=10, ge=1)  # held-out new samples a gate needs
     gate_memory_tolerance: float = Field(default=0.02, ge=0)  # accuracy on held-out earlier
-    # traffic (memory, teacher labels) may drop this much
+    # traffic (memory, teacher labels) may drop this much, or this many standard errors:
+    gate_memory_z: float = Field(default=1.645, ge=0)
     # --- release
     target: str = TARGET  # devices refuse other targets
     min_firmware: str = "1.0.0"  # devices on older firmware refuse

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from models.errors import ConfigError
-from services.distiller.gate import GateConfig, GateScores, decide
+from services.distiller.gate import GateConfig, GateScores, decide, memory_tolerance
 
 CONFIG = GateConfig(min_gain=0.01, replay_tolerance=0.02, max_int8_drop=0.03, min_holdout=10)
 
@@ -29,7 +29,7 @@ def test_accepts_a_better_candidate_that_forgets_within_tolerance():
         ({"cand_replay": 0.87}, "replay accuracy"),  # forgot more than the tolerance
         ({"cand_int8_new": 0.76}, "int8 accuracy"),  # quantisation cost too much
         ({"holdout": 9}, "held-out new samples"),
-        ({"memory": 40, "old_memory": 0.9, "cand_memory": 0.87}, "earlier traffic"),
+        ({"memory": 400, "old_memory": 0.9, "cand_memory": 0.87}, "earlier traffic"),
     ],
 )
 def test_rejects_and_names_the_failed_check(change, needle):
@@ -52,6 +52,20 @@ def test_earlier_traffic_is_checked_only_with_enough_held_out_samples():
     metrics = scores(memory=12, old_memory=0.9, cand_memory=0.95).metrics()
     assert metrics["gate_memory_holdout"] == 12.0
     assert metrics["gate_memory_accuracy_candidate"] == 0.95
+
+
+def test_the_earlier_traffic_tolerance_widens_on_few_held_out_samples():
+    # 31 samples at 0.774: 1.645 standard errors are 12.4 points; 400 samples: 3.4 points
+    assert memory_tolerance(CONFIG, 0.774, 31) == pytest.approx(0.1236, abs=1e-4)
+    assert decide(CONFIG, scores(memory=31, old_memory=0.774, cand_memory=0.677)).passed
+    assert not decide(CONFIG, scores(memory=31, old_memory=0.774, cand_memory=0.6)).passed
+    assert not decide(CONFIG, scores(memory=400, old_memory=0.774, cand_memory=0.677)).passed
+    # never below the fixed tolerance, and memory_z = 0 keeps only that
+    assert memory_tolerance(CONFIG, 1.0, 31) == CONFIG.memory_tolerance
+    fixed = GateConfig(memory_z=0.0)
+    assert not decide(fixed, scores(memory=31, old_memory=0.774, cand_memory=0.677)).passed
+    with pytest.raises(ConfigError):
+        GateConfig(memory_z=-1.0)
 
 
 def test_every_failed_check_is_reported():
