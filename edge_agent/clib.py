@@ -18,7 +18,7 @@ from edge_agent.errors import EngineError
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LIB_ENV = "FLEET_TINYLSTM_LIB"  # overrides the library path
 DEFAULT_LIB = REPO_ROOT / "firmware" / "build" / "host" / "libtinylstm.so"
-API_VERSION = 1
+API_VERSION = 2
 
 u8p = ctypes.POINTER(ctypes.c_uint8)
 u32p = ctypes.POINTER(ctypes.c_uint32)
@@ -44,6 +44,7 @@ STATUS_NAMES = {
     -16: "TL_ERR_NO_MODEL",
     -17: "TL_ERR_SELFTEST",
     -18: "TL_ERR_TOO_LARGE",
+    -19: "TL_ERR_UNSUPPORTED_TOKENIZER",
 }
 
 
@@ -74,6 +75,13 @@ def load_library(path: str | None = None) -> ctypes.CDLL:
         "tl_api_classify": (c.c_int, [
             c.c_void_p, c.c_char_p, c.c_size_t, u32p, ctypes.POINTER(c.c_int32), c.c_uint32,
             ctypes.POINTER(c.c_float), ctypes.POINTER(c.c_uint16), c.c_uint32, u32p]),
+        "tl_api_engine_size": (c.c_size_t, []),
+        "tl_api_engine_init": (c.c_int, [c.c_void_p, c.c_char_p, c.c_size_t]),
+        "tl_api_classify_batch": (c.c_int, [
+            c.c_void_p, c.c_char_p, u32p, c.c_uint32, u32p, ctypes.POINTER(c.c_int32),
+            c.c_uint32, ctypes.POINTER(c.c_float)]),
+        "tl_api_kernels": (c.c_int, []),
+        "tl_api_force_portable": (None, [c.c_int]),
         "tl_api_device_size": (c.c_size_t, []),
         "tl_api_device_flash_size": (c.c_uint32, []),
         "tl_api_device_init": (c.c_int, [c.c_void_p, c.c_void_p, c.c_uint32]),

@@ -11,12 +11,31 @@ from typing import Any, NoReturn
 
 from edge_agent.engine import NO_SLOT, Device, Prediction, SlotState, topk_probs
 from edge_agent.errors import EngineError
-from models.blob import Blob, read_blob
-from models.errors import ModelsError
+from models.blob import (
+    Blob,
+    BlobCRCError,
+    BlobError,
+    BlobMagicError,
+    BlobTokenizerVersionError,
+    BlobVersionError,
+    check_versions,
+    read_blob,
+)
 from models.intlstm import integer_logits
 from models.tokenizer import RESERVED, Tokenizer
 
 SLOT_SIZE = 384 * 1024  # as the STM32F405 layout
+# The C reader's status for each reason the Python reader gives (firmware/include/tl_status.h).
+BLOB_STATUS: dict[type[BlobError], str] = {
+    BlobMagicError: "TL_ERR_BAD_MAGIC",
+    BlobVersionError: "TL_ERR_UNSUPPORTED",
+    BlobTokenizerVersionError: "TL_ERR_UNSUPPORTED_TOKENIZER",
+    BlobCRCError: "TL_ERR_BAD_CRC",
+}
+
+
+def blob_status(exc: BlobError) -> str:
+    return BLOB_STATUS.get(type(exc), "TL_ERR_INCONSISTENT")
 
 
 class MemoryDevice(Device):
@@ -50,6 +69,13 @@ class MemoryDevice(Device):
             self._fail("TL_ERR_CHUNK_ORDER", f"chunk at {offset}")
         if zlib.crc32(data) != crc32:
             self._fail("TL_ERR_CHUNK_CRC", f"chunk at {offset}")
+        if offset == 0:  # the firmware checks the versions at the first chunk
+            try:
+                check_versions(data)
+            except BlobError as exc:
+                self._staging = None
+                status = blob_status(exc)
+                raise EngineError(f"chunk at 0 failed: {status} ({exc})", status=status) from exc
         staging["data"] += data
 
     def finish(self) -> None:
@@ -61,8 +87,9 @@ class MemoryDevice(Device):
             self._fail("TL_ERR_DIGEST", "finish")
         try:
             blob = read_blob(data)
-        except ModelsError as exc:
-            raise EngineError(f"finish failed: {exc}", status="TL_ERR_INCONSISTENT") from exc
+        except BlobError as exc:
+            status = blob_status(exc)
+            raise EngineError(f"finish failed: {status} ({exc})", status=status) from exc
         if blob.model_version != staging["version"]:
             self._fail("TL_ERR_INCONSISTENT", "finish")
         self.slots[staging["slot"]] = data

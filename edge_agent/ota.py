@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The device refuses the blob itself (another format or tokenizer version): no retry helps.
+REFUSED_BLOB = frozenset({"TL_ERR_UNSUPPORTED", "TL_ERR_UNSUPPORTED_TOKENIZER", "TL_ERR_BAD_MAGIC"})
 MANIFEST_RE = re.compile(r"^fleet/(groups/[^/]+/ota|[^/]+/ota/manifest)$")
 CHUNK_RE = re.compile(r"^fleet/[^/]+/ota/chunk$")
 
@@ -160,7 +162,11 @@ class OtaClient:
             try:
                 self.agent.device.write_chunk(chunk.offset, data, chunk.crc32)
             except EngineError as exc:
-                self._bad_chunk(str(exc))
+                if exc.status in REFUSED_BLOB:
+                    self.manifest = None
+                    self._finish("rejected", manifest.version, str(exc))
+                else:
+                    self._bad_chunk(str(exc))
                 return
             self.failures = 0
             self.offset += len(data)

@@ -1,10 +1,17 @@
-"""The model blob (``docs/model-blob.md`` v1): writer and validating reader.
+"""The model blob (``docs/model-blob.md``, format version 2): writer and validating reader.
 
 The blob is what OTA ships: a 64-byte header, the label table, a tensor directory, 4-byte
 aligned tensors (the optional tagging section among them, ``models/blob_tagger.py``) and a
-trailing CRC-32. The reader refuses every malformed blob with its own subclass of
-:class:`BlobError`, in the order the spec lists, and checks the CRC before it interprets
-anything past the header. The format is ours, so it is packed with ``struct``.
+trailing CRC-32. The LSTM tensors are stored in the device kernels' layout
+(``models/blob_layout.py``); :class:`Blob` always holds the spec-order integer model. The reader
+refuses every malformed blob with its own subclass of :class:`BlobError`, in the order the spec
+lists, and checks the CRC before it interprets anything past the header. A format or tokenizer
+version this code does not implement is refused by name, never read as another.
+
+Which tensors a blob holds is one table, :data:`TENSOR_RULES`: each rule names a tag, its dtype,
+its shape as a function of the header, and the tokenizer versions that require it (or none: an
+optional tensor). A new tokenizer version adds its number to :data:`TOKENIZER_VERSIONS` and its
+rules to the table. The format is ours, so it is packed with ``struct``.
 """
 
 from __future__ import annotations
@@ -17,24 +24,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.blob_layout import RECORD_WIDTH, LayoutError, pack_direction, unpack_direction
+from models.blob_selftest import (
+    SelfTestCase,
+    SelfTestRecordError,
+    default_selftest_ids,
+    read_selftest,
+    selftest_cases,
+    selftest_tensor,
+)
 from models.blob_tagger import TAGGER_TAGS, TaggerSectionError, read_tagger, tagger_tensors
 from models.errors import ModelsError
-from models.intlstm import (
-    DirectionTensors,
-    IntegerModelError,
-    IntegerStudent,
-    integer_logits,
-)
+from models.intlstm import DirectionTensors, IntegerModelError, IntegerStudent
 from models.inttagger import IntegerTagger
-from models.tokenizer import RESERVED
 
 MAGIC = b"TLSM"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # what write_blob emits
+FORMAT_VERSIONS = (2,)  # what read_blob (and the device firmware) implement
 HEADER_SIZE = 64
 DIR_ENTRY_SIZE = 24
 CRC_SIZE = 4
 LOGIT_FRAC_BITS = 10
-TOKENIZER_VERSION = 1
+TOKENIZER_VERSION = 1  # what write_blob emits by default
+TOKENIZER_VERSIONS = (1,)  # docs/tokenizer.md versions read_blob (and the firmware) implement
 POOLING_LAST = 0
 MAX_LABEL_BYTES = 64
 # magic, format_version, header_size, model_version, total_size, V, L, E, H, C, pooling,
@@ -65,7 +77,11 @@ class BlobMagicError(BlobError):
 
 
 class BlobVersionError(BlobError):
-    """An unknown ``format_version``."""
+    """A ``format_version`` this reader does not implement (an older or newer format)."""
+
+
+class BlobTokenizerVersionError(BlobError):
+    """A ``tokenizer_version`` this reader does not implement."""
 
 
 class BlobCRCError(BlobError):
@@ -74,15 +90,6 @@ class BlobCRCError(BlobError):
 
 class BlobInconsistentError(BlobError):
     """Header fields, labels, directory or tensors disagree with each other or the spec."""
-
-
-@dataclass(frozen=True)
-class SelfTestCase:
-    """One record of the optional ``STST`` tensor: ids, expected label and int32 logits."""
-
-    ids: tuple[int, ...]
-    label: int
-    logits: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -104,18 +111,50 @@ def _align4(n: int) -> int:
 # Writer
 
 
+@dataclass(frozen=True)
+class TensorRule:
+    """One tensor a blob may hold: tag, dtype code, shape from the header's dimensions, and the
+    tokenizer versions that require it (empty: optional; readers skip unknown tags)."""
+
+    tag: bytes
+    dtype: int  # 1 int8, 2 int16, 3 int32
+    shape: tuple[str, ...]  # names of header dimensions: V, E, H, 4H, 2H, C, or a literal
+    required_for: tuple[int, ...]  # tokenizer versions that need it; () = optional
+
+    def dims(self, dims: dict[str, int]) -> tuple[int, ...]:
+        return tuple(dims[d] if d in dims else int(d) for d in self.shape)
+
+
+def _direction_rules(prefix: bytes) -> list[TensorRule]:
+    return [
+        TensorRule(prefix + b"WX ", 1, ("4H", "E"), (1,)),  # paired rows, gate-interleaved
+        TensorRule(prefix + b"WH ", 1, ("4H", "H"), (1,)),
+        TensorRule(prefix + b"RQ ", 3, ("4H", str(RECORD_WIDTH)), (1,)),  # requant records
+    ]
+
+
+# Format 2, in the order writers emit them.
+TENSOR_RULES: tuple[TensorRule, ...] = (
+    TensorRule(b"EMB ", 1, ("V", "E"), (1,)),
+    *_direction_rules(b"F"),
+    *_direction_rules(b"B"),
+    TensorRule(b"HW  ", 1, ("C", "2H"), (1,)),
+    TensorRule(b"HB  ", 3, ("C",), (1,)),
+    TensorRule(b"HM  ", 3, ("C",), (1,)),
+    TensorRule(b"HN  ", 3, ("C",), (1,)),
+    TensorRule(SELFTEST_TAG, 3, ("N",), ()),  # self-test records, any length
+)
+REQUIRED_TAGS = tuple(r.tag for r in TENSOR_RULES if TOKENIZER_VERSION in r.required_for)
+
+
 def _tensors(model: IntegerStudent) -> list[tuple[bytes, np.ndarray]]:
     out: list[tuple[bytes, np.ndarray]] = [(b"EMB ", model.emb)]
     for prefix, d in ((b"F", model.fwd), (b"B", model.bwd)):
-        out += [
-            (prefix + b"WX ", d.wx),
-            (prefix + b"WH ", d.wh),
-            (prefix + b"B  ", d.b),
-            (prefix + b"MX ", d.mx),
-            (prefix + b"NX ", d.nx),
-            (prefix + b"MH ", d.mh),
-            (prefix + b"NH ", d.nh),
-        ]
+        try:
+            wx, wh, rq = pack_direction(d.wx, d.wh, d.b, d.mx, d.nx, d.mh, d.nh)
+        except LayoutError as exc:
+            raise BlobInconsistentError(str(exc)) from exc
+        out += [(prefix + b"WX ", wx), (prefix + b"WH ", wh), (prefix + b"RQ ", rq)]
     out += [
         (b"HW  ", model.head_w),
         (b"HB  ", model.head_b),
@@ -123,44 +162,6 @@ def _tensors(model: IntegerStudent) -> list[tuple[bytes, np.ndarray]]:
         (b"HN  ", model.head_n),
     ]
     return out
-
-
-REQUIRED_TAGS: tuple[bytes, ...] = (
-    b"EMB ",
-    *(
-        p + s
-        for p in (b"F", b"B")
-        for s in (b"WX ", b"WH ", b"B  ", b"MX ", b"NX ", b"MH ", b"NH ")
-    ),
-    b"HW  ",
-    b"HB  ",
-    b"HM  ",
-    b"HN  ",
-)
-
-
-def default_selftest_ids(model: IntegerStudent, count: int = 4) -> list[list[int]]:
-    """Deterministic id lists (lengths 0, 1, a few, ``max_len``) for the ``STST`` tensor."""
-    rng = np.random.default_rng(20241125)
-    lengths = [0, 1, min(7, model.max_len), model.max_len][:count]
-    return [rng.integers(2, model.vocab_size, size=n).tolist() for n in lengths]
-
-
-def selftest_cases(model: IntegerStudent, sequences: Sequence[Sequence[int]]) -> list[SelfTestCase]:
-    """Run the integer reference on the spec v1 id lists ``sequences`` and record what a
-    device must reproduce (id ``i`` is the row of hash ``i - R``)."""
-    logits = integer_logits(model, [[i - RESERVED for i in seq] for seq in sequences])
-    return [
-        SelfTestCase(tuple(int(i) for i in seq), int(np.argmax(row)), tuple(int(v) for v in row))
-        for seq, row in zip(sequences, logits, strict=True)
-    ]
-
-
-def _selftest_tensor(cases: Sequence[SelfTestCase]) -> np.ndarray:
-    words: list[int] = []
-    for case in cases:
-        words += [len(case.ids), *case.ids, case.label, *case.logits]
-    return np.asarray(words, dtype=np.int32)
 
 
 def _label_table(labels: Sequence[str]) -> bytes:
@@ -192,8 +193,8 @@ def write_blob(
     )  # fmt: skip
     if not model.spec_v1:
         raise BlobInconsistentError(
-            "format version 1 carries spec v1 embeddings only (one row per token, no "
-            "importance weights)"
+            f"format version {FORMAT_VERSION} with tokenizer version {TOKENIZER_VERSION} carries "
+            "spec v1 embeddings only (one row per token, no importance weights)"
         )
     if model.pooling != POOLING_LAST:
         raise BlobInconsistentError(
@@ -212,7 +213,7 @@ def write_blob(
         except TaggerSectionError as exc:
             raise BlobInconsistentError(str(exc)) from exc
     if sequences:
-        tensors.append((SELFTEST_TAG, _selftest_tensor(selftest_cases(model, sequences))))
+        tensors.append((SELFTEST_TAG, selftest_tensor(selftest_cases(model, sequences))))
     labels = _label_table(model.labels)
     dir_offset = _align4(HEADER_SIZE + len(labels))
     offset = dir_offset + DIR_ENTRY_SIZE * len(tensors)
@@ -235,26 +236,11 @@ def write_blob(
     body += b"\x00" * (_align4(len(body)) - len(body))
     total = len(body) + CRC_SIZE
     body[:HEADER_SIZE] = HEADER.pack(
-        MAGIC,
-        FORMAT_VERSION,
-        HEADER_SIZE,
-        model_version,
-        total,
-        model.vocab_size,
-        model.max_len,
-        model.embed_dim,
-        model.hidden,
-        model.num_labels,
-        POOLING_LAST,
-        TOKENIZER_VERSION,
-        model.input_scale,
-        HEADER_SIZE,
-        len(labels),
-        dir_offset,
-        len(tensors),
-        LOGIT_FRAC_BITS,
-        bytes(12),
-    )
+        MAGIC, FORMAT_VERSION, HEADER_SIZE, model_version, total, model.vocab_size,
+        model.max_len, model.embed_dim, model.hidden, model.num_labels, POOLING_LAST,
+        TOKENIZER_VERSION, model.input_scale, HEADER_SIZE, len(labels), dir_offset, len(tensors),
+        LOGIT_FRAC_BITS, bytes(12),
+    )  # fmt: skip
     return bytes(body) + struct.pack("<I", zlib.crc32(body))
 
 
@@ -365,21 +351,22 @@ def _tensor(data: bytes, entry: _Entry, dtype: int, shape: tuple[int, ...]) -> n
     return arr.reshape(shape).astype(DTYPES[dtype].newbyteorder("="))
 
 
-def _read_selftest(words: np.ndarray, vocab: int, num_labels: int) -> tuple[SelfTestCase, ...]:
-    cases: list[SelfTestCase] = []
-    pos = 0
-    while pos < len(words):
-        t = int(words[pos])
-        if t < 0 or pos + 1 + t + 1 + num_labels > len(words):
-            raise BlobInconsistentError(f"STST record at word {pos} runs past the tensor")
-        ids = tuple(int(v) for v in words[pos + 1 : pos + 1 + t])
-        label = int(words[pos + 1 + t])
-        logits = tuple(int(v) for v in words[pos + 2 + t : pos + 2 + t + num_labels])
-        if any(not 0 <= i < vocab for i in ids) or not 0 <= label < num_labels:
-            raise BlobInconsistentError(f"STST record at word {pos} has ids or label out of range")
-        cases.append(SelfTestCase(ids, label, logits))
-        pos += 2 + t + num_labels
-    return tuple(cases)
+def check_versions(head: bytes) -> None:
+    """The device's first-chunk check on a blob's first bytes (``tl_blob_check_versions``):
+    raise :class:`BlobMagicError`, :class:`BlobVersionError` or
+    :class:`BlobTokenizerVersionError` for a blob no reader of this version implements; fewer
+    than 28 bytes decide only what they hold."""
+    if len(head) >= 4 and head[:4] != MAGIC:
+        raise BlobMagicError(f"bad magic {bytes(head[:4])!r}, expected {MAGIC!r}")
+    if len(head) >= 6 and (version := int.from_bytes(head[4:6], "little")) not in FORMAT_VERSIONS:
+        raise BlobVersionError(
+            f"unsupported format version {version} (this reader implements {FORMAT_VERSIONS})"
+        )
+    if len(head) >= 28 and head[27] not in TOKENIZER_VERSIONS:
+        raise BlobTokenizerVersionError(
+            f"unsupported tokenizer version {head[27]} (this reader implements "
+            f"{TOKENIZER_VERSIONS})"
+        )
 
 
 def read_blob(data: bytes) -> Blob:
@@ -387,31 +374,11 @@ def read_blob(data: bytes) -> Blob:
     data = bytes(data)
     if len(data) < HEADER_SIZE:
         raise BlobTruncatedError(f"{len(data)} bytes is shorter than the {HEADER_SIZE}-byte header")
-    (
-        magic,
-        version,
-        header_size,
-        model_version,
-        total_size,
-        vocab,
-        max_len,
-        embed,
-        hidden,
-        num_labels,
-        pooling,
-        tok_version,
-        input_scale,
-        labels_offset,
-        labels_size,
-        dir_offset,
-        tensor_count,
-        frac_bits,
-        _reserved,
-    ) = HEADER.unpack_from(data, 0)
-    if magic != MAGIC:
-        raise BlobMagicError(f"bad magic {magic!r}, expected {MAGIC!r}")
-    if version != FORMAT_VERSION:
-        raise BlobVersionError(f"unsupported format version {version} (this reader knows 1)")
+    (_magic, _version, header_size, model_version, total_size, vocab, max_len, embed, hidden,
+     num_labels, pooling, tok_version, input_scale, labels_offset, labels_size, dir_offset,
+     tensor_count, frac_bits, _reserved,
+    ) = HEADER.unpack_from(data, 0)  # fmt: skip
+    check_versions(data[:6])
     if total_size > len(data):
         raise BlobTruncatedError(f"header says {total_size} bytes, got {len(data)}")
     if total_size < len(data):
@@ -421,6 +388,7 @@ def read_blob(data: bytes) -> Blob:
     (stored_crc,) = struct.unpack_from("<I", data, total_size - CRC_SIZE)
     if zlib.crc32(data[: total_size - CRC_SIZE]) != stored_crc:
         raise BlobCRCError("CRC-32 mismatch")
+    check_versions(data[:HEADER_SIZE])
 
     # 1. Header fields.
     _check_dims(
@@ -432,7 +400,6 @@ def read_blob(data: bytes) -> Blob:
         (header_size != HEADER_SIZE, f"header_size {header_size} != 64"),
         (model_version < 1, "model_version must be >= 1"),
         (pooling != POOLING_LAST, f"pooling {pooling} unknown (0 only)"),
-        (tok_version != TOKENIZER_VERSION, f"tokenizer_version {tok_version} unknown"),
         (labels_offset != HEADER_SIZE, f"labels_offset {labels_offset} != 64"),
         (labels_offset + labels_size > limit, "label table outside the blob"),
         (dir_offset != _align4(labels_offset + labels_size), "dir_offset misplaced"),
@@ -445,57 +412,71 @@ def read_blob(data: bytes) -> Blob:
     # 2. Labels and directory.
     labels = _read_labels(data, labels_offset, labels_size, num_labels)
     entries = _read_directory(data, dir_offset, tensor_count, limit)
-    by_tag: dict[bytes, _Entry] = {}
-    for e in entries:
-        if e.tag in REQUIRED_TAGS or e.tag == SELFTEST_TAG or e.tag in TAGGER_TAGS:
-            if e.tag in by_tag:
-                raise BlobInconsistentError(f"tensor {e.tag!r} appears twice")
-            by_tag[e.tag] = e
-    missing = [t.decode() for t in REQUIRED_TAGS if t not in by_tag]
-    if missing:
-        raise BlobInconsistentError(f"required tensors missing: {missing}")
+    by_tag = _match_rules(entries, tok_version)
 
-    # 3. Tensors with the shapes the header implies.
-    V, E, H, C = vocab, embed, hidden, num_labels
+    # 3. Tensors with the shapes the header implies, the LSTM ones decoded from their layout.
+    dims = {"V": vocab, "E": embed, "H": hidden, "4H": 4 * hidden, "2H": 2 * hidden}
+    dims |= {"C": num_labels}
 
-    def get(tag: bytes, dtype: int, *shape: int) -> np.ndarray:
-        return _tensor(data, by_tag[tag], dtype, shape)
+    def get(tag: bytes) -> np.ndarray:
+        rule = RULES_BY_TAG[tag]
+        entry = by_tag[tag]
+        shape = (entry.dim0,) if rule.shape == ("N",) else rule.dims(dims)
+        return _tensor(data, entry, rule.dtype, shape)
 
-    directions = [
-        DirectionTensors(
-            wx=get(p + b"WX ", 1, 4 * H, E),
-            wh=get(p + b"WH ", 1, 4 * H, H),
-            b=get(p + b"B  ", 3, 4 * H),
-            mx=get(p + b"MX ", 3, 4 * H),
-            nx=get(p + b"NX ", 3, 4 * H),
-            mh=get(p + b"MH ", 3, 4 * H),
-            nh=get(p + b"NH ", 3, 4 * H),
-        )
-        for p in (b"F", b"B")
-    ]
     try:
+        directions = [DirectionTensors(*unpack_direction(*(get(p + t) for t in DIR_TAGS)))
+                      for p in (b"F", b"B")]  # fmt: skip
         model = IntegerStudent(
-            emb=get(b"EMB ", 1, V, E),
+            emb=get(b"EMB "),
             fwd=directions[0],
             bwd=directions[1],
-            head_w=get(b"HW  ", 1, C, 2 * H),
-            head_b=get(b"HB  ", 3, C),
-            head_m=get(b"HM  ", 3, C),
-            head_n=get(b"HN  ", 3, C),
+            head_w=get(b"HW  "),
+            head_b=get(b"HB  "),
+            head_m=get(b"HM  "),
+            head_n=get(b"HN  "),
             labels=labels,
             max_len=max_len,
             input_scale=float(input_scale),
         )
-    except IntegerModelError as exc:
+    except (IntegerModelError, LayoutError) as exc:
         raise BlobInconsistentError(str(exc)) from exc
     selftest: tuple[SelfTestCase, ...] = ()
     if SELFTEST_TAG in by_tag:
-        st = by_tag[SELFTEST_TAG]
-        if st.dtype != 3 or st.ndim != 1:
-            raise BlobInconsistentError("STST must be a 1-D int32 tensor")
-        selftest = _read_selftest(get(SELFTEST_TAG, 3, st.dim0), V, C)
+        try:
+            selftest = read_selftest(get(SELFTEST_TAG), vocab, num_labels)
+        except SelfTestRecordError as exc:
+            raise BlobInconsistentError(str(exc)) from exc
+
+    def get_shaped(tag: bytes, dtype: int, *shape: int) -> np.ndarray:
+        return _tensor(data, by_tag[tag], dtype, shape)
+
     try:
-        tagger = read_tagger(set(by_tag), lambda t: (by_tag[t].dim0, by_tag[t].dim1), get, H)
+        tagger = read_tagger(set(by_tag), lambda t: (by_tag[t].dim0, by_tag[t].dim1), get_shaped,
+                             hidden)  # fmt: skip
     except TaggerSectionError as exc:
         raise BlobInconsistentError(f"tagging section: {exc}") from exc
     return Blob(model_version, tok_version, model, selftest, tagger)
+
+
+DIR_TAGS = (b"WX ", b"WH ", b"RQ ")
+RULES_BY_TAG = {r.tag: r for r in TENSOR_RULES}
+
+
+def _match_rules(entries: list[_Entry], tok_version: int) -> dict[bytes, _Entry]:
+    """Directory entries by tag for the tags the rules and the tagging section know (unknown
+    tags are skipped); a known tag twice, or a tensor the blob's tokenizer version requires
+    missing, is inconsistent."""
+    by_tag: dict[bytes, _Entry] = {}
+    for e in entries:
+        if e.tag in RULES_BY_TAG or e.tag in TAGGER_TAGS:
+            if e.tag in by_tag:
+                raise BlobInconsistentError(f"tensor {e.tag!r} appears twice")
+            if e.tag in RULES_BY_TAG and RULES_BY_TAG[e.tag].shape == ("N",) and e.ndim != 1:
+                raise BlobInconsistentError(f"tensor {e.tag!r} must be 1-D")
+            by_tag[e.tag] = e
+    missing = [r.tag.decode() for r in TENSOR_RULES
+               if tok_version in r.required_for and r.tag not in by_tag]  # fmt: skip
+    if missing:
+        raise BlobInconsistentError(f"required tensors missing: {missing}")
+    return by_tag

@@ -399,6 +399,26 @@ def _c_array(name: str, values: np.ndarray) -> str:
     return f"const int16_t {name}[TL_LUT_SIZE] = {{\n" + "\n".join(rows) + "\n};\n"
 
 
+def lut_segments(lut: np.ndarray) -> np.ndarray:
+    """The same table as 512 line segments, int32 ``[512, 2]`` of ``(base, slope)``: for a Q3.12
+    ``z`` with ``k = (z >> 7) + 256``, ``lut_lookup(lut, z) == (base[k] + slope[k] * z) >> 7``
+    exactly (``base = 128 * lut[k] + 64 - 128 * slope * (k - 256)``, ``slope = lut[k+1] -
+    lut[k]``): the form the Cortex-M4 kernel evaluates with one multiply-accumulate."""
+    table = lut.astype(np.int64)
+    slope = table[1:] - table[:-1]
+    k_signed = np.arange(LUT_SIZE - 1, dtype=np.int64) - 256
+    base = 128 * table[:-1] + 64 - 128 * slope * k_signed
+    return np.stack([base, slope], axis=1).astype(np.int32)
+
+
+def _c_segments(name: str, seg: np.ndarray) -> str:
+    rows = []
+    for start in range(0, len(seg), 4):
+        chunk = ", ".join(f"{{{int(b)}, {int(d)}}}" for b, d in seg[start : start + 4])
+        rows.append(f"    {chunk},")
+    return f"const int32_t {name}[TL_LUT_SIZE - 1][2] = {{\n" + "\n".join(rows) + "\n};\n"
+
+
 def render_c_lut() -> str:
     """The text of ``firmware/src/tl_lut_s16.c`` (declared in ``include/tl_activation.h``)."""
     return (
@@ -410,6 +430,11 @@ def render_c_lut() -> str:
         + _c_array("tl_sigmoid_lut", SIGMOID_LUT)
         + "\n/* tanh_lut[k] = clamp(floor(32768 * tanh(-8 + k/32) + 0.5), -32768, 32767) */\n"
         + _c_array("tl_tanh_lut", TANH_LUT)
+        + "\n/* The tables as line segments {base, slope}: lut(z) = (base + slope * z) >> 7,\n"
+        " * k = (z >> 7) + 256 (models.intlstm.lut_segments) */\n"
+        + _c_segments("tl_sigmoid_seg", lut_segments(SIGMOID_LUT))
+        + "\n"
+        + _c_segments("tl_tanh_seg", lut_segments(TANH_LUT))
     )
 
 

@@ -23,6 +23,15 @@ extern const int16_t tl_sigmoid_lut[TL_LUT_SIZE];
 /** @brief tanh_lut[k] = clamp(floor(32768 * tanh(-8 + k/32) + 0.5), -32768, 32767), Q0.15. */
 extern const int16_t tl_tanh_lut[TL_LUT_SIZE];
 
+/**
+ * @brief The same tables as 512 line segments {base, slope}: for k = (z >> 7) + 256,
+ *        lut(z) = (base[k] + slope[k] * z) >> 7 exactly (one multiply-accumulate per lookup on
+ *        the Cortex-M4 path; generated with the tables).
+ */
+extern const int32_t tl_sigmoid_seg[TL_LUT_SIZE - 1][2];
+/** @brief tanh_lut as line segments (see tl_sigmoid_seg). */
+extern const int32_t tl_tanh_seg[TL_LUT_SIZE - 1][2];
+
 /** @brief Q3.12 -> Q0.15 sigmoid by LUT with linear interpolation. */
 int16_t tl_sigmoid_s16(int16_t z);
 /** @brief Q3.12 -> Q0.15 tanh by LUT with linear interpolation. */

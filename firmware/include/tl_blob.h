@@ -1,10 +1,12 @@
 /**
  * @file tl_blob.h
- * @brief Model blob reader (docs/model-blob.md, format version 1).
+ * @brief Model blob reader (docs/model-blob.md, format version 2).
  *
  * tl_blob_parse() validates every rule of the format and fills a view whose pointers point
  * into the caller's blob bytes; nothing is copied, and no byte outside [blob, blob + len) is
- * ever read, whatever the input.
+ * ever read, whatever the input. A blob of a format or tokenizer version this firmware does
+ * not implement is refused with its own status (TL_ERR_UNSUPPORTED,
+ * TL_ERR_UNSUPPORTED_TOKENIZER), never read as another version.
  */
 #ifndef TL_BLOB_H
 #define TL_BLOB_H
@@ -20,8 +22,10 @@
 extern "C" {
 #endif
 
-/** @brief Blob format version read by this code. */
-#define TL_BLOB_FORMAT_VERSION 1
+/** @brief Blob format version read by this code (one at a time: the layout changes). */
+#define TL_BLOB_FORMAT_VERSION 2
+/** @brief Bit k set: tokenizer version k (docs/tokenizer.md) is implemented. */
+#define TL_BLOB_TOKENIZER_VERSIONS (1u << 1)
 /** @brief Size of the fixed header. */
 #define TL_BLOB_HEADER_SIZE 64u
 /** @brief Largest label count a blob may declare. */
@@ -41,7 +45,7 @@ typedef struct {
     uint32_t hidden;            /**< H */
     uint32_t num_labels;        /**< C */
     uint32_t pooling;           /**< 0: final forward + final backward state */
-    uint32_t tokenizer_version; /**< 1 */
+    uint32_t tokenizer_version; /**< docs/tokenizer.md version (see TL_BLOB_TOKENIZER_VERSIONS) */
     int32_t logit_frac_bits;    /**< 10 */
     const uint8_t *labels;      /**< label table: C entries of (u8 length, UTF-8 bytes) */
     uint32_t labels_size;       /**< bytes of the label table */
@@ -58,9 +62,19 @@ typedef struct {
  * @param[in]  len   number of bytes received
  * @param[out] view  filled only on TL_OK
  * @return TL_OK, TL_ERR_TRUNCATED, TL_ERR_BAD_MAGIC, TL_ERR_UNSUPPORTED, TL_ERR_OVERSIZED,
- *         TL_ERR_BAD_CRC, TL_ERR_INCONSISTENT, TL_ERR_MISALIGNED or TL_ERR_ARG
+ *         TL_ERR_BAD_CRC, TL_ERR_UNSUPPORTED_TOKENIZER, TL_ERR_INCONSISTENT,
+ *         TL_ERR_MISALIGNED or TL_ERR_ARG
  */
 tl_status_t tl_blob_parse(const uint8_t *blob, size_t len, tl_blob_view_t *view);
+
+/**
+ * @brief Versions check on the first bytes of a blob (an OTA image's first chunk), before the
+ *        rest has arrived: magic, format version and tokenizer version.
+ * @return TL_OK when this firmware implements both versions (or fewer than 28 bytes were
+ *         given: nothing to decide yet), TL_ERR_BAD_MAGIC, TL_ERR_UNSUPPORTED or
+ *         TL_ERR_UNSUPPORTED_TOKENIZER
+ */
+tl_status_t tl_blob_check_versions(const uint8_t *head, size_t len);
 
 /**
  * @brief Name of label @p k (not NUL-terminated).

@@ -20,7 +20,7 @@ extern "C" {
 #endif
 
 /** @brief ABI version; bumped on any signature change. */
-#define TL_API_VERSION 1
+#define TL_API_VERSION 2
 
 /** @brief Returns TL_API_VERSION. */
 int tl_api_version(void);
@@ -52,6 +52,23 @@ int tl_api_engine_selftest(void *engine);
 int tl_api_classify(void *engine, const uint8_t *text, size_t len, uint32_t *label,
                     int32_t *logits, uint32_t logits_cap, float *confidence, uint16_t *ids,
                     uint32_t ids_cap, uint32_t *n_ids);
+
+/**
+ * @brief Classify @p count texts in one call (what a batch costs without the caller's
+ *        per-call overhead): text k is bytes [offsets[k], offsets[k+1]) of @p texts.
+ * @param[out] labels       count argmax indices
+ * @param[out] logits       count x @p logits_stride int32 (stride >= num_labels)
+ * @param[out] confidences  count softmax probabilities
+ * @return TL_OK, or the first failing text's status
+ */
+int tl_api_classify_batch(void *engine, const uint8_t *texts, const uint32_t *offsets,
+                          uint32_t count, uint32_t *labels, int32_t *logits,
+                          uint32_t logits_stride, float *confidences);
+
+/** @brief The kernels in use: 0 portable C, 1 x86-64 AVX2 (tl_cpu.h). */
+int tl_api_kernels(void);
+/** @brief 1: force the portable kernels (every SIMD path must give the same results); 0: best. */
+void tl_api_force_portable(int on);
 
 /** @brief Bytes of a device context. */
 size_t tl_api_device_size(void);

@@ -99,7 +99,13 @@ tl_status_t tl_ota_init(tl_ota_t *ota, const tl_flash_ops_t *flash, const tl_ota
 /** @brief Start staging an image into the inactive slot (erases it). */
 tl_status_t tl_ota_begin(tl_ota_t *ota, const tl_ota_manifest_t *manifest);
 
-/** @brief Write the next chunk; @p offset must equal the bytes written so far. */
+/**
+ * @brief Write the next chunk; @p offset must equal the bytes written so far.
+ *
+ * The first chunk's blob header is checked at once (tl_blob_check_versions()): a format or
+ * tokenizer version this firmware does not implement ends the update with TL_ERR_UNSUPPORTED
+ * or TL_ERR_UNSUPPORTED_TOKENIZER (TL_ERR_BAD_MAGIC for something else); the old model stays.
+ */
 tl_status_t tl_ota_write_chunk(tl_ota_t *ota, uint32_t offset, const uint8_t *data, uint32_t len,
                                uint32_t crc32);
 

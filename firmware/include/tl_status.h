@@ -16,7 +16,7 @@ typedef enum {
     TL_ERR_BUFFER = -2,           /**< caller buffer too small */
     TL_ERR_TRUNCATED = -3,        /**< blob shorter than its header or its total_size */
     TL_ERR_BAD_MAGIC = -4,        /**< blob magic is not "TLSM" */
-    TL_ERR_UNSUPPORTED = -5,      /**< unknown blob format version */
+    TL_ERR_UNSUPPORTED = -5,      /**< blob format version this firmware does not implement */
     TL_ERR_OVERSIZED = -6,        /**< more bytes given than the blob's total_size */
     TL_ERR_BAD_CRC = -7,          /**< blob CRC32 mismatch */
     TL_ERR_INCONSISTENT = -8,     /**< header, labels, directory or tensors do not agree */
@@ -29,7 +29,9 @@ typedef enum {
     TL_ERR_STATE = -15,           /**< call not valid in the slot manager's current state */
     TL_ERR_NO_MODEL = -16,        /**< no bootable model in any slot */
     TL_ERR_SELFTEST = -17,        /**< blob self-test (STST) produced different logits */
-    TL_ERR_TOO_LARGE = -18        /**< image larger than a slot */
+    TL_ERR_TOO_LARGE = -18,       /**< image larger than a slot */
+    TL_ERR_UNSUPPORTED_TOKENIZER = -19 /**< blob tokenizer version this firmware does not
+                                            implement */
 } tl_status_t;
 
 /** @brief Short human-readable name of a status code (never NULL). */

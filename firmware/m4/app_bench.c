@@ -1,13 +1,15 @@
 /* Cortex-M4 cost benchmark, run under QEMU with -icount shift=0 (see insn_counter.h): executed
  * instructions per message at 16, 32 and 64 tokens (tokenizer + both LSTM directions + head +
- * confidence), for the matrix-vector kernel alone, and for the tokenizer alone. Prints
- * "BENCH key=value ..." lines that benchmarks/mcu_cost.py parses. */
+ * confidence), for the tokenizer alone, and for each kernel alone (one call, the model's own
+ * tensors). Prints "BENCH key=value ..." lines that benchmarks/mcu_cost.py parses. */
 #include <string.h>
 
 #include "golden_check.h"
 #include "insn_counter.h"
 #include "semihost.h"
+#include "tl_embedding.h"
 #include "tl_engine.h"
+#include "tl_lstm.h"
 #include "tl_matvec.h"
 #include "tl_tokenizer.h"
 
@@ -21,8 +23,19 @@ extern const uint8_t tl_bench_blob[], tl_bench_blob_end[];
 
 static uint32_t g_scratch[4096];
 static uint8_t g_text[3 * 1024];
-static int8_t g_vec[512];
+static int16_t g_vec[512];
 static int32_t g_acc[1024];
+
+static void emit(const char *key, int64_t value);
+
+static void kernel_line(const char *name, uint32_t insns, int64_t macs)
+{
+    semihost_write0("BENCH kind=kernel path=" KERNEL_PATH " name=");
+    semihost_write0(name);
+    emit("insns=", insns);
+    emit("macs=", macs);
+    semihost_line("");
+}
 
 static void emit(const char *key, int64_t value)
 {
@@ -94,29 +107,60 @@ int main(void)
         semihost_line("");
     }
 
-    /* 2. The matrix-vector kernel alone on the LSTM's two shapes. */
+    /* 2. Each kernel alone, on the model's own tensors (forward direction), with inputs of the
+     *    sizes a step sees; instructions per call. */
     for (uint32_t j = 0; j < 256u; j++) {
-        g_vec[j] = (int8_t)((int32_t)(j * 97u % 255u) - 127);
+        g_vec[j] = (int16_t)((int32_t)(j * 97u % 255u) - 127);
     }
     const tl_lstm_dir_t *d = &v.dir[0];
-    uint32_t rows = 4u * v.hidden;
+    const uint32_t rows = 4u * v.hidden;
+    static int32_t acc_b[1024], acc_h[1024];
+    static int16_t state[512], xab[1024];
     uint32_t a = insn_counter_read();
-    tl_matvec_s8(d->wx, g_vec, rows, v.embed_dim, g_acc);
-    tl_matvec_s8(d->wh, g_vec, rows, v.hidden, g_acc);
+    tl_matvec_paired_s8(d->wh, g_vec, rows, v.hidden, acc_h);
     uint32_t b = insn_counter_read();
-    semihost_write0("BENCH kind=matvec path=" KERNEL_PATH);
-    emit("insns=", (int64_t)(b - a - overhead));
-    emit("macs=", (int64_t)rows * (v.embed_dim + v.hidden));
-    semihost_line("");
+    kernel_line("recurrent_matvec", b - a - overhead, (int64_t)rows * v.hidden);
 
-    /* 3. The two-token input projection (what tl_lstm_sequence uses for Wx). */
-    static int32_t acc_b[1024];
     a = insn_counter_read();
-    tl_matvec_s8_x2(d->wx, g_vec, g_vec + 64, rows, v.embed_dim, g_acc, acc_b);
+    tl_matvec_paired_s8(d->wx, g_vec, rows, v.embed_dim, g_acc);
     b = insn_counter_read();
-    semihost_write0("BENCH kind=matvec_x2 path=" KERNEL_PATH);
-    emit("insns=", (int64_t)(b - a - overhead));
-    emit("macs=", (int64_t)2 * rows * v.embed_dim);
-    semihost_line("");
+    kernel_line("input_matvec", b - a - overhead, (int64_t)rows * v.embed_dim);
+
+    a = insn_counter_read();
+    tl_embedding_x2_s8(v.emb, v.embed_dim, 5u, 9u, xab);
+    b = insn_counter_read();
+    kernel_line("embedding_x2", b - a - overhead, 0);
+
+    a = insn_counter_read();
+    tl_matvec_paired_x2_s8(d->wx, xab, rows, v.embed_dim, g_acc, acc_b);
+    b = insn_counter_read();
+    kernel_line("input_matvec_x2", b - a - overhead, 2 * (int64_t)rows * v.embed_dim);
+
+    a = insn_counter_read();
+    tl_lstm_preact_s32(d, g_acc, acc_h, rows, g_acc);
+    b = insn_counter_read();
+    kernel_line("preact", b - a - overhead, 0);
+
+    a = insn_counter_read();
+    tl_lstm_cell_s16(g_acc, state, v.hidden);
+    b = insn_counter_read();
+    kernel_line("cell", b - a - overhead, 0);
+
+    int8_t pooled[512];
+    for (uint32_t j = 0; j < 2u * v.hidden; j++) {
+        pooled[j] = (int8_t)state[j % v.hidden];
+    }
+    a = insn_counter_read();
+    (void)tl_fully_connected_s8(&v.head, pooled, 2u * v.hidden, v.num_labels, logits, g_scratch,
+                                sizeof g_scratch);
+    b = insn_counter_read();
+    kernel_line("head", b - a - overhead, (int64_t)v.num_labels * 2u * v.hidden);
+
+    a = insn_counter_read();
+    (void)tl_argmax_s32(logits, v.num_labels);
+    float conf = tl_confidence_f32(logits, v.num_labels, v.logit_frac_bits);
+    b = insn_counter_read();
+    kernel_line("argmax_confidence", b - a - overhead, 0);
+    (void)conf;
     return 0;
 }

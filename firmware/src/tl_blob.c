@@ -1,45 +1,51 @@
-/* Model blob reader (docs/model-blob.md v1). Every offset and size from the blob is checked
- * in 64-bit arithmetic against the received length before it is used, the CRC is checked
- * before anything past the header is interpreted, and header fields are read byte by byte
- * (little-endian) so the header itself needs no alignment. Tensor pointers are handed out in
- * place, so the blob base must be 4-byte aligned. */
+/* Model blob reader (docs/model-blob.md, format 2). Every offset and size from the blob is
+ * checked in 64-bit arithmetic against the received length before it is used, the CRC is
+ * checked before anything past the header is interpreted, and header fields are read byte by
+ * byte (little-endian) so the header itself needs no alignment. Tensor pointers are handed out
+ * in place, so the blob base must be 4-byte aligned.
+ *
+ * Which tensors a blob holds is one table, k_rules: tag, dtype, shape from the header, and the
+ * tokenizer versions that require it (0: optional). A new tokenizer version sets its bit in
+ * TL_BLOB_TOKENIZER_VERSIONS and adds its rows here. */
 #include <string.h>
 
 #include "tl_blob.h"
 #include "tl_utf8_internal.h"
 
 _Static_assert(sizeof(float) == 4, "f32 input_scale");
+_Static_assert(sizeof(tl_lstm_rq_t) == 8u * sizeof(int32_t), "requant record is 8 int32");
 
 enum { DT_INT8 = 1, DT_INT16 = 2, DT_INT32 = 3 };
+/* dims as functions of the header; D_ANY: any length (1-D), D_ONE: 1 (vector) */
+enum { D_V, D_E, D_H, D_4H, D_C, D_2H, D_RQ, D_ANY, D_ONE };
+#define TOK_V1 (1u << 1)
 
 typedef struct {
     char tag[5];
     uint8_t dtype;
     uint8_t ndim;
-    /* dims as functions of the header: 0 = V, 1 = E, 2 = H, 3 = 4H, 4 = C, 5 = 2H */
     uint8_t dim0;
-    uint8_t dim1; /* 0xFF: vector */
-} req_tensor_t;
+    uint8_t dim1;
+    uint8_t required; /* bit k: required when the blob's tokenizer_version is k */
+} tensor_rule_t;
 
-enum { D_V, D_E, D_H, D_4H, D_C, D_2H, D_NONE = 0xFF };
-
-#define N_REQUIRED 19u
-static const req_tensor_t k_required[N_REQUIRED] = {
-    {"EMB ", DT_INT8, 2, D_V, D_E},     {"FWX ", DT_INT8, 2, D_4H, D_E},
-    {"FWH ", DT_INT8, 2, D_4H, D_H},    {"FB  ", DT_INT32, 1, D_4H, D_NONE},
-    {"FMX ", DT_INT32, 1, D_4H, D_NONE}, {"FNX ", DT_INT32, 1, D_4H, D_NONE},
-    {"FMH ", DT_INT32, 1, D_4H, D_NONE}, {"FNH ", DT_INT32, 1, D_4H, D_NONE},
-    {"BWX ", DT_INT8, 2, D_4H, D_E},    {"BWH ", DT_INT8, 2, D_4H, D_H},
-    {"BB  ", DT_INT32, 1, D_4H, D_NONE}, {"BMX ", DT_INT32, 1, D_4H, D_NONE},
-    {"BNX ", DT_INT32, 1, D_4H, D_NONE}, {"BMH ", DT_INT32, 1, D_4H, D_NONE},
-    {"BNH ", DT_INT32, 1, D_4H, D_NONE}, {"HW  ", DT_INT8, 2, D_C, D_2H},
-    {"HB  ", DT_INT32, 1, D_C, D_NONE},  {"HM  ", DT_INT32, 1, D_C, D_NONE},
-    {"HN  ", DT_INT32, 1, D_C, D_NONE},
+enum { T_EMB, T_FWX, T_FWH, T_FRQ, T_BWX, T_BWH, T_BRQ, T_HW, T_HB, T_HM, T_HN, T_STST, T_COUNT };
+static const tensor_rule_t k_rules[T_COUNT] = {
+    [T_EMB] = {"EMB ", DT_INT8, 2, D_V, D_E, TOK_V1},
+    [T_FWX] = {"FWX ", DT_INT8, 2, D_4H, D_E, TOK_V1}, /* paired rows, gate-interleaved */
+    [T_FWH] = {"FWH ", DT_INT8, 2, D_4H, D_H, TOK_V1},
+    [T_FRQ] = {"FRQ ", DT_INT32, 2, D_4H, D_RQ, TOK_V1}, /* requant records */
+    [T_BWX] = {"BWX ", DT_INT8, 2, D_4H, D_E, TOK_V1},
+    [T_BWH] = {"BWH ", DT_INT8, 2, D_4H, D_H, TOK_V1},
+    [T_BRQ] = {"BRQ ", DT_INT32, 2, D_4H, D_RQ, TOK_V1},
+    [T_HW] = {"HW  ", DT_INT8, 2, D_C, D_2H, TOK_V1},
+    [T_HB] = {"HB  ", DT_INT32, 1, D_C, D_ONE, TOK_V1},
+    [T_HM] = {"HM  ", DT_INT32, 1, D_C, D_ONE, TOK_V1},
+    [T_HN] = {"HN  ", DT_INT32, 1, D_C, D_ONE, TOK_V1},
+    [T_STST] = {"STST", DT_INT32, 1, D_ANY, D_ONE, 0},
 };
-/* Indices into k_required of the multiplier and shift tensors. */
-static const uint8_t k_mult_idx[] = {4, 6, 11, 13, 17};
-static const uint8_t k_shift_idx[] = {5, 7, 12, 14, 18};
 #define DIR_ENTRY_SIZE 24u
+#define WEIGHT_MAX 127
 
 static uint32_t rd16(const uint8_t *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8); }
 
@@ -60,6 +66,7 @@ static uint32_t dim_value(uint8_t which, const tl_blob_view_t *v)
     case D_4H: return 4u * v->hidden;
     case D_C: return v->num_labels;
     case D_2H: return 2u * v->hidden;
+    case D_RQ: return (uint32_t)(sizeof(tl_lstm_rq_t) / sizeof(int32_t));
     default: return 1u;
     }
 }
@@ -80,7 +87,7 @@ static tl_status_t check_header(const uint8_t *b, tl_blob_view_t *v)
         v->max_len < 1u || v->max_len > TL_MAX_LEN || v->embed_dim < 1u ||
         v->embed_dim > 256u || v->hidden < 1u || v->hidden > TL_MAX_HIDDEN ||
         v->num_labels < 2u || v->num_labels > TL_MAX_LABELS || v->pooling != 0u ||
-        v->tokenizer_version != 1u || v->logit_frac_bits != 10) {
+        v->logit_frac_bits != 10) {
         return TL_ERR_INCONSISTENT;
     }
     return TL_OK; /* reserved bytes 52..63 are ignored (docs/model-blob.md clarifications) */
@@ -166,58 +173,77 @@ static tl_status_t check_selftest(const int32_t *s, uint32_t n, const tl_blob_vi
     return TL_OK;
 }
 
-tl_status_t tl_blob_parse(const uint8_t *blob, size_t len, tl_blob_view_t *view)
+static int64_t offset64(int32_t lo, int32_t hi)
 {
-    if (blob == NULL || view == NULL) {
+    return (int64_t)(((uint64_t)(uint32_t)hi << 32) | (uint32_t)lo);
+}
+
+/* One stored row's requant record (tl_lstm.h): multipliers in [2^30, 2^31), n = S + 32 in
+ * 1..62, the recurrent offset 2^(nh-1), the input offset b * Mx + 2^(nx-1) with an int32 b.
+ * *ge32 is cleared when a shift is below 32 (the fast path's limit). */
+static int record_ok(const tl_lstm_rq_t *q, uint32_t *ge32)
+{
+    if (q->mx < (int32_t)(1u << 30) || q->mh < (int32_t)(1u << 30) || q->sx < -31 ||
+        q->sx > 30 || q->sh < -31 || q->sh > 30) {
+        return 0;
+    }
+    const int64_t half_x = (int64_t)1 << (q->sx + 31), half_h = (int64_t)1 << (q->sh + 31);
+    if (offset64(q->clh, q->chh) != half_h) {
+        return 0;
+    }
+    int64_t off = offset64(q->clx, q->chx);
+    if (off < INT64_MIN + half_x) {
+        return 0; /* the bias would be below -2^31 (and off - half_x would overflow) */
+    }
+    int64_t biased = off - half_x;
+    int64_t b = biased / q->mx; /* exact for a valid record, so truncation = floor */
+    if (b < INT32_MIN || b > INT32_MAX || b * q->mx != biased) {
+        return 0;
+    }
+    if (q->sx < 0 || q->sh < 0) {
+        *ge32 = 0u;
+    }
+    return 1;
+}
+
+/* Paired-row weights: both rows' weights in [-127, 127] (the low byte is the even row's). */
+static int paired_ok(const int16_t *w, uint64_t count)
+{
+    for (uint64_t i = 0; i < count; i++) {
+        int32_t v = w[i];
+        int32_t lo = ((v & 0xFF) ^ 0x80) - 0x80;
+        int32_t hi = (v - lo) / 256; /* exact */
+        if (lo < -WEIGHT_MAX || hi < -WEIGHT_MAX || hi > WEIGHT_MAX) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+tl_status_t tl_blob_check_versions(const uint8_t *head, size_t len)
+{
+    if (head == NULL && len != 0u) {
         return TL_ERR_ARG;
     }
-    if (((uintptr_t)blob & 3u) != 0u) {
-        return TL_ERR_MISALIGNED;
-    }
-    /* 1. Fixed header, total size, CRC. */
-    if (len < TL_BLOB_HEADER_SIZE) {
-        return TL_ERR_TRUNCATED;
-    }
-    if (memcmp(blob, "TLSM", 4) != 0) {
+    if (len >= 4u && memcmp(head, "TLSM", 4) != 0) {
         return TL_ERR_BAD_MAGIC;
     }
-    if (rd16(blob + 4) != TL_BLOB_FORMAT_VERSION) {
+    if (len >= 6u && rd16(head + 4) != TL_BLOB_FORMAT_VERSION) {
         return TL_ERR_UNSUPPORTED;
     }
-    uint64_t total = rd32(blob + 12);
-    if (total > len) {
-        return TL_ERR_TRUNCATED;
+    if (len >= 28u && (head[27] >= 32u || ((TL_BLOB_TOKENIZER_VERSIONS >> head[27]) & 1u) == 0u)) {
+        return TL_ERR_UNSUPPORTED_TOKENIZER;
     }
-    if (total < len) {
-        return TL_ERR_OVERSIZED;
-    }
-    if (total < TL_BLOB_HEADER_SIZE + 4u) {
-        return TL_ERR_TRUNCATED; /* no room for the CRC (as models/blob.py says) */
-    }
-    uint64_t end_data = total - 4u;
-    if (tl_crc32(0, blob, (size_t)end_data) != rd32(blob + end_data)) {
-        return TL_ERR_BAD_CRC;
-    }
-    tl_blob_view_t v;
-    memset(&v, 0, sizeof v);
-    v.total_size = (uint32_t)total;
-    tl_status_t st = check_header(blob, &v);
-    if (st != TL_OK) {
-        return st;
-    }
-    /* 2. Labels and directory bounds. */
-    uint64_t dir_off = 0;
-    st = check_labels(blob, end_data, &v, &dir_off);
-    if (st != TL_OK) {
-        return st;
-    }
-    uint64_t count = rd32(blob + 44);
+    return TL_OK;
+}
+
+/* Directory: every entry well-formed, aligned, inside the data area, not overlapping another;
+ * known tags with the dtype and shape the header implies, at most once each. */
+static tl_status_t check_directory(const uint8_t *blob, uint64_t dir_off, uint64_t count,
+                                   uint64_t end_data, const tl_blob_view_t *v,
+                                   const void *found[T_COUNT], uint32_t *stst_len)
+{
     uint64_t dir_end = dir_off + count * DIR_ENTRY_SIZE;
-    if (count < N_REQUIRED || dir_end > end_data) {
-        return TL_ERR_INCONSISTENT;
-    }
-    /* 3. Every entry: well-formed, aligned, inside the data area, no overlap. */
-    const void *found[N_REQUIRED] = {0};
     for (uint64_t e = 0; e < count; e++) {
         const uint8_t *d = blob + dir_off + e * DIR_ENTRY_SIZE;
         uint32_t dtype = d[4], ndim = d[5];
@@ -236,70 +262,133 @@ tl_status_t tl_blob_parse(const uint8_t *blob, size_t len, tl_blob_view_t *view)
                 return TL_ERR_INCONSISTENT;
             }
         }
-        /* Known tags: dtype and shape must match the header. */
-        for (uint32_t r = 0; r < N_REQUIRED; r++) {
-            const req_tensor_t *req = &k_required[r];
-            if (memcmp(d, req->tag, 4) != 0) {
+        for (uint32_t r = 0; r < T_COUNT; r++) {
+            const tensor_rule_t *rule = &k_rules[r];
+            if (memcmp(d, rule->tag, 4) != 0) {
                 continue;
             }
-            if (found[r] != NULL || dtype != req->dtype || ndim != req->ndim ||
-                dim0 != dim_value(req->dim0, &v) || dim1 != dim_value(req->dim1, &v)) {
+            if (found[r] != NULL || dtype != rule->dtype || ndim != rule->ndim ||
+                (rule->dim0 != D_ANY && dim0 != dim_value(rule->dim0, v)) ||
+                dim1 != dim_value(rule->dim1, v)) {
                 return TL_ERR_INCONSISTENT;
             }
             found[r] = blob + off;
-        }
-        if (memcmp(d, "STST", 4) == 0) {
-            if (v.selftest != NULL || dtype != DT_INT32 || ndim != 1u) {
-                return TL_ERR_INCONSISTENT;
+            if (r == T_STST) {
+                *stst_len = (uint32_t)dim0;
             }
-            v.selftest = (const int32_t *)(const void *)(blob + off);
-            v.selftest_len = (uint32_t)dim0;
         }
     }
-    for (uint32_t r = 0; r < N_REQUIRED; r++) {
-        if (found[r] == NULL) {
+    for (uint32_t r = 0; r < T_COUNT; r++) {
+        if (found[r] == NULL && ((k_rules[r].required >> v->tokenizer_version) & 1u) != 0u) {
             return TL_ERR_INCONSISTENT;
         }
     }
-    /* 4. Requantisation parameters. */
-    for (uint32_t i = 0; i < sizeof k_mult_idx; i++) {
-        const int32_t *m = (const int32_t *)found[k_mult_idx[i]];
-        const int32_t *n = (const int32_t *)found[k_shift_idx[i]];
-        uint32_t rows = k_required[k_mult_idx[i]].dim0 == D_C ? v.num_labels : 4u * v.hidden;
+    return TL_OK;
+}
+
+/* Numbers inside the tensors: requant records, head multipliers, paired weights, STST. */
+static tl_status_t check_values(const void *const found[T_COUNT], tl_blob_view_t *v)
+{
+    const uint32_t rows = 4u * v->hidden;
+    for (uint32_t d = 0; d < 2u; d++) {
+        const uint32_t t = d == 0u ? T_FWX : T_BWX;
+        const tl_lstm_rq_t *rq = (const tl_lstm_rq_t *)found[t + 2u];
+        uint32_t ge32 = 1u;
         for (uint32_t r = 0; r < rows; r++) {
-            if (m[r] < (int32_t)(1u << 30) || n[r] < 1 || n[r] > 62) {
+            if (!record_ok(&rq[r], &ge32)) {
                 return TL_ERR_INCONSISTENT;
             }
         }
+        const int16_t *wx = (const int16_t *)found[t], *wh = (const int16_t *)found[t + 1u];
+        if (!paired_ok(wx, (uint64_t)rows / 2u * v->embed_dim) ||
+            !paired_ok(wh, (uint64_t)rows / 2u * v->hidden)) {
+            return TL_ERR_INCONSISTENT;
+        }
+        v->dir[d].wx = wx;
+        v->dir[d].wh = wh;
+        v->dir[d].rq = rq;
+        v->dir[d].fast_requant = ge32;
     }
-    if (v.selftest != NULL) {
-        st = check_selftest(v.selftest, v.selftest_len, &v);
-        if (st != TL_OK) {
-            return st;
+    const int32_t *hm = (const int32_t *)found[T_HM], *hn = (const int32_t *)found[T_HN];
+    for (uint32_t k = 0; k < v->num_labels; k++) {
+        if (hm[k] < (int32_t)(1u << 30) || hn[k] < 1 || hn[k] > 62) {
+            return TL_ERR_INCONSISTENT;
         }
     }
-    /* 5. Hand out the view. */
-    v.emb = (const int8_t *)found[0];
-    for (uint32_t d = 0; d < 2u; d++) {
-        const void *const *f = found + 1u + 7u * d;
-        v.dir[d].wx = (const int8_t *)f[0];
-        v.dir[d].wh = (const int8_t *)f[1];
-        v.dir[d].b = (const int32_t *)f[2];
-        v.dir[d].mx = (const int32_t *)f[3];
-        v.dir[d].nx = (const int32_t *)f[4];
-        v.dir[d].mh = (const int32_t *)f[5];
-        v.dir[d].nh = (const int32_t *)f[6];
-        v.dir[d].shifts_ge32 = 1u;
-        for (uint32_t r = 0; r < 4u * v.hidden; r++) {
-            if (v.dir[d].nx[r] < 32 || v.dir[d].nh[r] < 32) {
-                v.dir[d].shifts_ge32 = 0u;
-            }
-        }
+    if (v->selftest != NULL) {
+        return check_selftest(v->selftest, v->selftest_len, v);
     }
-    v.head.w = (const int8_t *)found[15];
-    v.head.b = (const int32_t *)found[16];
-    v.head.m = (const int32_t *)found[17];
-    v.head.n = (const int32_t *)found[18];
+    return TL_OK;
+}
+
+tl_status_t tl_blob_parse(const uint8_t *blob, size_t len, tl_blob_view_t *view)
+{
+    if (blob == NULL || view == NULL) {
+        return TL_ERR_ARG;
+    }
+    if (((uintptr_t)blob & 3u) != 0u) {
+        return TL_ERR_MISALIGNED;
+    }
+    /* 1. Fixed header, versions, total size, CRC. */
+    if (len < TL_BLOB_HEADER_SIZE) {
+        return TL_ERR_TRUNCATED;
+    }
+    tl_status_t st = tl_blob_check_versions(blob, 6u); /* magic, format version */
+    if (st != TL_OK) {
+        return st;
+    }
+    uint64_t total = rd32(blob + 12);
+    if (total > len) {
+        return TL_ERR_TRUNCATED;
+    }
+    if (total < len) {
+        return TL_ERR_OVERSIZED;
+    }
+    if (total < TL_BLOB_HEADER_SIZE + 4u) {
+        return TL_ERR_TRUNCATED; /* no room for the CRC (as models/blob.py says) */
+    }
+    uint64_t end_data = total - 4u;
+    if (tl_crc32(0, blob, (size_t)end_data) != rd32(blob + end_data)) {
+        return TL_ERR_BAD_CRC;
+    }
+    st = tl_blob_check_versions(blob, TL_BLOB_HEADER_SIZE); /* tokenizer version */
+    if (st != TL_OK) {
+        return st;
+    }
+    tl_blob_view_t v;
+    memset(&v, 0, sizeof v);
+    v.total_size = (uint32_t)total;
+    st = check_header(blob, &v);
+    if (st != TL_OK) {
+        return st;
+    }
+    /* 2. Labels and directory bounds. */
+    uint64_t dir_off = 0;
+    st = check_labels(blob, end_data, &v, &dir_off);
+    if (st != TL_OK) {
+        return st;
+    }
+    uint64_t count = rd32(blob + 44);
+    if (dir_off + count * DIR_ENTRY_SIZE > end_data) {
+        return TL_ERR_INCONSISTENT;
+    }
+    /* 3. Directory entries against the rules, then the numbers inside the tensors. */
+    const void *found[T_COUNT] = {0};
+    st = check_directory(blob, dir_off, count, end_data, &v, found, &v.selftest_len);
+    if (st != TL_OK) {
+        return st;
+    }
+    v.selftest = (const int32_t *)found[T_STST];
+    st = check_values(found, &v);
+    if (st != TL_OK) {
+        return st;
+    }
+    /* 4. Hand out the view. */
+    v.emb = (const int8_t *)found[T_EMB];
+    v.head.w = (const int8_t *)found[T_HW];
+    v.head.b = (const int32_t *)found[T_HB];
+    v.head.m = (const int32_t *)found[T_HM];
+    v.head.n = (const int32_t *)found[T_HN];
     *view = v;
     return TL_OK;
 }

@@ -1,8 +1,9 @@
 /* Flat ABI for ctypes (host library only). Contexts are caller-allocated opaque bytes so the
- * library never allocates; scratch is sized for the largest model format version 1 allows. */
+ * library never allocates; scratch is sized for the largest model the blob format allows. */
 #include <string.h>
 
 #include "tl_capi.h"
+#include "tl_cpu.h"
 #include "tl_engine.h"
 #include "tl_flash_ram.h"
 #include "tl_ota.h"
@@ -12,8 +13,10 @@
 #define DEVICE_MAGIC 0x44565454u
 #define FLASH_SIZE 0x100000u
 #define ERASE_UNIT 0x4000u
-/* ids[1024] + pooled[512] + c[256] + LSTM scratch (3 x 4 x 256 int32), in 32-bit words */
-#define SCRATCH_WORDS ((2048u + 512u + 512u + 12288u) / 4u)
+/* Largest model the format allows (L = 1024, E = H = 256), in 32-bit words: ids[1024] u16 +
+ * pooled[512] i8 + c[256] i16 + h[256] i16 + LSTM scratch (tl_lstm_scratch_internal.h:
+ * 3 x 1024 int32 + 1024 int16 + x 1024 bytes + h 256 int16). */
+#define SCRATCH_WORDS ((2048u + 512u + 512u + 512u + 12288u + 2048u + 1024u + 512u) / 4u)
 
 typedef struct {
     uint32_t magic;
@@ -140,6 +143,39 @@ int tl_api_classify(void *engine, const uint8_t *text, size_t len, uint32_t *lab
     *n_ids = out.n_ids;
     return TL_OK;
 }
+
+int tl_api_classify_batch(void *engine, const uint8_t *texts, const uint32_t *offsets,
+                          uint32_t count, uint32_t *labels, int32_t *logits,
+                          uint32_t logits_stride, float *confidences)
+{
+    engine_t *e = (engine_t *)engine;
+    if (engine_ok(e) == NULL || offsets == NULL || labels == NULL || logits == NULL ||
+        confidences == NULL || (texts == NULL && count != 0u)) {
+        return TL_ERR_ARG;
+    }
+    if (logits_stride < e->view.num_labels) {
+        return TL_ERR_BUFFER;
+    }
+    for (uint32_t k = 0; k < count; k++) {
+        if (offsets[k + 1u] < offsets[k]) {
+            return TL_ERR_ARG;
+        }
+        tl_engine_out_t out = {logits + (size_t)k * logits_stride, NULL, 0, 0, 0.0f};
+        tl_status_t st = tl_engine_classify(&e->view, texts + offsets[k],
+                                            offsets[k + 1u] - offsets[k], e->scratch,
+                                            sizeof e->scratch, &out);
+        if (st != TL_OK) {
+            return st;
+        }
+        labels[k] = out.label;
+        confidences[k] = out.confidence;
+    }
+    return TL_OK;
+}
+
+int tl_api_kernels(void) { return (int)tl_cpu_kernels(); }
+
+void tl_api_force_portable(int on) { tl_cpu_force_portable(on); }
 
 size_t tl_api_device_size(void) { return sizeof(device_t); }
 

@@ -1,6 +1,7 @@
 /* Top level: ties tokenizer, both LSTM directions, pooling (mode 0) and the head together over
  * one caller-owned scratch buffer laid out as
- *   ids[L] u16 | pooled[2H] i8 (h_fwd ; h_bwd) | c[H] i16 | kernel scratch (max of LSTM, head)
+ *   ids[L] u16 | pooled[2H] i8 (h_fwd ; h_bwd) | state[2H] i16 (self-test: c, h) |
+ *   kernel scratch (max of LSTM, head)
  * each part starting on a 4-byte boundary. */
 #include <string.h>
 
@@ -12,14 +13,14 @@ static size_t align4(size_t x) { return (x + 3u) & ~(size_t)3u; }
 typedef struct {
     uint16_t *ids;
     int8_t *pooled;
-    int16_t *c;
+    int16_t *state;
     void *kernel;
     size_t kernel_size;
 } layout_t;
 
 static size_t kernel_size(const tl_blob_view_t *v)
 {
-    size_t a = tl_lstm_get_buffer_size(v->hidden);
+    size_t a = tl_lstm_get_buffer_size(v->embed_dim, v->hidden);
     size_t b = tl_head_get_buffer_size(v->num_labels);
     return a > b ? a : b;
 }
@@ -30,7 +31,7 @@ size_t tl_engine_get_buffer_size(const tl_blob_view_t *view)
         return 0;
     }
     return align4((size_t)view->max_len * sizeof(uint16_t)) + align4(2u * (size_t)view->hidden) +
-           align4((size_t)view->hidden * sizeof(int16_t)) + kernel_size(view);
+           2u * align4((size_t)view->hidden * sizeof(int16_t)) + kernel_size(view);
 }
 
 static tl_status_t carve(const tl_blob_view_t *v, void *scratch, size_t size, layout_t *l)
@@ -43,8 +44,8 @@ static tl_status_t carve(const tl_blob_view_t *v, void *scratch, size_t size, la
     p += align4((size_t)v->max_len * sizeof(uint16_t));
     l->pooled = (int8_t *)p;
     p += align4(2u * (size_t)v->hidden);
-    l->c = (int16_t *)(void *)p;
-    p += align4((size_t)v->hidden * sizeof(int16_t));
+    l->state = (int16_t *)(void *)p;
+    p += 2u * align4((size_t)v->hidden * sizeof(int16_t));
     l->kernel = p;
     l->kernel_size = kernel_size(v);
     return TL_OK;
@@ -56,7 +57,7 @@ static tl_status_t run_model(const tl_blob_view_t *v, const uint16_t *ids, uint3
     for (uint32_t d = 0; d < 2u; d++) {
         tl_status_t st = tl_lstm_sequence_s8(&v->dir[d], v->emb, v->vocab_size, ids, n_ids, (int)d,
                                           v->embed_dim, v->hidden, l->pooled + d * v->hidden,
-                                          l->c, l->kernel, l->kernel_size);
+                                          l->kernel, l->kernel_size);
         if (st != TL_OK) {
             return st;
         }
@@ -114,17 +115,19 @@ tl_status_t tl_engine_classify_ids(const tl_blob_view_t *view, const uint16_t *i
 static tl_status_t run_direction_i32(const tl_blob_view_t *v, uint32_t d, const int32_t *ids,
                                      uint32_t n, const layout_t *l)
 {
-    int8_t *h = l->pooled + d * v->hidden;
-    memset(h, 0, v->hidden);
-    memset(l->c, 0, (size_t)v->hidden * sizeof(int16_t));
+    memset(l->state, 0, 2u * (size_t)v->hidden * sizeof(int16_t));
     for (uint32_t k = 0; k < n; k++) {
         uint32_t t = d != 0u ? n - 1u - k : k;
         const int8_t *x = v->emb + (size_t)(uint32_t)ids[t] * v->embed_dim;
-        tl_status_t st = tl_lstm_step_s8(&v->dir[d], x, h, l->c, v->embed_dim, v->hidden, l->kernel,
-                                      l->kernel_size);
+        tl_status_t st = tl_lstm_step_s8(&v->dir[d], x, l->state, v->embed_dim, v->hidden,
+                                         l->kernel, l->kernel_size);
         if (st != TL_OK) {
             return st;
         }
+    }
+    int8_t *h = l->pooled + d * v->hidden;
+    for (uint32_t u = 0; u < v->hidden; u++) {
+        h[u] = (int8_t)l->state[v->hidden + u];
     }
     return TL_OK;
 }

@@ -70,22 +70,8 @@ static inline int32_t tl_add_wrap32(int32_t a, int32_t b)
     return (int32_t)((uint32_t)a + (uint32_t)b);
 }
 
-/* requant() for n >= 32, where the result fits 30 bits, without 64-bit shifts. With
- * P = a * M = hi * 2^32 + lo (0 <= lo < 2^32):
- *   n == 32: floor((P + 2^31) / 2^32) = hi + (lo >= 2^31)
- *   n >  32: the rounding constant 2^(n-1) has no low word, and lo / 2^32 < 1 cannot change
- *            a floor over 2^(n-32) of the integer hi + 2^(n-33), so the result is
- *            (hi + 2^(n-33)) >> (n - 32)   (|hi| < 2^30, so nothing overflows). */
-static inline int32_t tl_requant_hi(int32_t a, int32_t m, int32_t n)
-{
-    /* Branch-free form of the two cases: with s = n - 32, the rounding constant 2^(n-1) is
-     * (2^s >> 1) * 2^32 + (2^s << 31 mod 2^32), so one multiply-accumulate (SMLAL) adds it. */
-    uint32_t s = (uint32_t)(n - 32);
-    uint32_t one = 1u << s;
-    uint64_t rnd = ((uint64_t)(one >> 1) << 32) | (uint32_t)(one << 31);
-    int64_t p = (int64_t)a * m + (int64_t)rnd;
-    return (int32_t)(p >> 32) >> s;
-}
+/* floor(p / 2^n), 1 <= n <= 62 (an arithmetic shift). */
+static inline int64_t tl_shr64(int64_t p, int32_t n) { return p >> n; }
 
 static inline int32_t tl_sat16_32(int32_t x)
 {
@@ -94,17 +80,6 @@ static inline int32_t tl_sat16_32(int32_t x)
 #else
     return x < -32768 ? -32768 : (x > 32767 ? 32767 : x);
 #endif
-}
-
-/* Section 4: z = sat16(requant(ax, mx, nx) + requant(ah, mh, nh)), exactly; the common case
- * (both shifts >= 32, as the converter produces for real models) stays in 32 bits. */
-static inline int16_t tl_gate_preact(int32_t ax, int32_t mx, int32_t nx, int32_t ah, int32_t mh,
-                                     int32_t nh)
-{
-    if (nx >= 32 && nh >= 32) {
-        return (int16_t)tl_sat16_32(tl_requant_hi(ax, mx, nx) + tl_requant_hi(ah, mh, nh));
-    }
-    return tl_sat16(tl_requant_inline(ax, mx, nx) + tl_requant_inline(ah, mh, nh));
 }
 
 #endif /* TL_FIXED_INTERNAL_H */

@@ -1,4 +1,4 @@
-/* int8 x int8 -> int32 matrix-vector product, the inner loop of every LSTM gate and the head.
+/* int8 x int8 -> int32 matrix-vector product over row-major weights (the head).
  * The portable C loop is the reference; the Cortex-M4 DSP path (TL_USE_DSP) does two
  * multiply-accumulates per SMLAD on sign-extended halfword pairs (SXTB16): x is unpacked once
  * per call, and four weight rows share each load of it. int32 sums of at most
@@ -169,87 +169,6 @@ void tl_matvec_s8(const int8_t *w, const int8_t *x, uint32_t rows, uint32_t cols
     }
 }
 
-/* One group of 4 columns for two rows x two input vectors: each weight word is loaded and
- * unpacked once and feeds four SMLADs (16 instructions per 16 multiply-accumulates). xp holds,
- * per group, [a02, b02, a13, b13] for the two vectors a and b. */
-#define TL_MAC_2x2x4                                              \
-    "ldrd   %[xa], %[xb], [%[px]], #8\n\t"                        \
-    "ldr    %[v1], [%[p0], %[cols]]\n\t"                          \
-    "ldr    %[v0], [%[p0]], #4\n\t"                               \
-    "sxtb16 %[t], %[v0]\n\t"                                      \
-    "smlad  %[a0], %[t], %[xa], %[a0]\n\t"                        \
-    "smlad  %[b0], %[t], %[xb], %[b0]\n\t"                        \
-    "sxtb16 %[t], %[v1]\n\t"                                      \
-    "smlad  %[a1], %[t], %[xa], %[a1]\n\t"                        \
-    "smlad  %[b1], %[t], %[xb], %[b1]\n\t"                        \
-    "ldrd   %[xa], %[xb], [%[px]], #8\n\t"                        \
-    "sxtb16 %[t], %[v0], ror #8\n\t"                              \
-    "smlad  %[a0], %[t], %[xa], %[a0]\n\t"                        \
-    "smlad  %[b0], %[t], %[xb], %[b0]\n\t"                        \
-    "sxtb16 %[t], %[v1], ror #8\n\t"                              \
-    "smlad  %[a1], %[t], %[xa], %[a1]\n\t"                        \
-    "smlad  %[b1], %[t], %[xb], %[b1]\n\t"
-
-#define TL_MAC_2x2_OPERANDS                                                                \
-    : [a0] "+r"(a0), [b0] "+r"(b0), [a1] "+r"(a1), [b1] "+r"(b1), [p0] "+r"(p0),           \
-      [px] "+r"(px), [k] "+r"(k), [xa] "=&r"(xa), [xb] "=&r"(xb), [v0] "=&r"(v0),          \
-      [v1] "=&r"(v1), [t] "=&r"(t)                                                         \
-    : [cols] "r"(cols)                                                                     \
-    : "cc", "memory"
-
-/* Row pairs over `quads` >= 1 column groups, two groups per loop turn. */
-static void blocks_2rows_x2(const int8_t *p0, uint32_t blocks, uint32_t cols,
-                            const int16x2_t *xp, uint32_t quads, int32_t *outa, int32_t *outb)
-{
-    do {
-        const int16x2_t *px = xp;
-        uint32_t k = quads / 2u;
-        int32_t a0 = 0, b0 = 0, a1 = 0, b1 = 0;
-        int32_t xa, xb, v0, v1, t;
-        if (quads & 1u) {
-            __asm__ volatile(TL_MAC_2x2x4 TL_MAC_2x2_OPERANDS);
-        }
-        if (k != 0u) {
-            __asm__ volatile("1:\n\t" TL_MAC_2x2x4 TL_MAC_2x2x4
-                             "subs   %[k], %[k], #1\n\t"
-                             "bne    1b\n\t" TL_MAC_2x2_OPERANDS);
-        }
-        outa[0] = a0;
-        outa[1] = a1;
-        outb[0] = b0;
-        outb[1] = b1;
-        outa += 2;
-        outb += 2;
-        p0 += cols; /* p0 ended at row r+1's start; the next pair starts one row later */
-    } while (--blocks != 0u);
-}
-
-void tl_matvec_s8_x2(const int8_t *w, const int8_t *xa, const int8_t *xb, uint32_t rows,
-                     uint32_t cols, int32_t *outa, int32_t *outb)
-{
-    if (cols % 4u != 0u || cols > 256u || rows < 2u) {
-        tl_matvec_s8(w, xa, rows, cols, outa);
-        tl_matvec_s8(w, xb, rows, cols, outb);
-        return;
-    }
-    int16x2_t xp[256];
-    const uint32_t quads = cols / 4u;
-    for (uint32_t q = 0; q < quads; q++) {
-        int32_t va = load32(xa + 4u * q);
-        int32_t vb = load32(xb + 4u * q);
-        xp[4u * q] = __sxtb16(va);
-        xp[4u * q + 1u] = __sxtb16(vb);
-        xp[4u * q + 2u] = sxtb16_ror8(va);
-        xp[4u * q + 3u] = sxtb16_ror8(vb);
-    }
-    blocks_2rows_x2(w, rows / 2u, cols, xp, quads, outa, outb);
-    if (rows % 2u != 0u) {
-        const uint32_t r = rows - 1u;
-        tl_matvec_s8(w + (size_t)r * cols, xa, 1u, cols, outa + r);
-        tl_matvec_s8(w + (size_t)r * cols, xb, 1u, cols, outb + r);
-    }
-}
-
 #else /* portable reference */
 
 void tl_matvec_s8(const int8_t *w, const int8_t *x, uint32_t rows, uint32_t cols, int32_t *out)
@@ -262,13 +181,6 @@ void tl_matvec_s8(const int8_t *w, const int8_t *x, uint32_t rows, uint32_t cols
         }
         out[r] = acc;
     }
-}
-
-void tl_matvec_s8_x2(const int8_t *w, const int8_t *xa, const int8_t *xb, uint32_t rows,
-                     uint32_t cols, int32_t *outa, int32_t *outb)
-{
-    tl_matvec_s8(w, xa, rows, cols, outa);
-    tl_matvec_s8(w, xb, rows, cols, outb);
 }
 
 #endif

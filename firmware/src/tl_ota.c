@@ -153,6 +153,15 @@ tl_status_t tl_ota_write_chunk(tl_ota_t *ota, uint32_t offset, const uint8_t *da
     if (tl_crc32(0, data, len) != crc32) {
         return TL_ERR_CHUNK_CRC;
     }
+    if (offset == 0u) {
+        /* A blob of a format or tokenizer version this firmware does not implement is refused
+         * at its first chunk, by name, instead of after the whole download. */
+        tl_status_t st = tl_blob_check_versions(data, len);
+        if (st != TL_OK) {
+            ota->staging = 0;
+            return st;
+        }
+    }
     const tl_flash_ops_t *f = ota->flash;
     if (len != 0u &&
         f->write(f->ctx, ota->layout.slot_addr[ota->target] + offset, data, len) != TL_OK) {

@@ -8,7 +8,7 @@ const char *tl_status_str(tl_status_t status)
     case TL_ERR_BUFFER: return "buffer too small";
     case TL_ERR_TRUNCATED: return "truncated";
     case TL_ERR_BAD_MAGIC: return "bad magic";
-    case TL_ERR_UNSUPPORTED: return "unsupported version";
+    case TL_ERR_UNSUPPORTED: return "unsupported format version";
     case TL_ERR_OVERSIZED: return "oversized";
     case TL_ERR_BAD_CRC: return "bad crc";
     case TL_ERR_INCONSISTENT: return "inconsistent";
@@ -22,6 +22,7 @@ const char *tl_status_str(tl_status_t status)
     case TL_ERR_NO_MODEL: return "no bootable model";
     case TL_ERR_SELFTEST: return "self-test failed";
     case TL_ERR_TOO_LARGE: return "image too large";
+    case TL_ERR_UNSUPPORTED_TOKENIZER: return "unsupported tokenizer version";
     }
     return "unknown status";
 }

@@ -88,14 +88,21 @@ static void e_emb_shape(uint8_t *b, size_t len)
     wr32(b + e + 8, rd32(b + e + 8) - 1);
     wr32(b + e + 20, rd32(b + e + 20) - rd32(b + e + 12));
 }
-static void e_misaligned(uint8_t *b, size_t len) { (void)len; wr32(b + entry(b, "FB  ") + 16, rd32(b + entry(b, "FB  ") + 16) + 2); }
+static void e_misaligned(uint8_t *b, size_t len) { (void)len; wr32(b + entry(b, "FRQ ") + 16, rd32(b + entry(b, "FRQ ") + 16) + 2); }
 static void e_outside(uint8_t *b, size_t len) { wr32(b + entry(b, "HN  ") + 16, (uint32_t)len); }
-static void e_overlap(uint8_t *b, size_t len) { (void)len; wr32(b + entry(b, "FMX ") + 16, rd32(b + entry(b, "FB  ") + 16)); }
+static void e_overlap(uint8_t *b, size_t len) { (void)len; wr32(b + entry(b, "BRQ ") + 16, rd32(b + entry(b, "FRQ ") + 16)); }
 static void e_nbytes(uint8_t *b, size_t len) { (void)len; wr32(b + entry(b, "HB  ") + 20, 4); }
 static void e_missing(uint8_t *b, size_t len) { (void)len; memcpy(b + entry(b, "HW  "), "XW  ", 4); }
 static void e_dup_tag(uint8_t *b, size_t len) { (void)len; memcpy(b + entry(b, "HB  "), "HM  ", 4); }
-static void e_mult(uint8_t *b, size_t len) { (void)len; wr32(b + rd32(b + entry(b, "FMX ") + 16), 1u << 29); }
-static void e_shift0(uint8_t *b, size_t len) { (void)len; wr32(b + rd32(b + entry(b, "BNH ") + 16), 0); }
+/* Requant record words (tl_lstm_rq_t): mx, clx, chx, sx, mh, clh, chh, sh. */
+static uint8_t *record(uint8_t *b, const char *tag, uint32_t row) { return b + rd32(b + entry(b, tag) + 16) + 32u * row; }
+static void e_mult(uint8_t *b, size_t len) { (void)len; wr32(record(b, "FRQ ", 3), 1u << 29); }
+static void e_shift0(uint8_t *b, size_t len) { (void)len; wr32(record(b, "BRQ ", 0) + 28, (uint32_t)-32); }
+static void e_round(uint8_t *b, size_t len) { (void)len; uint8_t *r = record(b, "BRQ ", 5); wr32(r + 4, rd32(r + 4) + 1u); }
+static void e_round_low(uint8_t *b, size_t len) { (void)len; wr32(record(b, "FRQ ", 7) + 20, 1u); }
+/* Paired weights: 0x7FFF = 256 * 128 - 1 (odd row 128, even row -1), and a low byte of -128. */
+static void e_weight_hi(uint8_t *b, size_t len) { (void)len; uint8_t *w = b + rd32(b + entry(b, "FWH ") + 16) + 10; w[0] = 0xFF; w[1] = 0x7F; }
+static void e_weight_lo(uint8_t *b, size_t len) { (void)len; uint8_t *w = b + rd32(b + entry(b, "BWX ") + 16) + 6; w[0] = 0x80; w[1] = 0x00; }
 static void e_shift63(uint8_t *b, size_t len) { (void)len; wr32(b + rd32(b + entry(b, "HN  ") + 16) + 4, 63); }
 static void e_stst_id(uint8_t *b, size_t len)
 {
@@ -136,8 +143,19 @@ int main(int argc, char **argv)
     big[len / 2] ^= 1;
     expect_status(tl_blob_parse(big, len, &v), TL_ERR_BAD_CRC, "one bit flipped");
     big[len / 2] ^= 1;
+    big[4] = 1;
+    expect_status(tl_blob_parse(big, len, &v), TL_ERR_UNSUPPORTED, "format version 1");
+    big[4] = 3;
+    expect_status(tl_blob_parse(big, len, &v), TL_ERR_UNSUPPORTED, "format version 3");
     big[4] = 2;
-    expect_status(tl_blob_parse(big, len, &v), TL_ERR_UNSUPPORTED, "format version 2");
+    big[27] = 33; /* 33 & 31 == 1: must not alias tokenizer version 1 */
+    reseal(big, len);
+    expect_status(tl_blob_parse(big, len, &v), TL_ERR_UNSUPPORTED_TOKENIZER, "tokenizer 33");
+    expect_status(tl_blob_check_versions(big, 28), TL_ERR_UNSUPPORTED_TOKENIZER, "prefix 33");
+    expect_status(tl_blob_check_versions(blob, 28), TL_OK, "prefix of the golden blob");
+    expect_status(tl_blob_check_versions(blob, 5), TL_OK, "too short to decide");
+    big[4] = 1;
+    expect_status(tl_blob_check_versions(big, 6), TL_ERR_UNSUPPORTED, "prefix format 1");
     free(big);
 
     check_edit(blob, len, e_header_size, TL_ERR_INCONSISTENT, "header_size");
@@ -146,7 +164,7 @@ int main(int argc, char **argv)
     check_edit(blob, len, e_hidden, TL_ERR_INCONSISTENT, "hidden 0");
     check_edit(blob, len, e_labels1, TL_ERR_INCONSISTENT, "one label");
     check_edit(blob, len, e_pooling, TL_ERR_INCONSISTENT, "pooling 1");
-    check_edit(blob, len, e_tokver, TL_ERR_INCONSISTENT, "tokenizer version 2");
+    check_edit(blob, len, e_tokver, TL_ERR_UNSUPPORTED_TOKENIZER, "tokenizer version 2");
     check_edit(blob, len, e_frac, TL_ERR_INCONSISTENT, "logit_frac_bits 8");
     check_edit(blob, len, e_dir_off, TL_ERR_INCONSISTENT, "dir_offset");
     check_edit(blob, len, e_count_huge, TL_ERR_INCONSISTENT, "tensor_count huge");
@@ -164,6 +182,10 @@ int main(int argc, char **argv)
     check_edit(blob, len, e_dup_tag, TL_ERR_INCONSISTENT, "duplicate tag");
     check_edit(blob, len, e_mult, TL_ERR_INCONSISTENT, "multiplier below 2^30");
     check_edit(blob, len, e_shift0, TL_ERR_INCONSISTENT, "shift 0");
+    check_edit(blob, len, e_round, TL_ERR_INCONSISTENT, "input offset not b * M + 2^(n-1)");
+    check_edit(blob, len, e_round_low, TL_ERR_INCONSISTENT, "recurrent offset not 2^(n-1)");
+    check_edit(blob, len, e_weight_hi, TL_ERR_INCONSISTENT, "paired weight 128");
+    check_edit(blob, len, e_weight_lo, TL_ERR_INCONSISTENT, "paired weight -128");
     check_edit(blob, len, e_shift63, TL_ERR_INCONSISTENT, "shift 63");
     check_edit(blob, len, e_stst_id, TL_ERR_INCONSISTENT, "STST id out of range");
     check_edit(blob, len, e_reserved, TL_OK, "reserved bytes are ignored");

@@ -5,6 +5,7 @@
 #include "golden_check.h"
 #include "golden_stamp_intlstm.h"
 #include "host_io.h"
+#include "tl_cpu.h"
 #include "tl_lstm.h"
 
 _Static_assert(TL_GOLDEN_INTLSTM_SPEC_VERSION == TL_INTLSTM_SPEC_VERSION,
@@ -12,10 +13,11 @@ _Static_assert(TL_GOLDEN_INTLSTM_SPEC_VERSION == TL_INTLSTM_SPEC_VERSION,
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s model.blob cases.bin\n", argv[0]);
+    if (argc != 3 && !(argc == 4 && strcmp(argv[3], "--portable") == 0)) {
+        fprintf(stderr, "usage: %s model.blob cases.bin [--portable]\n", argv[0]);
         return 2;
     }
+    tl_cpu_force_portable(argc == 4);
     size_t len = 0;
     uint8_t *pack = tl_read_file(argv[2], &len);
     size_t blob_len = 0;
@@ -41,6 +43,8 @@ int main(int argc, char **argv)
     }
     uint32_t checked = 0;
     int failures = tl_check_intlstm_golden(blob, blob_len, pack, len, tl_log_stdout, &checked);
+    tl_kernels_t k = tl_cpu_kernels();
+    printf("kernels: %s\n", k == TL_KERNELS_AVX2 ? "avx2" : "portable");
     printf("intlstm golden: %u cases, %d mismatches\n", checked, failures);
     free(pack);
     free(blob);

@@ -230,6 +230,28 @@ static void check_errors(const image_t *v1, const image_t *v2)
     if (st != TL_OK || tl_ota_finish(&d.ota) != TL_ERR_DIGEST || boot_valid("after digest") != 1) {
         fail("digest mismatch is refused and v1 keeps running", 0, 0);
     }
+    /* a blob of another format or tokenizer version is refused by name at its first chunk */
+    static const struct {
+        uint32_t byte;
+        uint8_t value;
+        tl_status_t want;
+    } k_versions[] = {{4, 1, TL_ERR_UNSUPPORTED}, {4, 3, TL_ERR_UNSUPPORTED},
+                      {27, 2, TL_ERR_UNSUPPORTED_TOKENIZER}, {0, 'X', TL_ERR_BAD_MAGIC}};
+    for (size_t k = 0; k < sizeof k_versions / sizeof k_versions[0]; k++) {
+        uint8_t head[CHUNK];
+        memcpy(head, v2->bytes, CHUNK);
+        head[k_versions[k].byte] = k_versions[k].value;
+        manifest_of(v2, &m);
+        st = tl_ota_begin(&d.ota, &m);
+        tl_status_t first = tl_ota_write_chunk(&d.ota, 0, head, CHUNK, tl_crc32(0, head, CHUNK));
+        if (st != TL_OK || first != k_versions[k].want ||
+            tl_ota_write_chunk(&d.ota, 0, v2->bytes, CHUNK, tl_crc32(0, v2->bytes, CHUNK)) !=
+                TL_ERR_STATE ||
+            boot_valid("after an unsupported version") != 1) {
+            fail("unsupported version refused at the first chunk", first, k_versions[k].want);
+        }
+        device_open(&d, UINT32_MAX, 0, 1);
+    }
     /* rollback and size */
     device_open(&d, UINT32_MAX, 0, 1);
     manifest_of(v1, &m);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 
 import pytest
 
@@ -11,7 +12,7 @@ from edge_agent.errors import EdgeError
 from services.rollout.chunks import ChunkServer, make_chunk
 from services.schemas import parse_device_status, parse_prediction
 
-from .conftest import NOW, make_keys
+from .conftest import NOW, blob_version, make_keys
 
 
 def statuses(broker, device_id="dev-0001"):
@@ -215,3 +216,35 @@ def test_a_chunk_with_hostile_base64_is_malformed_not_a_crash(
         agent.ota.on_chunk(json.dumps({**chunk, "data_b64": data_b64}).encode())
     assert agent.ota.last_result == "rejected" and agent.model_version == 1
     assert "malformed chunk" in (statuses(broker)[-1].ota.reason or "")
+
+
+@pytest.mark.parametrize("device_kind", ["memory", "c"])
+@pytest.mark.parametrize(
+    ("offset", "value", "status"),
+    [(4, 1, "TL_ERR_UNSUPPORTED"), (4, 3, "TL_ERR_UNSUPPORTED"),
+     (27, 2, "TL_ERR_UNSUPPORTED_TOKENIZER")],
+)  # fmt: skip
+def test_blob_of_an_unsupported_version_is_refused_by_name_at_its_first_chunk(
+    memory_agent_factory, release_factory, device_kind, offset, value, status
+):
+    """A release whose blob has a format or tokenizer version the firmware does not implement
+    (signed and otherwise valid) is rejected after one chunk, naming the status; v1 stays."""
+    agent, broker = memory_agent_factory(chunk_size=16_384)
+    if device_kind == "c":
+        from edge_agent.clib import CDevice
+
+        agent.device = CDevice()
+        agent.device.provision(blob_version(1), 1)
+    blob = bytearray(blob_version(2))
+    blob[offset] = value
+    blob[-4:] = zlib.crc32(bytes(blob[:-4])).to_bytes(4, "little")
+    release = release_factory(2, blob=bytes(blob))
+    attach_server(broker, ChunkServer({2: release.blob}))
+    broker.route("fleet/groups/canary/ota", release.payload(), retain=True)
+    assert agent.ota.last_result == "rejected"
+    assert ota_steps(broker) == ["manifest_received", "rejected"]
+    reason = statuses(broker)[-1].ota.reason
+    assert reason is not None and status in reason, reason
+    assert len(broker.messages("fleet/dev-0001/ota/req")) == 1
+    assert agent.model_version == 1
+    assert agent.handle_text("上海仓库存预警通知").model_version == 1

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import ctypes
 import json
+import platform
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,6 +37,12 @@ def golden_cases(path):
         ["test_kernels"],
         ["test_golden_tokenizer", "build/golden/tokenizer.bin"],
         ["test_golden_intlstm", "../tests/golden/intlstm/model.blob", "build/golden/intlstm.bin"],
+        [
+            "test_golden_intlstm",
+            "../tests/golden/intlstm/model.blob",
+            "build/golden/intlstm.bin",
+            "--portable",
+        ],
         ["test_crf", "build/golden/viterbi.bin"],
         ["test_blob", "../tests/golden/intlstm/model.blob"],
         ["test_ota", "../tests/golden/intlstm/model.blob"],
@@ -43,7 +51,8 @@ def golden_cases(path):
 def test_c_program(make_firmware, program):
     make_firmware("host", "golden")
     exe, *args = program
-    proc = run([str(BUILD / "host" / exe), *(str(FIRMWARE / a) for a in args)])
+    paths = [a if a.startswith("--") else str(FIRMWARE / a) for a in args]
+    proc = run([str(BUILD / "host" / exe), *paths])
     assert "0 mismatches" in proc.stdout or "0 failures" in proc.stdout, proc.stdout
 
 
@@ -57,7 +66,28 @@ def test_tokenizer_golden_through_ctypes(host_lib):
     assert not bad, f"mismatching cases: {bad[:20]}"
 
 
-def test_intlstm_golden_through_ctypes(host_lib):
+def cpu_has_avx2() -> bool:
+    try:
+        return " avx2 " in Path("/proc/cpuinfo").read_text().replace("\n", " ")
+    except OSError:
+        return False
+
+
+@pytest.fixture(params=["simd", "portable"])
+def kernels(request, host_lib):
+    """Every engine test below runs on the portable kernels and on the CPU's SIMD kernels
+    (AVX2 on x86-64 when cpuid has it): both must give the reference's results."""
+    host_lib.lib.tl_api_force_portable(int(request.param == "portable"))
+    in_use = host_lib.lib.tl_api_kernels()
+    if request.param == "portable":
+        assert in_use == 0
+    elif platform.machine() == "x86_64" and cpu_has_avx2():
+        assert in_use == 1, "this CPU has AVX2: the SIMD path must be the one tested"
+    yield request.param
+    host_lib.lib.tl_api_force_portable(0)
+
+
+def test_intlstm_golden_through_ctypes(host_lib, kernels):
     header, cases = golden_cases(GOLDEN / "intlstm" / "cases.jsonl")
     engine = host_lib.engine((GOLDEN / "intlstm" / "model.blob").read_bytes())
     assert [engine.label(k) for k in range(engine.num_labels)] == header["labels"]
@@ -87,9 +117,11 @@ def test_tokenizer_matches_python_on_any_bytes(host_lib, text, vocab, max_len):
         dict(vocab=64, embed=7, hidden=5, labels=3),
         dict(vocab=16, embed=1, hidden=1, labels=2),
         dict(vocab=300, embed=33, hidden=17, labels=9, max_len=40),
+        dict(vocab=100, embed=16, hidden=24, labels=5, max_len=30),  # whole 8-column blocks
+        dict(vocab=64, embed=256, hidden=256, labels=4, max_len=9),  # the widest rows
     ],
 )
-def test_engine_matches_numpy_reference_on_random_models(host_lib, random_model, shape):
+def test_engine_matches_numpy_reference_on_random_models(host_lib, random_model, shape, kernels):
     model = random_model(**shape, seed=sum(shape.values()))
     engine = host_lib.engine(write_blob(model, model_version=3))
     assert engine.selftest() == 0
@@ -199,6 +231,7 @@ C_STATUS = {
     "BlobOversizedError": -6,
     "BlobCRCError": -7,
     "BlobInconsistentError": -8,
+    "BlobTokenizerVersionError": -19,
 }
 
 
@@ -235,7 +268,7 @@ def test_c_and_python_blob_readers_agree_on_damaged_blobs(host_lib, small_blob, 
     assert _c_parse_status(host_lib, bytes(blob)) == want
 
 
-def test_engine_scratch_covers_the_largest_model(host_lib, random_model):
+def test_engine_scratch_covers_the_largest_model(host_lib, random_model, kernels):
     """H = 256 and max_len = 1024 (the format's limits) bind and run in the ABI's fixed scratch."""
     model = random_model(vocab=16, embed=4, hidden=256, labels=2, max_len=1024)
     engine = host_lib.engine(write_blob(model, model_version=1, selftest=[[2, 3, 4]]))
@@ -244,3 +277,24 @@ def test_engine_scratch_covers_the_largest_model(host_lib, random_model):
     r = engine.classify(text)
     assert len(r.ids) == 1024
     assert r.logits == integer_logits(model, [[i - 2 for i in r.ids]])[0].tolist()  # id -> hash
+
+
+def test_batch_classify_equals_one_by_one(host_lib, kernels):
+    """tl_api_classify_batch (what the CPU benchmark times at batch 64) gives each text the
+    labels and logits of a tl_api_classify call of its own."""
+    lib = host_lib.lib
+    blob = (GOLDEN / "intlstm" / "model.blob").read_bytes()
+    engine = host_lib.engine(blob)
+    _, cases = golden_cases(GOLDEN / "intlstm" / "cases.jsonl")
+    texts = [bytes.fromhex(c["hex"]) for c in cases[:70]]
+    offsets = (ctypes.c_uint32 * (len(texts) + 1))(*[0, *np.cumsum([len(t) for t in texts])])
+    n, c = len(texts), engine.num_labels
+    labels, logits = (ctypes.c_uint32 * n)(), (ctypes.c_int32 * (n * c))()
+    conf = (ctypes.c_float * n)()
+    joined = ctypes.create_string_buffer(b"".join(texts), sum(map(len, texts)) or 1)
+    status = lib.tl_api_classify_batch(engine.ctx, joined, offsets, n, labels, logits, c, conf)
+    assert status == 0
+    for k, text in enumerate(texts):
+        one = engine.classify(text)
+        assert (labels[k], list(logits[k * c : (k + 1) * c])) == (one.label, one.logits)
+        assert conf[k] == pytest.approx(one.confidence)

@@ -1,5 +1,6 @@
-"""Model blob writer and reader (docs/model-blob.md): round trip, one error class per fault, and
-fuzzing (mutated or truncated blobs raise BlobError and nothing else)."""
+"""Model blob writer and reader (docs/model-blob.md, format 2): round trip, the device layout of
+the LSTM tensors, one error class per fault (versions by name), and fuzzing (mutated or
+truncated blobs raise BlobError and nothing else)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,20 @@ from models.blob import (
     BlobInconsistentError,
     BlobMagicError,
     BlobOversizedError,
+    BlobTokenizerVersionError,
     BlobTruncatedError,
     BlobVersionError,
+    check_versions,
     read_blob,
     restamp_blob,
     write_blob,
+)
+from models.blob_layout import (
+    block_positions,
+    gate_order,
+    pack_direction,
+    pack_weights,
+    unpack_weights,
 )
 from models.errors import ModelsError
 from models.intlstm import IntegerStudent, integer_logits
@@ -69,7 +79,7 @@ def data_offset(blob: bytes, tag: bytes) -> int:
 def test_round_trip_keeps_every_tensor_and_the_selftest() -> None:
     model = default_model()
     blob = write_blob(model, model_version=7)
-    assert len(blob) % 4 == 0 and 330_000 < len(blob) < 360_000
+    assert len(blob) % 4 == 0 and 330_000 < len(blob) < 380_000
     parsed = read_blob(blob)
     assert parsed.model_version == 7 and parsed.tokenizer_version == 1
     assert parsed.model.labels == model.labels and parsed.model.max_len == 64
@@ -88,13 +98,13 @@ def test_round_trip_keeps_every_tensor_and_the_selftest() -> None:
 def test_header_fields_follow_the_spec() -> None:
     blob = write_blob(small_model(), model_version=3, selftest=[[2, 3]])
     magic, fv, hs, mv, total = struct.unpack_from("<4sHHII", blob, 0)
-    assert (magic, fv, hs, mv, total) == (b"TLSM", 1, 64, 3, len(blob))
+    assert (magic, fv, hs, mv, total) == (b"TLSM", 2, 64, 3, len(blob))
     assert struct.unpack_from("<HHHHHBB", blob, 16) == (32, 12, 4, 3, 3, 0, 1)
     labels_offset, labels_size, dir_offset, count, frac = struct.unpack_from("<IIIIi", blob, 32)
     assert labels_offset == 64 and dir_offset == 64 + labels_size and labels_size % 4 == 0
-    assert count == 20 and frac == 10 and blob[52:64] == bytes(12)
+    assert count == 12 and frac == 10 and blob[52:64] == bytes(12)
     tags = [blob[dir_offset + 24 * k : dir_offset + 24 * k + 4] for k in range(count)]
-    assert tags[0] == b"EMB " and tags[1:3] == [b"FWX ", b"FWH "] and tags[-1] == b"STST"
+    assert tags[:4] == [b"EMB ", b"FWX ", b"FWH ", b"FRQ "] and tags[-1] == b"STST"
     assert struct.unpack_from("<I", blob, len(blob) - 4)[0] == zlib.crc32(blob[:-4])
 
 
@@ -106,8 +116,8 @@ def test_no_selftest_when_asked_for_none() -> None:
 def test_errors_share_the_models_root() -> None:
     assert issubclass(BlobError, ModelsError)
     kinds = {BlobTruncatedError, BlobOversizedError, BlobMagicError, BlobVersionError}
-    kinds |= {BlobCRCError, BlobInconsistentError}
-    assert all(issubclass(k, BlobError) for k in kinds) and len(kinds) == 6
+    kinds |= {BlobCRCError, BlobInconsistentError, BlobTokenizerVersionError}
+    assert all(issubclass(k, BlobError) for k in kinds) and len(kinds) == 7
 
 
 def test_each_fault_has_its_own_error() -> None:
@@ -120,8 +130,11 @@ def test_each_fault_has_its_own_error() -> None:
         read_blob(blob + b"\x00")
     with pytest.raises(BlobMagicError):
         read_blob(b"XLSM" + blob[4:])
-    with pytest.raises(BlobVersionError):
-        read_blob(patch(blob, 4, "<H", 2))
+    for version in (1, 3):  # format 1 (row-major weights) is refused, never misread
+        with pytest.raises(BlobVersionError, match=f"format version {version}"):
+            read_blob(patch(blob, 4, "<H", version))
+    with pytest.raises(BlobTokenizerVersionError, match="tokenizer version 2"):
+        read_blob(patch(blob, 27, "<B", 2))
     flipped = bytearray(blob)
     flipped[HEADER_SIZE + 5] ^= 0x40
     with pytest.raises(BlobCRCError):
@@ -138,9 +151,9 @@ def test_each_fault_has_its_own_error() -> None:
         pytest.param(lambda b: patch(b, 48, "<i", 8), id="frac-bits"),
         pytest.param(lambda b: patch(b, 44, "<I", 10_000), id="directory-outside"),
         pytest.param(lambda b: patch(b, 65, "<B", 0xFF), id="label-utf8"),
-        pytest.param(lambda b: patch(b, entry_offset(b, b"FMX "), "<4s", b"XXXX"), id="missing"),
-        pytest.param(lambda b: patch(b, entry_offset(b, b"FB  ") + 4, "<B", 1), id="dtype"),
-        pytest.param(lambda b: patch(b, entry_offset(b, b"FB  ") + 16, "<I", 2), id="overlap"),
+        pytest.param(lambda b: patch(b, entry_offset(b, b"FRQ "), "<4s", b"XXXX"), id="missing"),
+        pytest.param(lambda b: patch(b, entry_offset(b, b"BRQ ") + 4, "<B", 1), id="dtype"),
+        pytest.param(lambda b: patch(b, entry_offset(b, b"HB  ") + 16, "<I", 2), id="overlap"),
         pytest.param(lambda b: patch(b, entry_offset(b, b"EMB ") + 16, "<I", len(b)), id="outside"),
         pytest.param(
             lambda b: patch(
@@ -149,13 +162,71 @@ def test_each_fault_has_its_own_error() -> None:
             id="misaligned",
         ),
         pytest.param(lambda b: patch(b, data_offset(b, b"HN  "), "<i", 0), id="shift-0"),
-        pytest.param(lambda b: patch(b, data_offset(b, b"FMH "), "<i", 5), id="multiplier-low"),
+        pytest.param(lambda b: patch(b, data_offset(b, b"FRQ ") + 16, "<i", 5), id="mult-low"),
+        pytest.param(lambda b: patch(b, data_offset(b, b"BRQ ") + 32 + 28, "<i", 31), id="shift"),
+        pytest.param(lambda b: patch(b, data_offset(b, b"BRQ ") + 8, "<i", 1 << 20), id="bias"),
+        pytest.param(lambda b: patch(b, data_offset(b, b"FRQ ") + 20, "<i", 1), id="offset-h"),
+        pytest.param(lambda b: patch(b, data_offset(b, b"FWH ") + 2, "<H", 0x7FFF), id="w128"),
+        pytest.param(lambda b: patch(b, data_offset(b, b"BWX "), "<H", 0x0080), id="w-128"),
     ],
 )
 def test_inconsistent_blobs_are_refused(edit) -> None:  # type: ignore[no-untyped-def]
     blob = write_blob(small_model(), 1)
     with pytest.raises(BlobInconsistentError):
         read_blob(edit(blob))
+
+
+def test_check_versions_decides_on_the_first_bytes() -> None:
+    blob = write_blob(small_model(), 1)
+    check_versions(blob[:28])
+    check_versions(blob[:3])  # too short to decide anything
+    with pytest.raises(BlobMagicError):
+        check_versions(b"XLSM")
+    with pytest.raises(BlobVersionError):
+        check_versions(patch(blob, 4, "<H", 1)[:6])
+    with pytest.raises(BlobTokenizerVersionError):
+        check_versions(patch(blob, 27, "<B", 7)[:28])
+
+
+@pytest.mark.parametrize("cols", [7, 8, 64, 21])
+def test_layout_round_trips_and_keeps_gate_units_together(cols: int) -> None:
+    rng = np.random.default_rng(cols)
+    hidden = 5
+    w = rng.integers(-127, 128, (4 * hidden, cols)).astype(np.int8)
+    w[0, :] = -127  # extremes pack without overflow
+    w[1, :] = 127
+    order = gate_order(hidden)
+    assert order[:4].tolist() == [0, hidden, 2 * hidden, 3 * hidden]  # i, f, g, o of unit 0
+    assert sorted(order.tolist()) == list(range(4 * hidden))
+    packed = pack_weights(w)
+    values = packed.reshape(-1).view("<i2").astype(np.int64)
+    pairs = 256 * w[1::2].astype(np.int64) + w[0::2]  # [2H, cols]
+    assert np.array_equal(values[block_positions(4 * hidden, cols)], pairs)
+    # block layout: quad 0 holds pair 0's first 8 (or fewer) columns, then pair 1's
+    width = min(8, cols)
+    assert values[:width].tolist() == pairs[0, :width].tolist()
+    assert values[width : 2 * width].tolist() == pairs[1, :width].tolist()
+    assert np.array_equal(unpack_weights(packed), w)
+
+
+def test_weights_of_128_and_bad_records_are_refused() -> None:
+    bad = small_model()
+    bad.fwd.wh[0, 0] = -128
+    with pytest.raises(BlobInconsistentError, match="127"):
+        write_blob(bad, 1)
+    d = small_model().fwd
+    _wx, _wh, rq = pack_direction(d.wx, d.wh, d.b, d.mx, d.nx, d.mh, d.nh)
+    assert rq.shape == (len(d.b), 8)
+    order = gate_order(d.wh.shape[1])
+
+    def offset(lo: int, hi: int) -> np.ndarray:
+        return (rq[:, hi].astype(np.int64) << 32) | (rq[:, lo].astype(np.int64) & 0xFFFFFFFF)
+
+    nx, nh = d.nx[order].astype(np.int64), d.nh[order].astype(np.int64)
+    bias = d.b[order].astype(np.int64) * d.mx[order]
+    assert np.array_equal(offset(1, 2), bias + (1 << (nx - 1)))
+    assert np.array_equal(offset(5, 6), 1 << (nh - 1))
+    assert np.array_equal(rq[:, 3], nx - 32) and np.array_equal(rq[:, 7], nh - 32)
 
 
 def test_unknown_optional_tensors_are_skipped() -> None:

@@ -93,12 +93,24 @@ def test_committed_c_tables_are_the_generated_ones() -> None:
     assert [int(v) for v in blocks[1].replace(",", " ").split()] == TANH_LUT.tolist()
 
 
+def test_lut_segments_evaluate_to_the_interpolated_table_for_every_input() -> None:
+    z = np.arange(-32768, 32768, dtype=np.int64)
+    for lut in (SIGMOID_LUT, TANH_LUT):
+        seg = intlstm.lut_segments(lut).astype(np.int64)
+        k = (z >> 7) + 256
+        assert np.array_equal((seg[k, 0] + seg[k, 1] * z) >> 7, lut_lookup(lut, z))
+        assert np.abs(seg[k, 0] + seg[k, 1] * z).max() < 2**31  # one 32-bit MLA on the device
+
+
 def test_emit_c_lut_writes_the_tables_the_header_declares(tmp_path: Path) -> None:
     out = intlstm.emit_c_lut(tmp_path / "src/tl_lut_s16.c")
     header = (ROOT / "firmware/include/tl_activation.h").read_text()
     for name in ("tl_sigmoid_lut", "tl_tanh_lut"):
         assert f"const int16_t {name}[TL_LUT_SIZE]" in out.read_text()
         assert f"extern const int16_t {name}[TL_LUT_SIZE];" in header
+    for name in ("tl_sigmoid_seg", "tl_tanh_seg"):
+        assert f"const int32_t {name}[TL_LUT_SIZE - 1][2]" in out.read_text()
+        assert f"extern const int32_t {name}[TL_LUT_SIZE - 1][2];" in header
 
 
 # ---------------------------------------------------------------------------------------------
