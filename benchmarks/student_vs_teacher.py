@@ -1,16 +1,22 @@
 """The fine-tuned teacher against the student on the same CPU, in one run.
 
-For each model, in its own fresh subprocess (so one model's allocations cannot inflate the
-other's peak): load, warm up, then time classification end to end (tokenise + forward + softmax)
-of one message at a time (batch 1) and of 64 messages at once (batch 64), each the median over
-``--repeats`` timed runs, with ``torch.set_num_threads`` fixed. Memory is the process's peak
-resident set (``VmHWM`` in ``/proc/self/status``; ``ru_maxrss`` would inherit the parent's peak
-across fork + exec), reported both in total and above the peak reached after the imports,
-before the model was loaded (tracemalloc does not see torch's allocations). Sizes: the
+Runtimes (``benchmarks/cpu_runtimes.py``): the teacher in torch and in onnxruntime fp32, the
+float student in torch, the student in onnxruntime dynamic int8, and the integer engine the
+devices run (the firmware's host library, on the student's int8 blob). For each, in its own
+fresh subprocess (so one model's allocations cannot inflate the other's peak): load, warm up,
+then time classification end to end (tokenise + forward + softmax) of one message at a time
+(batch 1) and of 64 messages at once (batch 64), median and p99 over ``--repeats`` timed runs,
+with the same intra-op thread count everywhere (``--threads``; the C engine uses one).
+``fastest_teacher_over`` divides the fastest teacher by each student runtime. Memory is the
+process's peak resident set (``VmHWM`` in ``/proc/self/status``; ``ru_maxrss`` would inherit
+the parent's peak across fork + exec), reported both in total and above the peak reached after
+the imports, before the model was loaded (tracemalloc does not see torch's allocations). Sizes:
+the
 teacher's safetensors files (encoder + head), the student's fp32 safetensors and, for "last"
 pooling, its int8 model blob (``docs/model-blob.md``).
 
-    python -m benchmarks.student_vs_teacher [--teacher DIR --student DIR] [--threads 2]
+    python -m benchmarks.student_vs_teacher [--teacher DIR --student DIR] [--threads 1]
+                                           [--out result.json]
 
 Without ``--teacher``/``--student`` it builds both first: e5-small fine-tuned for a few steps
 and a student trained for one epoch on the synthetic corpus (timings and sizes do not depend on
@@ -36,6 +42,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 64
+RUNTIME_NAMES = ("teacher", "teacher-onnx", "student", "student-onnx-int8", "student-c")
 MEMORY_METHOD = (
     "peak RSS (VmHWM of /proc/self/status) of a fresh subprocess per model; 'model' = peak minus "
     "the peak after imports, before loading"
@@ -57,8 +64,8 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def _timed(fn, repeats: int) -> float:
-    """Median seconds of ``fn()`` over ``repeats`` runs, after two warm-up runs."""
+def _timings(fn, repeats: int) -> list[float]:
+    """Seconds of ``fn()`` over ``repeats`` runs, after two warm-up runs."""
     fn()
     fn()
     times = []
@@ -66,62 +73,37 @@ def _timed(fn, repeats: int) -> float:
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def _p99(times: list[float]) -> float:
+    ordered = sorted(times)
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 
 
 def worker(kind: str, path: Path, texts: list[str], threads: int, repeats: int) -> dict[str, Any]:
-    """Load one model and time it; runs inside its own subprocess."""
+    """Load one runtime and time it; runs inside its own subprocess."""
     import torch
 
     torch.set_num_threads(threads)
-    import transformers  # noqa: F401  (both workers pay the same import cost)
+    import transformers  # noqa: F401  (every worker pays the same import cost)
 
-    from models.batching import pad_ids
-    from models.student import WEIGHTS_FILE, load_student
-    from models.teacher import Teacher
+    from benchmarks.cpu_runtimes import RUNTIMES
 
     after_imports = _rss_mb()
-    sizes: dict[str, int] = {}
-    if kind == "teacher":
-        teacher = Teacher(path)
-        teacher.eval()
-        assert teacher.head is not None, f"{path} is not a fine-tuned teacher"
-        params = sum(p.numel() for p in teacher.parameters())
-        embedding = teacher.model.get_input_embeddings().weight.numel()
-        files = [path / "encoder" / "model.safetensors", path / "head.safetensors"]
-        sizes["safetensors_bytes"] = sum(f.stat().st_size for f in files)
-
-        def classify(batch: list[str]) -> None:
-            teacher.predict_proba(batch, batch_size=len(batch))
-
-    else:
-        model, labels = load_student(path)
-        tok = model.config.tokenizer()
-        params = sum(p.numel() for p in model.parameters())
-        embedding = model.embedding.weight.numel()
-        sizes["fp32_safetensors_bytes"] = (path / WEIGHTS_FILE).stat().st_size
-        if model.config.pooling == "last":
-            from models.blob import write_blob
-            from models.quantize import quantize_student
-
-            sizes["int8_blob_bytes"] = len(write_blob(quantize_student(model, labels), 1))
-
-        @torch.no_grad()
-        def classify(batch: list[str]) -> None:
-            x, lengths = pad_ids([tok.encode(t) for t in batch])
-            torch.softmax(model(x, lengths), dim=-1)
-
-    singles = iter(range(10**9))
-    b1 = _timed(lambda: classify([texts[next(singles) % len(texts)]]), repeats)
-    batch = (texts * (BATCH // len(texts) + 1))[:BATCH]
-    b64 = _timed(lambda: classify(batch), max(3, repeats // 8))
+    with tempfile.TemporaryDirectory() as tmp:
+        classify, info = RUNTIMES[kind](path, threads, Path(tmp))
+        singles = iter(range(10**9))
+        b1 = _timings(lambda: classify([texts[next(singles) % len(texts)]]), repeats)
+        batch = (texts * (BATCH // len(texts) + 1))[:BATCH]
+        b64 = _timings(lambda: classify(batch), max(3, repeats // 8))
     peak = _rss_mb()
     return {
-        "parameters": params,
-        "embedding_parameters": embedding,
-        **sizes,
-        "latency_ms_batch1": round(b1 * 1e3, 3),
-        "latency_ms_per_message_batch64": round(b64 * 1e3 / BATCH, 3),
+        **info,
+        "latency_ms_batch1": round(statistics.median(b1) * 1e3, 4),
+        "latency_ms_batch1_p99": round(_p99(b1) * 1e3, 4),
+        "latency_ms_per_message_batch64": round(statistics.median(b64) * 1e3 / BATCH, 4),
+        "latency_ms_per_message_batch64_p99": round(_p99(b64) * 1e3 / BATCH, 4),
         "peak_rss_mb": round(peak, 1),
         "model_rss_mb": round(peak - after_imports, 1),
         "torch_threads": torch.get_num_threads(),
@@ -141,7 +123,7 @@ def _run_worker(kind: str, path: Path, texts_file: Path, threads: int, repeats: 
 def measure_all(
     teacher: Path, students: dict[str, Path], texts: list[str], threads: int, repeats: int
 ) -> dict[str, Any]:
-    """Time the teacher once and every student, one subprocess each, on this CPU."""
+    """Time the teacher (torch) once and every student (torch), one subprocess each."""
     with tempfile.TemporaryDirectory() as tmp:
         texts_file = Path(tmp) / "texts.json"
         texts_file.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
@@ -159,21 +141,69 @@ def measure_all(
     return out  # fmt: skip
 
 
+ENGINES = ("teacher-onnx", "student-onnx-int8", "student-c")
+
+
+def measure_engines(
+    teacher: Path, student: Path, texts: list[str], threads: int, repeats: int
+) -> dict[str, Any]:
+    """The other runtimes: the teacher in onnxruntime fp32, the ``last``-pooling student in
+    onnxruntime int8 and in the devices' C engine; one subprocess each."""
+    with tempfile.TemporaryDirectory() as tmp:
+        texts_file = Path(tmp) / "texts.json"
+        texts_file.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+        return {
+            kind: {
+                "path": str(teacher if kind.startswith("teacher") else student),
+                **_run_worker(kind, teacher if kind.startswith("teacher") else student,
+                              texts_file, threads, repeats),
+            }
+            for kind in ENGINES
+        }  # fmt: skip
+
+
 def ratios(t: dict[str, Any], s: dict[str, Any]) -> dict[str, float]:
     """Teacher / student for each measured quantity."""
     keys = ("latency_ms_batch1", "latency_ms_per_message_batch64", "parameters", "model_rss_mb")
-    out = {key: round(t[key] / s[key], 1) for key in keys if s.get(key)}
-    out["bytes_vs_fp32"] = round(t["safetensors_bytes"] / s["fp32_safetensors_bytes"], 1)
+    out = {key: round(t[key] / s[key], 1) for key in keys if s.get(key) and t.get(key)}
+    if "fp32_safetensors_bytes" in s:
+        out["bytes_vs_fp32"] = round(t["safetensors_bytes"] / s["fp32_safetensors_bytes"], 1)
     if "int8_blob_bytes" in s:
         out["bytes_vs_int8_blob"] = round(t["safetensors_bytes"] / s["int8_blob_bytes"], 1)
     return out
 
 
+def fastest_teacher(measured: dict[str, Any]) -> dict[str, Any]:
+    """Per batch size, the faster of the teacher's runtimes (torch, onnxruntime fp32)."""
+    teachers = {k: v for k, v in measured.items() if k in ("teacher", "teacher-onnx")}
+    out: dict[str, Any] = {}
+    for key in ("latency_ms_batch1", "latency_ms_per_message_batch64"):
+        name = min(teachers, key=lambda k: teachers[k][key])
+        out[key] = teachers[name][key]
+        out[f"{key}_runtime"] = name
+    return out
+
+
+def speedups(measured: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Fastest teacher / each student runtime, at batch 1 and batch 64 (medians)."""
+    best = fastest_teacher(measured)
+    out: dict[str, dict[str, float]] = {}
+    for name in ("student", "student-onnx-int8", "student-c"):
+        if name in measured:
+            s = measured[name]
+            out[name] = {
+                key: round(best[key] / s[key], 1)
+                for key in ("latency_ms_batch1", "latency_ms_per_message_batch64")
+            }
+    return out
+
+
 def compare(
-    teacher: Path, student: Path, texts: list[str], threads: int = 2, repeats: int = 50
+    teacher: Path, student: Path, texts: list[str], threads: int = 1, repeats: int = 50
 ) -> dict[str, Any]:
-    """Time both models one after the other on this CPU; the ratios are teacher / student."""
+    """Time every runtime one after the other on this CPU; ratios are teacher / student."""
     measured = measure_all(teacher, {"student": student}, texts, threads, repeats)
+    measured |= measure_engines(teacher, student, texts, threads, repeats)
     return {
         "benchmark": "student_vs_teacher",
         "cpu": cpu_name(),
@@ -183,6 +213,8 @@ def compare(
         "memory_method": MEMORY_METHOD,
         **measured,
         "teacher_over_student": ratios(measured["teacher"], measured["student"]),
+        "fastest_teacher": fastest_teacher(measured),
+        "fastest_teacher_over": speedups(measured),
     }
 
 
@@ -223,9 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--teacher", type=Path, help="fine-tuned teacher folder")
     parser.add_argument("--student", type=Path, help="student folder")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads, every runtime")
     parser.add_argument("--repeats", type=int, default=50)
-    parser.add_argument("--worker", choices=("teacher", "student"), help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help="also write the JSON to this file")
+    parser.add_argument("--worker", choices=sorted(RUNTIME_NAMES), help=argparse.SUPPRESS)
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--texts", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -243,7 +276,10 @@ def main(argv: list[str] | None = None) -> int:
             config = SynthConfig(seed=0, phases=1, train=100, valid=10, test=BATCH)
             texts = [e.text for e in synth_examples(config, 0, "test")][:BATCH]
         result = compare(teacher, student, texts, args.threads, args.repeats)
-    print(json.dumps(result, ensure_ascii=False, indent=2))
+    text = json.dumps(result, ensure_ascii=False, indent=2)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+    print(text)
     return 0
 
 

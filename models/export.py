@@ -181,12 +181,12 @@ def quantize_onnx(float_path: str | Path, int8_path: str | Path) -> Path:
     return out
 
 
-def onnx_session(path: str | Path) -> Any:
-    """A CPU onnxruntime session for an exported model."""
+def onnx_session(path: str | Path, threads: int = 1) -> Any:
+    """A CPU onnxruntime session for an exported model (``threads`` intra-op threads)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -18,6 +18,19 @@ def test_compare_measures_both_models_in_subprocesses(tmp_path: Path) -> None:
     texts = [e.text for e in make_toy_examples(5)]
     result = compare(teacher, student, texts, threads=1, repeats=3)
     t, s = result["teacher"], result["student"]
+    for runtime in ("teacher-onnx", "student-onnx-int8", "student-c"):
+        r = result[runtime]
+        assert 0 < r["latency_ms_batch1"] <= r["latency_ms_batch1_p99"], runtime
+        assert 0 < r["latency_ms_per_message_batch64"] <= r["latency_ms_per_message_batch64_p99"]
+    assert result["student-c"]["int8_blob_bytes"] == s["int8_blob_bytes"]
+    assert result["student-c"]["kernels"] in ("avx2", "portable")
+    best = result["fastest_teacher"]
+    assert best["latency_ms_batch1"] == min(
+        result[k]["latency_ms_batch1"] for k in ("teacher", "teacher-onnx")
+    )
+    for runtime in ("student", "student-onnx-int8", "student-c"):
+        speedup = result["fastest_teacher_over"][runtime]["latency_ms_batch1"]
+        assert speedup == round(best["latency_ms_batch1"] / result[runtime]["latency_ms_batch1"], 1)
     assert t["torch_threads"] == s["torch_threads"] == 1
     assert t["parameters"] == 43_875  # the tiny BERT (43,776) + its 3-way head (99)
     assert s["parameters"] == sum(
