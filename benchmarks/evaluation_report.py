@@ -351,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="report.md (default docs/)")
     parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument("--cost-cpu", type=Path, help="JSON of student_vs_teacher --out")
+    parser.add_argument("--cost-mcu", type=Path, help="JSON of mcu_cost --out")
     args = parser.parse_args(argv)
     overrides: dict[str, Any] = {"threads": args.threads,
                                  "datasets": tuple(args.datasets.split(","))}  # fmt: skip
@@ -369,6 +371,10 @@ def main(argv: list[str] | None = None) -> int:
     default_out = ROOT / ("var/report-quick/report.md" if args.quick else "docs/report.md")
     work = args.work_dir or ROOT / "var" / ("report-quick" if args.quick else "report")
     results = run_report(config, work)
+    cost = {key: json.loads(path.read_text()) for key, path in
+            (("cpu", args.cost_cpu), ("mcu", args.cost_mcu)) if path is not None}  # fmt: skip
+    if cost:
+        results["cost"] = cost  # the cost table of report.md (benchmarks/report_cost.py)
     paths = write_report(results, args.out or default_out)
     print(json.dumps({"benchmark": "evaluation_report", **{k: str(p) for k, p in paths.items()},
                       "summary": summary(results)}, ensure_ascii=False, indent=1))  # fmt: skip

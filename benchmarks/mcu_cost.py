@@ -41,7 +41,7 @@ FLASH_BYTES = 1024 * 1024
 # characteristics", Run mode, code with data processing running from Flash memory, ART
 # accelerator enabled (prefetch off), f_HCLK = 168 MHz, typical at T_A = 25 degC: 40 mA with all
 # peripherals disabled (87 mA with all enabled); typical values at V_DD = 3.3 V.
-DATASHEET = {
+DATASHEET: dict[str, Any] = {
     "source": "STM32F405xx/407xx datasheet DS8626, 5.3.6 Supply current characteristics: Run "
     "mode, code from Flash, ART accelerator on (prefetch off), 168 MHz, typical, 25 degC",
     "supply_current_a": 0.040,

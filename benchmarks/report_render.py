@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from benchmarks.report_cost import cost_section
+
 HEADLINE = ("student_no_kd", "student_kd", "student_int8", "student_int8_qat")
 SLOT_BYTES = 384 * 1024  # one OTA model slot (docs/model-blob.md)
 
@@ -69,6 +71,7 @@ def report_json(results: dict[str, Any]) -> dict[str, Any]:
         "environment": results.get("environment", {}),
         "summary": summary(results),
         "datasets": datasets,
+        **({"cost": results["cost"]} if results.get("cost") else {}),
     }
 
 
@@ -139,7 +142,23 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
             f" | {e.get('int8_minus_float_points', 'n/a')} | {e.get('blob_fits_slot', 'n/a')} |"
         )
     lines.append("")
+    if results.get("cost"):
+        lines += cost_section(results["cost"], *cost_accuracy(results))
     return "\n".join(lines)
+
+
+def cost_accuracy(results: dict[str, Any]) -> tuple[dict[str, float | None], str]:
+    """Accuracies for the cost table (teacher, float KD student, int8 PTQ) and their data set:
+    Banking77 when the report has it, else the first data set."""
+    names = list(results["datasets"])
+    name = "banking" if "banking" in names else names[0]
+    d = results["datasets"][name]
+    rows = d.get("rows", {})
+    return {
+        "teacher": d["teacher"]["accuracy"],
+        "student": rows.get("student_kd", {}).get("accuracy_mean"),
+        "int8": rows.get("student_int8", {}).get("accuracy_mean"),
+    }, name
 
 
 def plot(results: dict[str, Any], path: Path) -> Path:

@@ -94,7 +94,9 @@ def worker(kind: str, path: Path, texts: list[str], threads: int, repeats: int) 
     with tempfile.TemporaryDirectory() as tmp:
         classify, info = RUNTIMES[kind](path, threads, Path(tmp))
         singles = iter(range(10**9))
+        cpu_start = time.process_time()
         b1 = _timings(lambda: classify([texts[next(singles) % len(texts)]]), repeats)
+        cpu_b1 = (time.process_time() - cpu_start) / (repeats + 2)  # every thread's CPU time
         batch = (texts * (BATCH // len(texts) + 1))[:BATCH]
         b64 = _timings(lambda: classify(batch), max(3, repeats // 8))
     peak = _rss_mb()
@@ -104,6 +106,7 @@ def worker(kind: str, path: Path, texts: list[str], threads: int, repeats: int) 
         "latency_ms_batch1_p99": round(_p99(b1) * 1e3, 4),
         "latency_ms_per_message_batch64": round(statistics.median(b64) * 1e3 / BATCH, 4),
         "latency_ms_per_message_batch64_p99": round(_p99(b64) * 1e3 / BATCH, 4),
+        "cpu_ms_per_message_batch1": round(cpu_b1 * 1e3, 4),
         "peak_rss_mb": round(peak, 1),
         "model_rss_mb": round(peak - after_imports, 1),
         "torch_threads": torch.get_num_threads(),
@@ -184,6 +187,27 @@ def fastest_teacher(measured: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# The stated package power for the CPU energy estimate: a Sapphire Rapids Xeon Platinum 8480+
+# (the development machine reports "Intel Xeon Processor" with AVX-512 FP16 and AMX) has a TDP
+# of 350 W for 56 cores; a busy core is charged its share.
+PACKAGE_WATTS, PACKAGE_CORES = 350.0, 56
+
+
+def energy_estimates(measured: dict[str, Any]) -> dict[str, Any]:
+    """Joules per message at batch 1 (estimate): the process's CPU seconds per message times
+    the package power per core."""
+    per_core = PACKAGE_WATTS / PACKAGE_CORES
+    out: dict[str, Any] = {
+        "method": f"estimate: CPU time per message (batch 1, every thread) x {PACKAGE_WATTS:.0f} W "
+        f"/ {PACKAGE_CORES} cores = {per_core:.2f} W per busy core (stated, not measured)",
+        "watts_per_core": per_core,
+    }
+    for name, r in measured.items():
+        if isinstance(r, dict) and "cpu_ms_per_message_batch1" in r:
+            out[name] = {"joules_per_message": r["cpu_ms_per_message_batch1"] / 1e3 * per_core}
+    return out
+
+
 def speedups(measured: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Fastest teacher / each student runtime, at batch 1 and batch 64 (medians)."""
     best = fastest_teacher(measured)
@@ -196,6 +220,15 @@ def speedups(measured: dict[str, Any]) -> dict[str, dict[str, float]]:
                 for key in ("latency_ms_batch1", "latency_ms_per_message_batch64")
             }
     return out
+
+
+def summarize(measured: dict[str, Any]) -> dict[str, Any]:
+    """The fastest teacher, its speed-up over each student runtime, the energy estimates."""
+    return {
+        "fastest_teacher": fastest_teacher(measured),
+        "fastest_teacher_over": speedups(measured),
+        "energy": energy_estimates(measured),
+    }
 
 
 def compare(
@@ -213,8 +246,7 @@ def compare(
         "memory_method": MEMORY_METHOD,
         **measured,
         "teacher_over_student": ratios(measured["teacher"], measured["student"]),
-        "fastest_teacher": fastest_teacher(measured),
-        "fastest_teacher_over": speedups(measured),
+        **summarize(measured),
     }
 
 

@@ -22,6 +22,9 @@ def test_compare_measures_both_models_in_subprocesses(tmp_path: Path) -> None:
         r = result[runtime]
         assert 0 < r["latency_ms_batch1"] <= r["latency_ms_batch1_p99"], runtime
         assert 0 < r["latency_ms_per_message_batch64"] <= r["latency_ms_per_message_batch64_p99"]
+        joules = result["energy"][runtime]["joules_per_message"]
+        assert joules == r["cpu_ms_per_message_batch1"] / 1e3 * result["energy"]["watts_per_core"]
+        assert joules > 0, runtime
     assert result["student-c"]["int8_blob_bytes"] == s["int8_blob_bytes"]
     assert result["student-c"]["kernels"] in ("avx2", "portable")
     best = result["fastest_teacher"]
