@@ -1,19 +1,21 @@
 """librdkafka (``confluent-kafka``) client settings: the one place they are built.
 
 The gateway's producer and the benchmarks' readers take their configuration from here, so a
-setting every client needs (the bootstrap servers today; security settings such as TLS or
-SASL when the brokers require them) is added once, in :func:`client_config`.
+setting every client needs (the address, SASL credentials and TLS of a
+:class:`services.security.kafka.KafkaAccess`) is added once, in :func:`client_config`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from services.security.kafka import KafkaAccess
 
-def client_config(bootstrap: str, client_id: str, **overrides: Any) -> dict[str, Any]:
+
+def client_config(access: KafkaAccess, client_id: str, **overrides: Any) -> dict[str, Any]:
     """Settings shared by every librdkafka producer and consumer of the project."""
     config: dict[str, Any] = {
-        "bootstrap.servers": bootstrap,
+        **access.librdkafka(),
         "client.id": client_id,
         "reconnect.backoff.max.ms": 2_000,
         "socket.keepalive.enable": True,
@@ -23,12 +25,12 @@ def client_config(bootstrap: str, client_id: str, **overrides: Any) -> dict[str,
 
 
 def durable_producer_config(
-    bootstrap: str, client_id: str, linger_ms: float = 5, **overrides: Any
+    access: KafkaAccess, client_id: str, linger_ms: float = 5, **overrides: Any
 ) -> dict[str, Any]:
     """A producer whose acknowledgement means stored by every in-sync replica, in order and
     without duplicates from its own retries (acks=all, idempotence)."""
     return client_config(
-        bootstrap,
+        access,
         client_id,
         **{
             "acks": "all",

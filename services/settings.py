@@ -41,6 +41,7 @@ class KafkaSettings(_Section):
     heap_max_mb: int = Field(default=512, ge=128, le=1024)  # -Xmx; the brief caps it at 1 GB
     heap_min_mb: int = Field(default=256, ge=64, le=1024)  # -Xms
     java: str = "java"  # the JVM binary
+    bootstrap: str | None = None  # where clients connect (default host:port, this broker)
     start_timeout_s: float = Field(default=120.0, gt=0)  # until a metadata request must succeed
 
 
@@ -87,10 +88,15 @@ class StackSettings(_Section):
 class SecuritySettings(_Section):
     """Credentials and transport security of the local stack (``services/security``)."""
 
-    # True: MQTT (and Kafka) listen with TLS only, certificates from the stack's own CA in
-    # <data_dir>/pki that every client verifies. False is for development only: plain TCP
-    # listeners; accounts, passwords and ACLs stay as they are.
+    # True: MQTT and Kafka listen with TLS only (certificates from the stack's own CA in
+    # <data_dir>/pki that every client verifies), Kafka with SASL and ACLs. False is for
+    # development only: plain TCP listeners; Mosquitto keeps its accounts and ACLs, Kafka
+    # takes anyone (no SASL, no authorizer), as before there was a setting.
     tls: bool = True
+    # Every service of this process connects to Kafka as this account instead of its own
+    # (tests that run services on topics of their own, which the ACLs give no service). It
+    # needs that account's secret, so it grants nothing its caller does not hold already.
+    kafka_account: str | None = None
 
     # Every account's secret; default <data_dir>/secrets/accounts.json, which `fleet stack
     # up` creates. Elsewhere (a Kubernetes Secret) a file with only the process's accounts.
@@ -202,7 +208,7 @@ class FleetSettings(EnvFirstSettings):
 
     @property
     def kafka_bootstrap(self) -> str:
-        return f"{self.stack.host}:{self.stack.kafka.port}"
+        return self.stack.kafka.bootstrap or f"{self.stack.host}:{self.stack.kafka.port}"
 
     @property
     def prometheus_url(self) -> str:

@@ -21,18 +21,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from services.errors import ServiceError
+from services.security.kafka import KafkaAccess
 
 MAX_REQUEST_TIMEOUT_MS = 300_000  # below kafka-python's connections_max_idle_ms (540 000)
 
 
-def _consumer(bootstrap: str, timeout_s: float, error: type[ServiceError], client_id: str) -> Any:
-    from kafka import KafkaConsumer
+def _consumer(
+    kafka: KafkaAccess, timeout_s: float, error: type[ServiceError], client_id: str
+) -> Any:
     from kafka.errors import KafkaError
 
     timeout_ms = int(timeout_s * 1000)
     try:
-        return KafkaConsumer(
-            bootstrap_servers=bootstrap,
+        return kafka.consumer(
             client_id=client_id,
             group_id=None,
             enable_auto_commit=False,
@@ -42,7 +43,7 @@ def _consumer(bootstrap: str, timeout_s: float, error: type[ServiceError], clien
             bootstrap_timeout_ms=timeout_ms,
         )
     except KafkaError as exc:
-        raise error(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+        raise error(f"cannot reach Kafka at {kafka}: {exc}") from exc
 
 
 def _partitions(consumer: Any, topic: str) -> list[Any]:
@@ -88,7 +89,7 @@ def _read(
 
 
 def read_to_end(
-    bootstrap: str,
+    kafka: KafkaAccess,
     topic: str,
     *,
     timeout_s: float = 30.0,
@@ -102,7 +103,7 @@ def read_to_end(
     the topic does not exist. Kafka failures and the deadline (``timeout_s``) raise ``error``."""
     from kafka.errors import KafkaError
 
-    consumer = _consumer(bootstrap, timeout_s, error, "fleet-topic-reader")
+    consumer = _consumer(kafka, timeout_s, error, "fleet-topic-reader")
     try:
         partitions = _partitions(consumer, topic)
         if partitions:
@@ -123,12 +124,12 @@ class TopicReader:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaAccess,
         timeout_s: float = 30.0,
         error: type[ServiceError] = ServiceError,
         client_id: str = "fleet-topic-reader",
     ) -> None:
-        self.bootstrap, self.timeout_s, self.error = bootstrap, timeout_s, error
+        self.kafka, self.timeout_s, self.error = kafka, timeout_s, error
         self.client_id = client_id
         self._consumer: Any = None
         self._lock = threading.Lock()
@@ -141,9 +142,7 @@ class TopicReader:
 
         with self._lock:
             if self._consumer is None:
-                self._consumer = _consumer(
-                    self.bootstrap, self.timeout_s, self.error, self.client_id
-                )
+                self._consumer = _consumer(self.kafka, self.timeout_s, self.error, self.client_id)
                 self.consumers_made += 1
             try:
                 partitions = _partitions(self._consumer, topic)

@@ -2,8 +2,10 @@
 
 ``Access(fleet)`` turns the fleet settings, the registry and the stack's secrets file into a
 connection description per account: :meth:`Access.mqtt` for a device or an MQTT service
-account. Services build theirs in ``main()`` and pass them down; tests, the demo and the
-benchmarks use the same calls. Nothing else reads the secrets file.
+account, :meth:`Access.kafka` for a Kafka principal (:meth:`Access.kafka_for` a service's own,
+unless ``security.kafka_account`` names another). Services build theirs in ``main()`` and pass
+them down; tests, the demo and the benchmarks use the same calls. Nothing else reads the
+secrets file.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from functools import cached_property
 
 from models.errors import ConfigError
+from services.security.kafka import KafkaAccess
+from services.security.kafka_acls import KAFKA_ACCOUNTS, SUPER_USERS
 from services.security.mqtt import MqttAccess
 from services.security.secrets import AccountSecrets, load_secrets
 from services.settings import FleetSettings
@@ -59,3 +63,22 @@ class Access:
             password=self.secrets.password("mqtt", account),
             cafile=self.fleet.ca_file,
         )
+
+    def kafka(self, account: str) -> KafkaAccess:
+        """A Kafka principal of :mod:`services.security.kafka_acls`: SCRAM-SHA-512 for the
+        services, PLAIN for the super users, over TLS with the stack's CA; with the
+        development setting ``security.tls = false`` a plain listener without SASL."""
+        if account not in KAFKA_ACCOUNTS:
+            raise ConfigError(f"unknown Kafka account {account!r}; known: {list(KAFKA_ACCOUNTS)}")
+        tls = self.fleet.security.tls
+        return KafkaAccess(
+            bootstrap=self.fleet.kafka_bootstrap,
+            username=account,
+            password=self.secrets.password("kafka", account) if tls else None,
+            mechanism="PLAIN" if account in SUPER_USERS else "SCRAM-SHA-512",
+            cafile=self.fleet.ca_file,
+        )
+
+    def kafka_for(self, service: str) -> KafkaAccess:
+        """The account ``service`` runs as: its own, or ``security.kafka_account``."""
+        return self.kafka(self.fleet.security.kafka_account or service)

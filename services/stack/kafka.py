@@ -8,10 +8,15 @@ import logging
 import subprocess
 import time
 import uuid
+from functools import cached_property
 from pathlib import Path
 
 from services.errors import StackError
+from services.security.files import write_private
+from services.security.kafka_acls import ADMIN, BROKER, SUPER_USERS
+from services.security.pki import ensure_pki
 from services.stack.component import Component
+from services.stack.kafka_auth import sync_credentials
 from services.stack.process import port_open
 
 STORAGE_TOOL = "kafka.tools.StorageTool"  # Scala object in kafka_2.13-<v>.jar
@@ -78,6 +83,54 @@ class Kafka(Component):
         jars = sorted(self._jars().glob("kafka_2.13-*.jar"))
         return jars[-1].stem.removeprefix("kafka_2.13-")
 
+    @cached_property
+    def access(self):  # -> services.security.access.Access (imported late: it imports the stack)
+        from services.security.access import Access
+
+        return Access(self.settings)
+
+    def _security(self) -> list[str]:
+        """TLS and SASL on both listeners (SCRAM-SHA-512 for the services, whose credentials
+        live in the cluster's metadata; PLAIN for the broker itself and ``admin``, listed
+        here so they work before any SCRAM credential exists) and the StandardAuthorizer:
+        nothing is allowed without an ACL. The development setting (``security.tls =
+        false``) leaves both listeners plain and open."""
+        if not self.settings.security.tls:  # the development setting: open, as it was
+            return ["listener.security.protocol.map=CLIENT:PLAINTEXT,CONTROLLER:PLAINTEXT"]
+        secrets = self.access.secrets
+        broker = secrets.password("kafka", BROKER).get_secret_value()
+        admin = secrets.password("kafka", ADMIN).get_secret_value()
+        plain = "org.apache.kafka.common.security.plain.PlainLoginModule required"
+        own = f'username="{BROKER}" password="{broker}" user_{BROKER}="{broker}"'
+        lines = [
+            "listener.security.protocol.map=CLIENT:SASL_SSL,CONTROLLER:SASL_SSL",
+            "sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN",
+            "listener.name.client.sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN",
+            f'listener.name.client.plain.sasl.jaas.config={plain} {own} user_{ADMIN}="{admin}";',
+            "listener.name.client.scram-sha-512.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "sasl.mechanism.inter.broker.protocol=PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+            f"listener.name.controller.plain.sasl.jaas.config={plain} {own};",
+            "sasl.mechanism.controller.protocol=PLAIN",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            f"super.users={';'.join(f'User:{u}' for u in SUPER_USERS)}",
+            "allow.everyone.if.no.acl.found=false",
+        ]
+        files = ensure_pki(self.settings.pki_dir, self.host).server("kafka")
+        key = files.key.read_bytes().decode().strip().replace("\n", "\\n")
+        chain = files.cert.read_bytes().decode().strip().replace("\n", "\\n")
+        return [
+            *lines,
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.key={key}",
+            f"ssl.keystore.certificate.chain={chain}",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={self.settings.pki_dir / 'ca.crt'}",
+            "ssl.enabled.protocols=TLSv1.2,TLSv1.3",
+            "ssl.endpoint.identification.algorithm=https",
+        ]
+
     def server_properties(self) -> str:
         k = self.settings.stack.kafka
         h = self.host
@@ -87,11 +140,11 @@ class Kafka(Component):
                 "process.roles=broker,controller",
                 f"node.id={NODE_ID}",
                 f"controller.quorum.voters={NODE_ID}@{h}:{k.controller_port}",
-                f"listeners=PLAINTEXT://{h}:{k.port},CONTROLLER://{h}:{k.controller_port}",
-                f"advertised.listeners=PLAINTEXT://{h}:{k.port}",
+                f"listeners=CLIENT://{h}:{k.port},CONTROLLER://{h}:{k.controller_port}",
+                f"advertised.listeners=CLIENT://{h}:{k.port}",
                 "controller.listener.names=CONTROLLER",
-                "inter.broker.listener.name=PLAINTEXT",
-                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                "inter.broker.listener.name=CLIENT",
+                *self._security(),
                 f"log.dirs={self.data_dir}",
                 "num.partitions=1",
                 "default.replication.factor=1",
@@ -115,7 +168,7 @@ class Kafka(Component):
 
     def prepare(self) -> None:
         libs = self._jars()
-        self.config_file.write_text(self.server_properties())
+        write_private(self.config_file, self.server_properties().encode())  # holds secrets
         (self.run_dir / "log4j.properties").write_text(LOG4J)
         if (self.data_dir / "meta.properties").exists():
             return  # formatted on an earlier start; reuse (fast second start)
@@ -177,20 +230,31 @@ class Kafka(Component):
             admin.close()
 
     def admin(self, timeout_ms: int = 10_000):  # -> kafka.admin.KafkaAdminClient
-        from kafka.admin import KafkaAdminClient
+        """An admin client as the stack's ``admin`` (a super user)."""
         from kafka.errors import KafkaError
 
+        access = self.access.kafka(ADMIN)
         try:
-            return KafkaAdminClient(
-                bootstrap_servers=self.bootstrap,
+            return access.admin(
                 client_id="fleet-stack",
                 request_timeout_ms=timeout_ms,
                 bootstrap_timeout_ms=timeout_ms,
             )
         except KafkaError as exc:
-            raise StackError(f"cannot reach Kafka at {self.bootstrap}: {exc}") from exc
+            raise StackError(f"cannot reach Kafka at {access}: {exc}") from exc
+
+    def needs_restart(self) -> bool:
+        """Listeners, SASL and the authorizer are read at start only."""
+        try:
+            return self.config_file.read_text() != self.server_properties()
+        except FileNotFoundError:
+            return True
 
     def after_ready(self) -> None:
+        """Every start or reuse: the services' SCRAM credentials and the ACLs as the policy
+        says (``services.security.kafka_acls``), then the topics."""
+        if self.settings.security.tls:
+            sync_credentials(self, timeout_s=60)
         ensure_topics(self, timeout_s=60)
 
 

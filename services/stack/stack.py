@@ -23,6 +23,18 @@ from services.stack.prometheus import Prometheus
 
 log = logging.getLogger(__name__)
 
+
+def ensure_stack_secrets(settings: FleetSettings) -> None:
+    """A secret for every MQTT account of the registry and every Kafka account of the ACL
+    policy (the brokers' configurations need them before they start)."""
+    from services.security.kafka_acls import KAFKA_ACCOUNTS
+    from services.security.secrets import ensure_secrets
+    from services.stack.registry import load_registry
+
+    registry = load_registry(settings.stack.registry)
+    ensure_secrets(settings.secrets_file, mqtt=registry.account_names(), kafka=KAFKA_ACCOUNTS)
+
+
 COMPONENT_TYPES: dict[str, type[Component]] = {
     "kafka": Kafka,
     "mosquitto": Mosquitto,
@@ -79,6 +91,7 @@ class Stack:
         selected = self._select(names)
         started: list[Component] = []
         with self._lock():
+            ensure_stack_secrets(self.settings)
             try:
                 reused = []
                 for component in selected:
