@@ -32,6 +32,7 @@ GroupsOpt = Annotated[list[str] | None, Opt("--group", help="Device group (repea
 
 def control_settings(config: Path | None) -> ControlSettings:
     """The control settings derived from the fleet settings; ``FLEET_CONTROL_*`` wins."""
+    from services.security.access import Access
     from services.settings import load_settings
 
     fleet = load_settings(config)
@@ -39,7 +40,7 @@ def control_settings(config: Path | None) -> ControlSettings:
     return ControlSettings(
         host=fleet.stack.host,
         port=fleet.metrics_ports.control,
-        bootstrap=fleet.kafka_bootstrap,
+        kafka=Access(fleet).kafka_for("control"),
         releases_dir=fleet.data_dir / "releases",
         token_file=keys / "ops.token",
         read_token_file=keys / "read.token",
@@ -64,6 +65,7 @@ def main(config: Path | None = None) -> None:
     from services.control.sink import CommandSinkError, KafkaCommandSink
     from services.promql import Prometheus
     from services.releases.store import ReleaseStore
+    from services.security.kafka import required
     from services.settings import load_settings
     from services.stack import Stack
     from services.topic_reader import TopicReader
@@ -71,14 +73,13 @@ def main(config: Path | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = control_settings(config)
     key = settings.release_public_key
+    kafka = required(settings.kafka, "the control API")
     reader = TopicReader(  # one consumer for every page and read endpoint
-        settings.bootstrap, settings.read_timeout_s, CommandSinkError, "fleet-control-reader"
+        kafka, settings.read_timeout_s, CommandSinkError, "fleet-control-reader"
     )
     stack = Stack(load_settings(config))
     control = Control(
-        sink=KafkaCommandSink(
-            settings.bootstrap, settings.commands_topic, settings.ack_timeout_s, reader
-        ),
+        sink=KafkaCommandSink(kafka, settings.commands_topic, settings.ack_timeout_s, reader),
         feed=KafkaReleaseFeed(reader, settings.releases_topic, settings.rollouts_topic),
         store=ReleaseStore(settings.releases_dir),
         tokens=Tokens(

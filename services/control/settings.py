@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.security.kafka import KafkaAccess
 from services.settings import TOPIC_NAMES, EnvFirstSettings
 
 
@@ -15,7 +16,7 @@ class ControlSettings(EnvFirstSettings):
 
     host: str = "127.0.0.1"  # the API, the page and /metrics listen here
     port: int = Field(default=19106, ge=0, le=65535)  # the CLI fills it from metrics_ports.control
-    bootstrap: str = "127.0.0.1:19092"  # Kafka; the CLI fills it from FleetSettings
+    kafka: KafkaAccess | None = None  # its Kafka principal; main() fills it (security.access)
     commands_topic: str = TOPIC_NAMES["ops_commands"]  # where accepted commands go
     releases_topic: str = TOPIC_NAMES["releases"]  # published manifests (compacted)
     releases_dir: Path = Path("var/releases")  # the ReleaseStore; the CLI: <data_dir>/releases

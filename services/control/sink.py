@@ -9,6 +9,7 @@ from typing import Any
 
 from services.errors import ServiceError, ValidationError
 from services.schemas.ops import Halt, Redistill, Rollback, Rollout, parse_ops_command
+from services.security.kafka import KafkaAccess
 from services.topic_reader import TopicReader
 
 Command = Redistill | Rollout | Halt | Rollback
@@ -68,22 +69,22 @@ class KafkaCommandSink(CommandSink):
     """kafka-python: an idempotent producer with acks=all, keyed by command id; the recent
     commands are read back from the topic's tail through the process's one reader."""
 
-    def __init__(self, bootstrap: str, topic: str, ack_timeout_s: float, reader: TopicReader):
-        self.bootstrap, self.topic = bootstrap, topic
+    def __init__(
+        self, kafka: KafkaAccess, topic: str, ack_timeout_s: float, reader: TopicReader
+    ) -> None:
+        self.kafka, self.topic = kafka, topic
         self.ack_timeout_s, self.reader = ack_timeout_s, reader
         self._producer: Any = None  # kafka.KafkaProducer, created on first send
         self._lock = threading.Lock()
 
     def _get_producer(self):
-        from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
         with self._lock:
             if self._producer is None:
                 ack_ms = int(self.ack_timeout_s * 1000)
                 try:
-                    self._producer = KafkaProducer(
-                        bootstrap_servers=self.bootstrap,
+                    self._producer = self.kafka.producer(
                         client_id="fleet-control",
                         acks="all",
                         enable_idempotence=True,
@@ -94,7 +95,7 @@ class KafkaCommandSink(CommandSink):
                         bootstrap_timeout_ms=ack_ms,  # Kafka down: 503 after this long
                     )
                 except KafkaError as exc:
-                    raise CommandSinkError(f"Kafka at {self.bootstrap}: {exc}") from exc
+                    raise CommandSinkError(f"Kafka at {self.kafka}: {exc}") from exc
             return self._producer
 
     def send(self, command: Command) -> None:

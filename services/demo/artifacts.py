@@ -21,6 +21,7 @@ from services.demo.config import DemoConfig
 from services.errors import ServiceError
 from services.releases.profile import TARGET
 from services.schemas import ReleaseManifest
+from services.security.kafka import KafkaAccess
 from services.settings import REPO_ROOT
 
 
@@ -115,7 +116,7 @@ class Release:
     manifest: ReleaseManifest  # signed with <data_dir>/keys/release.key
 
 
-def known_versions(bootstrap: str, releases_topic: str, rollouts_topic: str) -> int:
+def known_versions(kafka: KafkaAccess, releases_topic: str, rollouts_topic: str) -> int:
     """The newest release version Kafka knows: manifests in ``releases_topic`` and rollout
     records in ``rollouts_topic`` (0 when both are empty)."""
     from services.errors import ValidationError
@@ -125,7 +126,7 @@ def known_versions(bootstrap: str, releases_topic: str, rollouts_topic: str) -> 
     newest = 0
     for topic, parse in ((releases_topic, parse_release_manifest),
                          (rollouts_topic, parse_rollout_record)):  # fmt: skip
-        for record in read_to_end(bootstrap, topic):
+        for record in read_to_end(kafka, topic):
             try:
                 newest = max(newest, parse(record.value).version)
             except ValidationError:
@@ -138,7 +139,7 @@ def seed_release(
     profile_texts: list[str],
     releases_root: Path,
     keys_dir: Path,
-    bootstrap: str,
+    kafka: KafkaAccess,  # the distiller's: release 1 is announced as it would announce it
     releases_topic: str,
     newer_than: int,
     metrics: dict[str, float],
@@ -165,5 +166,5 @@ def seed_release(
     key = load_or_create_key(keys_dir)
     manifest = build_manifest(version, blob, profile_texts, metrics, key, TARGET, "1.0.0")
     path = store_release(store, manifest, blob, model, labels)
-    KafkaAnnouncer(bootstrap, releases_topic).publish(manifest)
+    KafkaAnnouncer(kafka, releases_topic).publish(manifest)
     return Release(version, path / "model.blob", manifest)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from services.errors import ServiceError
+from services.security.kafka import KafkaAccess
 from services.settings import REPO_ROOT
 
 
@@ -28,7 +29,12 @@ class ServiceProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "services.cli", *self.args],
                 cwd=REPO_ROOT,
-                env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE", **self.env},
+                env={
+                    **service_environment(),
+                    "HF_HUB_OFFLINE": "1",
+                    "OMP_WAIT_POLICY": "PASSIVE",
+                    **self.env,
+                },
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches only the demo, which stops us in order
@@ -84,18 +90,18 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def skip_backlog(
-    bootstrap: str, group_id: str, topics: list[str], coordinator_wait_s: float = 120.0
+    kafka: KafkaAccess, group_id: str, topics: list[str], coordinator_wait_s: float = 120.0
 ) -> int:
     """Move ``group_id``'s committed offsets to the end of ``topics`` and of every partition it
     has committed before (faust's internal topics); returns how many records were skipped.
 
     The demo's services use their own consumer groups, so this leaves the records for any
     other group; it only keeps a backlog from earlier runs out of the demo's live windows."""
-    from kafka import KafkaAdminClient, TopicPartition
+    from kafka import TopicPartition
     from kafka.admin import OffsetSpec
     from kafka.errors import CoordinatorNotAvailableError, KafkaError
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = kafka.admin()
     try:
         # a broker that just started creates its offsets topic on first use: until then it
         # has no group coordinator, so ask again for a while
@@ -128,14 +134,21 @@ def skip_backlog(
         admin.close()
 
 
+def service_environment() -> dict[str, str]:
+    """The demo's environment for its services, except an account override: each service
+    runs as its own Kafka principal, under the ACLs that production has."""
+    return {k: v for k, v in os.environ.items() if k != "FLEET_SECURITY__KAFKA_ACCOUNT"}
+
+
 # The demo's consumer groups: its own, so records of earlier runs or other tools stay with
 # theirs, and started at the end of their topics (skip_backlog) so that backlog does not
-# delay the live windows, retrain on old labels or replay old ops commands.
+# delay the live windows, retrain on old labels or replay old ops commands. Each starts with
+# its service's prefix, which the Kafka ACLs grant that service (services/security/kafka_acls).
 GROUPS = {
-    "processor": "fleet-demo-processor",  # faust app id (its consumer group, table topics)
-    "labeler": "fleet-demo-labeler",
-    "distiller": "fleet-demo-distiller",
-    "rollout": "fleet-demo-rollout",
+    "processor": "fleet-processor-demo",  # faust app id (its consumer group, table topics)
+    "labeler": "fleet-labeler-demo",
+    "distiller": "fleet-distiller-demo",
+    "rollout": "fleet-rollout-demo",
 }
 # The demo's gateway has its own MQTT share group: its persistent session keeps a turn in
 # its group while the demo is not running, which must not hold back the "gateway" group.

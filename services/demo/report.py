@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from services.errors import ServiceError
 from services.promql import Prometheus  # (the demo's PromQL reads; re-exported)
 from services.schemas import PredictionEvent
+from services.security.kafka import KafkaAccess
 
 DRIFT_FEATURES = ("class_mix", "confidence")
 DRIFT_STATISTICS = ("psi", "js_distance")
@@ -19,14 +20,12 @@ DRIFT_STATISTICS = ("psi", "js_distance")
 class KafkaTail:
     """Remembers the end offsets of some topics, later reads everything written since."""
 
-    def __init__(self, bootstrap: str, topics: list[str]) -> None:
-        from kafka import KafkaConsumer, TopicPartition
+    def __init__(self, kafka: KafkaAccess, topics: list[str]) -> None:
+        from kafka import TopicPartition
 
         # (no CRC check: kafka-python computes CRC-32C in pure Python, byte by byte, which
         # made reading back a busy shared topic take minutes; the broker checked them)
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, check_crcs=False
-        )
+        self.consumer = kafka.consumer(enable_auto_commit=False, check_crcs=False)
         existing = self.consumer.topics()  # (asking for a missing topic's partitions creates it)
         self.partitions = [
             TopicPartition(topic, p)

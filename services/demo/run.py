@@ -189,7 +189,7 @@ class Demo:
             GROUPS["rollout"]: [TOPICS["releases"], TOPICS["status"], TOPIC_NAMES["ops_commands"]],
         }
         for group, topics in inputs.items():
-            skipped = skip_backlog(settings.kafka_bootstrap, group, topics)
+            skipped = skip_backlog(Access(settings).kafka("admin"), group, topics)
             if skipped:
                 self.say(f"   consumer group {group}: skipped {skipped} records of earlier runs")
         for service in specs:
@@ -206,12 +206,13 @@ class Demo:
         data = artifacts.corpus(self.config, self.logs)
         lines = (data / "phase0" / "valid.jsonl").read_text("utf-8").splitlines()
         texts = [json.loads(line)["text"] for line in lines]
+        access = Access(settings)
         known = artifacts.known_versions(
-            settings.kafka_bootstrap, TOPICS["releases"], TOPICS["rollouts"]
+            access.kafka("monitor"), TOPICS["releases"], TOPICS["rollouts"]
         )
         release = artifacts.seed_release(
             student, texts, settings.data_dir / "releases", settings.data_dir / "keys",
-            settings.kafka_bootstrap, TOPICS["releases"], known, metrics,
+            access.kafka("distiller"), TOPICS["releases"], known, metrics,
         )  # fmt: skip
         self.say(
             f"   release v{release.version}: {release.manifest.size} bytes, sha256 "
@@ -410,7 +411,7 @@ def run(config: DemoConfig, console: Console) -> DemoResult:
     try:
         demo.start_services(settings, teacher)
         # (after the rollout manager created its state topic)
-        tail = KafkaTail(settings.kafka_bootstrap, list(TOPICS.values()))
+        tail = KafkaTail(Access(settings).kafka("monitor"), list(TOPICS.values()))
         release = demo.release(settings, student, metrics)
         times = demo.traffic(settings, release, prom)
         times = demo.close_loop(prom, times, scrape_s)

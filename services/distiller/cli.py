@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
+from services.security.kafka import required
+
 Opt = typer.Option
 ConfigOpt = Annotated[Path | None, Opt(help="fleet.toml (default: $FLEET_CONFIG)")]
 
@@ -66,7 +68,7 @@ def register(app: typer.Typer) -> None:
             s.target, s.min_firmware,
         )  # fmt: skip
         if publish:
-            KafkaAnnouncer(s.bootstrap, s.releases_topic).publish(manifest)
+            KafkaAnnouncer(required(s.kafka, "distiller"), s.releases_topic).publish(manifest)
         typer.echo(f"release {manifest.version} stored in {s.release_root}" +
                    (f", published to {s.releases_topic}" if publish else ""))  # fmt: skip
 
@@ -74,11 +76,12 @@ def register(app: typer.Typer) -> None:
 def load(config: Path | None):  # -> DistillerSettings
     """Distiller settings from FleetSettings (paths under the stack's data dir) + environment."""
     from services.distiller.settings import DistillerSettings
+    from services.security.access import Access
     from services.settings import TOPIC_NAMES, load_settings
 
     fleet = load_settings(config)
     return DistillerSettings(
-        bootstrap=fleet.kafka_bootstrap,
+        kafka=Access(fleet).kafka_for("distiller"),
         prometheus_url=fleet.prometheus_url,
         metrics_port=fleet.metrics_ports.distiller,
         labeled_topic=TOPIC_NAMES["labeled"],
@@ -104,6 +107,7 @@ def build_service(s: Any) -> Any:  # DistillerSettings -> DistillerService
     from services.releases.store import ReleaseStore
 
     torch.set_num_threads(s.torch_threads)
+    kafka = required(s.kafka, "the distiller")
     replay = (
         ReplaySet.load(s.replay_path, s.replay_valid_path, s.replay_valid_share, s.replay_valid_max)
         if s.replay_path is not None
@@ -115,13 +119,13 @@ def build_service(s: Any) -> Any:  # DistillerSettings -> DistillerService
         else None
     )
     traffic = (
-        functools.partial(recent_texts, s.bootstrap, s.predictions_topic, s.profile_sample)
+        functools.partial(recent_texts, kafka, s.predictions_topic, s.profile_sample)
         if s.profile_sample > 0
         else None
     )
     return DistillerService(
         s, SqliteSampleStore(s.data_dir / "samples.sqlite3"), ReleaseStore(s.release_root),
-        replay, load_or_create_key(s.keys_dir), KafkaAnnouncer(s.bootstrap, s.releases_topic),
+        replay, load_or_create_key(s.keys_dir), KafkaAnnouncer(kafka, s.releases_topic),
         drift, DistillerMetrics.create(), traffic=traffic,
     )  # fmt: skip
 
@@ -143,7 +147,8 @@ def main(config: Path | None = None) -> None:
         start_http_server(s.metrics_port, s.metrics_host, registry=service.metrics.registry)
     latest = service.releases.latest()
     try:  # a release stored before a crash, its manifest never acknowledged: publish it now
-        if latest is not None and latest not in published_versions(s.bootstrap, s.releases_topic):
+        published = published_versions(required(s.kafka, "distiller"), s.releases_topic)
+        if latest is not None and latest not in published:
             service.unpublished = latest
     except AnnounceError as exc:
         logging.getLogger(__name__).warning("cannot check published releases: %s", exc)

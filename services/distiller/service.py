@@ -27,6 +27,7 @@ from services.errors import ServiceError, ValidationError
 from services.releases.announce import ReleaseAnnouncer
 from services.releases.store import ReleaseStore
 from services.schemas import LabelledSample, Redistill, parse_labelled_sample, parse_ops_command
+from services.security.kafka import required
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +102,12 @@ class DistillerService:
         """Consume both input topics until stopped (or, with ``until_caught_up``, until the
         end offsets seen at the start are committed; when no partition was assigned within
         ``assign_timeout_s`` (no such topics), there is nothing to catch up with)."""
-        from kafka import KafkaConsumer
         from kafka.errors import KafkaError
 
         s = self.settings
-        consumer = KafkaConsumer(
+        consumer = required(s.kafka, "the distiller").consumer(
             s.labeled_topic,
             s.ops_topic,
-            bootstrap_servers=s.bootstrap,
             group_id=s.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

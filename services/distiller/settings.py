@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.releases.profile import TARGET
+from services.security.kafka import KafkaAccess
 from services.settings import TOPIC_NAMES, EnvFirstSettings
 
 # Instant PromQL query for the drift trigger; {version} is the current release, {hold_s} the
@@ -27,7 +28,7 @@ class DistillerSettings(EnvFirstSettings):
 
     # --- Kafka
     group_id: str = "fleet-distiller"  # consumer group of the inputs; run one distiller
-    bootstrap: str = "127.0.0.1:19092"  # the CLI fills it from FleetSettings
+    kafka: KafkaAccess | None = None  # its Kafka principal; main() fills it (security.access)
     labeled_topic: str = TOPIC_NAMES["labeled"]  # input: teacher-labelled samples
     ops_topic: str = TOPIC_NAMES["ops_commands"]  # input: Redistill commands
     releases_topic: str = TOPIC_NAMES["releases"]  # output: signed manifests (compacted)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from services.errors import ServiceError, ValidationError
 from services.schemas import parse_prediction
+from services.security.kafka import KafkaAccess
 from services.topic_reader import read_to_end
 
 
@@ -18,13 +19,13 @@ class TrafficError(ServiceError):
     """Recent predictions cannot be read."""
 
 
-def recent_texts(bootstrap: str, topic: str, n: int, timeout_s: float = 30.0) -> list[str]:
+def recent_texts(kafka: KafkaAccess, topic: str, n: int, timeout_s: float = 30.0) -> list[str]:
     """The texts of up to ``n`` newest predictions (about ``n / partitions`` from each
     partition; duplicate message ids once, invalid records skipped)."""
     if n <= 0:
         return []
     texts: dict[str, str] = {}
-    for record in read_to_end(bootstrap, topic, timeout_s=timeout_s, error=TrafficError, newest=n):
+    for record in read_to_end(kafka, topic, timeout_s=timeout_s, error=TrafficError, newest=n):
         try:
             event = parse_prediction(record.value)
         except ValidationError:

@@ -21,7 +21,7 @@ def run(settings: GatewaySettings, stop: threading.Event, sink: RecordSink | Non
     metrics = GatewayMetrics()
     if settings.metrics_port:
         metrics.serve(settings.metrics_port, settings.metrics_host)
-    sink = sink or KafkaSink(settings.kafka_bootstrap, settings.client_id, settings.linger_ms)
+    sink = sink or KafkaSink(settings.kafka, settings.client_id, settings.linger_ms)
     topics = Topics(settings.predictions_topic, settings.status_topic, settings.dlq_topic)
     guard = DeviceGuard(settings.device_rate_per_s, settings.device_burst, metrics.registry)
     bridge = Bridge(sink, topics, metrics, settings.client_id, settings.retry_backoff_s, guard)

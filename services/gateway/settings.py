@@ -7,6 +7,7 @@ from typing import Any
 
 from models.errors import ConfigError
 from services.security.access import Access
+from services.security.kafka import KafkaAccess
 from services.security.mqtt import MqttAccess
 from services.settings import TOPIC_NAMES
 
@@ -16,7 +17,7 @@ class GatewaySettings:
     mqtt: MqttAccess  # the registry's "gateway" service account
     client_id: str  # stable per process: its persistent session survives restarts
     share_group: str  # $share/<group>/...: gateways of one group split the load
-    kafka_bootstrap: str  # host:port
+    kafka: KafkaAccess  # the "gateway" Kafka principal (writes predictions, status, dead letters)
     predictions_topic: str  # valid fleet/<id>/pred payloads go here, keyed by device id
     status_topic: str  # valid fleet/<id>/status payloads go here, keyed by device id
     dlq_topic: str  # everything invalid, as DlqRecord
@@ -62,15 +63,18 @@ class GatewaySettings:
         cls, access: Access, client_id: str = "gateway-1", **overrides
     ) -> GatewaySettings:
         """Defaults from the fleet settings and the registry's ``gateway`` account;
-        ``mqtt_host`` / ``mqtt_port`` overrides move that account to another address."""
+        ``mqtt_host`` / ``mqtt_port`` / ``kafka_bootstrap`` overrides move its accounts to
+        other addresses."""
         fleet = access.fleet
         where = {k: overrides.pop(f"mqtt_{k}", None) for k in ("host", "port")}
         mqtt = access.mqtt("gateway")
+        kafka = access.kafka_for("gateway")
+        bootstrap = overrides.pop("kafka_bootstrap", None)
         values: dict[str, Any] = {
             "mqtt": mqtt.model_copy(update={k: v for k, v in where.items() if v is not None}),
             "client_id": client_id,
             "share_group": "gateway",
-            "kafka_bootstrap": fleet.kafka_bootstrap,
+            "kafka": kafka.model_copy(update={"bootstrap": bootstrap}) if bootstrap else kafka,
             "predictions_topic": TOPIC_NAMES["predictions"],
             "status_topic": TOPIC_NAMES["device_status"],
             "dlq_topic": TOPIC_NAMES["predictions_dlq"],

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.errors import ServiceError
+from services.security.kafka import KafkaAccess
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +54,19 @@ class KafkaSink(RecordSink):
     librdkafka rather than kafka-python: kafka-python builds every record batch in Python,
     which cost more CPU per message than the rest of the gateway together (README)."""
 
-    def __init__(self, bootstrap: str, client_id: str, linger_ms: float = 5) -> None:
+    def __init__(self, kafka: KafkaAccess, client_id: str, linger_ms: float = 5) -> None:
         from confluent_kafka import KafkaException, Producer
 
         from services.kafka_clients import durable_producer_config
 
         self._kafka_exception = KafkaException
         config = durable_producer_config(
-            bootstrap, client_id, linger_ms, error_cb=self._on_error, logger=log
+            kafka, client_id, linger_ms, error_cb=self._on_error, logger=log
         )
         try:
             self._producer = Producer(config)
         except KafkaException as exc:
-            raise SinkError(f"cannot create a Kafka producer for {bootstrap}: {exc}") from exc
+            raise SinkError(f"cannot create a Kafka producer for {kafka}: {exc}") from exc
         self._closed = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="kafka-delivery", daemon=True)
         self._poller.start()

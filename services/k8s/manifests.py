@@ -171,6 +171,10 @@ COMMON_ENV = [
     {"name": "FLEET_STACK__DATA_DIR", "value": DATA_DIR},
     {"name": "FLEET_STACK__REGISTRY", "value": f"{REGISTRY_DIR}/fleet-registry.toml"},
     {"name": "FLEET_SECURITY__SECRETS_FILE", "value": f"{SECRETS_DIR}/accounts.json"},
+    # plain listeners (the local stack's development setting): these manifests provision no
+    # certificates and no Strimzi KafkaUsers yet, so Kafka takes clients without SASL/ACLs
+    {"name": "FLEET_SECURITY__TLS", "value": "false"},
+    {"name": "FLEET_STACK__KAFKA__BOOTSTRAP", "value": BOOTSTRAP},
     {"name": "FLEET_STACK__MOSQUITTO__HOST", "value": MQTT_HOST},
     {"name": "FLEET_STACK__MOSQUITTO__PORT", "value": str(MQTT_PORT)},
     {"name": "FLEET_STACK__MOSQUITTO__SERVICE_PORT", "value": str(MQTT_SERVICE_PORT)},
@@ -258,7 +262,7 @@ def gateway(replicas: int = 3) -> list[Obj]:
     own persistent session (its queued and unacknowledged messages)."""
     c = _container(
         "gateway", ["gateway", "run"], PORTS.gateway,
-        {"FLEET_GATEWAY_KAFKA_BOOTSTRAP": BOOTSTRAP, "FLEET_GATEWAY_METRICS_HOST": "0.0.0.0"},
+        {"FLEET_GATEWAY_METRICS_HOST": "0.0.0.0"},
         "1", "512Mi", _probe_metric(PORTS.gateway, "fleet_gateway_connected"), [],
     )  # fmt: skip
     c["env"].append({"name": "FLEET_GATEWAY_CLIENT_ID",
@@ -273,7 +277,7 @@ def gateway(replicas: int = 3) -> list[Obj]:
 def processor(replicas: int = 2) -> list[Obj]:
     c = _container(
         "processor", ["processor", "run"], PORTS.processor,
-        {"FLEET_PROCESSOR_BOOTSTRAP": BOOTSTRAP, "FLEET_PROCESSOR_METRICS_HOST": "0.0.0.0",
+        {"FLEET_PROCESSOR_METRICS_HOST": "0.0.0.0",
          "FLEET_PROCESSOR_DATA_DIR": f"{DATA_DIR}/processor"},
         "1", "1Gi", _probe_metric(PORTS.processor, "fleet_processor_worker_ready"),
         [{"name": "state", "mountPath": f"{DATA_DIR}/processor"}],
@@ -288,7 +292,7 @@ def processor(replicas: int = 2) -> list[Obj]:
 def labeler(replicas: int = 2) -> list[Obj]:
     c = _container(
         "labeler", ["labeler", "run"], PORTS.labeler,
-        {"FLEET_LABELER_BOOTSTRAP": BOOTSTRAP, "FLEET_LABELER_METRICS_HOST": "0.0.0.0",
+        {"FLEET_LABELER_METRICS_HOST": "0.0.0.0",
          "FLEET_LABELER_TEACHER": f"{DATA_DIR}/teacher", "HF_HUB_OFFLINE": "1"},
         "2", "4Gi", _probe_http(PORTS.labeler),
         [{"name": "teacher", "mountPath": f"{DATA_DIR}/teacher", "readOnly": True}],
@@ -302,7 +306,7 @@ def labeler(replicas: int = 2) -> list[Obj]:
 def distiller() -> list[Obj]:
     c = _container(
         "distiller", ["distiller", "run"], PORTS.distiller,
-        {"FLEET_DISTILLER_BOOTSTRAP": BOOTSTRAP, "FLEET_DISTILLER_METRICS_HOST": "0.0.0.0",
+        {"FLEET_DISTILLER_METRICS_HOST": "0.0.0.0",
          "FLEET_DISTILLER_PROMETHEUS_URL": PROMETHEUS_URL},
         "2", "4Gi", _probe_http(PORTS.distiller),
         [{"name": "samples", "mountPath": f"{DATA_DIR}/distiller"}, RELEASES_MOUNT, KEYS_MOUNT],
@@ -320,7 +324,7 @@ def distiller() -> list[Obj]:
 def rollout() -> list[Obj]:
     c = _container(
         "rollout", ["rollout", "run"], PORTS.rollout,
-        {"FLEET_ROLLOUT_BOOTSTRAP": BOOTSTRAP, "FLEET_ROLLOUT_METRICS_HOST": "0.0.0.0"},
+        {"FLEET_ROLLOUT_METRICS_HOST": "0.0.0.0"},
         "500m", "512Mi", _probe_http(PORTS.rollout), [RELEASES_MOUNT, KEYS_MOUNT],
     )  # fmt: skip
     # one manager: its state is the compacted model.rollouts topic, read back on start
@@ -334,8 +338,7 @@ def rollout() -> list[Obj]:
 def control() -> list[Obj]:
     c = _container(
         "control", ["control", "run"], PORTS.control,
-        {"FLEET_CONTROL_HOST": "0.0.0.0", "FLEET_CONTROL_BOOTSTRAP": BOOTSTRAP,
-         "FLEET_CONTROL_PROMETHEUS_URL": PROMETHEUS_URL},
+        {"FLEET_CONTROL_HOST": "0.0.0.0", "FLEET_CONTROL_PROMETHEUS_URL": PROMETHEUS_URL},
         "500m", "512Mi", _probe_http(PORTS.control), [RELEASES_MOUNT, KEYS_MOUNT],
     )  # fmt: skip
     return [_workload("Deployment", "control", 1, c, [RELEASES_VOLUME, KEYS_VOLUME]),

@@ -86,12 +86,13 @@ def main(config: Path | None = None, teacher: str | None = None, labels: str | N
 
     from services.labeler.metrics import LabelerMetrics
     from services.labeler.service import LabelerService
+    from services.security.access import Access
     from services.settings import load_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     fleet = load_settings(config)
     settings = LabelerSettings(
-        bootstrap=fleet.kafka_bootstrap, metrics_port=fleet.metrics_ports.labeler
+        kafka=Access(fleet).kafka_for("labeler"), metrics_port=fleet.metrics_ports.labeler
     )
     cli: dict[str, object] = {"teacher": teacher}
     if labels is not None:

@@ -35,12 +35,13 @@ from services.labeler.metrics import LabelerMetrics
 from services.labeler.settings import LabelerSettings
 from services.labeler.teacher import Labeler
 from services.schemas import parse_label_dead_letter, parse_labelled_sample
+from services.security.kafka import KafkaAccess, required
 
 log = logging.getLogger(__name__)
 READ_BACK_TIMEOUT_S = 600.0  # bound on reading the done requests back at start (no progress)
 
 
-def done_keys(bootstrap: str, labeled_topic: str, dlq_topic: str) -> set[str]:
+def done_keys(kafka: KafkaAccess, labeled_topic: str, dlq_topic: str) -> set[str]:
     """Requests already finished: labelled or dead-lettered (each topic read from the beginning
     to its current end). The values are parsed: records are keyed by message id alone, and
     deduplication is by device and message id."""
@@ -48,7 +49,7 @@ def done_keys(bootstrap: str, labeled_topic: str, dlq_topic: str) -> set[str]:
 
     keys: set[str] = set()
     for topic, key_of in ((labeled_topic, _sample_key), (dlq_topic, _dead_letter_key)):
-        for record in read_to_end(bootstrap, topic, timeout_s=READ_BACK_TIMEOUT_S):
+        for record in read_to_end(kafka, topic, timeout_s=READ_BACK_TIMEOUT_S):
             with contextlib.suppress(ValidationError):
                 keys.add(key_of(record.value))
     return keys
@@ -71,26 +72,24 @@ class LabelerService:
         self.attempts = Attempts(settings.max_attempts)
 
     def run(self) -> None:
-        from kafka import KafkaConsumer, KafkaProducer
-
         s = self.settings
-        seen = done_keys(s.bootstrap, s.labeled_topic, s.dlq_topic)
+        kafka = required(s.kafka, "the labeller")
+        seen = done_keys(kafka, s.labeled_topic, s.dlq_topic)
         self.metrics.seen.set(len(seen))
         log.info(
             "labeler starting: %d requests already done, teacher %s",
             len(seen),
             self.labeler.teacher_id,
         )
-        consumer = KafkaConsumer(
+        consumer = kafka.consumer(
             s.requests_topic,
-            bootstrap_servers=s.bootstrap,
             group_id=s.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=s.batch_size,
             max_poll_interval_ms=s.max_poll_interval_ms,
         )
-        producer = KafkaProducer(bootstrap_servers=s.bootstrap, acks="all", linger_ms=5)
+        producer = kafka.producer(acks="all", linger_ms=5)
         last_backlog = 0.0
         try:
             while not self.stop_event.is_set():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.security.kafka import KafkaAccess
 from services.settings import TOPIC_NAMES, EnvFirstSettings
 
 
@@ -12,7 +13,7 @@ class LabelerSettings(EnvFirstSettings):
     model_config = SettingsConfigDict(frozen=True, extra="forbid", env_prefix="FLEET_LABELER_")
 
     group_id: str = "fleet-labeler"  # consumer group; start more processes to scale out
-    bootstrap: str = "127.0.0.1:19092"  # Kafka; the CLI fills it from FleetSettings
+    kafka: KafkaAccess | None = None  # its Kafka principal; main() fills it (security.access)
     requests_topic: str = TOPIC_NAMES["label_requests"]  # input, keyed by message id
     labeled_topic: str = TOPIC_NAMES["labeled"]  # output, keyed by message id
     dlq_topic: str = TOPIC_NAMES["label_dlq"]  # requests no label came for, with the reason

@@ -33,19 +33,22 @@ def main(config: Path | None = None, loglevel: str = "info") -> None:
     from services.processor.releases import ReferenceStore, ReleaseFollower
     from services.processor.service import build_app
     from services.processor.settings import ProcessorSettings
+    from services.security.access import Access
+    from services.security.kafka import required
     from services.settings import load_settings
 
     fleet = load_settings(config)
     settings = ProcessorSettings(
-        bootstrap=fleet.kafka_bootstrap,
+        kafka=Access(fleet).kafka_for("processor"),
         metrics_port=fleet.metrics_ports.processor,
         data_dir=fleet.data_dir / "processor",
     )
     metrics = ProcessorMetrics.create()
     references = ReferenceStore()
     follower = ReleaseFollower(
-        settings.bootstrap, settings.releases_topic, references, metrics.releases_known.set
-    )
+        required(settings.kafka, "the processor"), settings.releases_topic, references,
+        metrics.releases_known.set,
+    )  # fmt: skip
     follower.start()
     app = build_app(settings, metrics, references)
     if settings.metrics_port:

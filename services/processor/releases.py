@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from services.errors import ValidationError
 from services.schemas import ReferenceProfile, parse_release_manifest
+from services.security.kafka import KafkaAccess
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +54,13 @@ class ReleaseFollower(threading.Thread):
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaAccess,
         topic: str,
         store: ReferenceStore,
         on_update: Callable[[int], None] | None = None,
     ) -> None:
         super().__init__(name="release-follower", daemon=True)
-        self.bootstrap, self.topic, self.store, self.on_update = bootstrap, topic, store, on_update
+        self.kafka, self.topic, self.store, self.on_update = kafka, topic, store, on_update
         self._stop_event = threading.Event()
         self.caught_up = threading.Event()  # set once the topic was read to its end once
 
@@ -67,11 +68,9 @@ class ReleaseFollower(threading.Thread):
         self._stop_event.set()
 
     def run(self) -> None:
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import TopicPartition
 
-        consumer = KafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False
-        )
+        consumer = self.kafka.consumer(group_id=None, enable_auto_commit=False)
         try:
             partitions = None
             while not partitions and not self._stop_event.is_set():

@@ -31,6 +31,7 @@ from services.processor.metrics import PREFIX, ProcessorMetrics
 from services.processor.releases import ReferenceStore
 from services.processor.settings import ProcessorSettings
 from services.schemas import parse_prediction
+from services.security.kafka import required
 
 log = logging.getLogger(__name__)
 TICK_KEY = b"\x00tick"
@@ -40,9 +41,11 @@ NOT_A_CANDIDATE = "fleet-not-a-candidate"  # header: its device's labelling budg
 def build_app(
     settings: ProcessorSettings, metrics: ProcessorMetrics, references: ReferenceStore
 ) -> faust.App:
+    kafka = required(settings.kafka, "the processor")
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{settings.bootstrap}",
+        broker=kafka.faust_broker,
+        broker_credentials=kafka.faust_credentials(),
         datadir=str(settings.data_dir),
         store="memory://",  # tables are rebuilt from their changelog topics on start
         topic_partitions=settings.partitions,

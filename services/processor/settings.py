@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.security.kafka import KafkaAccess
 from services.settings import TOPIC_NAMES, EnvFirstSettings
 
 
@@ -15,7 +16,7 @@ class ProcessorSettings(EnvFirstSettings):
     model_config = SettingsConfigDict(frozen=True, extra="forbid", env_prefix="FLEET_PROCESSOR_")
 
     app_id: str = "fleet-processor"  # faust app id: consumer group and internal topic prefix
-    bootstrap: str = "127.0.0.1:19092"  # Kafka; the CLI fills it from FleetSettings
+    kafka: KafkaAccess | None = None  # its Kafka principal; main() fills it (security.access)
     predictions_topic: str = TOPIC_NAMES["predictions"]  # input, keyed by device
     releases_topic: str = TOPIC_NAMES["releases"]  # compacted release manifests
     label_requests_topic: str = TOPIC_NAMES["label_requests"]  # output, keyed by message id

@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 
 from services.errors import ServiceError, ValidationError
 from services.schemas import ReleaseManifest, parse_release_manifest
+from services.security.kafka import KafkaAccess
 from services.topic_reader import read_to_end
 
 
@@ -54,17 +55,16 @@ class MemoryAnnouncer(ReleaseAnnouncer):
 class KafkaAnnouncer(ReleaseAnnouncer):
     """One producer per announcement: releases are rare, and nothing stays open between them."""
 
-    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 30.0) -> None:
-        self.bootstrap, self.topic, self.timeout_s = bootstrap, topic, timeout_s
+    def __init__(self, kafka: KafkaAccess, topic: str, timeout_s: float = 30.0) -> None:
+        self.kafka, self.topic, self.timeout_s = kafka, topic, timeout_s
 
     def publish(self, manifest: ReleaseManifest) -> None:
-        from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
         try:
-            producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", retries=5)
+            producer = self.kafka.producer(acks="all", retries=5)
         except KafkaError as exc:
-            raise AnnounceError(f"cannot connect to Kafka at {self.bootstrap}: {exc}") from exc
+            raise AnnounceError(f"cannot connect to Kafka at {self.kafka}: {exc}") from exc
         try:
             future = producer.send(self.topic, key=release_key(manifest), value=manifest.to_bytes())
             future.get(timeout=self.timeout_s)
@@ -74,11 +74,13 @@ class KafkaAnnouncer(ReleaseAnnouncer):
             producer.close(timeout=10)
 
 
-def announced(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[bytes, ReleaseManifest]:
+def announced(
+    kafka: KafkaAccess, topic: str, timeout_s: float = 30.0
+) -> dict[bytes, ReleaseManifest]:
     """What compaction keeps of ``topic``: the newest valid manifest of every key, read from the
     start to the end it has now."""
     kept: dict[bytes, ReleaseManifest] = {}
-    for record in read_to_end(bootstrap, topic, timeout_s=timeout_s, error=AnnounceError):
+    for record in read_to_end(kafka, topic, timeout_s=timeout_s, error=AnnounceError):
         try:
             kept[record.key or b""] = parse_release_manifest(record.value)
         except ValidationError:
@@ -86,6 +88,6 @@ def announced(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[bytes
     return kept
 
 
-def published_versions(bootstrap: str, topic: str, timeout_s: float = 30.0) -> set[int]:
+def published_versions(kafka: KafkaAccess, topic: str, timeout_s: float = 30.0) -> set[int]:
     """Release versions whose manifest is on ``topic``."""
-    return {m.version for m in announced(bootstrap, topic, timeout_s).values()}
+    return {m.version for m in announced(kafka, topic, timeout_s).values()}

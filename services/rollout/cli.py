@@ -37,8 +37,9 @@ def register(app: typer.Typer) -> None:
         from services.security.access import Access
         from services.settings import load_settings
 
-        settings = settings_from_fleet(Access(load_settings(config)))
-        records = read_records(settings.bootstrap, settings.state_topic)
+        access = Access(load_settings(config))
+        settings = settings_from_fleet(access)
+        records = read_records(access.kafka("monitor"), settings.state_topic)
         chosen = [r for v, r in sorted(records.items(), reverse=True) if version in (None, v)]
         typer.echo(json.dumps([r.model_dump(mode="json") for r in chosen], indent=2,
                               ensure_ascii=False))  # fmt: skip

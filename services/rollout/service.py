@@ -45,7 +45,7 @@ def settings_from_fleet(access: Access, **overrides) -> RolloutSettings:
     """Defaults from the fleet settings and registry; ``FLEET_ROLLOUT_*`` overrides them."""
     fleet, registry = access.fleet, access.registry
     values = {
-        "bootstrap": fleet.kafka_bootstrap,
+        "kafka": access.kafka_for("rollout"),
         "mqtt": access.mqtt("rollout"),
         "release_root": fleet.data_dir / "releases",
         "keys_dir": fleet.data_dir / "keys",
@@ -81,12 +81,12 @@ def run(
     ready: threading.Event | None = None,
 ) -> int:
     """Manage rollouts until ``stop`` is set; 0 after a clean stop, 1 after a failed output."""
-    from kafka import KafkaConsumer
     from kafka.errors import KafkaError
 
     from services.releases.announce import KafkaAnnouncer
     from services.rollout.publisher import MqttManifestPublisher
     from services.rollout.state import KafkaStateStore, recent_reporters
+    from services.security.kafka import required
 
     metrics = metrics or RolloutMetrics.create()
     if settings.metrics_port:
@@ -94,21 +94,22 @@ def run(
     s = settings
     if s.mqtt is None:
         raise ConfigError("the rollout manager needs its MQTT account (settings.mqtt)")
-    state = KafkaStateStore(s.bootstrap, s.state_topic)
-    sink = KafkaAnnouncer(s.bootstrap, s.releases_topic)
+    kafka = required(s.kafka, "the rollout manager")
+    state = KafkaStateStore(kafka, s.state_topic)
+    sink = KafkaAnnouncer(kafka, s.releases_topic)
     publisher = MqttManifestPublisher(s.mqtt, s.publish_timeout_s)
     chunks = ChunkServer()
     chunk_client = chunks.serve_mqtt(s.mqtt)
-    consumer = KafkaConsumer(
+    consumer = kafka.consumer(
         s.releases_topic, s.status_topic, s.ops_topic,
-        bootstrap_servers=s.bootstrap, group_id=s.group_id, enable_auto_commit=False,
+        group_id=s.group_id, enable_auto_commit=False,
         auto_offset_reset="earliest", client_id="fleet-rollout",
     )  # fmt: skip
     try:
         manager = build_manager(s, device_groups, publisher, state, sink, chunks, metrics)
         manager.load()
         since = time.time() - s.active_window_s
-        manager.seen.update(recent_reporters(s.bootstrap, s.status_topic, since))
+        manager.seen.update(recent_reporters(kafka, s.status_topic, since))
         manager.flush()
         if not chunks.ready.wait(s.publish_timeout_s):
             raise RolloutIOError("the chunk server's subscription was not acknowledged")

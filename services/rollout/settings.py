@@ -19,6 +19,7 @@ from pydantic_settings import SettingsConfigDict
 from models.errors import ConfigError
 from services.schemas.ops import Group
 from services.schemas.rollout import StageCriteria
+from services.security.kafka import KafkaAccess
 from services.security.mqtt import MqttAccess
 from services.settings import TOPIC_NAMES, EnvFirstSettings
 
@@ -43,7 +44,7 @@ class RolloutSettings(EnvFirstSettings):
     )
 
     # --- Kafka
-    bootstrap: str = "127.0.0.1:19092"  # the CLI fills it from FleetSettings
+    kafka: KafkaAccess | None = None  # its Kafka principal; main() fills it (security.access)
     group_id: str = "fleet-rollout"  # consumer group of the inputs; run one manager
     releases_topic: str = TOPIC_NAMES["releases"]  # input: signed manifests (compacted)
     status_topic: str = TOPIC_NAMES["device_status"]  # input: device OTA reports

@@ -16,20 +16,21 @@ from services.errors import ValidationError
 from services.rollout.adapters import RolloutIOError, StateStore
 from services.schemas import parse_device_status
 from services.schemas.rollout import RolloutRecord, parse_rollout_record
+from services.security.kafka import KafkaAccess
 from services.topic_reader import read_to_end
 
 log = logging.getLogger(__name__)
 
 
-def ensure_state_topic(bootstrap: str, topic: str) -> None:
+def ensure_state_topic(kafka: KafkaAccess, topic: str) -> None:
     """Create the compacted state topic when it does not exist yet."""
-    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.admin import NewTopic
     from kafka.errors import KafkaError, TopicAlreadyExistsError
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="fleet-rollout-admin")
+        admin = kafka.admin(client_id="fleet-rollout-admin")
     except KafkaError as exc:
-        raise RolloutIOError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+        raise RolloutIOError(f"cannot reach Kafka at {kafka}: {exc}") from exc
     try:
         if topic in admin.list_topics():
             return
@@ -44,10 +45,12 @@ def ensure_state_topic(bootstrap: str, topic: str) -> None:
         admin.close()
 
 
-def read_records(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[int, RolloutRecord]:
+def read_records(
+    kafka: KafkaAccess, topic: str, timeout_s: float = 30.0
+) -> dict[int, RolloutRecord]:
     """The latest record per release version in the state topic (empty when it is absent)."""
     records: dict[int, RolloutRecord] = {}
-    for message in read_to_end(bootstrap, topic, timeout_s=timeout_s, error=RolloutIOError):
+    for message in read_to_end(kafka, topic, timeout_s=timeout_s, error=RolloutIOError):
         try:
             record = parse_rollout_record(message.value)
         except ValidationError as exc:
@@ -58,17 +61,14 @@ def read_records(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[in
 
 
 class _Producer:
-    def __init__(self, bootstrap: str, timeout_s: float) -> None:
-        from kafka import KafkaProducer
+    def __init__(self, kafka: KafkaAccess, timeout_s: float) -> None:
         from kafka.errors import KafkaError
 
         self.timeout_s = timeout_s
         try:
-            self.producer = KafkaProducer(
-                bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=0
-            )
+            self.producer = kafka.producer(acks="all", enable_idempotence=True, linger_ms=0)
         except KafkaError as exc:
-            raise RolloutIOError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+            raise RolloutIOError(f"cannot reach Kafka at {kafka}: {exc}") from exc
 
     def send(self, topic: str, key: bytes, value: bytes) -> None:
         from kafka.errors import KafkaError
@@ -83,13 +83,13 @@ class _Producer:
 
 
 class KafkaStateStore(StateStore):
-    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 30.0) -> None:
-        ensure_state_topic(bootstrap, topic)
-        self.bootstrap, self.topic = bootstrap, topic
-        self.producer = _Producer(bootstrap, timeout_s)
+    def __init__(self, kafka: KafkaAccess, topic: str, timeout_s: float = 30.0) -> None:
+        ensure_state_topic(kafka, topic)
+        self.kafka, self.topic = kafka, topic
+        self.producer = _Producer(kafka, timeout_s)
 
     def load(self) -> dict[int, RolloutRecord]:
-        return read_records(self.bootstrap, self.topic)
+        return read_records(self.kafka, self.topic)
 
     def save(self, record: RolloutRecord) -> None:
         self.producer.send(self.topic, str(record.version).encode(), record.to_bytes())
@@ -99,14 +99,14 @@ class KafkaStateStore(StateStore):
 
 
 def recent_reporters(
-    bootstrap: str, topic: str, since: float, timeout_s: float = 30.0
+    kafka: KafkaAccess, topic: str, since: float, timeout_s: float = 30.0
 ) -> dict[str, float]:
     """Device id -> Kafka timestamp (s) of its last report in ``topic`` since ``since``: who
     was alive before a restart, so the next stage's population is not just the devices that
     happen to report after it."""
     seen: dict[str, float] = {}
     for message in read_to_end(
-        bootstrap, topic, timeout_s=timeout_s, error=RolloutIOError, since=since
+        kafka, topic, timeout_s=timeout_s, error=RolloutIOError, since=since
     ):
         try:
             device = parse_device_status(message.value).device_id

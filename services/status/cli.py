@@ -86,6 +86,7 @@ def _read_token(settings: Any) -> str | None:
 def gather(settings: Any) -> Any:  # -> StatusReport
     from services.promql import Prometheus
     from services.schemas.rollout import parse_rollout_record
+    from services.security.access import Access
     from services.settings import TOPIC_NAMES
     from services.stack import Stack
     from services.stack.process import port_open
@@ -98,7 +99,8 @@ def gather(settings: Any) -> Any:  # -> StatusReport
             raise ServiceError(f"cannot reach Kafka at {host}:{port}: nothing listens there")
         records = []
         topic = TOPIC_NAMES["rollouts"]
-        for record in read_to_end(settings.kafka_bootstrap, topic, timeout_s=TIMEOUT_S):
+        monitor = Access(settings).kafka("monitor")  # read-only
+        for record in read_to_end(monitor, topic, timeout_s=TIMEOUT_S):
             try:
                 records.append(parse_rollout_record(record.value))
             except ValidationError:
