@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     stack = _Stack()
     topic = f"bench.profile.{os.getpid()}.{int(time.time())}"
-    _create_topic(stack.bootstrap, topic)
+    _create_topic(stack.kafka, topic)
     py_spy = Path(sys.executable).with_name("py-spy")
     with tempfile.TemporaryDirectory() as tmp:
         gateways = _Gateways(stack, 1, topic, Path(tmp), [])
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
             spy.wait(60)
         finally:
             gateways.stop()
-            _delete_topic(stack.bootstrap, topic)
+            _delete_topic(stack.kafka, topic)
         raw = out.read_text() if out.exists() else ""
     print(json.dumps({
         "benchmark": "gateway_profile",

@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import loadgen
+from services.security.kafka import KafkaAccess
 
 
 def _percentiles(values_s: list[float]) -> dict[str, float]:
@@ -77,7 +78,7 @@ class _Stack:
         self.registry = self.access.registry
         self.host = self.settings.stack.host
         self.port = self.settings.stack.mosquitto.port  # the devices' listener
-        self.bootstrap = self.settings.kafka_bootstrap
+        self.kafka = self.access.kafka("admin")  # its own topics; the gateways run as admin
 
     def accounts(self, n: int) -> list[tuple[str, str]]:
         sims = [d for d in self.registry.devices if d.id.startswith("sim-")][:n]
@@ -101,30 +102,30 @@ class _Stack:
         return out
 
 
-def _admin(bootstrap: str):
+def _admin(kafka: KafkaAccess):
     from confluent_kafka.admin import AdminClient
 
     from services.kafka_clients import client_config
 
-    return AdminClient(client_config(bootstrap, "bench-admin"))
+    return AdminClient(client_config(kafka, "bench-admin"))
 
 
-def _create_topic(bootstrap: str, name: str) -> None:
+def _create_topic(kafka: KafkaAccess, name: str) -> None:
     from confluent_kafka.admin import NewTopic
 
     topic = NewTopic(name, 6, 1, config={"message.timestamp.type": "LogAppendTime"})
-    admin = _admin(bootstrap)  # referenced until done: a collected client cancels its requests
+    admin = _admin(kafka)  # referenced until done: a collected client cancels its requests
     for future in admin.create_topics([topic]).values():
         future.result(30)
 
 
-def _delete_topic(bootstrap: str, name: str) -> None:
-    admin = _admin(bootstrap)
+def _delete_topic(kafka: KafkaAccess, name: str) -> None:
+    admin = _admin(kafka)
     for future in admin.delete_topics([name]).values():
         future.result(30)
 
 
-def _read_back(bootstrap: str, topic: str, run_id: str, count: int, idle_s: float = 20.0):
+def _read_back(kafka: KafkaAccess, topic: str, run_id: str, count: int, idle_s: float = 20.0):
     """(device ts, append ts) of this run's records; stops when all ``count`` arrived or
     nothing new came for ``idle_s``."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
@@ -132,7 +133,7 @@ def _read_back(bootstrap: str, topic: str, run_id: str, count: int, idle_s: floa
     from services.kafka_clients import client_config
 
     consumer = Consumer(client_config(
-        bootstrap, "bench-reader", **{"group.id": f"bench-{uuid.uuid4().hex[:8]}",
+        kafka, "bench-reader", **{"group.id": f"bench-{uuid.uuid4().hex[:8]}",
                                       "enable.auto.commit": False}))  # fmt: skip
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(6)])
     tag = f"-{run_id}-".encode()
@@ -168,7 +169,9 @@ class _Gateways:
                     "--metrics-port", "0", *extra]  # fmt: skip
             with log_path.open("wb") as log:
                 proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+                                        env={**os.environ, "PYTHONUNBUFFERED": "1",
+                                             # the benchmark's own topics: as admin
+                                             "FLEET_SECURITY__KAFKA_ACCOUNT": "admin"})  # fmt: skip
             self.procs.append(proc)
             deadline = time.monotonic() + 60
             while "subscribed to" not in log_path.read_text(errors="replace"):
@@ -202,7 +205,7 @@ def _through(stack: _Stack, gateways: _Gateways, topic: str, n_devices: int, cou
              rate: float) -> dict:  # fmt: skip
     cpu = gateways.cpu_s()
     load = stack.load(n_devices, count, rate)
-    records = _read_back(stack.bootstrap, topic, load["run_id"], count)
+    records = _read_back(stack.kafka, topic, load["run_id"], count)
     cpu = gateways.cpu_s() - cpu
     stored = [append for _, append in records]
     elapsed = (max(stored) - load["start_ts"]) if stored else float("nan")
@@ -224,7 +227,7 @@ def gateway_series(stack: _Stack, n_gateways: int, n_devices: int, rates: list[f
     """Fixed rates, then ``rounds`` floods; with ``raw_rounds`` each flood follows a raw
     Mosquitto flood, so both see the machine in the same state (appended to the list)."""
     topic = f"bench.gateway.{uuid.uuid4().hex[:10]}"
-    _create_topic(stack.bootstrap, topic)
+    _create_topic(stack.kafka, topic)
     gateways = _Gateways(stack, n_gateways, topic, log_dir, extra)
     try:
         # Warm-up: the first produce fetches the new topic's metadata.
@@ -239,7 +242,7 @@ def gateway_series(stack: _Stack, n_gateways: int, n_devices: int, rates: list[f
             floods.append(_through(stack, gateways, topic, n_devices, flood, 0.0))
     finally:
         gateways.stop()
-        _delete_topic(stack.bootstrap, topic)
+        _delete_topic(stack.kafka, topic)
     median = sorted(floods, key=lambda r: r["throughput_msg_s"])[len(floods) // 2]
     return {
         "gateways": n_gateways,

@@ -16,19 +16,20 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-BOOTSTRAP = "127.0.0.1:19092"
+from services.security.kafka import KafkaAccess
 
 
-def _read(bootstrap: str, topic: str, partitions: int) -> list:
+def _read(kafka: KafkaAccess, topic: str, partitions: int) -> list:
     """Every record of ``topic`` up to its end offsets now (ticks keep arriving)."""
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = kafka.consumer(enable_auto_commit=False)
     tps = [TopicPartition(topic, p) for p in range(partitions)]
     consumer.assign(tps)
     consumer.seek_to_beginning(*tps)
@@ -42,9 +43,8 @@ def _read(bootstrap: str, topic: str, partitions: int) -> list:
     return records
 
 
-def run_once(bootstrap: str, tmp: Path) -> dict:
-    from kafka import KafkaProducer
-    from kafka.admin import KafkaAdminClient, NewTopic
+def run_once(kafka: KafkaAccess, tmp: Path) -> dict:
+    from kafka.admin import NewTopic
 
     from tests.services.processor.harness import (
         ProcessorTopics,
@@ -54,7 +54,7 @@ def run_once(bootstrap: str, tmp: Path) -> dict:
     )
     from tests.services.service_process import delete_topics_with_prefix
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = kafka.admin()
 
     def topic(partitions: int, prefix: str, compact: bool = False) -> str:
         name = f"{prefix}.{uuid.uuid4().hex[:12]}"
@@ -65,10 +65,10 @@ def run_once(bootstrap: str, tmp: Path) -> dict:
     topics = ProcessorTopics(
         topic(3, "bench.pred"), topic(1, "bench.rel", True), topic(2, "bench.req")
     )
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = kafka.producer(acks="all", linger_ms=5)
     publish_release(producer, topics.releases, 3)
     window_s = 600.0
-    proc = processor_process(bootstrap, topics, tmp, window_s=window_s, grace_s=1.0).start()
+    proc = processor_process(topics, tmp, window_s=window_s, grace_s=1.0).start()
     app_id = proc.env["FLEET_PROCESSOR_APP_ID"]
     start = math.floor(time.time() / window_s) * window_s
     counted = lambda: proc.value("fleet_processor_events_total", model_version="3")  # noqa: E731
@@ -97,15 +97,15 @@ def run_once(bootstrap: str, tmp: Path) -> dict:
         while time.monotonic() < deadline and counted() < len(ids) - len(first):
             time.sleep(0.5)
         time.sleep(3)
-        seen = {r.key.decode().strip('"') for r in _read(bootstrap, f"{app_id}-seen-changelog", 2)}
+        seen = {r.key.decode().strip('"') for r in _read(kafka, f"{app_id}-seen-changelog", 2)}
         by_version = {
             json.loads(r.value)["message_id"]: (r.partition, r.offset)
-            for r in _read(bootstrap, f"{app_id}-by-version", 2)
+            for r in _read(kafka, f"{app_id}-by-version", 2)
             if r.value
         }
         source = {
             json.loads(r.value)["message_id"]: (r.partition, r.offset)
-            for r in _read(bootstrap, topics.predictions, 3)
+            for r in _read(kafka, topics.predictions, 3)
         }
         missing = sorted(set(ids) - seen)
         return {
@@ -128,7 +128,7 @@ def run_once(bootstrap: str, tmp: Path) -> dict:
     finally:
         proc.stop()
         producer.close()
-        delete_topics_with_prefix(bootstrap, app_id)
+        delete_topics_with_prefix(kafka, app_id)
         admin.delete_topics([topics.predictions, topics.releases, topics.label_requests])
         admin.close()
 
@@ -136,11 +136,16 @@ def run_once(bootstrap: str, tmp: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--bootstrap", default=BOOTSTRAP)
     args = parser.parse_args()
+    from services.security.access import Access
+    from services.settings import load_settings
+
+    # the benchmark's own topics, which the ACLs give no service: its processor runs as admin
+    os.environ.setdefault("FLEET_SECURITY__KAFKA_ACCOUNT", "admin")
+    kafka = Access(load_settings()).kafka("admin")  # the stack of fleet.toml / FLEET_*
     tmp = Path(tempfile.mkdtemp(prefix="restart-loss-"))
     for _ in range(args.runs):
-        print(json.dumps(run_once(args.bootstrap, tmp)), flush=True)
+        print(json.dumps(run_once(kafka, tmp)), flush=True)
 
 
 if __name__ == "__main__":

@@ -21,11 +21,13 @@ import time
 import uuid
 from pathlib import Path
 
+from services.security.kafka import KafkaAccess
 
-def _topics(bootstrap: str, names: dict[str, bool], delete: bool = False) -> None:
-    from kafka.admin import KafkaAdminClient, NewTopic
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-rollout")
+def _topics(kafka: KafkaAccess, names: dict[str, bool], delete: bool = False) -> None:
+    from kafka.admin import NewTopic
+
+    admin = kafka.admin(client_id="bench-rollout")
     try:
         if delete:
             admin.delete_topics(list(names), timeout_ms=30_000)
@@ -68,6 +70,7 @@ def run_once(count: int, chunk: int) -> dict:
     fleet = load_settings()
     Stack(fleet).up(["kafka", "mosquitto"])
     access = Access(fleet)
+    admin = access.kafka("admin")  # the benchmark's own topics, which the ACLs give no service
     registry = access.registry
     canary = [d.id for d in registry.group_members("canary")][:2]
     sims = [d.id for d in registry.devices if d.id.startswith("sim-")][: count - len(canary)]
@@ -82,19 +85,19 @@ def run_once(count: int, chunk: int) -> dict:
              f"bench.dlq.{suffix}": False}  # fmt: skip
     releases_t, status_t, ops_t, pred_t, dlq_t = names
     state_t = f"bench.rollouts.{suffix}"
-    _topics(fleet.kafka_bootstrap, names)
+    _topics(admin, names)
     _clear_retained(rollout_mqtt)
     tmp = Path(tempfile.mkdtemp(prefix="bench-rollout-"))
     key = load_or_create_key(tmp / "keys")
     stop, ready = threading.Event(), threading.Event()
     metrics = RolloutMetrics.create()
     gateway = GatewaySettings.from_fleet(
-        access, client_id=f"gw-bench-{suffix}", share_group=f"gw{suffix}",
+        access, client_id=f"gw-bench-{suffix}", share_group=f"gw{suffix}", kafka=admin,
         predictions_topic=pred_t, status_topic=status_t, dlq_topic=dlq_t, metrics_port=0,
         session_expiry_s=0,
     )  # fmt: skip
     settings = RolloutSettings(
-        bootstrap=fleet.kafka_bootstrap, group_id=f"rollout-{suffix}", releases_topic=releases_t,
+        kafka=admin, group_id=f"rollout-{suffix}", releases_topic=releases_t,
         status_topic=status_t, ops_topic=ops_t, state_topic=state_t, mqtt=rollout_mqtt,
         release_root=tmp / "releases",
         keys_dir=tmp / "keys", metrics_port=0, tick_s=0.1,
@@ -136,8 +139,6 @@ def run_once(count: int, chunk: int) -> dict:
         import hashlib
         from datetime import UTC, datetime
 
-        from kafka import KafkaProducer
-
         from services.releases.signing import sign
         from services.releases.store import ReleaseStore
 
@@ -146,7 +147,7 @@ def run_once(count: int, chunk: int) -> dict:
             "sha256": hashlib.sha256(blob).hexdigest(), "size": len(blob),
             "created": datetime.now(UTC)}), key)  # fmt: skip
         ReleaseStore(tmp / "releases").put(manifest, blob)
-        producer = KafkaProducer(bootstrap_servers=fleet.kafka_bootstrap, acks="all")
+        producer = admin.producer(acks="all")
         started = time.monotonic()
         producer.send(releases_t, key=b"t", value=manifest.to_bytes()).get(30)
         producer.close()
@@ -181,7 +182,7 @@ def run_once(count: int, chunk: int) -> dict:
         for thread in threads:
             thread.join(60)
         _clear_retained(rollout_mqtt)
-        _topics(fleet.kafka_bootstrap, {**names, state_t: True}, delete=True)
+        _topics(admin, {**names, state_t: True}, delete=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -32,21 +32,22 @@ import time
 import uuid
 from pathlib import Path
 
+from services.security.kafka import KafkaAccess
 
-def _topics(bootstrap: str, names: dict[str, int]) -> None:
-    from kafka.admin import KafkaAdminClient, NewTopic
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+def _topics(kafka: KafkaAccess, names: dict[str, int]) -> None:
+    from kafka.admin import NewTopic
+
+    admin = kafka.admin()
     try:
         admin.create_topics([NewTopic(n, p, 1) for n, p in names.items()], timeout_ms=30_000)
     finally:
         admin.close()
 
 
-def _delete(bootstrap: str, prefixes: list[str]) -> None:
-    from kafka.admin import KafkaAdminClient
+def _delete(kafka: KafkaAccess, prefixes: list[str]) -> None:
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = kafka.admin()
     try:
         doomed = [t for t in admin.list_topics() if any(t.startswith(p) for p in prefixes)]
         if doomed:
@@ -55,9 +56,8 @@ def _delete(bootstrap: str, prefixes: list[str]) -> None:
         admin.close()
 
 
-def processor_throughput(bootstrap: str, n_events: int, workers: int = 1) -> dict:
+def processor_throughput(kafka: KafkaAccess, n_events: int, workers: int = 1) -> dict:
     """``workers`` processor processes in one group drain a backlog on a 6-partition topic."""
-    from kafka import KafkaProducer
 
     from tests.services.processor.harness import (
         ProcessorTopics,
@@ -68,8 +68,8 @@ def processor_throughput(bootstrap: str, n_events: int, workers: int = 1) -> dic
 
     tag = f"bench.{uuid.uuid4().hex[:8]}"
     topics = ProcessorTopics(f"{tag}.pred", f"{tag}.rel", f"{tag}.req")
-    _topics(bootstrap, {topics.predictions: 6, topics.releases: 1, topics.label_requests: 1})
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
+    _topics(kafka, {topics.predictions: 6, topics.releases: 1, topics.label_requests: 1})
+    producer = kafka.producer(acks="all", linger_ms=20)
     publish_release(producer, topics.releases, 3)
     now = time.time()
     send_traffic(
@@ -78,10 +78,10 @@ def processor_throughput(bootstrap: str, n_events: int, workers: int = 1) -> dic
     )  # fmt: skip
     producer.close()
     with tempfile.TemporaryDirectory() as tmp:
-        procs = [processor_process(bootstrap, topics, Path(tmp), window_s=1.0, grace_s=0.5)]
+        procs = [processor_process(topics, Path(tmp), window_s=1.0, grace_s=0.5)]
         app_id = procs[0].env["FLEET_PROCESSOR_APP_ID"]
         for i in range(1, workers):
-            procs.append(processor_process(bootstrap, topics, Path(tmp), window_s=1.0,
+            procs.append(processor_process(topics, Path(tmp), window_s=1.0,
                                            grace_s=0.5, app_id=app_id,
                                            data_dir=str(Path(tmp) / f"w{i}")))  # fmt: skip
         for proc in procs:
@@ -101,7 +101,7 @@ def processor_throughput(bootstrap: str, n_events: int, workers: int = 1) -> dic
         finally:
             for proc in procs:
                 proc.stop()
-            _delete(bootstrap, [tag, app_id])
+            _delete(kafka, [tag, app_id])
     return {
         "workers": workers,
         "events": n_events,
@@ -112,18 +112,17 @@ def processor_throughput(bootstrap: str, n_events: int, workers: int = 1) -> dic
     }
 
 
-def labeler_scale(bootstrap: str, n_requests: int, instances: int) -> dict:
+def labeler_scale(kafka: KafkaAccess, n_requests: int, instances: int) -> dict:
     """``instances`` ``fleet labeler run`` processes (keyword double) in one group drain a
     backlog on a 3-partition topic."""
-    from kafka import KafkaProducer
 
     from services.schemas.examples import label_request
     from tests.services.labeler.test_labeler_stream import labeler_process
 
     tag = f"bench.{uuid.uuid4().hex[:8]}"
     requests, labeled = f"{tag}.req", f"{tag}.lab"
-    _topics(bootstrap, {requests: 3, labeled: 3})
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
+    _topics(kafka, {requests: 3, labeled: 3})
+    producer = kafka.producer(acks="all", linger_ms=20)
     for i in range(n_requests):
         r = label_request(device_id=f"dev-{i % 50:04d}", seq=i)
         producer.send(requests, key=r.message_id.encode(), value=r.to_bytes())
@@ -132,7 +131,7 @@ def labeler_scale(bootstrap: str, n_requests: int, instances: int) -> dict:
         procs = []
         for i in range(instances):
             (Path(tmp) / str(i)).mkdir()
-            procs.append(labeler_process(bootstrap, requests, labeled, Path(tmp) / str(i),
+            procs.append(labeler_process(requests, labeled, Path(tmp) / str(i),
                                          group_id=f"{tag}-labeler", batch_size=32))  # fmt: skip
         for proc in procs:
             proc.start()
@@ -148,7 +147,7 @@ def labeler_scale(bootstrap: str, n_requests: int, instances: int) -> dict:
         finally:
             for proc in procs:
                 proc.stop()
-            _delete(bootstrap, [tag])
+            _delete(kafka, [tag])
     return {
         "instances": instances,
         "requests": n_requests,
@@ -157,8 +156,7 @@ def labeler_scale(bootstrap: str, n_requests: int, instances: int) -> dict:
     }
 
 
-def labeler_throughput(bootstrap: str, labeler, n_requests: int) -> dict:
-    from kafka import KafkaProducer
+def labeler_throughput(kafka: KafkaAccess, labeler, n_requests: int) -> dict:
 
     from services.labeler.metrics import LabelerMetrics
     from services.labeler.service import LabelerService
@@ -167,8 +165,8 @@ def labeler_throughput(bootstrap: str, labeler, n_requests: int) -> dict:
 
     tag = f"bench.{uuid.uuid4().hex[:8]}"
     requests, labeled = f"{tag}.req", f"{tag}.lab"
-    _topics(bootstrap, {requests: 3, labeled: 3})
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
+    _topics(kafka, {requests: 3, labeled: 3})
+    producer = kafka.producer(acks="all", linger_ms=20)
     rng = random.Random(7)
     for i in range(n_requests):
         r = label_request(device_id=f"dev-{i % 50:04d}", seq=i)
@@ -180,7 +178,7 @@ def labeler_throughput(bootstrap: str, labeler, n_requests: int) -> dict:
         )
     producer.close()
     settings = LabelerSettings(
-        group_id=f"{tag}-labeler", bootstrap=bootstrap, requests_topic=requests,
+        group_id=f"{tag}-labeler", kafka=kafka, requests_topic=requests,
         labeled_topic=labeled, batch_size=32, metrics_port=0,
     )  # fmt: skip
     metrics = LabelerMetrics.create()
@@ -208,7 +206,7 @@ def labeler_throughput(bootstrap: str, labeler, n_requests: int) -> dict:
     finally:
         service.stop_event.set()
         thread.join(timeout=30)
-        _delete(bootstrap, [tag])
+        _delete(kafka, [tag])
     return {
         "labeler": labeler.teacher_id,
         "requests": n_requests,
@@ -231,6 +229,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from services.labeler.teacher import LOGISTICS_KEYWORDS, KeywordLabeler, TeacherLabeler
     from services.schemas.examples import LABELS
+    from services.security.access import Access
     from services.settings import load_settings
     from services.stack import Stack
 
@@ -238,15 +237,17 @@ def main(argv: list[str] | None = None) -> None:
     stack = Stack(settings)
     started = stack.up()
     try:
-        bootstrap = settings.kafka_bootstrap
+        # the benchmark's own topics, which the ACLs give no service: services run as admin
+        os.environ.setdefault("FLEET_SECURITY__KAFKA_ACCOUNT", "admin")
+        kafka = Access(settings).kafka("admin")
         result: dict = {
             "benchmark": "stream_throughput",
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-            "processor": [processor_throughput(bootstrap, args.events, n) for n in counts],
+            "processor": [processor_throughput(kafka, args.events, n) for n in counts],
             "labeler_keyword_double": labeler_throughput(
-                bootstrap, KeywordLabeler(LABELS, LOGISTICS_KEYWORDS), args.requests
+                kafka, KeywordLabeler(LABELS, LOGISTICS_KEYWORDS), args.requests
             ),
-            "labeler_processes": [labeler_scale(bootstrap, args.requests, n) for n in counts],
+            "labeler_processes": [labeler_scale(kafka, args.requests, n) for n in counts],
         }
         try:
             import torch
@@ -257,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
             teacher = Teacher("e5-small")
             teacher.attach_head(list(LABELS))  # untrained: measures inference cost only
             result["labeler_real_teacher"] = labeler_throughput(
-                bootstrap, TeacherLabeler(teacher, "e5-small+untrained-head"), args.teacher_requests
+                kafka, TeacherLabeler(teacher, "e5-small+untrained-head"), args.teacher_requests
             )
             result["labeler_real_teacher"]["torch_threads"] = torch.get_num_threads()
         except Exception as exc:  # the teacher's weights are optional for this benchmark

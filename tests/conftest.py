@@ -14,6 +14,11 @@ import os
 # OpenMP threads that spin while waiting make torch's LSTM steps ~20x slower on a loaded
 # 2-core machine; this must be set before torch is first imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Tests run services on topics of their own, which the Kafka ACLs give no service: services
+# started by the tests (and inheriting this) connect as the stack's admin. The ACLs
+# themselves are tested with every service's own principal (tests/integration/
+# test_kafka_acls.py), and the demo and the chaos run use each service's own.
+os.environ.setdefault("FLEET_SECURITY__KAFKA_ACCOUNT", "admin")
 
 import contextlib
 import fcntl
@@ -28,6 +33,7 @@ from pathlib import Path
 import pytest
 
 from services.security.access import Access
+from services.security.kafka import KafkaAccess
 from services.security.mqtt import MqttAccess
 from services.settings import REPO_ROOT, FleetSettings, load_settings
 from services.stack import Registry, Stack
@@ -41,10 +47,14 @@ class StackHandle:
 
     settings: FleetSettings
     access: Access  # every account's connection (services.security.access)
-    bootstrap_servers: str  # Kafka, e.g. "127.0.0.1:19092"
     prometheus_url: str  # e.g. "http://127.0.0.1:19090"
     prometheus_targets_dir: Path  # file_sd folder of the "extra" job
     started: tuple[str, ...]  # components this session started (and will stop)
+
+    @property
+    def kafka(self) -> KafkaAccess:
+        """Kafka as the stack's admin (tests make and read topics of their own)."""
+        return self.access.kafka("admin")
 
     @property
     def registry(self) -> Registry:
@@ -80,7 +90,6 @@ def stack(fleet_settings: FleetSettings) -> Iterator[StackHandle]:
         yield StackHandle(
             settings=fleet_settings,
             access=Access(fleet_settings),
-            bootstrap_servers=fleet_settings.kafka_bootstrap,
             prometheus_url=fleet_settings.prometheus_url,
             prometheus_targets_dir=local.prometheus.targets_dir,
             started=started,
@@ -164,9 +173,8 @@ def private_stack_factory(
 @pytest.fixture
 def kafka_topic_factory(stack: StackHandle) -> Iterator[Callable[..., str]]:
     """``make(partitions=1, compacted=False, prefix="test") -> name`` of a fresh topic."""
-    from kafka.admin import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=stack.bootstrap_servers, client_id="tests")
+    admin = stack.kafka.admin(client_id="tests")
     created: list[str] = []
 
     def make(partitions: int = 1, compacted: bool = False, prefix: str = "test") -> str:

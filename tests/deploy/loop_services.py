@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.control.auth import read_token
+from services.security.kafka import KafkaAccess
 from tests.services.control.harness import control_process, http
 from tests.services.distiller.test_distiller_stream import distiller_env, send_samples
 from tests.services.service_process import ServiceProcess, delete_topics_with_prefix, free_port
@@ -45,10 +46,10 @@ class Loop:
             status, answer = http(port, "POST", f"/api/v1/{kind}", body, token)
             assert status == 202, answer
 
-    def cleanup(self, bootstrap: str) -> None:
+    def cleanup(self, kafka: KafkaAccess) -> None:
         for service in reversed(self.services):
             service.stop()
-        delete_topics_with_prefix(bootstrap, self.state_topic)
+        delete_topics_with_prefix(kafka, self.state_topic)
 
 
 def loop_services(stack, kafka_topic_factory, root: Path) -> Loop:
@@ -60,7 +61,6 @@ def loop_services(stack, kafka_topic_factory, root: Path) -> Loop:
     state_topic = f"test.rollouts.{uuid.uuid4().hex[:12]}"
     rollout_port = free_port()
     rollout_env = {
-        "FLEET_ROLLOUT_BOOTSTRAP": stack.bootstrap_servers,
         "FLEET_ROLLOUT_RELEASES_TOPIC": env["FLEET_DISTILLER_RELEASES_TOPIC"],
         "FLEET_ROLLOUT_STATUS_TOPIC": kafka_topic_factory(prefix="test.status"),
         "FLEET_ROLLOUT_OPS_TOPIC": ops,
@@ -74,7 +74,6 @@ def loop_services(stack, kafka_topic_factory, root: Path) -> Loop:
     rollout = ServiceProcess(["rollout", "run"], rollout_env, root / "rollout.log", rollout_port)
     control = control_process(
         root,
-        bootstrap=stack.bootstrap_servers,
         commands_topic=ops,
         releases_topic=env["FLEET_DISTILLER_RELEASES_TOPIC"],
     )

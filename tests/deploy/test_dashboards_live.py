@@ -67,13 +67,12 @@ def _queries() -> list[tuple[str, str, str]]:
 def test_every_dashboard_query_returns_data(
     stack, kafka_topic_factory, mqtt_client_factory, prometheus_target_factory, tmp_path
 ):
-    from kafka import KafkaProducer
 
     topics = make_topics(kafka_topic_factory)
     labeled = kafka_topic_factory(partitions=1, prefix="test.lab")
     status = kafka_topic_factory(partitions=1, prefix="test.status")
     dlq = kafka_topic_factory(partitions=1, prefix="test.dlq")
-    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all")
+    producer = stack.kafka.producer(acks="all")
     publish_release(producer, topics.releases, 3)
     producer.send(topics.label_requests, value=b"not a label request").get(30)  # skipped: invalid
     producer.send(topics.predictions, value=b"{}").get(30)  # counted by the processor as invalid
@@ -87,7 +86,6 @@ def test_every_dashboard_query_returns_data(
         {}, tmp_path / "gateway.log", gateway_port,
     )  # fmt: skip
     processor = processor_process(
-        stack.bootstrap_servers,
         topics,
         tmp_path,
         window_s=3.0,
@@ -95,7 +93,7 @@ def test_every_dashboard_query_returns_data(
         budget_per_window=10,
         per_device_cap=2,
     )
-    labeler = labeler_process(stack.bootstrap_servers, topics.label_requests, labeled, tmp_path)
+    labeler = labeler_process(topics.label_requests, labeled, tmp_path)
     loop = loop_services(stack, kafka_topic_factory, tmp_path / "loop")
     services = [gateway, processor, labeler, *loop.services]
     run_id = f"dash{uuid.uuid4().hex[:8]}"  # job label prefix of this test's targets
@@ -157,8 +155,8 @@ def test_every_dashboard_query_returns_data(
         assert labelled > 0, labeler.tail()
     finally:
         stop.set()
-        loop.cleanup(stack.bootstrap_servers)
+        loop.cleanup(stack.kafka)
         for service in reversed(services[:3]):
             service.stop()
         producer.close()
-        delete_topics_with_prefix(stack.bootstrap_servers, processor.env["FLEET_PROCESSOR_APP_ID"])
+        delete_topics_with_prefix(stack.kafka, processor.env["FLEET_PROCESSOR_APP_ID"])

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from services.security.kafka import KafkaAccess
 from services.settings import REPO_ROOT
 
 pytestmark = pytest.mark.integration
@@ -62,14 +63,14 @@ def _stop_worker(proc: subprocess.Popen[bytes]) -> int:
 
 
 def test_faust_table_survives_worker_restart(stack, kafka_topic_factory, tmp_path):
-    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka import TopicPartition
 
     input_topic = kafka_topic_factory(partitions=1)
     output_topic = kafka_topic_factory(partitions=1)
     app_id = f"fleet-test-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
-        "FAUST_TEST_BROKER": stack.bootstrap_servers,
+        "FAUST_TEST_BROKER": stack.kafka,
         "FAUST_TEST_APP_ID": app_id,
         "FAUST_TEST_DATADIR": str(tmp_path / "faust"),
         "FAUST_TEST_INPUT": input_topic,
@@ -79,15 +80,10 @@ def test_faust_table_survives_worker_restart(stack, kafka_topic_factory, tmp_pat
     }
     log = tmp_path / "worker.log"
     # reads the worker's committed offsets (never subscribes, so never joins its group)
-    group = KafkaConsumer(
-        bootstrap_servers=stack.bootstrap_servers, group_id=app_id, enable_auto_commit=False
-    )
-    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all")
-    consumer = KafkaConsumer(
-        output_topic,
-        bootstrap_servers=stack.bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
+    group = stack.kafka.consumer(group_id=app_id, enable_auto_commit=False)
+    producer = stack.kafka.producer(acks="all")
+    consumer = stack.kafka.consumer(
+        output_topic, auto_offset_reset="earliest", enable_auto_commit=False
     )
 
     def send(key: str, n: int) -> None:
@@ -141,14 +137,13 @@ def test_faust_table_survives_worker_restart(stack, kafka_topic_factory, tmp_pat
         producer.close()
         consumer.close()
         group.close()
-        _delete_internal_topics(stack.bootstrap_servers, app_id)
+        _delete_internal_topics(stack.kafka, app_id)
 
 
-def _delete_internal_topics(bootstrap: str, app_id: str) -> None:
+def _delete_internal_topics(kafka: KafkaAccess, app_id: str) -> None:
     """faust creates <app_id>-... changelog and assignor topics; do not leave them behind."""
-    from kafka.admin import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = kafka.admin()
     try:
         internal = [t for t in admin.list_topics() if t.startswith(f"{app_id}-")]
         if internal:

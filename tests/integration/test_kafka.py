@@ -12,9 +12,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_stack_created_the_design_topics(stack):
-    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+    from kafka.admin import ConfigResource, ConfigResourceType
 
-    admin = KafkaAdminClient(bootstrap_servers=stack.bootstrap_servers)
+    admin = stack.kafka.admin()
     try:
         topics = set(admin.list_topics())
         expected = set(stack.settings.topics.by_name())
@@ -29,13 +29,10 @@ def test_stack_created_the_design_topics(stack):
 
 
 def test_kafka_python_idempotent_produce_and_consume_back(stack, kafka_topic_factory):
-    from kafka import KafkaConsumer, KafkaProducer
 
     topic = kafka_topic_factory(partitions=3)
     events = [examples.prediction_event(device_id=f"dev-000{i % 3 + 1}", seq=i) for i in range(9)]
-    producer = KafkaProducer(
-        bootstrap_servers=stack.bootstrap_servers, acks="all", enable_idempotence=True
-    )
+    producer = stack.kafka.producer(acks="all", enable_idempotence=True)
     try:
         for event in events:
             producer.send(topic, key=event.device_id.encode(), value=event.to_bytes())
@@ -43,9 +40,8 @@ def test_kafka_python_idempotent_produce_and_consume_back(stack, kafka_topic_fac
     finally:
         producer.close()
 
-    consumer = KafkaConsumer(
+    consumer = stack.kafka.consumer(
         topic,
-        bootstrap_servers=stack.bootstrap_servers,
         group_id=f"{topic}-reader",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -75,9 +71,7 @@ def test_aiokafka_produce_and_consume_back(stack, kafka_topic_factory):
     events = [examples.prediction_event(seq=i) for i in range(5)]
 
     async def roundtrip() -> list[bytes]:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=stack.bootstrap_servers, acks="all", enable_idempotence=True
-        )
+        producer = AIOKafkaProducer(**stack.kafka.aiokafka(), acks="all", enable_idempotence=True)
         await producer.start()
         try:
             for event in events:
@@ -86,7 +80,7 @@ def test_aiokafka_produce_and_consume_back(stack, kafka_topic_factory):
             await producer.stop()
         consumer = AIOKafkaConsumer(
             topic,
-            bootstrap_servers=stack.bootstrap_servers,
+            **stack.kafka.aiokafka(),
             group_id=f"{topic}-reader",
             auto_offset_reset="earliest",
             enable_auto_commit=False,

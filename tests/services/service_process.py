@@ -15,6 +15,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from services.security.kafka import KafkaAccess
 from services.settings import REPO_ROOT
 
 
@@ -95,11 +96,10 @@ class ServiceProcess:
         raise AssertionError(f"timed out waiting for {what}; log:\n{self.tail()}")
 
 
-def delete_topics_with_prefix(bootstrap: str, prefix: str) -> None:
+def delete_topics_with_prefix(kafka: KafkaAccess, prefix: str) -> None:
     """faust creates <app_id>-... changelog and repartition topics; do not leave them."""
-    from kafka.admin import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = kafka.admin()
     try:
         topics = [t for t in admin.list_topics() if t.startswith(prefix)]
         if topics:

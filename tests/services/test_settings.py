@@ -89,11 +89,14 @@ def test_bad_environment_value_is_a_config_error(clean_env, tmp_path):
 def test_service_settings_take_main_values_but_the_environment_wins(clean_env, module, cls, prefix):
     import importlib
 
+    from services.security.kafka import KafkaAccess
+
     settings_cls = getattr(importlib.import_module(module), cls)
-    assert settings_cls(bootstrap="10.0.0.1:9092").bootstrap == "10.0.0.1:9092"
-    clean_env.setenv(f"{prefix}BOOTSTRAP", "10.0.0.2:9092")
+    kafka = KafkaAccess(bootstrap="10.0.0.1:9092", username="u", password="p")
+    assert settings_cls(kafka=kafka).kafka == kafka
     clean_env.setenv(f"{prefix}METRICS_PORT", "0")
-    settings = settings_cls(bootstrap="10.0.0.1:9092", metrics_port=1234)
-    assert (settings.bootstrap, settings.metrics_port) == ("10.0.0.2:9092", 0)
+    settings = settings_cls(kafka=kafka, metrics_port=1234)
+    assert (settings.kafka, settings.metrics_port) == (kafka, 0)
+    assert "p" not in repr(settings.kafka).replace("password", "")  # the secret is not shown
     with pytest.raises(pydantic.ValidationError):
-        settings.bootstrap = "x"  # frozen
+        settings.kafka = None  # frozen

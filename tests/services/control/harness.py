@@ -11,7 +11,10 @@ from typing import Any
 from tests.services.service_process import ServiceProcess, free_port
 
 
-def control_process(tmp_path: Path, **settings: Any) -> ServiceProcess:
+def control_process(
+    tmp_path: Path, kafka_bootstrap: str | None = None, **settings: Any
+) -> ServiceProcess:
+    """``kafka_bootstrap``: another Kafka address than the stack's (e.g. one nobody serves)."""
     port = settings.pop("port", None) or free_port()
     values = {
         "port": port,
@@ -24,6 +27,8 @@ def control_process(tmp_path: Path, **settings: Any) -> ServiceProcess:
         **settings,
     }
     env = {f"FLEET_CONTROL_{k.upper()}": str(v) for k, v in values.items()}
+    if kafka_bootstrap is not None:
+        env["FLEET_STACK__KAFKA__BOOTSTRAP"] = kafka_bootstrap
     return ServiceProcess(["control", "run"], env, tmp_path / "control.log", port)
 
 

@@ -50,14 +50,13 @@ class _Processor(BaseHTTPRequestHandler):
 
 
 def test_the_ops_page_in_chromium(stack, kafka_topic_factory, prometheus_target_factory, tmp_path):
-    from kafka import KafkaProducer
 
     commands = kafka_topic_factory(prefix="test.ops")
     releases = kafka_topic_factory(compacted=True, prefix="test.rel")
     rollouts = kafka_topic_factory(compacted=True, prefix="test.rollouts")
     key = load_or_create_key(tmp_path / "keys")
     store = ReleaseStore(tmp_path / "releases")
-    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all")
+    producer = stack.kafka.producer(acks="all")
     now = datetime.now(UTC)
     for i, version in enumerate(int(v) for v in VERSIONS):
         manifest, blob = release(version)
@@ -75,7 +74,6 @@ def test_the_ops_page_in_chromium(stack, kafka_topic_factory, prometheus_target_
     Thread(target=server.serve_forever, daemon=True).start()
     proc = control_process(
         tmp_path,
-        bootstrap=stack.bootstrap_servers,
         commands_topic=commands,
         releases_topic=releases,
         rollouts_topic=rollouts,

@@ -17,6 +17,7 @@ from services.control.commands import build_command
 from services.releases.signing import load_or_create_key, sign
 from services.releases.store import ReleaseStore
 from services.schemas.ops import parse_ops_command
+from services.security.kafka import KafkaAccess
 from services.settings import REPO_ROOT
 from tests.services.control.conftest import release
 from tests.services.control.harness import control_process, http, signed_in_page
@@ -31,12 +32,9 @@ BODIES = {
 }
 
 
-def _read_topic(bootstrap: str, topic: str, expect: int, timeout_s: float = 30) -> list:
-    from kafka import KafkaConsumer
+def _read_topic(kafka: KafkaAccess, topic: str, expect: int, timeout_s: float = 30) -> list:
 
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
+    consumer = kafka.consumer(topic, auto_offset_reset="earliest", enable_auto_commit=False)
     records, deadline = [], time.monotonic() + timeout_s
     while time.monotonic() < deadline and len(records) < expect:
         for batch in consumer.poll(timeout_ms=500).values():
@@ -60,21 +58,20 @@ def _fleet_ops(port: int, *args: str, env: dict[str, str]) -> subprocess.Complet
 
 
 def test_commands_reach_kafka_and_read_back(stack, kafka_topic_factory, tmp_path) -> None:
-    from kafka import KafkaProducer
 
-    bootstrap = stack.bootstrap_servers
+    kafka = stack.kafka
     commands_topic = kafka_topic_factory(prefix="test.ops")
     releases_topic = kafka_topic_factory(compacted=True, prefix="test.rel")
     key = load_or_create_key(tmp_path / "keys")  # writes keys/release.pub the API reads
     manifest, blob = release(1)
     manifest = sign(manifest, key)
     ReleaseStore(tmp_path / "releases").put(manifest, blob)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = kafka.producer(acks="all")
     producer.send(releases_topic, key=manifest.target.encode(), value=manifest.to_bytes()).get(30)
     producer.close()
 
     proc = control_process(
-        tmp_path, bootstrap=bootstrap, commands_topic=commands_topic, releases_topic=releases_topic
+        tmp_path, commands_topic=commands_topic, releases_topic=releases_topic
     ).start()
     port = proc.metrics_port
     try:
@@ -103,7 +100,7 @@ def test_commands_reach_kafka_and_read_back(stack, kafka_topic_factory, tmp_path
         assert refused.returncode == 1 and "HTTP 401" in refused.stderr
 
         # 4. Kafka holds exactly the accepted commands, as answered, keyed by command id.
-        records = _read_topic(bootstrap, commands_topic, expect=len(answers))
+        records = _read_topic(kafka, commands_topic, expect=len(answers))
         assert len(records) == len(answers) == 5
         for record in records:
             command = parse_ops_command(record.value)
@@ -162,8 +159,8 @@ def test_reads_reuse_one_consumer(stack, kafka_topic_factory, monkeypatch) -> No
     monkeypatch.setattr(kafka, "KafkaConsumer", Counting)
     commands, releases = kafka_topic_factory(), kafka_topic_factory(compacted=True)
     rollouts = kafka_topic_factory(compacted=True)
-    reader = TopicReader(stack.bootstrap_servers, 10, CommandSinkError, "fleet-control-reader")
-    sink = KafkaCommandSink(stack.bootstrap_servers, commands, 10, reader)
+    reader = TopicReader(stack.kafka, 10, CommandSinkError, "fleet-control-reader")
+    sink = KafkaCommandSink(stack.kafka, commands, 10, reader)
     feed = KafkaReleaseFeed(reader, releases, rollouts)
     try:
         sink.send(build_command("halt", {}, issued_by="ops"))

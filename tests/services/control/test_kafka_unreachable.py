@@ -8,9 +8,10 @@ from tests.services.control.harness import control_process, http, signed_in_page
 from tests.services.service_process import free_port
 
 
-def test_no_broker_means_503_and_the_page_says_why(tmp_path) -> None:
+def test_no_broker_means_503_and_the_page_says_why(stack, tmp_path) -> None:
+    # (``stack``: the account secrets its Kafka client is made with; the broker is elsewhere)
     proc = control_process(
-        tmp_path, bootstrap=f"127.0.0.1:{free_port()}", ack_timeout_s=1, read_timeout_s=1
+        tmp_path, kafka_bootstrap=f"127.0.0.1:{free_port()}", ack_timeout_s=1, read_timeout_s=1
     ).start()
     try:
         proc.wait_for(lambda: bool(proc.metrics()), "the control API to serve")

@@ -17,6 +17,7 @@ from models.blob import read_blob
 from services.releases.signing import verify
 from services.releases.store import ReleaseStore
 from services.schemas import Redistill, parse_release_manifest
+from services.security.kafka import KafkaAccess
 from services.settings import REPO_ROOT
 from tests.services.distiller.factories import examples, labelled, seeded_store, write_replay
 from tests.services.service_process import ServiceProcess, free_port
@@ -30,7 +31,6 @@ def distiller_env(stack, kafka_topic_factory, root, **settings) -> dict[str, str
     """Fresh topics, a release store with signed release 1, and a replay file under ``root``."""
     seeded_store(root)
     values = {
-        "bootstrap": stack.bootstrap_servers,
         "group_id": f"test-distiller-{uuid.uuid4().hex[:8]}",
         "labeled_topic": kafka_topic_factory(partitions=2, prefix="test.labeled"),
         "ops_topic": kafka_topic_factory(prefix="test.ops"),
@@ -54,10 +54,9 @@ def distiller_env(stack, kafka_topic_factory, root, **settings) -> dict[str, str
     return {f"FLEET_DISTILLER_{k.upper()}": str(v) for k, v in values.items()}
 
 
-def produce(bootstrap: str, topic: str, values: list[bytes], keys: list[bytes | None]) -> None:
-    from kafka import KafkaProducer
+def produce(kafka: KafkaAccess, topic: str, values: list[bytes], keys: list[bytes | None]) -> None:
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = kafka.producer(acks="all")
     for key, value in zip(keys, values, strict=True):
         producer.send(topic, key=key, value=value)
     producer.flush(30)
@@ -80,12 +79,9 @@ def send_redistill(env: dict[str, str], command_id: str) -> None:
     produce(env["FLEET_DISTILLER_BOOTSTRAP"], topic, [command.to_bytes()], [None])
 
 
-def read_releases(bootstrap: str, topic: str, expect: int, timeout_s: float) -> list:
-    from kafka import KafkaConsumer
+def read_releases(kafka: KafkaAccess, topic: str, expect: int, timeout_s: float) -> list:
 
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
+    consumer = kafka.consumer(topic, auto_offset_reset="earliest", enable_auto_commit=False)
     out: list = []
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and len(out) < expect:
@@ -119,9 +115,7 @@ def test_redistill_publishes_a_signed_v2_release(stack, kafka_topic_factory, tmp
         wait_for(lambda: proc.value(stored) == unique, 60, "samples stored", proc)
         send_redistill(env, "cmd-1")
         send_redistill(env, "cmd-1")  # a redelivered command runs once
-        releases = read_releases(
-            stack.bootstrap_servers, env["FLEET_DISTILLER_RELEASES_TOPIC"], 2, 120
-        )
+        releases = read_releases(stack.kafka, env["FLEET_DISTILLER_RELEASES_TOPIC"], 2, 120)
         # release 1 was stored but never announced: the service publishes it on start
         assert [m.version for _, m in releases] == [1, 2], proc.tail()
         key, manifest = releases[1]
@@ -152,7 +146,7 @@ def test_redistill_publishes_a_signed_v2_release(stack, kafka_topic_factory, tmp
         assert proc.stop() == 0, proc.tail()
     # no second cycle ran for the duplicate command
     topic = env["FLEET_DISTILLER_RELEASES_TOPIC"]
-    assert len(read_releases(stack.bootstrap_servers, topic, 3, 3)) == 2
+    assert len(read_releases(stack.kafka, topic, 3, 3)) == 2
 
 
 def test_gate_rejects_noise_and_publishes_nothing(stack, kafka_topic_factory, tmp_path):
@@ -172,7 +166,7 @@ def test_gate_rejects_noise_and_publishes_nothing(stack, kafka_topic_factory, tm
     finally:
         assert proc.stop() == 0, proc.tail()
     topic = env["FLEET_DISTILLER_RELEASES_TOPIC"]
-    assert [m.version for _, m in read_releases(stack.bootstrap_servers, topic, 2, 3)] == [1]
+    assert [m.version for _, m in read_releases(stack.kafka, topic, 2, 3)] == [1]
     assert ReleaseStore(tmp_path / "releases").versions() == [1]
 
 
@@ -191,4 +185,4 @@ def test_once_ingests_and_prints_the_gate_result(stack, kafka_topic_factory, tmp
     assert result["metrics"]["train_new"] + result["metrics"]["gate_holdout"] == 300
     topic = env["FLEET_DISTILLER_RELEASES_TOPIC"]
     # `once` publishes the new release only (release 1 is announced by `run` on start)
-    assert [m.version for _, m in read_releases(stack.bootstrap_servers, topic, 1, 30)] == [2]
+    assert [m.version for _, m in read_releases(stack.kafka, topic, 1, 30)] == [2]

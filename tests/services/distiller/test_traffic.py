@@ -9,10 +9,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_reads_the_newest_predictions_of_every_partition(stack, kafka_topic_factory):
-    from kafka import KafkaProducer
 
     topic = kafka_topic_factory(partitions=3)
-    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all")
+    producer = stack.kafka.producer(acks="all")
     for seq in range(60):
         event = examples.prediction_event(seq=seq, text=f"text {seq:03d}")
         producer.send(topic, partition=seq % 3, value=event.to_bytes())
@@ -21,9 +20,9 @@ def test_reads_the_newest_predictions_of_every_partition(stack, kafka_topic_fact
     producer.flush(timeout=30)
     producer.close()
 
-    texts = recent_texts(stack.bootstrap_servers, topic, 12)
+    texts = recent_texts(stack.kafka, topic, 12)
     # 4 newest records per partition: the newest 3-4 predictions of each, the repeated one once
     assert len(texts) == len(set(texts)) and 9 <= len(texts) <= 12
     assert {"text 059", "text 058", "text 057"} <= set(texts)
     assert all(int(t.split()[1]) >= 45 for t in texts), texts
-    assert recent_texts(stack.bootstrap_servers, topic, 0) == []
+    assert recent_texts(stack.kafka, topic, 0) == []

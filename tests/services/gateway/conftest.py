@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from services.security.kafka import KafkaAccess
 from services.settings import REPO_ROOT
 
 
@@ -96,20 +97,20 @@ def isolated_gateway_topics(stack) -> Iterator[GatewayTopics]:
     """Like ``gateway_topics`` but no admin client stays open during the test (kafka-python
     leaks the sockets of its failed reconnects when a client is alive across a broker
     restart)."""
-    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.admin import NewTopic
 
     suffix = uuid.uuid4().hex[:12]
     topics = GatewayTopics(
         f"test.pred.{suffix}", f"test.status.{suffix}", f"test.dlq.{suffix}", f"gw{suffix[:8]}"
     )
     names = [topics.predictions, topics.status, topics.dlq]
-    admin = KafkaAdminClient(bootstrap_servers=stack.bootstrap_servers, client_id="tests")
+    admin = stack.kafka.admin(client_id="tests")
     try:
         admin.create_topics([NewTopic(n, 3, 1) for n in names], timeout_ms=30_000)
     finally:
         admin.close()
     yield topics
-    admin = KafkaAdminClient(bootstrap_servers=stack.bootstrap_servers, client_id="tests")
+    admin = stack.kafka.admin(client_id="tests")
     try:
         admin.delete_topics(names, timeout_ms=30_000)
     finally:
@@ -143,15 +144,12 @@ def gateway_factory(stack, tmp_path) -> Iterator[Callable[..., GatewayProcess]]:
 
 
 def read_topic(
-    bootstrap: str, topic: str, until: Callable[[list], bool], timeout_s: float = 60
+    kafka: KafkaAccess, topic: str, until: Callable[[list], bool], timeout_s: float = 60
 ) -> list:
     """All records of ``topic`` from the beginning, polling until ``until(records)``."""
-    from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-        enable_auto_commit=False, group_id=None, consumer_timeout_ms=1000,
-    )  # fmt: skip
+    consumer = kafka.consumer(topic, auto_offset_reset="earliest",
+        enable_auto_commit=False, group_id=None, consumer_timeout_ms=1000)  # fmt: skip
     records: list = []
     deadline = time.monotonic() + timeout_s
     try:

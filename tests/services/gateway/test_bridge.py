@@ -12,6 +12,7 @@ from services.gateway.dlq import parse_dlq_record
 from services.gateway.settings import GatewaySettings
 from services.gateway.sink import MemorySink
 from services.schemas import examples
+from services.security.kafka import KafkaAccess
 from services.security.mqtt import MqttAccess
 
 TOPICS = Topics(predictions="preds", status="status", dlq="dlq")
@@ -140,6 +141,6 @@ def test_settings_reject_bad_values():
     with pytest.raises(ConfigError, match="max_in_flight"):
         GatewaySettings(
             mqtt=MqttAccess(host="h", port=1, username="u", password="p"), client_id="c",
-            share_group="g", kafka_bootstrap="k", predictions_topic="a", status_topic="b",
-            dlq_topic="d", max_in_flight=0,
+            share_group="g", kafka=KafkaAccess(bootstrap="k", username="u", password="p"),
+            predictions_topic="a", status_topic="b", dlq_topic="d", max_in_flight=0,
         )  # fmt: skip

@@ -43,9 +43,7 @@ def test_bad_payloads_land_in_the_dlq_with_reasons_while_valid_ones_pass(
         parsed = [parse_dlq_record(r.value) for r in records]
         return {d.payload(): d for d in parsed if d.payload() in ours}
 
-    dlq = read_topic(
-        stack.bootstrap_servers, gateway_topics.dlq, lambda r: len(dlq_records(r)) >= 5
-    )
+    dlq = read_topic(stack.kafka, gateway_topics.dlq, lambda r: len(dlq_records(r)) >= 5)
     by_payload = dlq_records(dlq)
     for payload, reason in bad.items():
         assert payload in by_payload, f"missing DLQ record for {payload[:30]!r}"
@@ -57,12 +55,12 @@ def test_bad_payloads_land_in_the_dlq_with_reasons_while_valid_ones_pass(
         return [(r.key, parse(r.value)) for r in records if r.key == b"dev-0002"]
 
     preds = read_topic(
-        stack.bootstrap_servers, gateway_topics.predictions,
+        stack.kafka, gateway_topics.predictions,
         lambda r: len(mine(r, parse_prediction)) >= 1,
     )  # fmt: skip
     assert mine(preds, parse_prediction) == [(b"dev-0002", good)]
     statuses = read_topic(
-        stack.bootstrap_servers, gateway_topics.status,
+        stack.kafka, gateway_topics.status,
         lambda r: len(mine(r, parse_device_status)) >= 1,
     )  # fmt: skip
     assert mine(statuses, parse_device_status) == [(b"dev-0002", status)]

@@ -35,7 +35,7 @@ def wait_all(stack, topic: str, sent: list[str], timeout_s: float) -> list[str]:
         seen = len(records)
         return wanted <= set(ids)
 
-    read_topic(stack.bootstrap_servers, topic, done, timeout_s=timeout_s)
+    read_topic(stack.kafka, topic, done, timeout_s=timeout_s)
     return ids
 
 

@@ -17,16 +17,15 @@ TEACHER = "keyword-double"
 
 
 def test_two_labellers_split_the_requests_and_label_each_once(stack, kafka_topic_factory, tmp_path):
-    from kafka import KafkaProducer
 
     requests = kafka_topic_factory(partitions=3, prefix="test.req")
     labeled = kafka_topic_factory(partitions=3, prefix="test.lab")
-    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all", linger_ms=5)
+    producer = stack.kafka.producer(acks="all", linger_ms=5)
     group = f"test-labeler-{uuid.uuid4().hex[:8]}"
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     first, second = (
-        labeler_process(stack.bootstrap_servers, requests, labeled, tmp_path / d,
+        labeler_process(requests, labeled, tmp_path / d,
                         group_id=group, batch_size=8)
         for d in ("a", "b")
     )  # fmt: skip
@@ -60,7 +59,7 @@ def test_two_labellers_split_the_requests_and_label_each_once(stack, kafka_topic
             lambda: labels(first) + labels(second) >= len(ids), "every request labelled",
             timeout_s=180,
         )  # fmt: skip
-        samples = _read_all(stack.bootstrap_servers, labeled, len(ids))
+        samples = _read_all(stack.kafka, labeled, len(ids))
         assert labels(second) > 0, second.tail()
         assert labels(first) + labels(second) == len(ids)
     finally:

@@ -9,18 +9,16 @@ import pytest
 
 from services.schemas import parse_labelled_sample
 from services.schemas.examples import label_request
+from services.security.kafka import KafkaAccess
 from tests.services.service_process import ServiceProcess, free_port
 
 pytestmark = pytest.mark.integration
 
 
-def labeler_process(
-    bootstrap: str, requests: str, labeled: str, tmp_path, **settings
-) -> ServiceProcess:
+def labeler_process(requests: str, labeled: str, tmp_path, **settings) -> ServiceProcess:
     port = free_port()
     values = {
         "group_id": f"test-labeler-{uuid.uuid4().hex[:8]}",
-        "bootstrap": bootstrap,
         "requests_topic": requests,
         "labeled_topic": labeled,
         "batch_size": 16,
@@ -33,15 +31,12 @@ def labeler_process(
 
 
 def _read_all(
-    bootstrap: str, topic: str, expect: int, timeout_s: float = 120, parse=parse_labelled_sample
+    kafka: KafkaAccess, topic: str, expect: int, timeout_s: float = 120, parse=parse_labelled_sample
 ) -> list:
     """``expect`` records of ``topic`` (fewer only after ``timeout_s``, a bound for a broken
     run; returns as soon as they are there)."""
-    from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
+    consumer = kafka.consumer(topic, auto_offset_reset="earliest", enable_auto_commit=False)
     out, deadline = [], time.monotonic() + timeout_s
     while time.monotonic() < deadline and len(out) < expect:
         for records in consumer.poll(timeout_ms=500).values():
@@ -53,11 +48,10 @@ def _read_all(
 def test_labels_each_request_once_across_redelivery_and_restart(
     stack, kafka_topic_factory, tmp_path
 ):
-    from kafka import KafkaProducer
 
     requests = kafka_topic_factory(partitions=2, prefix="test.req")
     labeled = kafka_topic_factory(partitions=2, prefix="test.lab")
-    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all")
+    producer = stack.kafka.producer(acks="all")
 
     def send(seqs) -> None:
         for seq in seqs:
@@ -65,7 +59,7 @@ def test_labels_each_request_once_across_redelivery_and_restart(
             producer.send(requests, key=r.message_id.encode(), value=r.to_bytes())
         producer.flush(timeout=30)
 
-    proc = labeler_process(stack.bootstrap_servers, requests, labeled, tmp_path).start()
+    proc = labeler_process(requests, labeled, tmp_path).start()
     try:
         send(range(40))
         send(range(10))  # redelivered upstream
@@ -85,7 +79,7 @@ def test_labels_each_request_once_across_redelivery_and_restart(
         assert proc.stop() == 0, proc.tail()
         producer.close()
 
-    samples = _read_all(stack.bootstrap_servers, labeled, expect=50)
+    samples = _read_all(stack.kafka, labeled, expect=50)
     ids = [s.message_id for s in samples]
     assert sorted(ids) == sorted(f"dev-{i % 5:04d}-{i}" for i in range(50))  # each exactly once
     for s in samples:

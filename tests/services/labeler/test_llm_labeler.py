@@ -92,26 +92,24 @@ def test_cli_teacher_option_overrides_the_settings(monkeypatch) -> None:
 def test_labeler_service_labels_requests_with_the_llm(
     stack, kafka_topic_factory, chat_server_factory, tmp_path
 ) -> None:
-    from kafka import KafkaProducer
 
     base, script = chat_server_factory([("reply", "异常")])
     requests = kafka_topic_factory(prefix="test.req")
     labeled = kafka_topic_factory(prefix="test.lab")
     proc = labeler_process(
-        stack.bootstrap_servers,
         requests,
         labeled,
         tmp_path,
         teacher=f"llm:{base}#tiny-chat",
         labels=json.dumps(LABELS),
     ).start()
-    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all")
+    producer = stack.kafka.producer(acks="all")
     try:
         for seq in range(5):
             r = label_request(seq=seq)
             producer.send(requests, key=r.message_id.encode(), value=r.to_bytes())
         producer.flush(timeout=30)
-        samples = _read_all(stack.bootstrap_servers, labeled, expect=5)
+        samples = _read_all(stack.kafka, labeled, expect=5)
     finally:
         producer.close()
         assert proc.stop() == 0, proc.tail()

@@ -27,14 +27,13 @@ def make_topics(kafka_topic_factory) -> ProcessorTopics:
 
 
 def processor_process(
-    bootstrap: str, topics: ProcessorTopics, tmp_path: Path, **settings: object
+    topics: ProcessorTopics, tmp_path: Path, **settings: object
 ) -> ServiceProcess:
     """Not started yet; ``settings`` are ProcessorSettings fields."""
     app_id = f"test-processor-{uuid.uuid4().hex[:8]}"
     port = free_port()
     values = {
         "app_id": app_id,
-        "bootstrap": bootstrap,
         "predictions_topic": topics.predictions,
         "releases_topic": topics.releases,
         "label_requests_topic": topics.label_requests,

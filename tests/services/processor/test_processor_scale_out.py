@@ -23,23 +23,19 @@ VERSION = 5
 def test_two_workers_share_the_partitions_and_count_each_event_once(
     stack, kafka_topic_factory, tmp_path
 ):
-    from kafka import KafkaProducer
 
     topics = ProcessorTopics(
         predictions=kafka_topic_factory(partitions=6, prefix="test.pred"),
         releases=kafka_topic_factory(partitions=1, compacted=True, prefix="test.rel"),
         label_requests=kafka_topic_factory(partitions=2, prefix="test.req"),
     )
-    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all", linger_ms=5)
+    producer = stack.kafka.producer(acks="all", linger_ms=5)
     publish_release(producer, topics.releases, VERSION)
     window_s = 30.0
-    first = processor_process(
-        stack.bootstrap_servers, topics, tmp_path, window_s=window_s, grace_s=1.0
-    )
+    first = processor_process(topics, tmp_path, window_s=window_s, grace_s=1.0)
     app_id = first.env["FLEET_PROCESSOR_APP_ID"]
     # the same app id (consumer group, tables), its own port, log and data dir
-    second = processor_process(
-        stack.bootstrap_servers, topics, tmp_path, window_s=window_s, grace_s=1.0,
+    second = processor_process(topics, tmp_path, window_s=window_s, grace_s=1.0,
         app_id=app_id, data_dir=str(tmp_path / "second"),
     )  # fmt: skip
     workers = (first, second)
@@ -108,5 +104,5 @@ def test_two_workers_share_the_partitions_and_count_each_event_once(
     finally:
         codes = [w.stop() for w in workers]
         producer.close()
-        delete_topics_with_prefix(stack.bootstrap_servers, app_id)
+        delete_topics_with_prefix(stack.kafka, app_id)
     assert codes == [0, 0], first.tail() + second.tail()

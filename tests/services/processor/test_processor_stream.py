@@ -40,14 +40,12 @@ def _next_window(size_s: float, lead_s: float = 0.0) -> float:
 def test_drift_phase_crosses_threshold_and_label_requests_respect_budget_and_cap(
     stack, kafka_topic_factory, tmp_path
 ):
-    from kafka import KafkaConsumer, KafkaProducer
 
     topics = make_topics(kafka_topic_factory)
-    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all", linger_ms=5)
+    producer = stack.kafka.producer(acks="all", linger_ms=5)
     publish_release(producer, topics.releases, VERSION)
     budget, cap, window_s = 8, 2, 4.0
     proc = processor_process(
-        stack.bootstrap_servers,
         topics,
         tmp_path,
         window_s=window_s,
@@ -91,11 +89,8 @@ def test_drift_phase_crosses_threshold_and_label_requests_respect_budget_and_cap
             > 0.3
         )
 
-        consumer = KafkaConsumer(
-            topics.label_requests,
-            bootstrap_servers=stack.bootstrap_servers,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
+        consumer = stack.kafka.consumer(
+            topics.label_requests, auto_offset_reset="earliest", enable_auto_commit=False
         )
         requests = []
         deadline = time.monotonic() + 20
@@ -106,7 +101,7 @@ def test_drift_phase_crosses_threshold_and_label_requests_respect_budget_and_cap
     finally:
         assert proc.stop() == 0, proc.tail()
         producer.close()
-        delete_topics_with_prefix(stack.bootstrap_servers, proc.env["FLEET_PROCESSOR_APP_ID"])
+        delete_topics_with_prefix(stack.kafka, proc.env["FLEET_PROCESSOR_APP_ID"])
 
     sent = {e.message_id: e for e in pre + post}
     per_window: dict[float, list] = defaultdict(list)
@@ -124,15 +119,12 @@ def test_drift_phase_crosses_threshold_and_label_requests_respect_budget_and_cap
 
 
 def test_restart_neither_double_counts_nor_loses_the_window(stack, kafka_topic_factory, tmp_path):
-    from kafka import KafkaProducer
 
     topics = make_topics(kafka_topic_factory)
-    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all", linger_ms=5)
+    producer = stack.kafka.producer(acks="all", linger_ms=5)
     publish_release(producer, topics.releases, VERSION)
     window_s = 20.0
-    proc = processor_process(
-        stack.bootstrap_servers, topics, tmp_path, window_s=window_s, grace_s=1.0
-    )
+    proc = processor_process(topics, tmp_path, window_s=window_s, grace_s=1.0)
     proc.start()
     try:
         proc.wait_for(lambda: proc.value("fleet_processor_releases_known") == 1, "release profile")
@@ -188,21 +180,18 @@ def test_restart_neither_double_counts_nor_loses_the_window(stack, kafka_topic_f
     finally:
         assert proc.stop() == 0, proc.tail()
         producer.close()
-        delete_topics_with_prefix(stack.bootstrap_servers, proc.env["FLEET_PROCESSOR_APP_ID"])
+        delete_topics_with_prefix(stack.kafka, proc.env["FLEET_PROCESSOR_APP_ID"])
 
 
 def test_sigkill_mid_stream_neither_loses_nor_double_counts(stack, kafka_topic_factory, tmp_path):
     """A crash, not a shutdown: faust commits nothing on the way out and each table's
     changelog holds whatever its producer had flushed (services/processor/aggregator.py)."""
-    from kafka import KafkaProducer
 
     topics = make_topics(kafka_topic_factory)
-    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all", linger_ms=5)
+    producer = stack.kafka.producer(acks="all", linger_ms=5)
     publish_release(producer, topics.releases, VERSION)
     window_s = 30.0
-    proc = processor_process(
-        stack.bootstrap_servers, topics, tmp_path, window_s=window_s, grace_s=1.0
-    )
+    proc = processor_process(topics, tmp_path, window_s=window_s, grace_s=1.0)
     proc.start()
     try:
         proc.wait_for(lambda: proc.value("fleet_processor_releases_known") == 1, "release profile")
@@ -231,4 +220,4 @@ def test_sigkill_mid_stream_neither_loses_nor_double_counts(stack, kafka_topic_f
     finally:
         assert proc.stop() == 0, proc.tail()
         producer.close()
-        delete_topics_with_prefix(stack.bootstrap_servers, proc.env["FLEET_PROCESSOR_APP_ID"])
+        delete_topics_with_prefix(stack.kafka, proc.env["FLEET_PROCESSOR_APP_ID"])

@@ -17,7 +17,7 @@ def test_every_release_keeps_its_manifest_after_releases_and_rollbacks(
     stack, kafka_topic_factory, fleet_factory, releases
 ):
     topic = kafka_topic_factory(compacted=True, prefix="test.releases")
-    announcer = KafkaAnnouncer(stack.bootstrap_servers, topic)
+    announcer = KafkaAnnouncer(stack.kafka, topic)
     fleet = fleet_factory(sink=announcer)
 
     def distiller_release(version: int, selftest_ok: bool = True) -> None:
@@ -34,7 +34,7 @@ def test_every_release_keeps_its_manifest_after_releases_and_rollbacks(
     distiller_release(5, selftest_ok=False)  # and 6, both with release 2's weights
     assert [fleet.manager.records[v].weights_of for v in (4, 6)] == [2, 2]
 
-    kept = announced(stack.bootstrap_servers, topic)
+    kept = announced(stack.kafka, topic)
     assert sorted(kept) == sorted(f"{TARGET}/v{v}".encode() for v in range(2, 7))
     for key, manifest in kept.items():
         assert key == f"{manifest.target}/v{manifest.version}".encode()

@@ -33,6 +33,7 @@ from services.rollout.service import run as run_rollout
 from services.rollout.settings import RolloutSettings, StageSpec
 from services.rollout.state import read_records
 from services.schemas import ReleaseManifest, parse_device_status
+from services.security.kafka import KafkaAccess
 
 from ..service_process import delete_topics_with_prefix
 from .conftest import Releases, golden_blob
@@ -87,7 +88,7 @@ class RolloutHarness:
     manager: ManagerThread
     agents: dict[str, Agent]
     groups: dict[str, str]
-    bootstrap: str
+    kafka: KafkaAccess
 
     @property
     def metrics(self) -> RolloutMetrics:
@@ -95,10 +96,10 @@ class RolloutHarness:
 
     def publish(self, manifest: ReleaseManifest) -> None:
         """What the distiller does with a stored release."""
-        KafkaAnnouncer(self.bootstrap, self.topics.releases).publish(manifest)
+        KafkaAnnouncer(self.kafka, self.topics.releases).publish(manifest)
 
     def records(self):
-        return read_records(self.bootstrap, self.topics.state)
+        return read_records(self.kafka, self.topics.state)
 
     def status_of(self, version: int) -> str | None:
         record = self.records().get(version)
@@ -165,7 +166,7 @@ def _harness(stack, kafka_topic_factory, mqtt_client_factory, tmp_path, override
     )  # fmt: skip
     threads.append(threading.Thread(target=run_gateway, args=(gateway, stop), daemon=True))
     settings = RolloutSettings(
-        bootstrap=stack.bootstrap_servers, group_id=f"rollout-{suffix}",
+        kafka=stack.kafka, group_id=f"rollout-{suffix}",
         releases_topic=topics.releases, status_topic=topics.status, ops_topic=topics.ops,
         state_topic=topics.state, mqtt=stack.service("rollout"), release_root=releases.root,
         keys_dir=keys_dir, metrics_port=0, tick_s=0.2,
@@ -194,7 +195,7 @@ def _harness(stack, kafka_topic_factory, mqtt_client_factory, tmp_path, override
             )  # fmt: skip
             agents[device_id] = Agent(agent_settings, device, transport)
             agents[device_id].start()
-        harness = RolloutHarness(topics, releases, manager, agents, groups, stack.bootstrap_servers)
+        harness = RolloutHarness(topics, releases, manager, agents, groups, stack.kafka)
 
         def all_seen() -> bool:  # heartbeats until the gateway's subscription carries them
             for agent in agents.values():
@@ -211,13 +212,13 @@ def _harness(stack, kafka_topic_factory, mqtt_client_factory, tmp_path, override
         for thread in threads:
             thread.join(60)
         clear_retained(janitor)
-        delete_topics_with_prefix(stack.bootstrap_servers, topics.state)
+        delete_topics_with_prefix(stack.kafka, topics.state)
 
 
-def status_reports(bootstrap: str, topic: str) -> list:
-    from kafka import KafkaConsumer, TopicPartition
+def status_reports(kafka: KafkaAccess, topic: str) -> list:
+    from kafka import TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = kafka.consumer(enable_auto_commit=False)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
         consumer.assign(partitions)
@@ -246,7 +247,7 @@ def test_release_goes_canary_then_fleet_and_a_failing_one_halts_and_rolls_forwar
     h.wait("every device on the good release", lambda: h.versions() == {base})
     h.wait("the rollout to complete", lambda: h.status_of(base) == "completed")
     reports = [
-        s for s in status_reports(h.bootstrap, h.topics.status)
+        s for s in status_reports(h.kafka, h.topics.status)
         if s.ota is not None and s.ota.release_version == base and s.device_id in h.groups
     ]  # fmt: skip
     canary_confirmed = [s.ts for s in reports if s.device_id in CANARY
@@ -282,7 +283,6 @@ def test_release_goes_canary_then_fleet_and_a_failing_one_halts_and_rolls_forwar
 def test_ops_rollout_and_halt_over_kafka_and_the_status_command(
     rollout_harness_factory, mqtt_client_factory, stack, monkeypatch
 ):
-    from kafka import KafkaProducer
     from typer.testing import CliRunner
 
     from services.cli import build_app
@@ -295,7 +295,7 @@ def test_ops_rollout_and_halt_over_kafka_and_the_status_command(
     h.wait("the release to be pending", lambda: h.status_of(base) == "pending")
     assert h.versions() == {1}  # nothing shipped without an ops Rollout
 
-    producer = KafkaProducer(bootstrap_servers=h.bootstrap, acks="all")
+    producer = h.kafka.producer(acks="all")
     try:
         # a group that is not a configured stage: refused, and the manager carries on
         poison = Rollout(

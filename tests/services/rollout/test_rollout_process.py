@@ -38,7 +38,7 @@ def test_rollout_run_serves_metrics_refuses_a_foreign_release_and_stops_cleanly(
         service.wait_for(lambda: "rollout manager running" in service.tail(), "the manager")
         version = 3000 + uuid.uuid4().int % 10**6
         blob_manifest = foreign.manifest(version, b"x" * 64)  # signed by a key not trusted
-        KafkaAnnouncer(stack.bootstrap_servers, releases).publish(blob_manifest)
+        KafkaAnnouncer(stack.kafka, releases).publish(blob_manifest)
         service.wait_for(
             lambda: service.value("fleet_rollout_releases_total", result="refused") == 1,
             "the release to be refused",
@@ -46,4 +46,4 @@ def test_rollout_run_serves_metrics_refuses_a_foreign_release_and_stops_cleanly(
         assert "bad signature" in service.tail()
     finally:
         assert service.stop() == 0, service.tail()
-        delete_topics_with_prefix(stack.bootstrap_servers, env["FLEET_ROLLOUT_STATE_TOPIC"])
+        delete_topics_with_prefix(stack.kafka, env["FLEET_ROLLOUT_STATE_TOPIC"])

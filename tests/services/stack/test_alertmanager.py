@@ -81,7 +81,7 @@ def _manager_alerts(url: str) -> dict[str, str]:
 
 @pytest.mark.integration
 def test_a_rule_fires_through_alertmanager_to_the_control_api(
-    private_stack_factory, tmp_path
+    stack, private_stack_factory, tmp_path
 ) -> None:
     rules = tmp_path / "rules"
     rules.mkdir()
@@ -99,7 +99,7 @@ def test_a_rule_fires_through_alertmanager_to_the_control_api(
     proc = control_process(
         tmp_path,
         port=control_port,
-        bootstrap=f"127.0.0.1:{free_port()}",  # no Kafka needed to receive alerts
+        kafka_bootstrap=f"127.0.0.1:{free_port()}",  # no Kafka needed to receive alerts
         alerts_token_file=keys / "alerts.token",
         read_token_file=tmp_path / "keys" / "read.token",
         prometheus_url=private.prometheus.url,

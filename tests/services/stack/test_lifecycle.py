@@ -178,18 +178,17 @@ def test_second_up_reloads_registry_into_running_broker(tmp_path, private_config
 def test_private_stack_factory_kafka_restart_keeps_data(private_stack_factory):
     """A private Kafka (own data dir and ports) can be stopped and restarted by a test;
     the second start reuses the formatted storage and the topics."""
-    from kafka.admin import KafkaAdminClient
 
     private = private_stack_factory(("kafka",))
-    bootstrap = private.settings.kafka_bootstrap
-    assert bootstrap != "127.0.0.1:19092"
+    kafka = Access(private.settings).kafka("admin")
+    assert kafka.bootstrap != "127.0.0.1:19092"
     assert private.down(["kafka"]) == ["kafka"]
     meta = private.kafka.data_dir / "meta.properties"
     assert meta.exists()
     before = meta.read_text()
     assert private.up(["kafka"]) == ["kafka"]
     assert meta.read_text() == before  # not reformatted
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = kafka.admin()
     try:
         assert set(private.settings.topics.by_name()) <= set(admin.list_topics())
     finally:
