@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
             time.sleep(1.0)  # attached
             cpu = _cpu_s(pid)
             load = stack.load(args.devices, args.messages, args.rate)
-            stored = len(_read_back(stack.bootstrap, topic, load["run_id"], args.messages))
+            stored = len(_read_back(stack.kafka, topic, load["run_id"], args.messages))
             cpu = _cpu_s(pid) - cpu  # once every message is in Kafka (the backlog drained)
             spy.send_signal(2)  # SIGINT: py-spy writes its output and exits
             spy.wait(60)

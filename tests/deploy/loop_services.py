@@ -25,6 +25,7 @@ class Loop:
     distiller_env: dict[str, str]
     root: Path
     state_topic: str  # created by the rollout manager; deleted by ``cleanup``
+    kafka: KafkaAccess  # the tests' own (samples in, topics deleted)
 
     @property
     def services(self) -> list[ServiceProcess]:
@@ -33,7 +34,7 @@ class Loop:
     def drive(self) -> None:
         """Samples in, then through the control API: a refused command, a halt of release 1
         (pending: the manager does not start rollouts by itself here) and a redistill."""
-        samples = send_samples(self.distiller_env, noise=False)
+        samples = send_samples(self.kafka, self.distiller_env, noise=False)
         stored = "fleet_distiller_samples_stored_total"
         self.distiller.wait_for(lambda: self.distiller.value(stored) == samples, "samples stored")
         accepted = "fleet_rollout_releases_total"
@@ -77,4 +78,4 @@ def loop_services(stack, kafka_topic_factory, root: Path) -> Loop:
         commands_topic=ops,
         releases_topic=env["FLEET_DISTILLER_RELEASES_TOPIC"],
     )
-    return Loop(distiller, rollout, control, env, root, state_topic)
+    return Loop(distiller, rollout, control, env, root, state_topic, stack.kafka)

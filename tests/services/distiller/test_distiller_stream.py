@@ -55,7 +55,6 @@ def distiller_env(stack, kafka_topic_factory, root, **settings) -> dict[str, str
 
 
 def produce(kafka: KafkaAccess, topic: str, values: list[bytes], keys: list[bytes | None]) -> None:
-
     producer = kafka.producer(acks="all")
     for key, value in zip(keys, values, strict=True):
         producer.send(topic, key=key, value=value)
@@ -63,24 +62,23 @@ def produce(kafka: KafkaAccess, topic: str, values: list[bytes], keys: list[byte
     producer.close()
 
 
-def send_samples(env: dict[str, str], noise: bool) -> int:
+def send_samples(kafka: KafkaAccess, env: dict[str, str], noise: bool) -> int:
     """300 labelled phase-2 samples, 20 of them twice, and one invalid record."""
     samples = labelled(examples(2, "train")[:300], PHASE2, noise=noise, seed=1)
     sent = samples + samples[:20]
     values = [s.to_bytes() for s in sent] + [b'{"message_id": "broken"}']
     keys = [s.message_id.encode() for s in sent] + [b"broken"]
-    produce(env["FLEET_DISTILLER_BOOTSTRAP"], env["FLEET_DISTILLER_LABELED_TOPIC"], values, keys)
+    produce(kafka, env["FLEET_DISTILLER_LABELED_TOPIC"], values, keys)
     return len(samples)
 
 
-def send_redistill(env: dict[str, str], command_id: str) -> None:
+def send_redistill(kafka: KafkaAccess, env: dict[str, str], command_id: str) -> None:
     command = Redistill(command_id=command_id, issued_by="test", ts=time.time(), reason="test")
     topic = env["FLEET_DISTILLER_OPS_TOPIC"]
-    produce(env["FLEET_DISTILLER_BOOTSTRAP"], topic, [command.to_bytes()], [None])
+    produce(kafka, topic, [command.to_bytes()], [None])
 
 
 def read_releases(kafka: KafkaAccess, topic: str, expect: int, timeout_s: float) -> list:
-
     consumer = kafka.consumer(topic, auto_offset_reset="earliest", enable_auto_commit=False)
     out: list = []
     deadline = time.monotonic() + timeout_s
@@ -110,11 +108,11 @@ def test_redistill_publishes_a_signed_v2_release(stack, kafka_topic_factory, tmp
     env = distiller_env(stack, kafka_topic_factory, tmp_path)
     proc = start(env, tmp_path)
     try:
-        unique = send_samples(env, noise=False)
+        unique = send_samples(stack.kafka, env, noise=False)
         stored = "fleet_distiller_samples_stored_total"
         wait_for(lambda: proc.value(stored) == unique, 60, "samples stored", proc)
-        send_redistill(env, "cmd-1")
-        send_redistill(env, "cmd-1")  # a redelivered command runs once
+        send_redistill(stack.kafka, env, "cmd-1")
+        send_redistill(stack.kafka, env, "cmd-1")  # a redelivered command runs once
         releases = read_releases(stack.kafka, env["FLEET_DISTILLER_RELEASES_TOPIC"], 2, 120)
         # release 1 was stored but never announced: the service publishes it on start
         assert [m.version for _, m in releases] == [1, 2], proc.tail()
@@ -153,10 +151,10 @@ def test_gate_rejects_noise_and_publishes_nothing(stack, kafka_topic_factory, tm
     env = distiller_env(stack, kafka_topic_factory, tmp_path, gate_min_gain=0.02)
     proc = start(env, tmp_path)
     try:
-        unique = send_samples(env, noise=True)
+        unique = send_samples(stack.kafka, env, noise=True)
         stored = "fleet_distiller_samples_stored_total"
         wait_for(lambda: proc.value(stored) == unique, 60, "samples stored", proc)
-        send_redistill(env, "cmd-noise")
+        send_redistill(stack.kafka, env, "cmd-noise")
         retrains = "fleet_distiller_retrains_total"
         wait_for(
             lambda: proc.value(retrains, trigger="ops", outcome="rejected_by_gate") == 1,
@@ -172,7 +170,7 @@ def test_gate_rejects_noise_and_publishes_nothing(stack, kafka_topic_factory, tm
 
 def test_once_ingests_and_prints_the_gate_result(stack, kafka_topic_factory, tmp_path):
     env = distiller_env(stack, kafka_topic_factory, tmp_path)
-    send_samples(env, noise=False)
+    send_samples(stack.kafka, env, noise=False)
     done = subprocess.run(
         [sys.executable, "-m", "services.cli", "distiller", "once", "--max-steps", "30"],
         cwd=REPO_ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=300,
