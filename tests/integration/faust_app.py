@@ -2,9 +2,11 @@
 
 It counts records per key in a table and, after each update, sends ``{"key", "count"}`` to
 an output topic so the test can watch the table from outside. Configured by environment
-(this is a test subprocess, not a service):
-FAUST_TEST_BROKER, FAUST_TEST_APP_ID, FAUST_TEST_DATADIR, FAUST_TEST_INPUT, FAUST_TEST_OUTPUT,
-FAUST_TEST_READY (a file created once the worker recovered its table and streams run).
+(this is a test subprocess, not a service): FAUST_TEST_APP_ID, FAUST_TEST_DATADIR,
+FAUST_TEST_INPUT, FAUST_TEST_OUTPUT, FAUST_TEST_READY (a file created once the worker
+recovered its table and streams run). Kafka as the processor's account, with SASL and TLS
+as the processor's app has them (the tests' ``FLEET_SECURITY__KAFKA_ACCOUNT`` makes that
+the stack's admin).
 
 It reads through the processor's consumer (``services.processor.consumer``), as the project
 does: stock faust 0.15 can lose a record sent while a restarted worker recovers. That consumer
@@ -22,13 +24,17 @@ from pathlib import Path
 import faust
 
 from services.processor.consumer import transport_class
+from services.security.access import Access
+from services.settings import load_settings
 
 INPUT = os.environ["FAUST_TEST_INPUT"]
 NEXT_OFFSET = "\x00next-offset"  # table key: the input offset after the last one applied
 
+kafka = Access(load_settings()).kafka_for("processor")
 app = faust.App(
     os.environ["FAUST_TEST_APP_ID"],
-    broker=f"kafka://{os.environ['FAUST_TEST_BROKER']}",
+    broker=kafka.faust_broker,
+    broker_credentials=kafka.faust_credentials(),
     datadir=os.environ["FAUST_TEST_DATADIR"],
     store="memory://",  # state is rebuilt from the changelog topic on restart
     topic_partitions=1,

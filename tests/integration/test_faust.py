@@ -70,7 +70,6 @@ def test_faust_table_survives_worker_restart(stack, kafka_topic_factory, tmp_pat
     app_id = f"fleet-test-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
-        "FAUST_TEST_BROKER": stack.kafka,
         "FAUST_TEST_APP_ID": app_id,
         "FAUST_TEST_DATADIR": str(tmp_path / "faust"),
         "FAUST_TEST_INPUT": input_topic,
