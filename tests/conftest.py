@@ -123,6 +123,24 @@ def private_stack_factory(
     other tests (and other test sessions) at the same time and must stay up. Everything is
     stopped at the end of the test.
     """
+    with _private_stacks(fleet_settings, tmp_path_factory) as make:
+        yield make
+
+
+@pytest.fixture(scope="module")
+def module_private_stack_factory(
+    fleet_settings: FleetSettings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Stack]]:
+    """``private_stack_factory`` whose stacks are stopped at the end of the module: for the
+    tests of a module that read a private broker without breaking it."""
+    with _private_stacks(fleet_settings, tmp_path_factory) as make:
+        yield make
+
+
+@contextlib.contextmanager
+def _private_stacks(
+    fleet_settings: FleetSettings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Stack]]:
     stacks: list[Stack] = []
 
     def make(
@@ -162,9 +180,11 @@ def private_stack_factory(
         private.up(list(components))
         return private
 
-    yield make
-    for private in stacks:
-        private.down()
+    try:
+        yield make
+    finally:
+        for private in stacks:
+            private.down()
 
 
 # -- Kafka --------------------------------------------------------------------------------
