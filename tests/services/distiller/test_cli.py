@@ -13,6 +13,7 @@ from services.distiller.cli import load
 from services.distiller.settings import DistillerSettings
 from services.releases.signing import verify
 from services.releases.store import ReleaseStore
+from services.security.secrets import ensure_secrets
 from services.settings import load_settings
 from tests.services.distiller.factories import examples, tiny_student_dir
 
@@ -45,7 +46,10 @@ def test_settings_come_from_the_fleet_settings_and_the_environment(monkeypatch, 
     monkeypatch.setenv("FLEET_DISTILLER_MAX_STEPS", "7")
     monkeypatch.setenv("FLEET_DISTILLER_DRIFT_SOURCE", "off")
     monkeypatch.setenv("FLEET_STACK__DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("FLEET_SECURITY__KAFKA_ACCOUNT", raising=False)
+    ensure_secrets(tmp_path / "secrets" / "accounts.json", kafka=["distiller"])
     s = load(None)
     assert s.max_steps == 7 and s.drift_source == "off"
+    assert s.kafka is not None and s.kafka.username == "distiller"  # its own Kafka account
     assert s.release_root == tmp_path / "releases" and s.keys_dir == tmp_path / "keys"
     assert s.metrics_port == load_settings(None).metrics_ports.distiller
