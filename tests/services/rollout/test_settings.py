@@ -14,14 +14,17 @@ from services.settings import load_settings
 
 def test_defaults_come_from_the_fleet_settings_and_registry(monkeypatch, tmp_path):
     monkeypatch.delenv("FLEET_ROLLOUT_STAGES", raising=False)
+    monkeypatch.delenv("FLEET_SECURITY__KAFKA_ACCOUNT", raising=False)
     fleet = load_settings(None, stack={"data_dir": str(tmp_path)})
-    secrets = ensure_secrets(fleet.secrets_file, mqtt=["rollout"])
+    secrets = ensure_secrets(fleet.secrets_file, mqtt=["rollout"], kafka=["rollout"])
     access = Access(fleet)
     registry = access.registry
     settings = settings_from_fleet(access)
     assert settings.mqtt is not None and settings.mqtt.username == "rollout"
     assert settings.mqtt.password == secrets.password("mqtt", "rollout")
     assert settings.mqtt.port == fleet.stack.mosquitto.service_port
+    assert settings.kafka is not None and settings.kafka.username == "rollout"
+    assert settings.kafka.password == secrets.password("kafka", "rollout")
     plain = secrets.password("mqtt", "rollout").get_secret_value()
     assert "*****" in repr(settings) and plain not in repr(settings)
     assert settings.stages[0].group == "canary"
