@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
 
         access = Access(load_settings(config))
         settings = settings_from_fleet(access)
-        records = read_records(access.kafka("monitor"), settings.state_topic)
+        records = read_records(access.kafka_for("monitor"), settings.state_topic)
         chosen = [r for v, r in sorted(records.items(), reverse=True) if version in (None, v)]
         typer.echo(json.dumps([r.model_dump(mode="json") for r in chosen], indent=2,
                               ensure_ascii=False))  # fmt: skip

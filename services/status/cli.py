@@ -99,7 +99,7 @@ def gather(settings: Any) -> Any:  # -> StatusReport
             raise ServiceError(f"cannot reach Kafka at {host}:{port}: nothing listens there")
         records = []
         topic = TOPIC_NAMES["rollouts"]
-        monitor = Access(settings).kafka("monitor")  # read-only
+        monitor = Access(settings).kafka_for("monitor")  # read-only
         for record in read_to_end(monitor, topic, timeout_s=TIMEOUT_S):
             try:
                 records.append(parse_rollout_record(record.value))
