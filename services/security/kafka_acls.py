@@ -59,9 +59,10 @@ SERVICE_GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant("topic", "fleet-processor", "ALL", prefixed=True),
         _group("fleet-processor"),
     ),
+    # labels, and the requests it gave up on; both read back on start (done requests)
     "labeler": (
-        *_topics("READ", "label_requests", "labeled"),
-        *_topics("WRITE", "labeled"),
+        *_topics("READ", "label_requests", "labeled", "label_dlq"),
+        *_topics("WRITE", "labeled", "label_dlq"),
         _group("fleet-labeler"),
     ),
     "distiller": (

@@ -91,6 +91,7 @@ def test_every_principal_writes_and_reads_only_what_the_policy_allows(private):
     assert writers["fleet.device-status"] == ["gateway"]
     assert writers["distill.label-requests"] == ["processor"]
     assert writers["distill.labeled"] == ["labeler"]
+    assert writers["distill.label-requests.dlq"] == ["labeler"]
     assert writers["model.rollouts"] == ["rollout"]
     assert not any(writes["monitor"].values())
     reads = {account: _reads(access.kafka(account), topics) for account in SERVICE_GRANTS}

@@ -35,8 +35,8 @@ def test_a_deadline_longer_than_an_idle_connection_is_a_valid_read(stack, kafka_
     # The deadline bounds the whole read; one request stays below connections_max_idle_ms
     # (kafka-python refuses a consumer whose request timeout is not).
     topic = kafka_topic_factory(partitions=1)
-    produce(stack.bootstrap_servers, topic, [(b"k", b"v", None)])
-    values = [r.value for r in read_to_end(stack.bootstrap_servers, topic, timeout_s=600)]
+    produce(stack.kafka, topic, [(b"k", b"v", None)])
+    values = [r.value for r in read_to_end(stack.kafka, topic, timeout_s=600)]
     assert values == [b"v"]
 
 

@@ -112,12 +112,10 @@ def test_quota_of_old_windows_is_forgotten():
 
 @pytest.mark.integration
 def test_the_processor_counts_only_known_releases_and_labels(stack, kafka_topic_factory, tmp_path):
-    from kafka import KafkaProducer
-
     topics = make_topics(kafka_topic_factory)
-    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all", linger_ms=5)
+    producer = stack.kafka.producer(acks="all", linger_ms=5)
     publish_release(producer, topics.releases, 3)
-    proc = processor_process(stack.bootstrap_servers, topics, tmp_path, window_s=600.0).start()
+    proc = processor_process(topics, tmp_path, window_s=600.0).start()
     rng = random.Random(4)
     sent: dict[str, int] = {"known": 0, "unknown_release": 0, "unknown_label": 0}
     try:
@@ -149,4 +147,4 @@ def test_the_processor_counts_only_known_releases_and_labels(stack, kafka_topic_
     finally:
         assert proc.stop() == 0, proc.tail()
         producer.close()
-        delete_topics_with_prefix(stack.bootstrap_servers, proc.env["FLEET_PROCESSOR_APP_ID"])
+        delete_topics_with_prefix(stack.kafka, proc.env["FLEET_PROCESSOR_APP_ID"])
