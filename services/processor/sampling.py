@@ -49,9 +49,16 @@ WIRE_STRATEGY: dict[str, str] = {
 }
 
 
+RANDOM_SALT = "fleet-sampling:"  # independent of other hashes of the id (the distiller
+# holds out samples by the SHA-256 of the bare message id: the same hash here would pick only
+# ids it never holds out)
+
+
 def random_score(message_id: str) -> float:
-    """A uniform number in [0, 1) drawn from ``message_id`` (SHA-256; stable everywhere)."""
-    return int.from_bytes(hashlib.sha256(message_id.encode("utf-8")).digest()[:8], "big") / 2**64
+    """A uniform number in [0, 1) drawn from ``message_id`` (salted SHA-256; stable
+    everywhere)."""
+    digest = hashlib.sha256(f"{RANDOM_SALT}{message_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def uncertainty(strategy: str, probs: Sequence[float]) -> float:

@@ -72,6 +72,7 @@ def test_rounds_label_at_the_budget_and_record_every_phase(  # type: ignore[no-u
         )
         if variant.sampling == "random":
             assert r["labels"] == 30 and r["outcome"] != "waiting"  # every round a cycle
+            assert r["gate"]["gate_holdout"] > 0  # ... with held-out samples to judge it by
         assert set(r["labels_by_strategy"]) == {
             "random" if variant.sampling == "random" else "low_confidence"
         }
