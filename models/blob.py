@@ -1,4 +1,4 @@
-"""The model blob (``docs/model-blob.md``, format version 2): writer and validating reader.
+"""The model blob (``docs/model-blob.md``, format version 3): writer and validating reader.
 
 The blob is what OTA ships: a 64-byte header, the label table, a tensor directory, 4-byte
 aligned tensors (the optional tagging section among them, ``models/blob_tagger.py``) and a
@@ -35,24 +35,26 @@ from models.blob_selftest import (
 )
 from models.blob_tagger import TAGGER_TAGS, TaggerSectionError, read_tagger, tagger_tensors
 from models.errors import ModelsError
-from models.intlstm import DirectionTensors, IntegerModelError, IntegerStudent
+from models.intlstm import POOLING_CODES, DirectionTensors, IntegerModelError, IntegerStudent
 from models.inttagger import IntegerTagger
 
 MAGIC = b"TLSM"
-FORMAT_VERSION = 2  # what write_blob emits
-FORMAT_VERSIONS = (2,)  # what read_blob (and the device firmware) implement
+FORMAT_VERSION = 3  # what write_blob emits
+FORMAT_VERSIONS = (3,)  # what read_blob (and the device firmware) implement
 HEADER_SIZE = 64
 DIR_ENTRY_SIZE = 24
 CRC_SIZE = 4
 LOGIT_FRAC_BITS = 10
-TOKENIZER_VERSION = 1  # what write_blob emits by default
-TOKENIZER_VERSIONS = (1,)  # docs/tokenizer.md versions read_blob (and the firmware) implement
+TOKENIZER_VERSION = 1  # one table row per token (the spec v1 embedding)
+TOKENIZER_V2 = 2  # the hash embedding: K rows per token, P importance buckets
+TOKENIZER_VERSIONS = (1, 2)  # docs/tokenizer.md versions read_blob (and the firmware) implement
 POOLING_LAST = 0
+POOLINGS = tuple(POOLING_CODES.values())  # 0 last, 1 meanmax
 MAX_LABEL_BYTES = 64
 # magic, format_version, header_size, model_version, total_size, V, L, E, H, C, pooling,
 # tokenizer_version, input_scale, labels_offset, labels_size, dir_offset, tensor_count,
-# logit_frac_bits, reserved
-HEADER = struct.Struct("<4sHHIIHHHHHBBfIIIIi12s")
+# logit_frac_bits, hashes K, reserved, buckets P, emb_m, emb_n
+HEADER = struct.Struct("<4sHHIIHHHHHBBfIIIIiBBHii")
 DIR_ENTRY = struct.Struct("<4sBBHIIII")
 DTYPES: dict[int, np.dtype] = {1: np.dtype("<i1"), 2: np.dtype("<i2"), 3: np.dtype("<i4")}
 DTYPE_CODES = {np.dtype("int8"): 1, np.dtype("int16"): 2, np.dtype("int32"): 3}
@@ -118,7 +120,7 @@ class TensorRule:
 
     tag: bytes
     dtype: int  # 1 int8, 2 int16, 3 int32
-    shape: tuple[str, ...]  # names of header dimensions: V, E, H, 4H, 2H, C, or a literal
+    shape: tuple[str, ...]  # header dimensions: V, E, H, 4H, PW (2H or 4H), C, P, K, a literal
     required_for: tuple[int, ...]  # tokenizer versions that need it; () = optional
 
     def dims(self, dims: dict[str, int]) -> tuple[int, ...]:
@@ -127,21 +129,23 @@ class TensorRule:
 
 def _direction_rules(prefix: bytes) -> list[TensorRule]:
     return [
-        TensorRule(prefix + b"WX ", 1, ("4H", "E"), (1,)),  # paired rows, gate-interleaved
-        TensorRule(prefix + b"WH ", 1, ("4H", "H"), (1,)),
-        TensorRule(prefix + b"RQ ", 3, ("4H", str(RECORD_WIDTH)), (1,)),  # requant records
+        TensorRule(prefix + b"WX ", 1, ("4H", "E"), ALL),  # paired rows, gate-interleaved
+        TensorRule(prefix + b"WH ", 1, ("4H", "H"), ALL),
+        TensorRule(prefix + b"RQ ", 3, ("4H", str(RECORD_WIDTH)), ALL),  # requant records
     ]
 
 
-# Format 2, in the order writers emit them.
+ALL = TOKENIZER_VERSIONS
+# Format 3, in the order writers emit them.
 TENSOR_RULES: tuple[TensorRule, ...] = (
-    TensorRule(b"EMB ", 1, ("V", "E"), (1,)),
+    TensorRule(b"EMB ", 1, ("V", "E"), ALL),
+    TensorRule(b"IMP ", 1, ("P", "K"), (TOKENIZER_V2,)),  # importance weights (0 rows if P = 0)
     *_direction_rules(b"F"),
     *_direction_rules(b"B"),
-    TensorRule(b"HW  ", 1, ("C", "2H"), (1,)),
-    TensorRule(b"HB  ", 3, ("C",), (1,)),
-    TensorRule(b"HM  ", 3, ("C",), (1,)),
-    TensorRule(b"HN  ", 3, ("C",), (1,)),
+    TensorRule(b"HW  ", 1, ("C", "PW"), ALL),
+    TensorRule(b"HB  ", 3, ("C",), ALL),
+    TensorRule(b"HM  ", 3, ("C",), ALL),
+    TensorRule(b"HN  ", 3, ("C",), ALL),
     TensorRule(SELFTEST_TAG, 3, ("N",), ()),  # self-test records, any length
 )
 REQUIRED_TAGS = tuple(r.tag for r in TENSOR_RULES if TOKENIZER_VERSION in r.required_for)
@@ -149,6 +153,9 @@ REQUIRED_TAGS = tuple(r.tag for r in TENSOR_RULES if TOKENIZER_VERSION in r.requ
 
 def _tensors(model: IntegerStudent) -> list[tuple[bytes, np.ndarray]]:
     out: list[tuple[bytes, np.ndarray]] = [(b"EMB ", model.emb)]
+    if not model.spec_v1:
+        imp = model.importance
+        out.append((b"IMP ", np.zeros((0, model.hashes), np.int8) if imp is None else imp))
     for prefix, d in ((b"F", model.fwd), (b"B", model.bwd)):
         try:
             wx, wh, rq = pack_direction(d.wx, d.wh, d.b, d.mx, d.nx, d.mh, d.nh)
@@ -182,25 +189,18 @@ def write_blob(
     selftest: Sequence[Sequence[int]] | None = None,
     tagger: IntegerTagger | None = None,
 ) -> bytes:
-    """Serialise ``model`` as release ``model_version``; ``selftest`` id lists (default: a few
-    deterministic ones) become the ``STST`` tensor with the reference's expected outputs; a
-    ``tagger`` becomes the optional tagging section."""
+    """Serialise ``model`` as release ``model_version``; ``selftest`` token lists (table rows
+    for a spec v1 model, key hashes otherwise; default: a few deterministic ones) become the
+    ``STST`` tensor with the reference's expected outputs. A spec v1 embedding is tokenizer
+    version 1, the hash embedding version 2. A ``tagger`` becomes the optional tagging section."""
     if not isinstance(model_version, int) or model_version < 1 or model_version >= 2**32:
         raise BlobInconsistentError(f"model_version must be in 1..2^32-1, got {model_version!r}")
     _check_dims(
         {"vocab_size": model.vocab_size, "max_len": model.max_len, "embed_dim": model.embed_dim,
          "hidden": model.hidden, "num_labels": model.num_labels}
     )  # fmt: skip
-    if not model.spec_v1:
-        raise BlobInconsistentError(
-            f"format version {FORMAT_VERSION} with tokenizer version {TOKENIZER_VERSION} carries "
-            "spec v1 embeddings only (one row per token, no importance weights)"
-        )
-    if model.pooling != POOLING_LAST:
-        raise BlobInconsistentError(
-            f"format version 1 carries pooling mode {POOLING_LAST} (last) only, "
-            f"the model has mode {model.pooling}"
-        )
+    tok_version = TOKENIZER_VERSION if model.spec_v1 else TOKENIZER_V2
+    emb_m, emb_n = (0, 0) if model.spec_v1 else (model.emb_m, model.emb_n)
     sequences = default_selftest_ids(model) if selftest is None else selftest
     tensors = _tensors(model)
     if tagger is not None:
@@ -237,9 +237,9 @@ def write_blob(
     total = len(body) + CRC_SIZE
     body[:HEADER_SIZE] = HEADER.pack(
         MAGIC, FORMAT_VERSION, HEADER_SIZE, model_version, total, model.vocab_size,
-        model.max_len, model.embed_dim, model.hidden, model.num_labels, POOLING_LAST,
-        TOKENIZER_VERSION, model.input_scale, HEADER_SIZE, len(labels), dir_offset, len(tensors),
-        LOGIT_FRAC_BITS, bytes(12),
+        model.max_len, model.embed_dim, model.hidden, model.num_labels, model.pooling,
+        tok_version, model.input_scale, HEADER_SIZE, len(labels), dir_offset, len(tensors),
+        LOGIT_FRAC_BITS, model.hashes, 0, model.buckets, emb_m, emb_n,
     )  # fmt: skip
     return bytes(body) + struct.pack("<I", zlib.crc32(body))
 
@@ -376,7 +376,7 @@ def read_blob(data: bytes) -> Blob:
         raise BlobTruncatedError(f"{len(data)} bytes is shorter than the {HEADER_SIZE}-byte header")
     (_magic, _version, header_size, model_version, total_size, vocab, max_len, embed, hidden,
      num_labels, pooling, tok_version, input_scale, labels_offset, labels_size, dir_offset,
-     tensor_count, frac_bits, _reserved,
+     tensor_count, frac_bits, hashes, reserved, buckets, emb_m, emb_n,
     ) = HEADER.unpack_from(data, 0)  # fmt: skip
     check_versions(data[:6])
     if total_size > len(data):
@@ -399,7 +399,8 @@ def read_blob(data: bytes) -> Blob:
     problems = [
         (header_size != HEADER_SIZE, f"header_size {header_size} != 64"),
         (model_version < 1, "model_version must be >= 1"),
-        (pooling != POOLING_LAST, f"pooling {pooling} unknown (0 only)"),
+        (pooling not in POOLINGS, f"pooling {pooling} unknown (0 last, 1 meanmax)"),
+        *_embedding_problems(tok_version, hashes, reserved, buckets, emb_m, emb_n),
         (labels_offset != HEADER_SIZE, f"labels_offset {labels_offset} != 64"),
         (labels_offset + labels_size > limit, "label table outside the blob"),
         (dir_offset != _align4(labels_offset + labels_size), "dir_offset misplaced"),
@@ -415,8 +416,8 @@ def read_blob(data: bytes) -> Blob:
     by_tag = _match_rules(entries, tok_version)
 
     # 3. Tensors with the shapes the header implies, the LSTM ones decoded from their layout.
-    dims = {"V": vocab, "E": embed, "H": hidden, "4H": 4 * hidden, "2H": 2 * hidden}
-    dims |= {"C": num_labels}
+    dims = {"V": vocab, "E": embed, "H": hidden, "4H": 4 * hidden, "C": num_labels}
+    dims |= {"PW": (4 if pooling else 2) * hidden, "P": buckets, "K": hashes}
 
     def get(tag: bytes) -> np.ndarray:
         rule = RULES_BY_TAG[tag]
@@ -438,13 +439,19 @@ def read_blob(data: bytes) -> Blob:
             labels=labels,
             max_len=max_len,
             input_scale=float(input_scale),
+            pooling=pooling,
+            hashes=hashes,
+            importance=get(b"IMP ") if buckets else None,
+            emb_m=emb_m,
+            emb_n=emb_n,
         )
     except (IntegerModelError, LayoutError) as exc:
         raise BlobInconsistentError(str(exc)) from exc
     selftest: tuple[SelfTestCase, ...] = ()
     if SELFTEST_TAG in by_tag:
         try:
-            selftest = read_selftest(get(SELFTEST_TAG), vocab, num_labels)
+            rows = tok_version == TOKENIZER_VERSION
+            selftest = read_selftest(get(SELFTEST_TAG), vocab, num_labels, rows)
         except SelfTestRecordError as exc:
             raise BlobInconsistentError(str(exc)) from exc
 
@@ -461,6 +468,22 @@ def read_blob(data: bytes) -> Blob:
 
 DIR_TAGS = (b"WX ", b"WH ", b"RQ ")
 RULES_BY_TAG = {r.tag: r for r in TENSOR_RULES}
+
+
+def _embedding_problems(
+    tok_version: int, hashes: int, reserved: int, buckets: int, emb_m: int, emb_n: int
+) -> list[tuple[bool, str]]:
+    """Header bytes 52..63: tokenizer version 1 has K = 1, P = 0 and no multiplier; version 2
+    K in 1..4, a multiplier in [2^30, 2^31) and a shift in 1..62, and is not version 1's (1, 0)."""
+    if tok_version == TOKENIZER_VERSION:
+        return [((hashes, buckets, emb_m, emb_n, reserved) != (1, 0, 0, 0, 0),
+                 "tokenizer version 1: hashes 1, buckets 0, no embedding multiplier")]  # fmt: skip
+    return [
+        (reserved != 0, "header byte 53 must be 0"),
+        (not 1 <= hashes <= 4, f"hashes {hashes} outside 1..4"),
+        ((hashes, buckets) == (1, 0), "tokenizer version 2 with K = 1, P = 0 is version 1"),
+        (not (2**30 <= emb_m < 2**31 and 1 <= emb_n <= 62), "embedding multiplier/shift invalid"),
+    ]
 
 
 def _match_rules(entries: list[_Entry], tok_version: int) -> dict[bytes, _Entry]:

@@ -11,6 +11,8 @@ addition of such integers is exact in any order; the result equals the int64 sum
 
     python -m models.intlstm --emit-lut firmware/src/tl_lut_s16.c    # regenerate the C tables
     python -m models.intlstm --golden tests/golden/intlstm          # regenerate golden vectors
+    python -m models.intlstm --golden tests/golden/intlstm_v2 --hashes 2 --buckets 4096 \
+        --pooling meanmax                                           # the spec v2 pack
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from models.embedding import MAX_BUCKETS, MAX_HASHES, buckets_np, rows_np
 from models.errors import ModelsError
 from models.tokenizer import Tokenizer
 
-SPEC_VERSION = 1  # the version of docs/integer-lstm.md implemented here
+SPEC_VERSION = 2  # the version of docs/integer-lstm.md implemented here
 GENERATOR = "models.intlstm"
 GENERATOR_VERSION = 1  # bump when the emitted C or golden files change shape
 LUT_SIZE = 513  # entries of each table: inputs -8 + k/32, k = 0..512
@@ -451,6 +453,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--emit-lut", metavar="C_FILE", help="write the C lookup tables")
     parser.add_argument("--golden", metavar="DIR", help="write model.blob and cases.jsonl")
     parser.add_argument("--cases", type=int, default=1200, help="golden cases to write")
+    parser.add_argument("--hashes", type=int, default=1, help="golden student's K")
+    parser.add_argument("--buckets", type=int, default=0, help="golden student's P")
+    parser.add_argument("--pooling", choices=INTEGER_POOLINGS, default="last")
     args = parser.parse_args(argv)
     if not args.emit_lut and not args.golden:
         parser.error("nothing to do: give --emit-lut and/or --golden")
@@ -461,7 +466,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.golden:
         from models.intlstm_golden import write_golden  # torch and training only when asked
 
-        write_golden(Path(args.golden), cases=args.cases)
+        write_golden(Path(args.golden), cases=args.cases, hashes=args.hashes,
+                     buckets=args.buckets, pooling=args.pooling)  # fmt: skip
     return 0
 
 

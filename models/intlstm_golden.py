@@ -6,6 +6,8 @@ keyword corpus of logistics messages, converted, and written as a blob; every ca
 and the predicted label. The C tests tokenize the bytes, run the blob and compare all three.
 
     python -m models.intlstm --golden tests/golden/intlstm
+    python -m models.intlstm --golden tests/golden/intlstm_v2 --hashes 2 --buckets 4096 \
+        --pooling meanmax                      # spec v2: hash embedding, mean+max pooling
 """
 
 from __future__ import annotations
@@ -103,8 +105,17 @@ def train_golden_student(
     return model.eval()
 
 
-def write_golden(out_dir: Path, cases: int = 1200, seed: int = 0) -> None:
-    """Train, convert and write ``model.blob`` and ``cases.jsonl`` (header line first)."""
+def write_golden(
+    out_dir: Path,
+    cases: int = 1200,
+    seed: int = 0,
+    hashes: int = 1,
+    buckets: int = 0,
+    pooling: str = "last",
+) -> None:
+    """Train, convert and write ``model.blob`` and ``cases.jsonl`` (header line first); a
+    student with ``hashes``/``buckets``/``pooling`` other than the defaults gives a spec v2
+    (tokenizer version 2 and/or mean+max pooling) pack."""
     import torch
 
     from models.blob import FORMAT_VERSION, write_blob
@@ -113,22 +124,24 @@ def write_golden(out_dir: Path, cases: int = 1200, seed: int = 0) -> None:
     from models.tokenizer import v1_ids
 
     torch.set_num_threads(1)
-    model = train_golden_student(seed)
+    model = train_golden_student(seed, hashes=hashes, buckets=buckets, pooling=pooling)
     student = quantize_student(model, LABELS)
     tok = student.tokenizer()
     rng = random.Random(seed + 7)
     texts = edge_messages(rng)
     texts += [t.encode() for t, _ in keyword_messages(max(cases - len(texts), 0), seed + 2, 0.2)]
-    hashes = [tok.encode(t) for t in texts]
-    ids = [v1_ids(h, student.vocab_size) for h in hashes]
-    logits = integer_logits(student, hashes)
+    keys = [tok.encode(t) for t in texts]  # the tokens' key hashes
+    ids = [v1_ids(h, student.vocab_size) for h in keys]
+    logits = integer_logits(student, keys)
     out_dir.mkdir(parents=True, exist_ok=True)
-    blob = write_blob(student, model_version=1, selftest=ids[7:11])
+    blob = write_blob(student, model_version=1,
+                      selftest=ids[7:11] if student.spec_v1 else keys[7:11])  # fmt: skip
     (out_dir / "model.blob").write_bytes(blob)
     header = {
         "generator": GOLDEN_GENERATOR,
         "generator_version": GENERATOR_VERSION,
-        "created_by": f"python -m models.intlstm --golden {out_dir}",
+        "created_by": f"python -m models.intlstm --golden {out_dir} --hashes {student.hashes} "
+        f"--buckets {student.buckets} --pooling {pooling}",
         "integer_lstm_spec_version": SPEC_VERSION,
         "model_blob_format_version": FORMAT_VERSION,
         "tokenizer_spec_version": TOKENIZER_SPEC,
@@ -138,6 +151,9 @@ def write_golden(out_dir: Path, cases: int = 1200, seed: int = 0) -> None:
         "blob_bytes": len(blob),
         "vocab_size": student.vocab_size,
         "max_len": student.max_len,
+        "hashes": student.hashes,
+        "buckets": student.buckets,
+        "pooling": pooling,
         "labels": list(student.labels),
         "count": len(texts),
         "fields": {"hex": "input bytes", "hashes": "token key hashes",
@@ -146,7 +162,7 @@ def write_golden(out_dir: Path, cases: int = 1200, seed: int = 0) -> None:
     }  # fmt: skip
     with (out_dir / "cases.jsonl").open("w", encoding="utf-8") as fh:
         fh.write(json.dumps(header, ensure_ascii=False) + "\n")
-        for text, hs, seq, row in zip(texts, hashes, ids, logits, strict=True):
+        for text, hs, seq, row in zip(texts, keys, ids, logits, strict=True):
             case = {
                 "hex": text.hex(),
                 "hashes": hs,

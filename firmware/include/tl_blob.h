@@ -1,6 +1,6 @@
 /**
  * @file tl_blob.h
- * @brief Model blob reader (docs/model-blob.md, format version 2).
+ * @brief Model blob reader (docs/model-blob.md, format version 3).
  *
  * tl_blob_parse() validates every rule of the format and fills a view whose pointers point
  * into the caller's blob bytes; nothing is copied, and no byte outside [blob, blob + len) is
@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tl_embedding.h"
 #include "tl_head.h"
 #include "tl_lstm.h"
 #include "tl_status.h"
@@ -23,9 +24,13 @@ extern "C" {
 #endif
 
 /** @brief Blob format version read by this code (one at a time: the layout changes). */
-#define TL_BLOB_FORMAT_VERSION 2
-/** @brief Bit k set: tokenizer version k (docs/tokenizer.md) is implemented. */
-#define TL_BLOB_TOKENIZER_VERSIONS (1u << 1)
+#define TL_BLOB_FORMAT_VERSION 3
+/** @brief Bit k set: tokenizer version k is implemented (1: one table row per token; 2: the
+ *         hash embedding, docs/tokenizer.md section 7). */
+#define TL_BLOB_TOKENIZER_VERSIONS ((1u << 1) | (1u << 2))
+/** @brief Pooling modes (docs/integer-lstm.md section 5). */
+#define TL_POOLING_LAST 0u
+#define TL_POOLING_MEANMAX 1u
 /** @brief Size of the fixed header. */
 #define TL_BLOB_HEADER_SIZE 64u
 /** @brief Largest label count a blob may declare. */
@@ -44,12 +49,14 @@ typedef struct {
     uint32_t embed_dim;         /**< E */
     uint32_t hidden;            /**< H */
     uint32_t num_labels;        /**< C */
-    uint32_t pooling;           /**< 0: final forward + final backward state */
+    uint32_t pooling;           /**< TL_POOLING_LAST or TL_POOLING_MEANMAX */
+    uint32_t pooled_dim;        /**< width the head reads: 2H (last) or 4H (meanmax) */
     uint32_t tokenizer_version; /**< docs/tokenizer.md version (see TL_BLOB_TOKENIZER_VERSIONS) */
     int32_t logit_frac_bits;    /**< 10 */
     const uint8_t *labels;      /**< label table: C entries of (u8 length, UTF-8 bytes) */
     uint32_t labels_size;       /**< bytes of the label table */
     const int8_t *emb;          /**< [V][E] embedding */
+    tl_hash_embedding_t hash;   /**< tokenizer version 2: the hash embedding over @ref emb */
     tl_lstm_dir_t dir[2];       /**< [0] forward, [1] backward */
     tl_head_t head;             /**< classification head */
     const int32_t *selftest;    /**< optional STST records, NULL when absent */

@@ -18,7 +18,8 @@ extern "C" {
 /** @brief Outputs of one classification; the arrays belong to the caller. */
 typedef struct {
     int32_t *logits;  /**< in: caller array of num_labels int32; out: Q.10 logits */
-    uint16_t *ids;    /**< in: optional caller array of max_len ids (NULL: not copied) */
+    uint16_t *ids;    /**< in: optional caller array of max_len ids (NULL: not copied); out:
+                           each token's version 1 id, row_0 of its hash */
     uint32_t n_ids;   /**< out: number of tokens T */
     uint32_t label;   /**< out: argmax of the logits (lowest index wins a tie) */
     float confidence; /**< out: softmax probability of @ref label */
@@ -38,7 +39,17 @@ tl_status_t tl_engine_classify(const tl_blob_view_t *view, const uint8_t *text, 
                                void *scratch, size_t scratch_size, tl_engine_out_t *out);
 
 /**
- * @brief Classify an already tokenized message (ids < vocab_size, n_ids <= max_len).
+ * @brief Classify a message given as its tokens' key hashes (n <= max_len), what
+ *        tl_tokenize_hashes() produces. Same outputs as tl_engine_classify();
+ *        @ref tl_engine_out_t::ids is ignored.
+ */
+tl_status_t tl_engine_classify_hashes(const tl_blob_view_t *view, const uint32_t *hashes,
+                                      uint32_t n, void *scratch, size_t scratch_size,
+                                      tl_engine_out_t *out);
+
+/**
+ * @brief Classify an already tokenized message as version 1 ids (ids < vocab_size,
+ *        n_ids <= max_len; TL_ERR_ARG for a tokenizer version 2 model, whose input is hashes).
  * Same outputs as tl_engine_classify(); @ref tl_engine_out_t::ids is ignored.
  */
 tl_status_t tl_engine_classify_ids(const tl_blob_view_t *view, const uint16_t *ids,

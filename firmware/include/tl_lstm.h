@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /** @brief Version of docs/integer-lstm.md implemented here. */
-#define TL_INTLSTM_SPEC_VERSION 1
+#define TL_INTLSTM_SPEC_VERSION 2
 
 /**
  * @brief Requant record of one stored row (docs/model-blob.md): CH:CL is a 64-bit offset,
@@ -82,18 +82,28 @@ tl_status_t tl_lstm_step_s8(const tl_lstm_dir_t *dir, const int8_t *x, int16_t *
                             uint32_t embed_dim, uint32_t hidden, void *scratch,
                             size_t scratch_size);
 
+/** @brief Pooling statistics of one direction's hidden states over a message (section 5). */
+typedef struct {
+    int32_t *sum; /**< [H] sum of h_t over the steps */
+    int8_t *max;  /**< [H] maximum of h_t (-128 before the first step) */
+} tl_lstm_stats_t;
+
+/** @brief Adds one step's hidden state (int16 [H], Q0.7 values) to @p stats. */
+void tl_lstm_stats_add(tl_lstm_stats_t *stats, const int16_t *h, uint32_t hidden);
+
 /**
  * @brief Runs one direction over @p n_ids tokens from h = 0, c = 0 (section 5).
  * @param[in]  emb      int8 [V][E] embedding table
  * @param[in]  ids      token ids, each < @p vocab_size
  * @param[in]  reverse  0: t = 0..T-1 (forward); 1: t = T-1..0 (backward)
  * @param[out] h_final  int8 [H] final hidden state (zero when @p n_ids is 0)
+ * @param[out] stats    sum and max of the hidden states over the steps (NULL: not needed)
  * @return TL_OK; TL_ERR_ARG when an id is >= vocab_size or a buffer is missing or small
  */
 tl_status_t tl_lstm_sequence_s8(const tl_lstm_dir_t *dir, const int8_t *emb, uint32_t vocab_size,
                                 const uint16_t *ids, uint32_t n_ids, int reverse,
                                 uint32_t embed_dim, uint32_t hidden, int8_t *h_final,
-                                void *scratch, size_t scratch_size);
+                                tl_lstm_stats_t *stats, void *scratch, size_t scratch_size);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,7 @@
 /**
  * @file tl_tokenizer.h
- * @brief Hashing tokenizer of docs/tokenizer.md (spec version 1): UTF-8 bytes -> ids.
+ * @brief Hashing tokenizer of docs/tokenizer.md: UTF-8 bytes -> key hashes (sections 1-6), or
+ *        version 1's ids (table rows R + h mod (V - R)).
  */
 #ifndef TL_TOKENIZER_H
 #define TL_TOKENIZER_H
@@ -14,7 +15,7 @@
 extern "C" {
 #endif
 
-/** @brief Version of docs/tokenizer.md implemented by tl_tokenize(). */
+/** @brief Version of docs/tokenizer.md whose golden vectors tl_tokenize() reproduces. */
 #define TL_TOKENIZER_SPEC_VERSION 1
 
 /**
@@ -33,6 +34,16 @@ extern "C" {
  */
 tl_status_t tl_tokenize(const uint8_t *text, size_t len, uint32_t vocab_size, uint32_t max_len,
                         uint16_t *ids, uint32_t *n_ids);
+
+/**
+ * @brief Tokenize UTF-8 text into the tokens' 32-bit key hashes (the input of the hash
+ *        embedding, docs/tokenizer.md section 7); same tokens and limits as tl_tokenize().
+ * @param[out] hashes    caller array of at least @p max_len entries
+ * @param[out] n_tokens  number of hashes written (0..max_len)
+ * @return TL_OK, or TL_ERR_ARG for NULL pointers or @p max_len outside 1..1024
+ */
+tl_status_t tl_tokenize_hashes(const uint8_t *text, size_t len, uint32_t max_len,
+                               uint32_t *hashes, uint32_t *n_tokens);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,4 @@
-/* Model blob reader (docs/model-blob.md, format 2). Every offset and size from the blob is
+/* Model blob reader (docs/model-blob.md, format 3). Every offset and size from the blob is
  * checked in 64-bit arithmetic against the received length before it is used, the CRC is
  * checked before anything past the header is interpreted, and header fields are read byte by
  * byte (little-endian) so the header itself needs no alignment. Tensor pointers are handed out
@@ -17,8 +17,10 @@ _Static_assert(sizeof(tl_lstm_rq_t) == 8u * sizeof(int32_t), "requant record is 
 
 enum { DT_INT8 = 1, DT_INT16 = 2, DT_INT32 = 3 };
 /* dims as functions of the header; D_ANY: any length (1-D), D_ONE: 1 (vector) */
-enum { D_V, D_E, D_H, D_4H, D_C, D_2H, D_RQ, D_ANY, D_ONE };
+enum { D_V, D_E, D_H, D_4H, D_C, D_PW, D_RQ, D_P, D_K, D_ANY, D_ONE };
 #define TOK_V1 (1u << 1)
+#define TOK_V2 (1u << 2)
+#define TOK_ALL (TOK_V1 | TOK_V2)
 
 typedef struct {
     char tag[5];
@@ -29,19 +31,23 @@ typedef struct {
     uint8_t required; /* bit k: required when the blob's tokenizer_version is k */
 } tensor_rule_t;
 
-enum { T_EMB, T_FWX, T_FWH, T_FRQ, T_BWX, T_BWH, T_BRQ, T_HW, T_HB, T_HM, T_HN, T_STST, T_COUNT };
+enum {
+    T_EMB, T_IMP, T_FWX, T_FWH, T_FRQ, T_BWX, T_BWH, T_BRQ, T_HW, T_HB, T_HM, T_HN, T_STST,
+    T_COUNT
+};
 static const tensor_rule_t k_rules[T_COUNT] = {
-    [T_EMB] = {"EMB ", DT_INT8, 2, D_V, D_E, TOK_V1},
-    [T_FWX] = {"FWX ", DT_INT8, 2, D_4H, D_E, TOK_V1}, /* paired rows, gate-interleaved */
-    [T_FWH] = {"FWH ", DT_INT8, 2, D_4H, D_H, TOK_V1},
-    [T_FRQ] = {"FRQ ", DT_INT32, 2, D_4H, D_RQ, TOK_V1}, /* requant records */
-    [T_BWX] = {"BWX ", DT_INT8, 2, D_4H, D_E, TOK_V1},
-    [T_BWH] = {"BWH ", DT_INT8, 2, D_4H, D_H, TOK_V1},
-    [T_BRQ] = {"BRQ ", DT_INT32, 2, D_4H, D_RQ, TOK_V1},
-    [T_HW] = {"HW  ", DT_INT8, 2, D_C, D_2H, TOK_V1},
-    [T_HB] = {"HB  ", DT_INT32, 1, D_C, D_ONE, TOK_V1},
-    [T_HM] = {"HM  ", DT_INT32, 1, D_C, D_ONE, TOK_V1},
-    [T_HN] = {"HN  ", DT_INT32, 1, D_C, D_ONE, TOK_V1},
+    [T_EMB] = {"EMB ", DT_INT8, 2, D_V, D_E, TOK_ALL},
+    [T_IMP] = {"IMP ", DT_INT8, 2, D_P, D_K, TOK_V2}, /* importance weights (0 rows: P = 0) */
+    [T_FWX] = {"FWX ", DT_INT8, 2, D_4H, D_E, TOK_ALL}, /* paired rows, gate-interleaved */
+    [T_FWH] = {"FWH ", DT_INT8, 2, D_4H, D_H, TOK_ALL},
+    [T_FRQ] = {"FRQ ", DT_INT32, 2, D_4H, D_RQ, TOK_ALL}, /* requant records */
+    [T_BWX] = {"BWX ", DT_INT8, 2, D_4H, D_E, TOK_ALL},
+    [T_BWH] = {"BWH ", DT_INT8, 2, D_4H, D_H, TOK_ALL},
+    [T_BRQ] = {"BRQ ", DT_INT32, 2, D_4H, D_RQ, TOK_ALL},
+    [T_HW] = {"HW  ", DT_INT8, 2, D_C, D_PW, TOK_ALL},
+    [T_HB] = {"HB  ", DT_INT32, 1, D_C, D_ONE, TOK_ALL},
+    [T_HM] = {"HM  ", DT_INT32, 1, D_C, D_ONE, TOK_ALL},
+    [T_HN] = {"HN  ", DT_INT32, 1, D_C, D_ONE, TOK_ALL},
     [T_STST] = {"STST", DT_INT32, 1, D_ANY, D_ONE, 0},
 };
 #define DIR_ENTRY_SIZE 24u
@@ -65,8 +71,10 @@ static uint32_t dim_value(uint8_t which, const tl_blob_view_t *v)
     case D_H: return v->hidden;
     case D_4H: return 4u * v->hidden;
     case D_C: return v->num_labels;
-    case D_2H: return 2u * v->hidden;
+    case D_PW: return v->pooled_dim;
     case D_RQ: return (uint32_t)(sizeof(tl_lstm_rq_t) / sizeof(int32_t));
+    case D_P: return v->hash.buckets;
+    case D_K: return v->hash.hashes;
     default: return 1u;
     }
 }
@@ -83,14 +91,32 @@ static tl_status_t check_header(const uint8_t *b, tl_blob_view_t *v)
     v->pooling = b[26];
     v->tokenizer_version = b[27];
     v->logit_frac_bits = (int32_t)rd32(b + 48);
+    v->pooled_dim = (v->pooling == TL_POOLING_MEANMAX ? 4u : 2u) * v->hidden;
     if (rd16(b + 6) != TL_BLOB_HEADER_SIZE || v->model_version < 1u || v->vocab_size < 16u ||
         v->max_len < 1u || v->max_len > TL_MAX_LEN || v->embed_dim < 1u ||
         v->embed_dim > 256u || v->hidden < 1u || v->hidden > TL_MAX_HIDDEN ||
-        v->num_labels < 2u || v->num_labels > TL_MAX_LABELS || v->pooling != 0u ||
+        v->num_labels < 2u || v->num_labels > TL_MAX_LABELS || v->pooling > TL_POOLING_MEANMAX ||
         v->logit_frac_bits != 10) {
         return TL_ERR_INCONSISTENT;
     }
-    return TL_OK; /* reserved bytes 52..63 are ignored (docs/model-blob.md clarifications) */
+    /* Bytes 52..63: hashes K (u8), 0 (u8), buckets P (u16), embedding multiplier and shift. */
+    tl_hash_embedding_t *h = &v->hash;
+    h->vocab_size = v->vocab_size;
+    h->embed_dim = v->embed_dim;
+    h->hashes = b[52];
+    h->buckets = rd16(b + 54);
+    h->m = (int32_t)rd32(b + 56);
+    h->n = (int32_t)rd32(b + 60);
+    if (v->tokenizer_version == 1u) {
+        return h->hashes == 1u && b[53] == 0u && h->buckets == 0u && h->m == 0 && h->n == 0
+                   ? TL_OK
+                   : TL_ERR_INCONSISTENT;
+    }
+    if (h->hashes < 1u || h->hashes > 4u || b[53] != 0u || (h->hashes == 1u && h->buckets == 0u) ||
+        h->m < (int32_t)(1u << 30) || h->n < 1 || h->n > 62) {
+        return TL_ERR_INCONSISTENT;
+    }
+    return TL_OK;
 }
 
 /* Label table: C entries (u8 n in 1..64, n bytes of valid UTF-8 without NUL), distinct, then
@@ -148,8 +174,9 @@ static tl_status_t check_labels(const uint8_t *b, uint64_t end_data, tl_blob_vie
     return TL_OK;
 }
 
-/* Self-test records: [T, ids[0..T-1], expected_label, logits[0..C-1]] repeated (T may exceed
- * max_len, as models/blob.py allows: the self-test reads the ids in place). */
+/* Self-test records: [T, tokens[0..T-1], expected_label, logits[0..C-1]] repeated (T may exceed
+ * max_len, as models/blob.py allows: the self-test reads the tokens in place). Tokenizer
+ * version 1 tokens are ids < V; version 2 tokens are key hashes, any 32-bit value. */
 static tl_status_t check_selftest(const int32_t *s, uint32_t n, const tl_blob_view_t *v)
 {
     uint32_t p = 0;
@@ -158,7 +185,7 @@ static tl_status_t check_selftest(const int32_t *s, uint32_t n, const tl_blob_vi
         if (s[p] < 0 || (uint64_t)p + 2u + t + v->num_labels > n) {
             return TL_ERR_INCONSISTENT;
         }
-        for (uint32_t k = 0; k < t; k++) {
+        for (uint32_t k = 0; k < t && v->tokenizer_version == 1u; k++) {
             int32_t id = s[p + 1u + k];
             if (id < 0 || (uint32_t)id >= v->vocab_size) {
                 return TL_ERR_INCONSISTENT;
@@ -385,6 +412,8 @@ tl_status_t tl_blob_parse(const uint8_t *blob, size_t len, tl_blob_view_t *view)
     }
     /* 4. Hand out the view. */
     v.emb = (const int8_t *)found[T_EMB];
+    v.hash.emb = v.emb;
+    v.hash.importance = v.hash.buckets != 0u ? (const int8_t *)found[T_IMP] : NULL;
     v.head.w = (const int8_t *)found[T_HW];
     v.head.b = (const int32_t *)found[T_HB];
     v.head.m = (const int32_t *)found[T_HM];

@@ -13,10 +13,12 @@
 #define DEVICE_MAGIC 0x44565454u
 #define FLASH_SIZE 0x100000u
 #define ERASE_UNIT 0x4000u
-/* Largest model the format allows (L = 1024, E = H = 256), in 32-bit words: ids[1024] u16 +
- * pooled[512] i8 + c[256] i16 + h[256] i16 + LSTM scratch (tl_lstm_scratch_internal.h:
- * 3 x 1024 int32 + 1024 int16 + x 1024 bytes + h 256 int16). */
-#define SCRATCH_WORDS ((2048u + 512u + 512u + 512u + 12288u + 2048u + 1024u + 512u) / 4u)
+/* Largest model the format allows (L = 1024, E = H = 256, tokenizer version 2, mean+max
+ * pooling), in bytes (tl_engine.c's layout): hashes[1024] u32 + rows[1024] u16 +
+ * x[1024][256] i8 + pooled[1024] i8 + sum[512] i32 + max[512] i8 + c, h [256] i16 each + LSTM
+ * scratch (tl_lstm_scratch_internal.h: 3 x 1024 int32 + x 1024 bytes + state 512 int16). */
+#define SCRATCH_BYTES (4096u + 2048u + 262144u + 1024u + 2048u + 512u + 1024u + 14336u)
+#define SCRATCH_WORDS (SCRATCH_BYTES / 4u)
 
 typedef struct {
     uint32_t magic;

@@ -1,4 +1,4 @@
-/* Hashing tokenizer, docs/tokenizer.md version 1. One pass over the bytes, no buffers:
+/* Hashing tokenizer, docs/tokenizer.md (sections 1-6). One pass over the bytes, no buffers:
  * a word's FNV-1a hash is accumulated while its run is read, a number run only counts its
  * digits, and each SINGLE code point is hashed from its folded UTF-8 encoding. */
 #include "tl_tokenizer.h"
@@ -14,7 +14,8 @@ enum { RUN_NONE, RUN_WORD, RUN_NUMBER };
 typedef struct {
     uint32_t vocab_size;
     uint32_t max_len;
-    uint16_t *ids;
+    uint16_t *ids;    /* version 1 ids (table rows), or NULL */
+    uint32_t *hashes; /* the tokens' key hashes, or NULL */
     uint32_t n;
     int run;          /* RUN_* */
     uint32_t hash;    /* running FNV-1a of the word run */
@@ -25,7 +26,12 @@ static uint32_t fnv_byte(uint32_t h, uint8_t b) { return (h ^ b) * FNV_PRIME; }
 
 static void emit(tok_state_t *s, uint32_t h)
 {
-    s->ids[s->n++] = (uint16_t)(RESERVED_IDS + h % (s->vocab_size - RESERVED_IDS));
+    if (s->ids != NULL) {
+        s->ids[s->n] = (uint16_t)(RESERVED_IDS + h % (s->vocab_size - RESERVED_IDS));
+    } else {
+        s->hashes[s->n] = h;
+    }
+    s->n++;
 }
 
 /* Ends the current run, emitting its token. */
@@ -109,6 +115,8 @@ static uint32_t hash_cp(uint32_t cp)
     return h;
 }
 
+static void run(const uint8_t *text, size_t len, tok_state_t *sp);
+
 tl_status_t tl_tokenize(const uint8_t *text, size_t len, uint32_t vocab_size, uint32_t max_len,
                         uint16_t *ids, uint32_t *n_ids)
 {
@@ -116,7 +124,28 @@ tl_status_t tl_tokenize(const uint8_t *text, size_t len, uint32_t vocab_size, ui
         vocab_size > 65535u || max_len < 1u || max_len > 1024u) {
         return TL_ERR_ARG;
     }
-    tok_state_t s = {vocab_size, max_len, ids, 0, RUN_NONE, 0, 0};
+    tok_state_t s = {vocab_size, max_len, ids, NULL, 0, RUN_NONE, 0, 0};
+    run(text, len, &s);
+    *n_ids = s.n;
+    return TL_OK;
+}
+
+tl_status_t tl_tokenize_hashes(const uint8_t *text, size_t len, uint32_t max_len,
+                               uint32_t *hashes, uint32_t *n_tokens)
+{
+    if (hashes == NULL || n_tokens == NULL || (text == NULL && len != 0) || max_len < 1u ||
+        max_len > 1024u) {
+        return TL_ERR_ARG;
+    }
+    tok_state_t s = {0, max_len, NULL, hashes, 0, RUN_NONE, 0, 0};
+    run(text, len, &s);
+    *n_tokens = s.n;
+    return TL_OK;
+}
+
+static void run(const uint8_t *text, size_t len, tok_state_t *sp)
+{
+    tok_state_t s = *sp;
     size_t i = 0;
     while (i < len && s.n < s.max_len) {
         uint32_t cp = 0;
@@ -161,6 +190,5 @@ tl_status_t tl_tokenize(const uint8_t *text, size_t len, uint32_t vocab_size, ui
     if (s.n < s.max_len) {
         flush(&s);
     }
-    *n_ids = s.n;
-    return TL_OK;
+    *sp = s;
 }

@@ -61,8 +61,16 @@ static void e_version0(uint8_t *b, size_t len) { (void)len; wr32(b + 8, 0); }
 static void e_vocab(uint8_t *b, size_t len) { (void)len; b[16] = 15; b[17] = 0; }
 static void e_hidden(uint8_t *b, size_t len) { (void)len; b[22] = 0; b[23] = 0; }
 static void e_labels1(uint8_t *b, size_t len) { (void)len; b[24] = 1; b[25] = 0; }
-static void e_pooling(uint8_t *b, size_t len) { (void)len; b[26] = 1; }
-static void e_tokver(uint8_t *b, size_t len) { (void)len; b[27] = 2; }
+static void e_pooling(uint8_t *b, size_t len) { (void)len; b[26] = 2; }
+static void e_tokver(uint8_t *b, size_t len) { (void)len; b[27] = 3; }
+/* Header bytes 52..63: hashes K, a zero byte, buckets P, the embedding multiplier and shift. */
+static void e_hashes0(uint8_t *b, size_t len) { (void)len; b[52] = 0; }
+static void e_hashes5(uint8_t *b, size_t len) { (void)len; b[52] = 5; }
+static void e_byte53(uint8_t *b, size_t len) { (void)len; b[53] = 1; }
+static void e_emb_mult(uint8_t *b, size_t len) { (void)len; wr32(b + 56, 1u << 29); }
+static void e_emb_shift(uint8_t *b, size_t len) { (void)len; wr32(b + 60, 63); }
+/* Tokenizer version 1 <-> 2 with the other header bytes unchanged: inconsistent both ways. */
+static void e_tok_swap(uint8_t *b, size_t len) { (void)len; b[27] = b[27] == 1 ? 2 : 1; }
 static void e_frac(uint8_t *b, size_t len) { (void)len; wr32(b + 48, 8); }
 static void e_dir_off(uint8_t *b, size_t len) { (void)len; wr32(b + 40, rd32(b + 40) + 4); }
 static void e_count_huge(uint8_t *b, size_t len) { (void)len; wr32(b + 44, 0x7FFFFFFFu); }
@@ -113,15 +121,20 @@ static void e_stst_id(uint8_t *b, size_t len)
         return;
     }
     size_t s = rd32(b + e + 16);
-    /* first record with T >= 1: set its first id to V */
+    /* first record with T >= 1: its first id to V (tokenizer version 1: ids are rows), or
+     * (version 2: tokens are hashes, any value) its label to C */
     uint32_t c = b[24], v = (uint32_t)(b[16] | (b[17] << 8));
     size_t p = 0, n = rd32(b + e + 8);
     while (p < n && rd32(b + s + 4 * p) == 0) {
         p += 2 + c;
     }
-    wr32(b + s + 4 * (p + 1), v);
+    if (b[27] == 1) {
+        wr32(b + s + 4 * (p + 1), v);
+    } else {
+        wr32(b + s + 4 * (p + 1 + rd32(b + s + 4 * p)), c);
+    }
 }
-static void e_reserved(uint8_t *b, size_t len) { (void)len; b[60] = 7; b[entry(b, "EMB ") + 6] = 1; }
+static void e_reserved(uint8_t *b, size_t len) { (void)len; b[entry(b, "EMB ") + 6] = 1; }
 
 int main(int argc, char **argv)
 {
@@ -143,19 +156,19 @@ int main(int argc, char **argv)
     big[len / 2] ^= 1;
     expect_status(tl_blob_parse(big, len, &v), TL_ERR_BAD_CRC, "one bit flipped");
     big[len / 2] ^= 1;
-    big[4] = 1;
-    expect_status(tl_blob_parse(big, len, &v), TL_ERR_UNSUPPORTED, "format version 1");
-    big[4] = 3;
-    expect_status(tl_blob_parse(big, len, &v), TL_ERR_UNSUPPORTED, "format version 3");
     big[4] = 2;
+    expect_status(tl_blob_parse(big, len, &v), TL_ERR_UNSUPPORTED, "format version 2");
+    big[4] = 4;
+    expect_status(tl_blob_parse(big, len, &v), TL_ERR_UNSUPPORTED, "format version 4");
+    big[4] = 3;
     big[27] = 33; /* 33 & 31 == 1: must not alias tokenizer version 1 */
     reseal(big, len);
     expect_status(tl_blob_parse(big, len, &v), TL_ERR_UNSUPPORTED_TOKENIZER, "tokenizer 33");
     expect_status(tl_blob_check_versions(big, 28), TL_ERR_UNSUPPORTED_TOKENIZER, "prefix 33");
     expect_status(tl_blob_check_versions(blob, 28), TL_OK, "prefix of the golden blob");
     expect_status(tl_blob_check_versions(blob, 5), TL_OK, "too short to decide");
-    big[4] = 1;
-    expect_status(tl_blob_check_versions(big, 6), TL_ERR_UNSUPPORTED, "prefix format 1");
+    big[4] = 2;
+    expect_status(tl_blob_check_versions(big, 6), TL_ERR_UNSUPPORTED, "prefix format 2");
     free(big);
 
     check_edit(blob, len, e_header_size, TL_ERR_INCONSISTENT, "header_size");
@@ -163,8 +176,14 @@ int main(int argc, char **argv)
     check_edit(blob, len, e_vocab, TL_ERR_INCONSISTENT, "vocab 15");
     check_edit(blob, len, e_hidden, TL_ERR_INCONSISTENT, "hidden 0");
     check_edit(blob, len, e_labels1, TL_ERR_INCONSISTENT, "one label");
-    check_edit(blob, len, e_pooling, TL_ERR_INCONSISTENT, "pooling 1");
-    check_edit(blob, len, e_tokver, TL_ERR_UNSUPPORTED_TOKENIZER, "tokenizer version 2");
+    check_edit(blob, len, e_pooling, TL_ERR_INCONSISTENT, "pooling 2");
+    check_edit(blob, len, e_tokver, TL_ERR_UNSUPPORTED_TOKENIZER, "tokenizer version 3");
+    check_edit(blob, len, e_hashes0, TL_ERR_INCONSISTENT, "hashes 0");
+    check_edit(blob, len, e_hashes5, TL_ERR_INCONSISTENT, "hashes 5");
+    check_edit(blob, len, e_byte53, TL_ERR_INCONSISTENT, "header byte 53");
+    check_edit(blob, len, e_emb_mult, TL_ERR_INCONSISTENT, "embedding multiplier 2^29");
+    check_edit(blob, len, e_emb_shift, TL_ERR_INCONSISTENT, "embedding shift 63");
+    check_edit(blob, len, e_tok_swap, TL_ERR_INCONSISTENT, "tokenizer version 1 <-> 2");
     check_edit(blob, len, e_frac, TL_ERR_INCONSISTENT, "logit_frac_bits 8");
     check_edit(blob, len, e_dir_off, TL_ERR_INCONSISTENT, "dir_offset");
     check_edit(blob, len, e_count_huge, TL_ERR_INCONSISTENT, "tensor_count huge");
@@ -188,7 +207,7 @@ int main(int argc, char **argv)
     check_edit(blob, len, e_weight_lo, TL_ERR_INCONSISTENT, "paired weight -128");
     check_edit(blob, len, e_shift63, TL_ERR_INCONSISTENT, "shift 63");
     check_edit(blob, len, e_stst_id, TL_ERR_INCONSISTENT, "STST id out of range");
-    check_edit(blob, len, e_reserved, TL_OK, "reserved bytes are ignored");
+    check_edit(blob, len, e_reserved, TL_OK, "reserved directory bytes are ignored");
 
     /* Every truncation of the header region parses without crashing. */
     for (size_t n = 0; n < 4096 && n < len; n += 61) {

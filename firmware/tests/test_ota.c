@@ -235,8 +235,8 @@ static void check_errors(const image_t *v1, const image_t *v2)
         uint32_t byte;
         uint8_t value;
         tl_status_t want;
-    } k_versions[] = {{4, 1, TL_ERR_UNSUPPORTED}, {4, 3, TL_ERR_UNSUPPORTED},
-                      {27, 2, TL_ERR_UNSUPPORTED_TOKENIZER}, {0, 'X', TL_ERR_BAD_MAGIC}};
+    } k_versions[] = {{4, 2, TL_ERR_UNSUPPORTED}, {4, 4, TL_ERR_UNSUPPORTED},
+                      {27, 3, TL_ERR_UNSUPPORTED_TOKENIZER}, {0, 'X', TL_ERR_BAD_MAGIC}};
     for (size_t k = 0; k < sizeof k_versions / sizeof k_versions[0]; k++) {
         uint8_t head[CHUNK];
         memcpy(head, v2->bytes, CHUNK);

@@ -221,8 +221,8 @@ def test_a_chunk_with_hostile_base64_is_malformed_not_a_crash(
 @pytest.mark.parametrize("device_kind", ["memory", "c"])
 @pytest.mark.parametrize(
     ("offset", "value", "status"),
-    [(4, 1, "TL_ERR_UNSUPPORTED"), (4, 3, "TL_ERR_UNSUPPORTED"),
-     (27, 2, "TL_ERR_UNSUPPORTED_TOKENIZER")],
+    [(4, 2, "TL_ERR_UNSUPPORTED"), (4, 4, "TL_ERR_UNSUPPORTED"),
+     (27, 3, "TL_ERR_UNSUPPORTED_TOKENIZER")],
 )  # fmt: skip
 def test_blob_of_an_unsupported_version_is_refused_by_name_at_its_first_chunk(
     memory_agent_factory, release_factory, device_kind, offset, value, status

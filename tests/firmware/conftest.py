@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -74,9 +75,13 @@ def make_random_model(
     labels: int = 3,
     max_len: int = 16,
     seed: int = 0,
+    hashes: int = 1,
+    buckets: int = 0,
+    pooling: int = 0,
 ) -> IntegerStudent:
     """A random integer student of any shape (weights, biases and scales drawn so gates span
-    their range)."""
+    their range); ``hashes``/``buckets`` > (1, 0) give it a hash embedding (spec v2), pooling 1
+    is mean+max."""
     rng = np.random.default_rng(seed)
 
     def mult(rows: int, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
@@ -96,17 +101,25 @@ def make_random_model(
         )
 
     hm, hn = mult(labels, 0.01, 4.0)
+    em, en = mult(1, 0.05, 0.5)
+    v2 = (hashes, buckets) != (1, 0)
+    extra: dict[str, Any] = {"pooling": pooling, "hashes": hashes}
+    if v2:
+        extra |= {"emb_m": int(em[0]), "emb_n": int(en[0])}
+    if buckets:
+        extra["importance"] = rng.integers(-127, 128, (buckets, hashes), dtype=np.int8)
     return IntegerStudent(
         emb=rng.integers(-127, 128, (vocab, embed), dtype=np.int8),
         fwd=direction(),
         bwd=direction(),
-        head_w=rng.integers(-127, 128, (labels, 2 * hidden), dtype=np.int8),
+        head_w=rng.integers(-127, 128, (labels, (4 if pooling else 2) * hidden), dtype=np.int8),
         head_b=rng.integers(-5000, 5000, labels).astype(np.int32),
         head_m=hm,
         head_n=hn,
         labels=tuple(f"label-{k}" for k in range(labels)),
         max_len=max_len,
         input_scale=0.01,
+        **extra,
     )
 
 

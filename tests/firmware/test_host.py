@@ -43,9 +43,22 @@ def golden_cases(path):
             "build/golden/intlstm.bin",
             "--portable",
         ],
+        [
+            "test_golden_intlstm_v2",
+            "../tests/golden/intlstm_v2/model.blob",
+            "build/golden/v2/intlstm.bin",
+        ],
+        [
+            "test_golden_intlstm_v2",
+            "../tests/golden/intlstm_v2/model.blob",
+            "build/golden/v2/intlstm.bin",
+            "--portable",
+        ],
         ["test_crf", "build/golden/viterbi.bin"],
         ["test_blob", "../tests/golden/intlstm/model.blob"],
+        ["test_blob", "../tests/golden/intlstm_v2/model.blob"],
         ["test_ota", "../tests/golden/intlstm/model.blob"],
+        ["test_ota", "../tests/golden/intlstm_v2/model.blob"],
     ],
 )
 def test_c_program(make_firmware, program):
@@ -87,9 +100,10 @@ def kernels(request, host_lib):
     host_lib.lib.tl_api_force_portable(0)
 
 
-def test_intlstm_golden_through_ctypes(host_lib, kernels):
-    header, cases = golden_cases(GOLDEN / "intlstm" / "cases.jsonl")
-    engine = host_lib.engine((GOLDEN / "intlstm" / "model.blob").read_bytes())
+@pytest.mark.parametrize("pack", ["intlstm", "intlstm_v2"])
+def test_intlstm_golden_through_ctypes(host_lib, kernels, pack):
+    header, cases = golden_cases(GOLDEN / pack / "cases.jsonl")
+    engine = host_lib.engine((GOLDEN / pack / "model.blob").read_bytes())
     assert [engine.label(k) for k in range(engine.num_labels)] == header["labels"]
     assert engine.selftest() == 0
     bad = []
@@ -119,6 +133,11 @@ def test_tokenizer_matches_python_on_any_bytes(host_lib, text, vocab, max_len):
         dict(vocab=300, embed=33, hidden=17, labels=9, max_len=40),
         dict(vocab=100, embed=16, hidden=24, labels=5, max_len=30),  # whole 8-column blocks
         dict(vocab=64, embed=256, hidden=256, labels=4, max_len=9),  # the widest rows
+        dict(vocab=64, embed=7, hidden=5, labels=3, pooling=1),  # mean+max pooling
+        dict(vocab=300, embed=33, hidden=17, labels=9, hashes=2, buckets=50),  # hash embedding
+        dict(vocab=100, embed=16, hidden=24, labels=5, hashes=4, buckets=1, pooling=1),
+        dict(vocab=64, embed=9, hidden=8, labels=3, hashes=3, max_len=20),  # no weights: sum
+        dict(vocab=64, embed=12, hidden=6, labels=2, hashes=1, buckets=7, pooling=1),
     ],
 )
 def test_engine_matches_numpy_reference_on_random_models(host_lib, random_model, shape, kernels):
@@ -268,15 +287,19 @@ def test_c_and_python_blob_readers_agree_on_damaged_blobs(host_lib, small_blob, 
     assert _c_parse_status(host_lib, bytes(blob)) == want
 
 
-def test_engine_scratch_covers_the_largest_model(host_lib, random_model, kernels):
-    """H = 256 and max_len = 1024 (the format's limits) bind and run in the ABI's fixed scratch."""
-    model = random_model(vocab=16, embed=4, hidden=256, labels=2, max_len=1024)
+@pytest.mark.parametrize("v2", [False, True])
+def test_engine_scratch_covers_the_largest_model(host_lib, random_model, kernels, v2):
+    """H = E = 256 and max_len = 1024 (the format's limits; with the hash embedding and mean+max
+    pooling, the largest scratch) bind and run in the ABI's fixed scratch."""
+    extra = {"hashes": 4, "buckets": 3, "pooling": 1} if v2 else {}
+    model = random_model(vocab=16, embed=256, hidden=256, labels=2, max_len=1024, **extra)
     engine = host_lib.engine(write_blob(model, model_version=1, selftest=[[2, 3, 4]]))
     assert engine.selftest() == 0
     text = " ".join(["ab"] * 1100).encode()
     r = engine.classify(text)
     assert len(r.ids) == 1024
-    assert r.logits == integer_logits(model, [[i - 2 for i in r.ids]])[0].tolist()  # id -> hash
+    hashes = Tokenizer(max_len=1024).encode(text)
+    assert r.logits == integer_logits(model, [hashes])[0].tolist()
 
 
 def test_batch_classify_equals_one_by_one(host_lib, kernels):

@@ -41,11 +41,14 @@ def run_qemu(elf, timeout=900):
 
 
 @pytest.mark.parametrize("variant", ["portable", "dsp"])
-def test_golden_vectors_under_qemu(m4_images, variant):
-    rc, out = run_qemu(m4_images / variant / "app.elf")
+@pytest.mark.parametrize(("image", "pack"), [("app.elf", "intlstm"), ("app_v2.elf", "intlstm_v2")])
+def test_golden_vectors_under_qemu(m4_images, variant, image, pack):
+    """Spec v1 (one row per token, last pooling) and v2 (hash embedding, mean+max pooling)
+    packs, each in its own image, on both kernel paths."""
+    rc, out = run_qemu(m4_images / variant / image)
     assert rc == 0, out
     n_tok = golden_count(GOLDEN / "tokenizer.jsonl")
-    n_lstm = golden_count(GOLDEN / "intlstm" / "cases.jsonl")
+    n_lstm = golden_count(GOLDEN / pack / "cases.jsonl")
     assert f"tokenizer golden: {n_tok} cases, mismatches 0" in out, out
     assert f"intlstm golden: {n_lstm} cases, mismatches 0" in out, out
     n_vit = golden_count(GOLDEN / "tagger" / "viterbi.jsonl")

@@ -1,6 +1,7 @@
-"""Model blob writer and reader (docs/model-blob.md, format 2): round trip, the device layout of
-the LSTM tensors, one error class per fault (versions by name), and fuzzing (mutated or
-truncated blobs raise BlobError and nothing else)."""
+"""Model blob writer and reader (docs/model-blob.md, format 3): round trip (the spec v1
+embedding and last pooling, the hash embedding and mean+max pooling), the device layout of the
+LSTM tensors, one error class per fault (versions by name), and fuzzing (mutated or truncated
+blobs raise BlobError and nothing else)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,15 @@ from tests.models.test_intlstm import random_float_state
 
 def small_model(labels: tuple[str, ...] = ("运输中", "紧急", "ok")) -> IntegerStudent:
     return quantize_arrays(random_float_state(32, 4, 3, len(labels), seed=2), labels, max_len=12)
+
+
+def v2_model(hashes: int = 2, buckets: int = 5, pooling: str = "meanmax") -> IntegerStudent:
+    """A small model with the hash embedding (K rows, P importance buckets) and a pooling."""
+    width = (4 if pooling == "meanmax" else 2) * 3
+    state = random_float_state(32, 4, 3, 3, seed=2, pooled=width)
+    if buckets:
+        state["importance.weight"] = np.random.default_rng(5).normal(1.0, 0.5, (buckets, hashes))
+    return quantize_arrays(state, ("a", "b", "c"), max_len=12, hashes=hashes, pooling=pooling)
 
 
 def default_model() -> IntegerStudent:
@@ -98,11 +108,12 @@ def test_round_trip_keeps_every_tensor_and_the_selftest() -> None:
 def test_header_fields_follow_the_spec() -> None:
     blob = write_blob(small_model(), model_version=3, selftest=[[2, 3]])
     magic, fv, hs, mv, total = struct.unpack_from("<4sHHII", blob, 0)
-    assert (magic, fv, hs, mv, total) == (b"TLSM", 2, 64, 3, len(blob))
+    assert (magic, fv, hs, mv, total) == (b"TLSM", 3, 64, 3, len(blob))
     assert struct.unpack_from("<HHHHHBB", blob, 16) == (32, 12, 4, 3, 3, 0, 1)
     labels_offset, labels_size, dir_offset, count, frac = struct.unpack_from("<IIIIi", blob, 32)
     assert labels_offset == 64 and dir_offset == 64 + labels_size and labels_size % 4 == 0
-    assert count == 12 and frac == 10 and blob[52:64] == bytes(12)
+    assert count == 12 and frac == 10
+    assert struct.unpack_from("<BBHii", blob, 52) == (1, 0, 0, 0, 0)  # K = 1, P = 0
     tags = [blob[dir_offset + 24 * k : dir_offset + 24 * k + 4] for k in range(count)]
     assert tags[:4] == [b"EMB ", b"FWX ", b"FWH ", b"FRQ "] and tags[-1] == b"STST"
     assert struct.unpack_from("<I", blob, len(blob) - 4)[0] == zlib.crc32(blob[:-4])
@@ -130,11 +141,11 @@ def test_each_fault_has_its_own_error() -> None:
         read_blob(blob + b"\x00")
     with pytest.raises(BlobMagicError):
         read_blob(b"XLSM" + blob[4:])
-    for version in (1, 3):  # format 1 (row-major weights) is refused, never misread
+    for version in (1, 2, 4):  # earlier layouts are refused, never misread
         with pytest.raises(BlobVersionError, match=f"format version {version}"):
             read_blob(patch(blob, 4, "<H", version))
-    with pytest.raises(BlobTokenizerVersionError, match="tokenizer version 2"):
-        read_blob(patch(blob, 27, "<B", 2))
+    with pytest.raises(BlobTokenizerVersionError, match="tokenizer version 3"):
+        read_blob(patch(blob, 27, "<B", 3))
     flipped = bytearray(blob)
     flipped[HEADER_SIZE + 5] ^= 0x40
     with pytest.raises(BlobCRCError):
@@ -146,7 +157,12 @@ def test_each_fault_has_its_own_error() -> None:
     [
         pytest.param(lambda b: patch(b, 22, "<H", 4), id="hidden-vs-shapes"),
         pytest.param(lambda b: patch(b, 24, "<H", 1), id="one-label"),
-        pytest.param(lambda b: patch(b, 26, "<B", 1), id="pooling"),
+        pytest.param(lambda b: patch(b, 26, "<B", 1), id="pooling-vs-head"),
+        pytest.param(lambda b: patch(b, 26, "<B", 2), id="pooling-2"),
+        pytest.param(lambda b: patch(b, 27, "<B", 2), id="tokenizer-2-with-K1-P0"),
+        pytest.param(lambda b: patch(b, 52, "<B", 2), id="tokenizer-1-with-K2"),
+        pytest.param(lambda b: patch(b, 53, "<B", 1), id="byte-53"),
+        pytest.param(lambda b: patch(b, 56, "<i", 1 << 30), id="tokenizer-1-with-multiplier"),
         pytest.param(lambda b: patch(b, 8, "<I", 0), id="model-version-0"),
         pytest.param(lambda b: patch(b, 48, "<i", 8), id="frac-bits"),
         pytest.param(lambda b: patch(b, 44, "<I", 10_000), id="directory-outside"),
@@ -183,7 +199,7 @@ def test_check_versions_decides_on_the_first_bytes() -> None:
     with pytest.raises(BlobMagicError):
         check_versions(b"XLSM")
     with pytest.raises(BlobVersionError):
-        check_versions(patch(blob, 4, "<H", 1)[:6])
+        check_versions(patch(blob, 4, "<H", 2)[:6])
     with pytest.raises(BlobTokenizerVersionError):
         check_versions(patch(blob, 27, "<B", 7)[:28])
 
@@ -244,11 +260,44 @@ def test_writer_refuses_what_the_reader_would() -> None:
         write_blob(small_model(("a", "b", "x" * 65)), 1)
 
 
-def test_writer_refuses_what_format_1_cannot_carry() -> None:
-    state = random_float_state(32, 4, 3, 3, seed=2, pooled=12)
-    meanmax = quantize_arrays(state, ("a", "b", "c"), max_len=12, pooling="meanmax")
-    with pytest.raises(BlobInconsistentError, match="pooling"):
-        write_blob(meanmax, 1)
+@pytest.mark.parametrize(
+    ("hashes", "buckets", "pooling"),
+    [(2, 5, "meanmax"), (3, 0, "last"), (1, 4, "last"), (1, 0, "meanmax"), (4, 1, "meanmax")],
+)
+def test_hash_embedding_and_meanmax_round_trip(hashes: int, buckets: int, pooling: str) -> None:
+    """Tokenizer version 2 (K, P, the importance table, the embedding multiplier in the
+    header) and pooling mode 1 come back as written; the self-test records hold key hashes."""
+    model = v2_model(hashes, buckets, pooling)
+    blob = write_blob(model, 4)
+    parsed = read_blob(blob)
+    v2 = (hashes, buckets) != (1, 0)
+    assert parsed.tokenizer_version == (2 if v2 else 1) and blob[27] == parsed.tokenizer_version
+    assert blob[26] == (1 if pooling == "meanmax" else 0)
+    m = parsed.model
+    assert (m.pooling, m.hashes, m.buckets) == (model.pooling, hashes, buckets)
+    assert (m.emb_m, m.emb_n) == ((model.emb_m, model.emb_n) if v2 else (0, 0))
+    if buckets:
+        assert m.importance is not None and model.importance is not None
+        assert np.array_equal(m.importance, model.importance)
+    rng = np.random.default_rng(1)
+    seqs = [rng.integers(0, 2**32, size=n).tolist() for n in (0, 1, 5, 12)]
+    assert np.array_equal(integer_logits(m, seqs), integer_logits(model, seqs))
+    for case in parsed.selftest:
+        if v2:
+            assert case.ids == case.hashes and max(case.ids, default=0) < 2**32
+        assert list(integer_logits(m, [list(case.hashes)])[0]) == list(case.logits)
+    assert any(max(c.ids, default=0) >= 2**31 for c in parsed.selftest) == v2  # int32 bits
+
+
+def test_hash_embedding_header_is_checked() -> None:
+    blob = write_blob(v2_model(), 1)
+    assert struct.unpack_from("<BBH", blob, 52) == (2, 0, 5)
+    for offset, fmt, value in [(52, "<B", 0), (52, "<B", 5), (56, "<i", 1 << 29), (60, "<i", 63),
+                               (54, "<H", 6)]:  # fmt: skip
+        with pytest.raises(BlobInconsistentError):
+            read_blob(patch(blob, offset, fmt, value))
+    with pytest.raises(BlobInconsistentError, match="IMP"):
+        read_blob(patch(blob, entry_offset(blob, b"IMP "), "<4s", b"XXXX"))
 
 
 VALID = write_blob(small_model(), 5)

@@ -311,11 +311,12 @@ def test_integer_reference_tracks_the_trained_float_student(
 # The committed golden vectors for the C engine
 
 
-def test_golden_vectors_are_reproduced_by_the_reference() -> None:
+@pytest.mark.parametrize("pack", ["intlstm", "intlstm_v2"])
+def test_golden_vectors_are_reproduced_by_the_reference(pack: str) -> None:
     from models.blob import read_blob
     from models.tokenizer import v1_ids
 
-    golden = ROOT / "tests/golden/intlstm"
+    golden = ROOT / "tests/golden" / pack
     lines = (golden / "cases.jsonl").read_text(encoding="utf-8").splitlines()
     header = json.loads(lines[0])
     cases = [json.loads(line) for line in lines[1:]]
@@ -325,6 +326,10 @@ def test_golden_vectors_are_reproduced_by_the_reference() -> None:
     blob = read_blob((golden / header["blob"]).read_bytes())
     model = blob.model
     assert (model.vocab_size, model.embed_dim, model.hidden) == (2048, 64, 128)
+    assert (model.hashes, model.buckets) == (header["hashes"], header["buckets"])
+    assert model.pooling == intlstm.POOLING_CODES[header["pooling"]]
+    if pack == "intlstm_v2":  # spec v2: the hash embedding and mean+max pooling
+        assert not model.spec_v1 and model.pooling == intlstm.POOLING_MEANMAX
     assert list(model.labels) == header["labels"] and model.num_labels >= 8
     tok = model.tokenizer()
     hashes = [tok.encode(bytes.fromhex(c["hex"])) for c in cases]
@@ -335,6 +340,6 @@ def test_golden_vectors_are_reproduced_by_the_reference() -> None:
     assert logits.argmax(axis=1).tolist() == [c["label"] for c in cases]
     assert len({c["label"] for c in cases}) == model.num_labels  # every class is exercised
     assert any(len(c["ids"]) == model.max_len for c in cases) and any(not c["ids"] for c in cases)
-    for st_case in blob.selftest:  # spec v1 ids: id i is the row of hash i - 2
-        st_hashes = [i - 2 for i in st_case.ids]
-        assert integer_logits(model, [st_hashes])[0].tolist() == list(st_case.logits)
+    assert blob.selftest
+    for st_case in blob.selftest:
+        assert integer_logits(model, [list(st_case.hashes)])[0].tolist() == list(st_case.logits)

@@ -1,0 +1,17 @@
+"""benchmarks/blob_size: every record of a written blob is counted, against the OTA slot."""
+
+from __future__ import annotations
+
+from benchmarks.blob_size import SLOT_BYTES, blob_size
+
+
+def test_sizes_add_up_and_the_head_follows_the_pooling() -> None:
+    last = blob_size(labels=5, hashes=1, buckets=0, pooling="last", vocab=64, embed=8, hidden=4)
+    both = blob_size(labels=5, hashes=2, buckets=16, pooling="meanmax", vocab=64, embed=8,
+                     hidden=4)  # fmt: skip
+    for r in (last, both):
+        assert r["blob_bytes"] == sum(r["tensor_bytes"].values()) + r["other_bytes"]
+        assert r["fits_slot"] and r["over_slot_bytes"] == r["blob_bytes"] - SLOT_BYTES < 0
+        assert r["tensor_bytes"]["EMB"] == 64 * 8
+    assert "IMP" not in last["tensor_bytes"] and both["tensor_bytes"]["IMP"] == 16 * 2
+    assert (last["tensor_bytes"]["HW"], both["tensor_bytes"]["HW"]) == (5 * 8, 5 * 16)
