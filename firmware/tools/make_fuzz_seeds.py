@@ -7,6 +7,7 @@ blob fuzzer's seed corpus, so mutations start from inputs that pass every check.
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,13 @@ def main(argv: list[str]) -> int:
         model = tiny_model(i, v, e, h, c)
         (out / f"seed{i}.blob").write_bytes(write_blob(model, model_version=i + 1))
         (out / f"seed{i}-nostst.blob").write_bytes(write_blob(model, i + 1, selftest=[]))
+    # tokenizer version 2 (hash embedding: K = 2 rows, 3 importance buckets), mean+max pooling
+    model = tiny_model(7, 16, 3, 2, 3)
+    em, en = encode_multiplier(np.array([0.2]))
+    v2 = replace(model, pooling=1, hashes=2, emb_m=int(em[0]), emb_n=int(en[0]),
+                 importance=np.array([[1, 2], [-3, 4], [5, -6]], dtype=np.int8),
+                 head_w=np.ones((3, 8), dtype=np.int8))  # fmt: skip
+    (out / "seed-v2.blob").write_bytes(write_blob(v2, model_version=9))
     return 0
 
 
