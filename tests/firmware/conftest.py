@@ -123,9 +123,11 @@ def make_random_model(
     )
 
 
-def tiny_blob() -> bytes:
-    """A small valid blob (V=16, E=3, H=2, C=3, with STST) for mutation tests."""
-    model = make_random_model(vocab=16, embed=3, hidden=2, labels=3, max_len=6)
+def tiny_blob(v2: bool = False) -> bytes:
+    """A small valid blob (V=16, E=3, H=2, C=3, with STST) for mutation tests; ``v2``: with the
+    hash embedding (K=2, P=3) and mean+max pooling."""
+    extra = {"hashes": 2, "buckets": 3, "pooling": 1} if v2 else {}
+    model = make_random_model(vocab=16, embed=3, hidden=2, labels=3, max_len=6, **extra)
     return write_blob(model, model_version=1)
 
 

@@ -260,9 +260,9 @@ def _c_parse_status(host_lib, data: bytes) -> int:
     return int(host_lib.lib.tl_api_engine_init(ctx, buf, ctypes.c_size_t(len(data))))
 
 
-@pytest.fixture(scope="module")
-def small_blob():
-    return tiny_blob()
+@pytest.fixture(scope="module", params=["v1", "v2"])
+def small_blob(request):
+    return tiny_blob(v2=request.param == "v2")
 
 
 @settings(max_examples=400, deadline=None)
