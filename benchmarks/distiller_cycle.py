@@ -46,6 +46,7 @@ def run(
 ) -> dict[str, Any]:
     import torch
 
+    from contract.schemas import LabelledSample, RequestMeta, Window
     from models.data.synth import SynthConfig, synth_examples
     from models.student import StudentConfig
     from models.train import TrainConfig, train_student
@@ -54,10 +55,9 @@ def run(
     from services.distiller.gate import GateConfig
     from services.distiller.samples import MemorySampleStore
     from services.releases.announce import MemoryAnnouncer
+    from services.releases.keys import load_or_create_key
     from services.releases.profile import integer_probs
-    from services.releases.signing import load_or_create_key
     from services.releases.store import ReleaseStore
-    from services.schemas import LabelledSample, RequestMeta, Window
 
     torch.set_num_threads(threads)
     corpus = SynthConfig(seed=seed, train=train_per_phase, valid=500, test=1000)

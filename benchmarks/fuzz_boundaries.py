@@ -38,7 +38,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from benchmarks import fuzz_judges as judges
-from services.schemas import examples
+from contract.schemas import examples
 from services.settings import REPO_ROOT
 
 # -- generated inputs --------------------------------------------------------------------------
@@ -157,7 +157,7 @@ def _chunk_steps() -> st.SearchStrategy[list[tuple[str, Any]]]:
 
 def boundaries() -> dict[str, tuple[Callable[[], judges.Judge], st.SearchStrategy[Any]]]:
     """name -> (set-up returning the judge, generated inputs)."""
-    from services.schemas import (
+    from contract.schemas import (
         parse_device_status,
         parse_ops_command,
         parse_release_manifest,

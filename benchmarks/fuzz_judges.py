@@ -17,8 +17,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.errors import ValidationError
-from services.schemas import examples
+from contract.errors import ValidationError
+from contract.schemas import examples
 
 Outcome = tuple[str, str]  # ("accepted" | "refused" | "ignored", reason)
 Judge = Callable[[Any], Outcome]
@@ -63,12 +63,12 @@ def _reason(parse: Callable[[bytes], Any], raw: bytes) -> str:
 
 
 def gateway_mqtt() -> Judge:
+    from contract.schemas import parse_device_status, parse_prediction
+    from contract.schemas.dlq import parse_dlq_record
     from services.gateway.bridge import Bridge, Topics
-    from services.gateway.dlq import parse_dlq_record
     from services.gateway.guard import DeviceGuard
     from services.gateway.metrics import GatewayMetrics
     from services.gateway.sink import MemorySink
-    from services.schemas import parse_device_status, parse_prediction
 
     sink, metrics = MemorySink(), GatewayMetrics()
     bridge = Bridge(sink, Topics("pred", "status", "dlq"), metrics, "fuzz",
@@ -151,10 +151,10 @@ class _OpsApi:
 
 
 def _agent(key: Ed25519PrivateKey, chunk_size: int = CHUNK):
+    from contract.transport import MemoryBroker, MemoryTransport
     from edge_agent.agent import Agent, AgentSettings
     from edge_agent.memory import MemoryDevice
-    from edge_agent.transport import MemoryBroker, MemoryTransport
-    from services.releases.signing import public_bytes
+    from services.releases.keys import public_bytes
 
     device = MemoryDevice()
     device.provision(tiny_blob(1), 1)
@@ -188,7 +188,7 @@ def release(key: Ed25519PrivateKey, version: int = 2) -> tuple[bytes, Any]:
     import hashlib
     from datetime import UTC, datetime
 
-    from services.releases.signing import bind
+    from contract.signing import bind
 
     blob = tiny_blob(version)
     manifest = examples.release_manifest(version).model_copy(update={
@@ -199,7 +199,7 @@ def release(key: Ed25519PrivateKey, version: int = 2) -> tuple[bytes, Any]:
 
 
 def _ota_steps(broker: Any) -> list[Any]:
-    from services.schemas import parse_device_status
+    from contract.schemas import parse_device_status
 
     statuses = [parse_device_status(p) for p in broker.messages("fleet/dev-0001/status")]
     return [s.ota for s in statuses if s.kind == "ota" and s.ota is not None]
@@ -226,7 +226,7 @@ def device_manifest(key: Ed25519PrivateKey) -> Judge:
 def device_ota_chunks() -> Judge:
     """One input is a sequence of chunks after a genuine manifest: the right next chunk, one
     with a field replaced, or raw bytes. A corrupt blob must never be confirmed."""
-    from services.rollout.chunks import make_chunk
+    from contract.schemas.chunks import make_chunk
 
     key = Ed25519PrivateKey.generate()
     blob, manifest = release(key)
@@ -266,12 +266,12 @@ def device_ota_chunks() -> Judge:
 
 
 def processor_records() -> Judge:
+    from contract.schemas import parse_prediction
     from services.processor.admission import Admission, refusal
     from services.processor.aggregator import Aggregator
     from services.processor.metrics import ProcessorMetrics
     from services.processor.releases import ReferenceStore
     from services.processor.settings import ProcessorSettings
-    from services.schemas import parse_prediction
 
     settings = ProcessorSettings(metrics_port=0, window_s=10)
     references = ReferenceStore()
@@ -297,10 +297,10 @@ def processor_records() -> Judge:
 def labeler_records() -> Judge:
     import math
 
+    from contract.schemas import parse_label_request
     from services.labeler.batch import Attempts, label_batch, new_requests
     from services.labeler.metrics import LabelerMetrics
     from services.labeler.teacher import KeywordLabeler
-    from services.schemas import parse_label_request
 
     metrics, attempts = LabelerMetrics.create(), Attempts(3)
     labeler = KeywordLabeler(examples.LABELS)
@@ -316,13 +316,13 @@ def labeler_records() -> Judge:
 
 
 def distiller_records() -> Judge:
+    from contract.schemas import parse_labelled_sample, parse_ops_command
     from services.distiller.metrics import DistillerMetrics
     from services.distiller.samples import MemorySampleStore
     from services.distiller.service import DistillerService
     from services.distiller.settings import DistillerSettings
     from services.releases.announce import MemoryAnnouncer
     from services.releases.store import ReleaseStore
-    from services.schemas import parse_labelled_sample, parse_ops_command
 
     service = DistillerService(
         DistillerSettings(), MemorySampleStore(), ReleaseStore(Path(tempfile.mkdtemp())), None,
@@ -343,9 +343,9 @@ def distiller_records() -> Judge:
 
 
 def _rollout_manager():
-    from edge_agent.transport import MemoryBroker
+    from contract.transport import MemoryBroker
     from services.releases.announce import MemoryAnnouncer
-    from services.releases.signing import public_bytes
+    from services.releases.keys import public_bytes
     from services.releases.store import ReleaseStore
     from services.rollout.adapters import (
         MemoryManifestPublisher,

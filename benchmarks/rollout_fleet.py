@@ -42,27 +42,29 @@ def _topics(kafka: KafkaAccess, names: dict[str, bool], delete: bool = False) ->
 
 
 def _clear_retained(access) -> None:  # access: MqttAccess of the rollout account
+    from contract.topics import group_manifest_topic
+
     client = access.client()
     client.connect(access.host, access.port)
     client.loop_start()
     for group in ("canary", "fleet"):
-        client.publish(f"fleet/groups/{group}/ota", b"", qos=1, retain=True).wait_for_publish(10)
+        client.publish(group_manifest_topic(group), b"", qos=1, retain=True).wait_for_publish(10)
     client.disconnect()
     client.loop_stop()
 
 
 def run_once(count: int, chunk: int) -> dict:
+    from contract.schemas import examples
     from edge_agent.agent import Agent, AgentSettings
     from edge_agent.memory import MemoryDevice
     from edge_agent.transport import PahoTransport
     from models.blob import read_blob, write_blob
     from services.gateway.service import run as run_gateway
     from services.gateway.settings import GatewaySettings
-    from services.releases.signing import load_or_create_key, public_bytes
+    from services.releases.keys import load_or_create_key, public_bytes
     from services.rollout.metrics import RolloutMetrics
     from services.rollout.service import run as run_rollout
     from services.rollout.settings import RolloutSettings, StageSpec
-    from services.schemas import examples
     from services.security.access import Access
     from services.settings import REPO_ROOT, load_settings
     from services.stack import Stack
@@ -139,7 +141,7 @@ def run_once(count: int, chunk: int) -> dict:
         import hashlib
         from datetime import UTC, datetime
 
-        from services.releases.signing import sign
+        from contract.signing import sign
         from services.releases.store import ReleaseStore
 
         blob = write_blob(read_blob(golden).model, 2)

@@ -116,7 +116,7 @@ def labeler_scale(kafka: KafkaAccess, n_requests: int, instances: int) -> dict:
     """``instances`` ``fleet labeler run`` processes (keyword double) in one group drain a
     backlog on a 3-partition topic."""
 
-    from services.schemas.examples import label_request
+    from contract.schemas.examples import label_request
     from tests.services.labeler.test_labeler_stream import labeler_process
 
     tag = f"bench.{uuid.uuid4().hex[:8]}"
@@ -158,10 +158,10 @@ def labeler_scale(kafka: KafkaAccess, n_requests: int, instances: int) -> dict:
 
 def labeler_throughput(kafka: KafkaAccess, labeler, n_requests: int) -> dict:
 
+    from contract.schemas.examples import TEXTS, label_request
     from services.labeler.metrics import LabelerMetrics
     from services.labeler.service import LabelerService
     from services.labeler.settings import LabelerSettings
-    from services.schemas.examples import TEXTS, label_request
 
     tag = f"bench.{uuid.uuid4().hex[:8]}"
     requests, labeled = f"{tag}.req", f"{tag}.lab"
@@ -227,8 +227,8 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     counts = [int(n) for n in args.workers.split(",") if n]
 
+    from contract.schemas.examples import LABELS
     from services.labeler.teacher import LOGISTICS_KEYWORDS, KeywordLabeler, TeacherLabeler
-    from services.schemas.examples import LABELS
     from services.security.access import Access
     from services.settings import load_settings
     from services.stack import Stack

@@ -9,11 +9,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from contract.limits import MAX_CHUNK
+from contract.schemas import DeviceStatus, LabelProb, OtaProgress, PredictionEvent
+from contract.topics import (
+    chunk_topic,
+    device_manifest_topic,
+    group_manifest_topic,
+    prediction_topic,
+    status_topic,
+)
+from contract.transport import Transport
 from edge_agent.engine import Device
 from edge_agent.errors import EdgeError
-from edge_agent.transport import Transport
-from services.rollout.chunks import MAX_CHUNK
-from services.schemas import DeviceStatus, LabelProb, OtaProgress, PredictionEvent
 
 
 @dataclass(frozen=True)
@@ -70,11 +77,11 @@ class Agent:
 
     @property
     def pred_topic(self) -> str:
-        return f"fleet/{self.settings.device_id}/pred"
+        return prediction_topic(self.settings.device_id)
 
     @property
     def status_topic(self) -> str:
-        return f"fleet/{self.settings.device_id}/status"
+        return status_topic(self.settings.device_id)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -83,9 +90,9 @@ class Agent:
         self.transport.start()
 
     def _on_connect(self) -> None:
-        self.transport.subscribe(f"fleet/groups/{self.settings.group}/ota", qos=1)
-        self.transport.subscribe(f"fleet/{self.settings.device_id}/ota/manifest", qos=1)
-        self.transport.subscribe(f"fleet/{self.settings.device_id}/ota/chunk", qos=1)
+        self.transport.subscribe(group_manifest_topic(self.settings.group), qos=1)
+        self.transport.subscribe(device_manifest_topic(self.settings.device_id), qos=1)
+        self.transport.subscribe(chunk_topic(self.settings.device_id), qos=1)
         self.publish_status("boot" if self.published == 0 else "heartbeat")
         self.flush()
         self.ota.resume()

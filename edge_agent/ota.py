@@ -10,23 +10,18 @@ clock must be set, e.g. by SNTP, for the expiry to hold)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
-import re
 import threading
 import time
 import zlib
 from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
+from contract.errors import SignatureError, ValidationError
+from contract.schemas import OtaProgress, ReleaseManifest, parse_release_manifest
+from contract.schemas.chunks import ChunkRequest, parse_chunk
+from contract.signing import verify
+from contract.topics import CHUNK_RE, MANIFEST_RE, chunk_request_topic
 from edge_agent.errors import EngineError, OtaRefused
-from services.errors import ValidationError
-from services.rollout.chunks import Chunk, ChunkRequest
-from services.schemas import OtaProgress, ReleaseManifest, parse_release_manifest
-from services.schemas.base import parse
 
 if TYPE_CHECKING:
     from edge_agent.agent import Agent
@@ -35,8 +30,6 @@ log = logging.getLogger(__name__)
 
 # The device refuses the blob itself (another format or tokenizer version): no retry helps.
 REFUSED_BLOB = frozenset({"TL_ERR_UNSUPPORTED", "TL_ERR_UNSUPPORTED_TOKENIZER", "TL_ERR_BAD_MAGIC"})
-MANIFEST_RE = re.compile(r"^fleet/(groups/[^/]+/ota|[^/]+/ota/manifest)$")
-CHUNK_RE = re.compile(r"^fleet/[^/]+/ota/chunk$")
 
 
 def _firmware_tuple(version: str) -> tuple[int, ...]:
@@ -100,13 +93,11 @@ class OtaClient:
 
     def verify_signature(self, manifest: ReleaseManifest) -> None:
         """Raise OtaRefused unless the manifest is signed by the trusted key."""
-        if manifest.signature is None:
-            raise OtaRefused("unsigned manifest")
         try:
-            key = Ed25519PublicKey.from_public_bytes(self.settings.trusted_key)
-            key.verify(base64.b64decode(manifest.signature), manifest.signing_payload())
-        except (InvalidSignature, binascii.Error, ValueError) as exc:
-            raise OtaRefused("bad signature") from exc
+            verify(manifest, self.settings.trusted_key)
+        except SignatureError as exc:
+            unsigned = manifest.signature is None
+            raise OtaRefused("unsigned manifest" if unsigned else "bad signature") from exc
 
     def verify(self, manifest: ReleaseManifest, running: int) -> None:
         """Raise OtaRefused unless the (signed) manifest fits this device."""
@@ -149,7 +140,7 @@ class OtaClient:
             if manifest is None:
                 return
             try:
-                chunk = parse(Chunk, payload)
+                chunk = parse_chunk(payload)
                 data = chunk.data()
             except (ValidationError, ValueError):  # ValueError: bad base64 padding
                 self._bad_chunk("malformed chunk")
@@ -215,7 +206,7 @@ class OtaClient:
         request = ChunkRequest(version=manifest.version, offset=self.offset, length=length)
         self.requested_at = time.monotonic()
         self.agent.transport.publish(
-            f"fleet/{self.settings.device_id}/ota/req", request.to_bytes(), qos=1
+            chunk_request_topic(self.settings.device_id), request.to_bytes(), qos=1
         )
 
     def resume(self) -> None:

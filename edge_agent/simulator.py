@@ -13,12 +13,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from contract.mqtt import MqttAccess
 from edge_agent.agent import Agent, AgentSettings
 from edge_agent.clib import CDevice
 from edge_agent.errors import EdgeError
 from edge_agent.transport import PahoTransport
-from services.security.access import Access
-from services.stack.registry import Device as RegistryDevice
 
 HEARTBEAT_S = 30.0  # per device, staggered across the fleet
 
@@ -98,20 +97,24 @@ def synthetic_texts(phase: int, seed: int, n: int = 2000) -> list[str]:
     return [e.text for e in synth_examples(config, phase, "test") if e.text]
 
 
+@dataclass(frozen=True)
+class SimDevice:
+    """One simulated device: its id, its rollout group and how its account reaches the broker."""
+
+    id: str
+    group: str
+    mqtt: MqttAccess
+
+
 class Fleet:
     def __init__(
-        self,
-        accounts: list[RegistryDevice],
-        access: Access,
-        trusted_key: bytes,
-        blob: bytes,
-        blob_version: int,
+        self, devices: list[SimDevice], trusted_key: bytes, blob: bytes, blob_version: int
     ) -> None:
         self.agents: list[Agent] = []
-        for account in accounts:
+        for account in devices:
             device = CDevice()
             device.provision(blob, blob_version)
-            transport = PahoTransport(access.mqtt(account.id), session_expiry_s=600)
+            transport = PahoTransport(account.mqtt, session_expiry_s=600)
             settings = AgentSettings(device_id=account.id, group=account.group,
                                      trusted_key=trusted_key)  # fmt: skip
             self.agents.append(Agent(settings, device, transport))

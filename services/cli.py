@@ -17,7 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "models.cli_student",
     "models.cli_data",
     "services.gateway.cli",
-    "edge_agent.cli",
+    "services.devices.cli",
     "models.cli_export",
     "services.processor.cli",
     "services.labeler.cli",
@@ -27,7 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.control.cli",
     "services.rollout.cli",
     "services.status.cli",
-    "edge_agent.classify",
+    "services.devices.classify",
     "services.k8s.cli",
 )
 

@@ -23,6 +23,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from contract.topics import TOPIC_NAMES
 from models.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]  # the checkout (editable install)
@@ -125,19 +126,6 @@ class TopicSettings(_Section):
     def by_name(self) -> dict[str, TopicSpec]:
         """Kafka topic name -> spec."""
         return {TOPIC_NAMES[field]: getattr(self, field) for field in TOPIC_NAMES}
-
-
-TOPIC_NAMES: dict[str, str] = {
-    "predictions": "fleet.predictions",
-    "predictions_dlq": "fleet.predictions.dlq",
-    "device_status": "fleet.device-status",
-    "label_requests": "distill.label-requests",
-    "label_dlq": "distill.label-requests.dlq",
-    "labeled": "distill.labeled",
-    "releases": "model.releases",
-    "ops_commands": "ops.commands",
-    "rollouts": "model.rollouts",
-}
 
 
 class MetricsPorts(_Section):

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import pytest
 
+from contract.mqtt import MqttAccess
 from services.security.access import Access
 from services.security.kafka import KafkaAccess
-from services.security.mqtt import MqttAccess
 from services.settings import REPO_ROOT, FleetSettings, load_settings
 from services.stack import Registry, Stack
 

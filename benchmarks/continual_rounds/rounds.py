@@ -105,11 +105,11 @@ def processor_requests(
 ) -> tuple[list[Any], list[dict[str, float]]]:
     """Run the round's predictions through the processor's aggregator; (label requests,
     per-window drift values)."""
+    from contract.schemas import LabelProb, PredictionEvent
     from services.processor.aggregator import Aggregator
     from services.processor.metrics import ProcessorMetrics
     from services.processor.releases import ReferenceStore
     from services.processor.settings import ProcessorSettings
-    from services.schemas import LabelProb, PredictionEvent
 
     settings = ProcessorSettings(
         window_s=60.0, grace_s=0.0, metrics_port=0, strategy=variant.sampling,  # type: ignore[arg-type]
@@ -136,7 +136,7 @@ def processor_requests(
 
 def label(requests: list[Any], teacher: BenchTeacher) -> list[Any]:
     """The teacher's ``LabelledSample`` for each request, as the labeller writes them."""
-    from services.schemas import LabelledSample
+    from contract.schemas import LabelledSample
 
     if not requests:
         return []
@@ -196,7 +196,7 @@ def run_variant(
     from services.distiller.release import seed_release
     from services.distiller.samples import MemorySampleStore
     from services.releases.announce import MemoryAnnouncer
-    from services.releases.signing import load_or_create_key
+    from services.releases.keys import load_or_create_key
     from services.releases.store import ReleaseStore
 
     shutil.rmtree(work, ignore_errors=True)  # an interrupted run's releases: start again

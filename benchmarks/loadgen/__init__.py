@@ -38,7 +38,7 @@ def binary() -> Path:
 def event_body() -> str:
     """The fields of a prediction event that do not change per message, as a JSON fragment
     (what the generator puts between the message id and the timestamp)."""
-    from services.schemas import examples
+    from contract.schemas import examples
 
     event = examples.prediction_event("x", seq=1).model_dump(mode="json")
     for field in ("schema_version", "device_id", "seq", "message_id", "ts"):

@@ -2,7 +2,7 @@
 
 Input: one JSON object per line with a string ``text``; other keys are kept. Output: the same
 objects plus ``label`` (the argmax) and, from a teacher, ``teacher_probs`` ({label: p}, the
-softmax of the logits at ``temperature``), the shape ``services.schemas.labels`` uses.
+softmax of the logits at ``temperature``), the shape ``contract.schemas.labels`` uses.
 """
 
 from __future__ import annotations

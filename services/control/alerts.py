@@ -16,7 +16,7 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.errors import ValidationError
+from contract.errors import ValidationError
 
 MAX_ALERTS_PER_MESSAGE = 1000
 

@@ -1,6 +1,6 @@
 """Turning an ops request (a JSON body, or the web page's form) into a validated command:
 the caller gives the command's own arguments; the server assigns ``command_id``, ``ts`` and
-``issued_by``. Validation is the schema's (``services/schemas/ops.py``), through the one
+``issued_by``. Validation is the schema's (``contract/schemas/ops.py``), through the one
 parse path, so a refusal names the field exactly as a consumer would."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from contract.errors import ValidationError
+from contract.schemas.base import parse
+from contract.schemas.ops import OPS_COMMAND_ADAPTER, Halt, Redistill, Rollback, Rollout
 from services.control.sink import Command
-from services.errors import ValidationError
-from services.schemas.base import parse
-from services.schemas.ops import OPS_COMMAND_ADAPTER, Halt, Redistill, Rollback, Rollout
 
 COMMANDS: dict[str, type[Command]] = {
     "redistill": Redistill,

@@ -7,12 +7,13 @@ from __future__ import annotations
 import abc
 from typing import Any
 
+from contract.errors import SignatureError, ValidationError
+from contract.schemas import ReleaseManifest, parse_release_manifest
+from contract.schemas.rollout import RolloutRecord, parse_rollout_record
+from contract.signing import verify
 from services.control.sink import CommandSinkError
-from services.errors import ServiceError, ValidationError
-from services.releases.signing import SigningError, verify
+from services.errors import ServiceError
 from services.releases.store import ReleaseStore, ReleaseStoreError
-from services.schemas import ReleaseManifest, parse_release_manifest
-from services.schemas.rollout import RolloutRecord, parse_rollout_record
 from services.topic_reader import TopicReader
 
 
@@ -138,6 +139,6 @@ def release_rows(
 def _verifies(manifest: ReleaseManifest, public_key: bytes) -> bool:
     try:
         verify(manifest, public_key)
-    except SigningError:
+    except SignatureError:
         return False
     return True

@@ -28,6 +28,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from contract.errors import ValidationError
 from services.control.alerts import AlertBook, parse_webhook
 from services.control.auth import Tokens, bearer
 from services.control.commands import COMMANDS, body_fields, build_command, issuer
@@ -35,7 +36,6 @@ from services.control.metrics import ControlMetrics
 from services.control.releases import ReleaseFeed, ReleaseFeedError, release_rows
 from services.control.sessions import COOKIE, Session, Sessions
 from services.control.sink import Command, CommandSink, CommandSinkError
-from services.errors import ValidationError
 from services.promql import Prometheus, PrometheusError
 from services.releases.store import ReleaseStore
 from services.status.report import StatusReport, collect

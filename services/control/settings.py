@@ -7,8 +7,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from contract.topics import TOPIC_NAMES
 from services.security.kafka import KafkaAccess
-from services.settings import TOPIC_NAMES, EnvFirstSettings
+from services.settings import EnvFirstSettings
 
 
 class ControlSettings(EnvFirstSettings):

@@ -7,8 +7,9 @@ import abc
 import threading
 from typing import Any
 
-from services.errors import ServiceError, ValidationError
-from services.schemas.ops import Halt, Redistill, Rollback, Rollout, parse_ops_command
+from contract.errors import ValidationError
+from contract.schemas.ops import Halt, Redistill, Rollback, Rollout, parse_ops_command
+from services.errors import ServiceError
 from services.security.kafka import KafkaAccess
 from services.topic_reader import TopicReader
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from contract.errors import ValidationError
 from services.control.charts import Marker, line_chart, rollout_timeline
 from services.control.commands import COMMANDS, form_fields
 from services.control.page import (
@@ -32,7 +33,7 @@ from services.control.service import (
 )
 from services.control.sessions import COOKIE, Session
 from services.control.sink import CommandSinkError
-from services.errors import ServiceError, ValidationError
+from services.errors import ServiceError
 
 STATIC = {
     "console.css": "text/css",

@@ -17,10 +17,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from contract.schemas import ReleaseManifest
 from services.demo.config import DemoConfig
 from services.errors import ServiceError
 from services.releases.profile import TARGET
-from services.schemas import ReleaseManifest
 from services.security.kafka import KafkaAccess
 from services.settings import REPO_ROOT
 
@@ -119,8 +119,8 @@ class Release:
 def known_versions(kafka: KafkaAccess, releases_topic: str, rollouts_topic: str) -> int:
     """The newest release version Kafka knows: manifests in ``releases_topic`` and rollout
     records in ``rollouts_topic`` (0 when both are empty)."""
-    from services.errors import ValidationError
-    from services.schemas import parse_release_manifest, parse_rollout_record
+    from contract.errors import ValidationError
+    from contract.schemas import parse_release_manifest, parse_rollout_record
     from services.topic_reader import read_to_end
 
     newest = 0
@@ -156,7 +156,7 @@ def seed_release(
     from models.student import load_student
     from services.distiller.release import build_manifest, export_blob, store_release
     from services.releases.announce import KafkaAnnouncer
-    from services.releases.signing import load_or_create_key
+    from services.releases.keys import load_or_create_key
     from services.releases.store import ReleaseStore
 
     store = ReleaseStore(releases_root)

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from contract.topics import prediction_topic
 from services.errors import ServiceError
 from services.security.access import Access
 from services.stack.registry import Device, Registry
@@ -64,11 +65,12 @@ class SimulatedFleet:
         from edge_agent.errors import EdgeError
         from edge_agent.simulator import Fleet
         from models.blob import read_blob
+        from services.devices.cli import sim_devices
 
         data = blob.read_bytes()
         self.version = read_blob(data).model_version
         try:
-            self.fleet = Fleet(accounts, access, trusted_key, data, self.version)
+            self.fleet = Fleet(sim_devices(access, accounts), trusted_key, data, self.version)
         except EdgeError as exc:
             raise ServiceError(f"the fleet simulator could not start: {exc}") from exc
         self.accounts = accounts
@@ -166,7 +168,7 @@ class SimulatedFleet:
         transport = agent.transport
         if not isinstance(transport, PahoTransport):
             raise ServiceError("malformed payloads need a device on a real MQTT connection")
-        topic = f"fleet/{agent.settings.device_id}/pred"
+        topic = prediction_topic(agent.settings.device_id)
         for _ in range(count):
             info = transport.client.publish(topic, b'{"text": "half a mes', qos=1)
             info.wait_for_publish(10)

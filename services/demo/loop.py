@@ -22,11 +22,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from contract.schemas import ReleaseManifest
+from contract.schemas.rollout import RolloutRecord
 from services.demo import artifacts
 from services.demo.report import Prometheus
 from services.errors import ServiceError
-from services.schemas import ReleaseManifest
-from services.schemas.rollout import RolloutRecord
 
 if TYPE_CHECKING:
     from services.demo.run import Demo
@@ -117,9 +117,9 @@ def read_back(
     """Fill ``result`` from this run's records: the new release's manifest (and whether its
     signature verifies), its last rollout record and each device's OTA confirmation of it.
     (``final_versions`` comes from the predictions, see ``report.count_records``.)"""
-    from services.errors import ValidationError
-    from services.releases.signing import SigningError, verify
-    from services.schemas import parse_device_status, parse_release_manifest, parse_rollout_record
+    from contract.errors import SignatureError, ValidationError
+    from contract.schemas import parse_device_status, parse_release_manifest, parse_rollout_record
+    from contract.signing import verify
 
     version = result.version
     for raw in records.get(topics["releases"], []):
@@ -133,7 +133,7 @@ def read_back(
         try:
             verify(result.manifest, public_key)
             result.signed = True
-        except SigningError:
+        except SignatureError:
             result.signed = False
     for raw in records.get(topics["rollouts"], []):
         try:

@@ -8,9 +8,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from contract.schemas import PredictionEvent
 from services.errors import ServiceError
 from services.promql import Prometheus  # (the demo's PromQL reads; re-exported)
-from services.schemas import PredictionEvent
 from services.security.kafka import KafkaAccess
 
 DRIFT_FEATURES = ("class_mix", "confidence")
@@ -84,8 +84,8 @@ def count_records(
 ) -> KafkaCounts:
     """Count this run's records (predictions for which ``mine`` holds, and the requests and
     labels of those); ``topics`` maps predictions/dlq/requests/labeled to topic names."""
-    from services.gateway.dlq import parse_dlq_record
-    from services.schemas import parse_label_request, parse_labelled_sample, parse_prediction
+    from contract.schemas import parse_label_request, parse_labelled_sample, parse_prediction
+    from contract.schemas.dlq import parse_dlq_record
 
     def phase(ts: float) -> int:
         return 0 if ts < switch_ts else 2

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from contract.schemas import PredictionEvent
+from contract.topics import TOPIC_NAMES
 from services.demo import artifacts, loop, plots
 from services.demo.config import DemoConfig
 from services.demo.devices import SimulatedFleet, TrafficStats, demo_accounts
@@ -40,10 +42,9 @@ from services.demo.report import (
     service_counters,
 )
 from services.errors import ServiceError
-from services.releases.signing import load_or_create_key
-from services.schemas import PredictionEvent
+from services.releases.keys import load_or_create_key
 from services.security.access import Access
-from services.settings import REPO_ROOT, TOPIC_NAMES, FleetSettings, load_settings
+from services.settings import REPO_ROOT, FleetSettings, load_settings
 from services.stack import Stack
 from services.stack.cli import print_status
 
@@ -233,7 +234,7 @@ class Demo:
             texts[phase] = [json.loads(line)["text"] for line in lines]
         access = Access(settings)
         accounts = demo_accounts(access.registry, c.devices, c.canary_devices)
-        from edge_agent.cli import trusted_key
+        from services.devices.cli import trusted_key
 
         self.fleet = SimulatedFleet(
             accounts, access, trusted_key(settings, None), release.blob, c.rate_hz
@@ -394,8 +395,8 @@ def _ignoring_sigint() -> Iterator[None]:
 
 def run(config: DemoConfig, console: Console) -> DemoResult:
     """The whole demo; services it started are stopped even on Ctrl-C or an error."""
-    from edge_agent.cli import trusted_key
     from services.demo.summary import print_summary
+    from services.devices.cli import trusted_key
 
     demo = Demo(config, console)
     demo.result.not_included = [

@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
         from models.data.loaders import read_jsonl
         from services.distiller.release import seed_release
         from services.releases.announce import KafkaAnnouncer
-        from services.releases.signing import load_or_create_key
+        from services.releases.keys import load_or_create_key
         from services.releases.store import ReleaseStore
 
         s = load(config)
@@ -75,9 +75,10 @@ def register(app: typer.Typer) -> None:
 
 def load(config: Path | None):  # -> DistillerSettings
     """Distiller settings from FleetSettings (paths under the stack's data dir) + environment."""
+    from contract.topics import TOPIC_NAMES
     from services.distiller.settings import DistillerSettings
     from services.security.access import Access
-    from services.settings import TOPIC_NAMES, load_settings
+    from services.settings import load_settings
 
     fleet = load_settings(config)
     return DistillerSettings(
@@ -103,7 +104,7 @@ def build_service(s: Any) -> Any:  # DistillerSettings -> DistillerService
     from services.distiller.traffic import recent_texts
     from services.distiller.triggers import PrometheusDrift
     from services.releases.announce import KafkaAnnouncer
-    from services.releases.signing import load_or_create_key
+    from services.releases.keys import load_or_create_key
     from services.releases.store import ReleaseStore
 
     torch.set_num_threads(s.torch_threads)

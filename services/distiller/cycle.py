@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from contract.schemas import LabelledSample
 from models.data.loaders import read_jsonl
 from models.errors import ModelsError
 from services.distiller.finetune import (
@@ -43,10 +44,9 @@ from services.distiller.samples import SampleStore
 from services.distiller.settings import DistillerSettings
 from services.errors import ServiceError
 from services.releases.announce import AnnounceError, ReleaseAnnouncer
+from services.releases.keys import public_bytes
 from services.releases.profile import integer_probs
-from services.releases.signing import public_bytes
 from services.releases.store import ReleaseStore, ReleaseStoreError
-from services.schemas import LabelledSample
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Literal
 
+from contract.schemas import LabelledSample
 from models.errors import ConfigError
-from services.schemas import LabelledSample
 
 MemoryPolicy = Literal["class_balanced", "reservoir", "recent"]
 POLICIES: tuple[str, ...] = ("class_balanced", "reservoir", "recent")

@@ -16,13 +16,15 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from contract.errors import SignatureError
+from contract.schemas import ReleaseManifest
+from contract.signing import sign, verify
 from models.errors import ModelsError
 from models.student import TinyLSTM, load_student, save_student
 from services.errors import ServiceError
+from services.releases.keys import public_bytes
 from services.releases.profile import reference_profile
-from services.releases.signing import SigningError, public_bytes, sign, verify
 from services.releases.store import ReleaseStore, ReleaseStoreError
-from services.schemas import ReleaseManifest
 
 
 class CurrentReleaseError(ServiceError):
@@ -52,7 +54,7 @@ def load_current(store: ReleaseStore, public_key: bytes) -> CurrentRelease:
         blob = store.blob(version)
         verify(manifest, public_key)
         header_version = read_blob(blob).model_version
-    except (ReleaseStoreError, SigningError, ModelsError) as exc:
+    except (ReleaseStoreError, SignatureError, ModelsError) as exc:
         raise CurrentReleaseError(f"release {version} is refused: {exc}") from exc
     if header_version != version:
         raise CurrentReleaseError(f"release {version}'s blob says version {header_version}")

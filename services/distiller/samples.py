@@ -20,8 +20,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
-from services.errors import ServiceError, ValidationError
-from services.schemas import LabelledSample, Redistill, parse_labelled_sample, parse_ops_command
+from contract.errors import ValidationError
+from contract.schemas import LabelledSample, Redistill, parse_labelled_sample, parse_ops_command
+from services.errors import ServiceError
 
 
 class SampleStoreError(ServiceError):

@@ -18,15 +18,16 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from contract.errors import ValidationError
+from contract.schemas import LabelledSample, Redistill, parse_labelled_sample, parse_ops_command
 from services.distiller.cycle import CycleConfig, CycleError, CycleResult, ReplaySet, run_cycle
 from services.distiller.metrics import DistillerMetrics
 from services.distiller.samples import SampleStore, SampleStoreError
 from services.distiller.settings import DistillerSettings
 from services.distiller.triggers import DriftSource, Trigger, TriggerConfig, Triggers
-from services.errors import ServiceError, ValidationError
+from services.errors import ServiceError
 from services.releases.announce import ReleaseAnnouncer
 from services.releases.store import ReleaseStore
-from services.schemas import LabelledSample, Redistill, parse_labelled_sample, parse_ops_command
 from services.security.kafka import required
 
 log = logging.getLogger(__name__)

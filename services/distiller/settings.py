@@ -8,9 +8,10 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from contract.topics import TOPIC_NAMES
 from services.releases.profile import TARGET
 from services.security.kafka import KafkaAccess
-from services.settings import TOPIC_NAMES, EnvFirstSettings
+from services.settings import EnvFirstSettings
 
 # Instant PromQL query for the drift trigger; {version} is the current release, {hold_s} the
 # hold period. The series is the processor's PSI (max over features) of the last closed window,

@@ -9,8 +9,9 @@ profile needs no labels: the release's own predictions on them are the profile.
 
 from __future__ import annotations
 
-from services.errors import ServiceError, ValidationError
-from services.schemas import parse_prediction
+from contract.errors import ValidationError
+from contract.schemas import parse_prediction
+from services.errors import ServiceError
 from services.security.kafka import KafkaAccess
 from services.topic_reader import read_to_end
 

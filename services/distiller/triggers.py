@@ -19,9 +19,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Literal
 
+from contract.schemas import Redistill
 from models.errors import ConfigError
 from services.errors import ServiceError
-from services.schemas import Redistill
 
 log = logging.getLogger(__name__)
 

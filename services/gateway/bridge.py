@@ -14,7 +14,6 @@ acknowledging, the broker stops sending and queues for our persistent session in
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -22,21 +21,16 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter
 
-from services.errors import ValidationError
-from services.gateway.dlq import DlqRecord
+from contract.errors import ValidationError
+from contract.schemas import DeviceStatus, PredictionEvent, parse_device_status, parse_prediction
+from contract.schemas.dlq import DlqRecord
+from contract.topics import UPLINK_RE
 from services.gateway.guard import DeviceGuard
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.sink import RecordSink, SinkError
-from services.schemas import (
-    DeviceStatus,
-    PredictionEvent,
-    parse_device_status,
-    parse_prediction,
-)
 
 log = logging.getLogger(__name__)
 
-TOPIC_RE = re.compile(r"^fleet/([^/]+)/(pred|status)$")
 KINDS = ("pred", "status", "unknown")
 
 
@@ -108,7 +102,7 @@ class Bridge:
 
     def _route(self, item: Pending) -> None:
         """Validate and pick the Kafka topic: the schema's topic or the DLQ."""
-        match = TOPIC_RE.match(item.topic)
+        match = UPLINK_RE.match(item.topic)
         kind = match.group(2) if match else "unknown"
         self._received[kind].inc()
         try:

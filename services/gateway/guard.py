@@ -21,8 +21,8 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter
 
-from services.errors import ValidationError
-from services.schemas import DeviceStatus, PredictionEvent
+from contract.errors import ValidationError
+from contract.schemas import DeviceStatus, PredictionEvent
 
 PRUNE_EVERY = 10_000  # admissions between sweeps of buckets that are full again
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from contract.mqtt import MqttAccess
+from contract.topics import PREDICTIONS, STATUSES, TOPIC_NAMES, shared
 from models.errors import ConfigError
 from services.security.access import Access
 from services.security.kafka import KafkaAccess
-from services.security.mqtt import MqttAccess
-from services.settings import TOPIC_NAMES
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,8 @@ class GatewaySettings:
     @property
     def subscriptions(self) -> tuple[str, str]:
         return (
-            f"$share/{self.share_group}/fleet/+/pred",
-            f"$share/{self.share_group}/fleet/+/status",
+            shared(self.share_group, PREDICTIONS),
+            shared(self.share_group, STATUSES),
         )
 
     @classmethod

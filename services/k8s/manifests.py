@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.settings import TOPIC_NAMES, MetricsPorts, TopicSettings
+from contract.topics import TOPIC_NAMES
+from services.settings import MetricsPorts, TopicSettings
 
 Obj = dict[str, Any]
 

@@ -64,7 +64,7 @@ def hashed_passwords(accounts: list[str], secrets: AccountSecrets) -> bytes:
 
 def secrets(registry_path: Path, keys_dir: Path, secrets_file: Path) -> list[Obj]:
     from services.control.auth import Tokens
-    from services.releases.signing import load_or_create_key
+    from services.releases.keys import load_or_create_key
 
     registry = load_registry(registry_path)
     accounts = ensure_secrets(secrets_file, mqtt=registry.account_names())

@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from services.errors import ValidationError
+from contract.errors import ValidationError
+from contract.schemas import LabelDeadLetter, LabelledSample, LabelRequest, parse_label_request
 from services.labeler.metrics import LabelerMetrics
 from services.labeler.teacher import Labeler, LabelFailure, TeacherLabel
-from services.schemas import LabelDeadLetter, LabelledSample, LabelRequest, parse_label_request
 
 log = logging.getLogger(__name__)
 

@@ -38,6 +38,7 @@ def build_labeler(settings: LabelerSettings, api_key: str | None = None) -> Labe
     """``settings.teacher``: ``keyword`` -> the in-memory double; ``llm:<base_url>#<model>``
     -> a chat-completions endpoint (``api_key`` as bearer token); anything else -> a
     fine-tuned teacher folder."""
+    from contract.schemas.examples import LABELS
     from services.labeler.teacher import (
         LLM_PREFIX,
         LOGISTICS_KEYWORDS,
@@ -46,7 +47,6 @@ def build_labeler(settings: LabelerSettings, api_key: str | None = None) -> Labe
         TeacherLabeler,
         parse_llm_teacher,
     )
-    from services.schemas.examples import LABELS
 
     teacher = settings.teacher
     if teacher == "keyword":

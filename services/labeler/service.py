@@ -23,7 +23,8 @@ import threading
 import time
 from typing import Any
 
-from services.errors import ValidationError
+from contract.errors import ValidationError
+from contract.schemas import parse_label_dead_letter, parse_labelled_sample
 from services.labeler.batch import (
     Attempts,
     label_batch,
@@ -34,7 +35,6 @@ from services.labeler.batch import (
 from services.labeler.metrics import LabelerMetrics
 from services.labeler.settings import LabelerSettings
 from services.labeler.teacher import Labeler
-from services.schemas import parse_label_dead_letter, parse_labelled_sample
 from services.security.kafka import KafkaAccess, required
 
 log = logging.getLogger(__name__)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from contract.topics import TOPIC_NAMES
 from services.security.kafka import KafkaAccess
-from services.settings import TOPIC_NAMES, EnvFirstSettings
+from services.settings import EnvFirstSettings
 
 
 class LabelerSettings(EnvFirstSettings):

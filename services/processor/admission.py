@@ -25,10 +25,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from contract.schemas import PredictionEvent
 from models.data.spans import ENTITY_TYPES
 from services.processor.releases import ReferenceStore
 from services.processor.window import window_start
-from services.schemas import PredictionEvent
 
 if TYPE_CHECKING:
     from services.processor.metrics import ProcessorMetrics

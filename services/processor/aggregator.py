@@ -34,6 +34,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.schemas import LabelRequest, PredictionEvent, Window
 from services.processor import drift
 from services.processor.metrics import ProcessorMetrics
 from services.processor.releases import ReferenceStore
@@ -48,7 +49,6 @@ from services.processor.sampling import (
 )
 from services.processor.settings import ProcessorSettings
 from services.processor.window import WindowAggregate, window_key, window_start
-from services.schemas import LabelRequest, PredictionEvent, Window
 
 log = logging.getLogger(__name__)
 Table = MutableMapping[str, Any]

@@ -11,8 +11,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from services.errors import ValidationError
-from services.schemas import ReferenceProfile, parse_release_manifest
+from contract.errors import ValidationError
+from contract.schemas import ReferenceProfile, parse_release_manifest
 from services.security.kafka import KafkaAccess
 
 log = logging.getLogger(__name__)

@@ -40,7 +40,7 @@ from models.errors import ConfigError
 StrategyName = Literal["least_confidence", "margin", "entropy", "random"]
 STRATEGIES: tuple[str, ...] = ("least_confidence", "margin", "entropy")  # uncertainty scores
 
-# The wire schema's name for each strategy (services.schemas.labels.Strategy).
+# The wire schema's name for each strategy (contract.schemas.labels.Strategy).
 WIRE_STRATEGY: dict[str, str] = {
     "least_confidence": "low_confidence",
     "margin": "margin",

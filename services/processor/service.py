@@ -23,14 +23,14 @@ import faust
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from faust.types import TableT
 
-from services.errors import ValidationError
+from contract.errors import ValidationError
+from contract.schemas import parse_prediction
 from services.processor.admission import Admission
 from services.processor.aggregator import Aggregator
 from services.processor.consumer import transport_class
 from services.processor.metrics import PREFIX, ProcessorMetrics
 from services.processor.releases import ReferenceStore
 from services.processor.settings import ProcessorSettings
-from services.schemas import parse_prediction
 from services.security.kafka import required
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,9 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from contract.topics import TOPIC_NAMES
 from services.security.kafka import KafkaAccess
-from services.settings import TOPIC_NAMES, EnvFirstSettings
+from services.settings import EnvFirstSettings
 
 
 class ProcessorSettings(EnvFirstSettings):

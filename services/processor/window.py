@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.schemas import PredictionEvent
+from contract.schemas import PredictionEvent
 
 CONFIDENCE_BINS = 100  # fine histogram of [0, 1]; rebinned onto the reference's edges
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from services.errors import ServiceError, ValidationError
-from services.schemas import ReleaseManifest, parse_release_manifest
+from contract.errors import ValidationError
+from contract.schemas import ReleaseManifest, parse_release_manifest
+from services.errors import ServiceError
 from services.security.kafka import KafkaAccess
 from services.topic_reader import read_to_end
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from services.schemas import ConfidenceHistogram, ReferenceProfile
+from contract.schemas import ConfidenceHistogram, ReferenceProfile
 
 TARGET = "stm32f405-tinylstm"  # the release target the devices accept
 CONFIDENCE_EDGES = [round(k / 10, 1) for k in range(11)]  # reference confidence histogram

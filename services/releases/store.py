@@ -22,8 +22,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from services.errors import ServiceError, ValidationError
-from services.schemas import ReleaseManifest, parse_release_manifest
+from contract.errors import ValidationError
+from contract.schemas import ReleaseManifest, parse_release_manifest
+from services.errors import ServiceError
 
 
 class ReleaseStoreError(ServiceError):

@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import abc
 
-from edge_agent.transport import MemoryBroker
+from contract.schemas.rollout import RolloutRecord
+from contract.topics import group_manifest_topic
+from contract.transport import MemoryBroker
 from services.errors import ServiceError
-from services.schemas.rollout import RolloutRecord
 
 
 class RolloutIOError(ServiceError):
     """An output was not acknowledged: the manager retries the step, inputs stay uncommitted."""
-
-
-def group_topic(group: str) -> str:
-    return f"fleet/groups/{group}/ota"
 
 
 class ManifestPublisher(abc.ABC):
@@ -54,9 +51,9 @@ class MemoryManifestPublisher(ManifestPublisher):
     def publish(self, group: str, payload: bytes | None) -> None:
         self.history.append((group, payload))
         if payload is None:
-            self.broker.retained.pop(group_topic(group), None)
+            self.broker.retained.pop(group_manifest_topic(group), None)
             return
-        self.broker.route(group_topic(group), payload, retain=True)
+        self.broker.route(group_manifest_topic(group), payload, retain=True)
 
 
 class MemoryStateStore(StateStore):

@@ -12,14 +12,13 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from services.errors import ValidationError
-from services.releases.signing import SigningError
+from contract.errors import SignatureError, ValidationError
+from contract.schemas import Halt, Redistill, Rollback, Rollout, parse_ops_command
 from services.releases.store import ReleaseStoreError
 from services.rollout import machine
 from services.rollout.machine import RolloutError
 from services.rollout.rollback import RollbackError
 from services.rollout.settings import RolloutSettings
-from services.schemas import Halt, Redistill, Rollback, Rollout, parse_ops_command
 
 if TYPE_CHECKING:
     from services.rollout.manager import RolloutManager
@@ -50,7 +49,7 @@ def on_command(m: RolloutManager, raw: bytes) -> None:
             _halt(m, command)
         elif isinstance(command, Rollback):
             _rollback(m, command)
-    except (RolloutError, RollbackError, ReleaseStoreError, SigningError) as exc:
+    except (RolloutError, RollbackError, ReleaseStoreError, SignatureError) as exc:
         log.warning("ops %s %s refused: %s", command.command, command.command_id, exc)
         m.metrics.commands.labels(command.command, "refused").inc()
         return

@@ -20,14 +20,14 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from services.errors import ServiceError
-from services.schemas.rollout import (
+from contract.schemas.rollout import (
     DeviceOutcome,
     RolloutEvent,
     RolloutRecord,
     StageCriteria,
     StageState,
 )
+from services.errors import ServiceError
 
 MAX_HISTORY = 64
 MAX_COMMANDS = 256

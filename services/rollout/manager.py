@@ -33,9 +33,16 @@ from collections.abc import Callable, Mapping
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.errors import ValidationError
+from contract.errors import SignatureError, ValidationError
+from contract.schemas import (
+    DeviceStatus,
+    ReleaseManifest,
+    parse_device_status,
+    parse_release_manifest,
+)
+from contract.schemas.rollout import DeviceOutcome, RolloutRecord
+from contract.signing import bind, verify
 from services.releases.announce import AnnounceError, ReleaseAnnouncer
-from services.releases.signing import SigningError, bind, verify
 from services.releases.store import ReleaseStore, ReleaseStoreError
 from services.rollout import commands, machine
 from services.rollout.adapters import ManifestPublisher, RolloutIOError, StateStore
@@ -44,13 +51,6 @@ from services.rollout.machine import Action, Halted, Publish, RolloutError
 from services.rollout.metrics import RolloutMetrics
 from services.rollout.rollback import RollbackError, build_rollback
 from services.rollout.settings import RolloutSettings
-from services.schemas import (
-    DeviceStatus,
-    ReleaseManifest,
-    parse_device_status,
-    parse_release_manifest,
-)
-from services.schemas.rollout import DeviceOutcome, RolloutRecord
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ class RolloutManager:
             return
         try:
             self._check_release(manifest)
-        except (SigningError, ReleaseStoreError) as exc:
+        except (SignatureError, ReleaseStoreError) as exc:
             self._refuse(str(exc))
             return
         newest = max(self.records, default=0)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
+from contract.schemas.rollout import RolloutRecord, RolloutStatus
 from services.rollout.machine import counts
-from services.schemas.rollout import RolloutRecord, RolloutStatus
 
 STATUSES: tuple[RolloutStatus, ...] = (
     "pending", "in_progress", "completed", "halted", "rolled_back", "superseded",

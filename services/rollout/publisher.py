@@ -7,8 +7,9 @@ import uuid
 
 import paho.mqtt.client as mqtt
 
-from services.rollout.adapters import ManifestPublisher, RolloutIOError, group_topic
-from services.security.mqtt import MqttAccess
+from contract.mqtt import MqttAccess
+from contract.topics import group_manifest_topic
+from services.rollout.adapters import ManifestPublisher, RolloutIOError
 
 
 class MqttManifestPublisher(ManifestPublisher):
@@ -39,7 +40,7 @@ class MqttManifestPublisher(ManifestPublisher):
         self._acks[mid] = reason_code
 
     def publish(self, group: str, payload: bytes | None) -> None:
-        topic = group_topic(group)
+        topic = group_manifest_topic(group)
         if not self._connected.wait(self.timeout_s):
             raise RolloutIOError(f"not connected to MQTT; {topic} not published")
         info = self.client.publish(topic, payload or b"", qos=1, retain=True)

@@ -21,12 +21,12 @@ from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from contract.schemas import ReleaseManifest
+from contract.signing import sign
 from models.blob import restamp_blob
 from models.errors import ModelsError
 from services.errors import ServiceError
-from services.releases.signing import sign
 from services.releases.store import ReleaseStore, ReleaseStoreError
-from services.schemas import ReleaseManifest
 
 
 class RollbackError(ServiceError):

@@ -17,7 +17,7 @@ from pathlib import Path
 from models.errors import ConfigError
 from services.errors import ServiceError
 from services.releases.announce import ReleaseAnnouncer
-from services.releases.signing import load_or_create_key
+from services.releases.keys import load_or_create_key
 from services.releases.store import ReleaseStore
 from services.rollout.adapters import ManifestPublisher, RolloutIOError, StateStore
 from services.rollout.chunks import ChunkServer

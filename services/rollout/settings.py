@@ -16,12 +16,13 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from contract.mqtt import MqttAccess
+from contract.schemas.ops import Group
+from contract.schemas.rollout import StageCriteria
+from contract.topics import TOPIC_NAMES
 from models.errors import ConfigError
-from services.schemas.ops import Group
-from services.schemas.rollout import StageCriteria
 from services.security.kafka import KafkaAccess
-from services.security.mqtt import MqttAccess
-from services.settings import TOPIC_NAMES, EnvFirstSettings
+from services.settings import EnvFirstSettings
 
 STATE_TOPIC = TOPIC_NAMES["rollouts"]  # compacted, keyed by release version (schemas/rollout)
 

@@ -1,7 +1,7 @@
 """Kafka side of the rollout manager: the durable state topic and who reported recently.
 
 State lives in a compacted topic (``model.rollouts``, one partition, key = the release version
-as decimal text, value = :class:`services.schemas.rollout.RolloutRecord` JSON) rather than a
+as decimal text, value = :class:`contract.schemas.rollout.RolloutRecord` JSON) rather than a
 local file: it survives the manager's host, it is written with the same acks=all guarantees
 as every other hop, and ops tools (``fleet rollout status``, the control API) read it with an
 ordinary consumer without access to the manager's disk. :func:`read_records` reads it to its
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 
-from services.errors import ValidationError
+from contract.errors import ValidationError
+from contract.schemas import parse_device_status
+from contract.schemas.rollout import RolloutRecord, parse_rollout_record
 from services.rollout.adapters import RolloutIOError, StateStore
-from services.schemas import parse_device_status
-from services.schemas.rollout import RolloutRecord, parse_rollout_record
 from services.security.kafka import KafkaAccess
 from services.topic_reader import read_to_end
 

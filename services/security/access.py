@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from contract.mqtt import MqttAccess
 from models.errors import ConfigError
 from services.security.kafka import KafkaAccess
 from services.security.kafka_acls import KAFKA_ACCOUNTS, SUPER_USERS
-from services.security.mqtt import MqttAccess
 from services.security.secrets import AccountSecrets, load_secrets
 from services.settings import FleetSettings
 from services.stack.registry import Registry, load_registry

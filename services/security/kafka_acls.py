@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from services.settings import TOPIC_NAMES
+from contract.topics import TOPIC_NAMES
 
 Resource = Literal["topic", "group"]
 Operation = Literal["READ", "WRITE", "CREATE", "ALL"]

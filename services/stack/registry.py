@@ -15,6 +15,13 @@ from typing import Annotated
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from contract.topics import (
+    chunk_request_topic,
+    device_ota_filter,
+    group_manifest_topic,
+    prediction_topic,
+    status_topic,
+)
 from models.errors import ConfigError
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -45,10 +52,10 @@ class Device(_Entry):
         return self.id
 
     def read_topics(self) -> list[str]:
-        return [f"fleet/{self.id}/ota/#", f"fleet/groups/{self.group}/ota"]
+        return [device_ota_filter(self.id), group_manifest_topic(self.group)]
 
     def write_topics(self) -> list[str]:
-        return [f"fleet/{self.id}/pred", f"fleet/{self.id}/status", f"fleet/{self.id}/ota/req"]
+        return [prediction_topic(self.id), status_topic(self.id), chunk_request_topic(self.id)]
 
 
 class ServiceAccount(_Entry):

@@ -15,8 +15,9 @@ from typing import Annotated, Any
 
 import typer
 
+from contract.errors import ValidationError
 from models.errors import ConfigError
-from services.errors import ServiceError, ValidationError
+from services.errors import ServiceError
 
 READ_TOKEN_ENV = "FLEET_READ_TOKEN"
 TIMEOUT_S = 5.0
@@ -84,10 +85,10 @@ def _read_token(settings: Any) -> str | None:
 
 
 def gather(settings: Any) -> Any:  # -> StatusReport
+    from contract.schemas.rollout import parse_rollout_record
+    from contract.topics import TOPIC_NAMES
     from services.promql import Prometheus
-    from services.schemas.rollout import parse_rollout_record
     from services.security.access import Access
-    from services.settings import TOPIC_NAMES
     from services.stack import Stack
     from services.stack.process import port_open
     from services.status.report import collect

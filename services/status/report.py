@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
+from contract.schemas.rollout import RolloutRecord
 from models.errors import ConfigError
 from services.errors import ServiceError
 from services.promql import Prometheus
-from services.schemas.rollout import RolloutRecord
 
 TREND_WINDOW_S = 1800.0  # the one-line trend covers the last 30 minutes
 TREND_POINTS = 20

@@ -9,10 +9,11 @@ import copy
 import pytest
 import yaml
 
+from contract.topics import TOPIC_NAMES
 from services.k8s.cli import render_files
 from services.k8s.manifests import SERVICES
 from services.k8s.validate import K8S_DIR, load_dir, validate_dir, validate_object
-from services.settings import REPO_ROOT, TOPIC_NAMES
+from services.settings import REPO_ROOT
 
 RULES_DIR = REPO_ROOT / "deploy" / "prometheus" / "rules"
 MOSQUITTO_CONF = REPO_ROOT / "deploy" / "mosquitto" / "mosquitto.conf"

@@ -12,14 +12,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from contract.schemas import examples
+from contract.schemas.release import ReleaseManifest
+from contract.signing import bind
+from contract.signing import sign as sign_manifest
+from contract.transport import MemoryBroker, MemoryTransport
 from edge_agent.agent import Agent, AgentSettings
 from edge_agent.memory import MemoryDevice
-from edge_agent.transport import MemoryBroker, MemoryTransport
 from models.blob import read_blob, write_blob
-from services.releases.signing import bind
-from services.releases.signing import sign as sign_manifest
-from services.schemas import examples
-from services.schemas.release import ReleaseManifest
 from services.settings import REPO_ROOT
 
 GOLDEN_BLOB = REPO_ROOT / "tests" / "golden" / "intlstm" / "model.blob"

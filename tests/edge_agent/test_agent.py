@@ -7,10 +7,11 @@ import zlib
 
 import pytest
 
+from contract.schemas import parse_device_status, parse_prediction
+from contract.schemas.chunks import make_chunk
 from edge_agent.agent import AgentSettings
 from edge_agent.errors import EdgeError
-from services.rollout.chunks import ChunkServer, make_chunk
-from services.schemas import parse_device_status, parse_prediction
+from services.rollout.chunks import ChunkServer
 
 from .conftest import NOW, blob_version, make_keys
 
@@ -24,7 +25,7 @@ def ota_steps(broker, device_id="dev-0001"):
 
 
 def attach_server(broker, server: ChunkServer):
-    from edge_agent.transport import MemoryTransport
+    from contract.transport import MemoryTransport
 
     transport = MemoryTransport(broker)
     transport.on_message = lambda topic, payload: (

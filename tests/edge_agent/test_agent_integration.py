@@ -7,11 +7,11 @@ import uuid
 
 import pytest
 
+from contract.schemas import parse_device_status, parse_prediction
 from edge_agent.agent import Agent, AgentSettings
 from edge_agent.clib import CDevice
 from edge_agent.transport import PahoTransport
 from services.rollout.chunks import ChunkServer
-from services.schemas import parse_device_status, parse_prediction
 
 from .conftest import golden_blob, make_keys
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from contract.schemas import parse_prediction
 from edge_agent.errors import EdgeError
 from edge_agent.simulator import Fleet, SimSettings, synthetic_texts
-from services.schemas import parse_prediction
+from services.devices.cli import sim_devices
 
 from .conftest import golden_blob
 
@@ -25,7 +26,7 @@ def test_two_hundred_devices_publish_valid_predictions(stack, keys, mqtt_client_
     assert len(accounts) == 200, "the registry must list 200 simulated devices"
     monitor = mqtt_client_factory(stack.service("monitor"))
     monitor.subscribe("fleet/+/pred")
-    fleet = Fleet(accounts, stack.access, keys.public_raw, golden_blob(), 1)
+    fleet = Fleet(sim_devices(stack.access, accounts), keys.public_raw, golden_blob(), 1)
     reports = []
     try:
         fleet.start()

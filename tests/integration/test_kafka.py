@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from services.schemas import examples, parse_prediction
+from contract.schemas import examples, parse_prediction
 
 pytestmark = pytest.mark.integration
 

@@ -12,10 +12,10 @@ import time
 
 import pytest
 
+from contract.topics import TOPIC_NAMES
 from services.kafka_clients import client_config
 from services.security.access import Access
 from services.security.kafka_acls import SERVICE_GRANTS, allowed
-from services.settings import TOPIC_NAMES
 
 pytestmark = pytest.mark.integration
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from services.schemas import examples, parse_prediction
+from contract.schemas import examples, parse_prediction
 from services.settings import REPO_ROOT
 
 pytestmark = pytest.mark.integration

@@ -13,10 +13,10 @@ from dataclasses import replace
 import pytest
 from rich.console import Console
 
+from contract.signing import verify
 from services.demo import QUICK
 from services.demo.run import run
 from services.demo.summary import delivery_ok, drift_increased, loop_closed
-from services.releases.signing import verify
 from services.releases.store import ReleaseStore
 
 pytestmark = pytest.mark.integration

@@ -10,14 +10,15 @@ from datetime import UTC, datetime
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from contract.schemas import DeviceStatus, OtaProgress, examples
+from contract.schemas.rollout import RolloutEvent, RolloutRecord, StageCriteria, StageState
+from contract.signing import sign
 from models.teacher.llm import ChatLabeller, LLMConfig
 from services.demo.devices import demo_accounts
 from services.demo.loop import LoopResult, read_back, timeline
 from services.demo.oracle import MODEL, CorpusOracle, gold_labels
 from services.errors import ServiceError
-from services.releases.signing import public_bytes, sign
-from services.schemas import DeviceStatus, OtaProgress, examples
-from services.schemas.rollout import RolloutEvent, RolloutRecord, StageCriteria, StageState
+from services.releases.keys import public_bytes
 from services.stack.registry import Registry
 
 TOPICS = {"releases": "r", "rollouts": "o", "status": "s"}

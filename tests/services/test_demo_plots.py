@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
+from contract.schemas import examples
 from services.demo.loop import LoopResult, Times
 from services.demo.plots import write_all
-from services.schemas import examples
 from tests.services.control.test_page import rollout_record
 from tests.services.status.test_status import FakePrometheus
 

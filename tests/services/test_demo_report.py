@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from contract.schemas import examples
+from contract.schemas.dlq import DlqRecord
 from models.errors import ConfigError
 from services.demo.config import FULL, QUICK, DemoConfig
 from services.demo.devices import TrafficStats
 from services.demo.report import DriftWindowStats, KafkaCounts, count_records
 from services.demo.run import DemoResult
 from services.demo.summary import delivery_ok, drift_increased, loop_closed, low_confidence_fell
-from services.gateway.dlq import DlqRecord
-from services.schemas import examples
 
 TOPICS = {"predictions": "p", "dlq": "d", "requests": "r", "labeled": "l"}
 SWITCH = 1_000_000.0

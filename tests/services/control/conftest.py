@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from contract.schemas import ReleaseManifest
+from contract.schemas.examples import release_manifest
 from services.control.auth import Tokens
 from services.control.metrics import ControlMetrics
 from services.control.releases import MemoryReleaseFeed
 from services.control.service import Control, create_app
 from services.control.sink import MemoryCommandSink
 from services.releases.store import ReleaseStore
-from services.schemas import ReleaseManifest
-from services.schemas.examples import release_manifest
 
 TOKEN = "test-ops-token"
 READ_TOKEN = "test-read-token"

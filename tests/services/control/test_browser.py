@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
+from contract.signing import sign
 from services.control.auth import read_token
 from services.control.browser import chromium, sign_in
 from services.promql import Prometheus
-from services.releases.signing import load_or_create_key, sign
+from services.releases.keys import load_or_create_key
 from services.releases.store import ReleaseStore
 from tests.services.control.conftest import release
 from tests.services.control.harness import control_process

@@ -7,11 +7,12 @@ import time
 
 import pytest
 
+from contract.schemas.ops import Halt, Redistill, Rollback, Rollout
+from contract.signing import sign
 from services.control.releases import MemoryReleaseFeed
 from services.control.sink import MemoryCommandSink
-from services.releases.signing import load_or_create_key, public_bytes, sign
+from services.releases.keys import load_or_create_key, public_bytes
 from services.releases.store import ReleaseStore
-from services.schemas.ops import Halt, Redistill, Rollback, Rollout
 from tests.services.control.conftest import TOKEN, auth, call, read_auth, release
 
 VALID = {

@@ -12,11 +12,12 @@ import time
 
 import pytest
 
+from contract.schemas.ops import parse_ops_command
+from contract.signing import sign
 from services.control.auth import read_token
 from services.control.commands import build_command
-from services.releases.signing import load_or_create_key, sign
+from services.releases.keys import load_or_create_key
 from services.releases.store import ReleaseStore
-from services.schemas.ops import parse_ops_command
 from services.security.kafka import KafkaAccess
 from services.settings import REPO_ROOT
 from tests.services.control.conftest import release

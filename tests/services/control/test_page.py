@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import re
 
+from contract.schemas.rollout import RolloutEvent, RolloutRecord, StageCriteria, StageState
 from services.control.charts import Marker, line_chart, rollout_timeline
 from services.control.releases import MemoryReleaseFeed
 from services.control.service import Control
 from services.releases.store import ReleaseStore
-from services.schemas.rollout import RolloutEvent, RolloutRecord, StageCriteria, StageState
 from tests.services.control.conftest import (
     ALERTS_TOKEN,
     READ_TOKEN,

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import torch
 
+from contract.schemas import LabelledSample, RequestMeta, Window
 from models.data.synth import SynthConfig, synth_examples
 from models.student import StudentConfig
 from models.tokenizer import Tokenizer
 from models.train import TrainConfig, train_student
 from services.distiller.release import seed_release
-from services.releases.signing import load_or_create_key
+from services.releases.keys import load_or_create_key
 from services.releases.store import ReleaseStore
-from services.schemas import LabelledSample, RequestMeta, Window
 
 CORPUS = SynthConfig(seed=0, train=400, valid=100, test=200, phases=3)
 TINY = dict(vocab_size=512, embed_dim=16, hidden=24, max_len=32, dropout=0.0)

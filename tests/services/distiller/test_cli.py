@@ -8,10 +8,10 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from contract.signing import verify
 from services.cli import build_app
 from services.distiller.cli import load
 from services.distiller.settings import DistillerSettings
-from services.releases.signing import verify
 from services.releases.store import ReleaseStore
 from services.security.secrets import ensure_secrets
 from services.settings import load_settings

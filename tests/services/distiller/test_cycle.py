@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from contract.signing import verify
 from models.blob import read_blob
 from models.student import load_student
 from services.distiller.cycle import CycleConfig, CycleError, ReplaySet, run_cycle
@@ -16,7 +17,7 @@ from services.distiller.gate import GateConfig
 from services.distiller.samples import MemorySampleStore
 from services.processor.releases import ReferenceStore
 from services.releases.announce import MemoryAnnouncer
-from services.releases.signing import public_bytes, verify
+from services.releases.keys import public_bytes
 from services.releases.store import ReleaseStore
 from tests.services.distiller.factories import examples, labelled, write_replay
 

@@ -13,10 +13,10 @@ import uuid
 
 import pytest
 
+from contract.schemas import Redistill, parse_release_manifest
+from contract.signing import verify
 from models.blob import read_blob
-from services.releases.signing import verify
 from services.releases.store import ReleaseStore
-from services.schemas import Redistill, parse_release_manifest
 from services.security.kafka import KafkaAccess
 from services.settings import REPO_ROOT
 from tests.services.distiller.factories import examples, labelled, seeded_store, write_replay

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from contract.schemas import Redistill
 from services.distiller.samples import MemorySampleStore, SampleStore, SqliteSampleStore
-from services.schemas import Redistill
 from tests.services.distiller.factories import labelled
 
 LABELS = ("运输中", "已签收", "延误")

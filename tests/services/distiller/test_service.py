@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from contract.schemas import Halt, Redistill
 from services.distiller.metrics import DistillerMetrics
 from services.distiller.samples import MemorySampleStore
 from services.distiller.service import DistillerService
@@ -11,7 +12,6 @@ from services.distiller.settings import DistillerSettings
 from services.distiller.triggers import MemoryDrift
 from services.releases.announce import MemoryAnnouncer
 from services.releases.store import ReleaseStore
-from services.schemas import Halt, Redistill
 from tests.services.distiller.factories import examples, labelled
 
 PHASE2 = sorted({label for _, label in examples(2, "train")})

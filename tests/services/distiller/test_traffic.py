@@ -2,8 +2,8 @@
 
 import pytest
 
+from contract.schemas import examples
 from services.distiller.traffic import recent_texts
-from services.schemas import examples
 
 pytestmark = pytest.mark.integration
 

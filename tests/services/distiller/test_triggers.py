@@ -11,6 +11,7 @@ from typing import ClassVar
 
 import pytest
 
+from contract.schemas import Redistill
 from models.errors import ConfigError
 from services.distiller.triggers import (
     DriftSource,
@@ -20,7 +21,6 @@ from services.distiller.triggers import (
     Triggers,
 )
 from services.errors import ServiceError
-from services.schemas import Redistill
 
 CONFIG = TriggerConfig(
     interval_s=100, min_new_samples=50, drift_threshold=0.2, drift_poll_s=10,

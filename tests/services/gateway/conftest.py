@@ -167,7 +167,7 @@ class FastPublisher:
     def __init__(self, stack, device_ids: list[str], count: int, rate: float | None = None):
         import paho.mqtt.client as mqtt
 
-        from services.schemas import examples
+        from contract.schemas import examples
 
         self.sent: list[str] = []
         self.errors: list[str] = []

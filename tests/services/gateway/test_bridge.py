@@ -6,14 +6,14 @@ import time
 
 import pytest
 
+from contract.mqtt import MqttAccess
+from contract.schemas import examples
+from contract.schemas.dlq import parse_dlq_record
 from models.errors import ConfigError
 from services.gateway.bridge import Bridge, Topics
-from services.gateway.dlq import parse_dlq_record
 from services.gateway.settings import GatewaySettings
 from services.gateway.sink import MemorySink
-from services.schemas import examples
 from services.security.kafka import KafkaAccess
-from services.security.mqtt import MqttAccess
 
 TOPICS = Topics(predictions="preds", status="status", dlq="dlq")
 

@@ -9,8 +9,8 @@ import urllib.request
 
 import pytest
 
-from services.gateway.dlq import parse_dlq_record
-from services.schemas import examples, parse_device_status, parse_prediction
+from contract.schemas import examples, parse_device_status, parse_prediction
+from contract.schemas.dlq import parse_dlq_record
 
 from .conftest import read_topic
 

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from services.schemas import parse_prediction
+from contract.schemas import parse_prediction
 from services.stack import Stack
 
 from .conftest import read_topic

@@ -7,12 +7,12 @@ import time
 
 import pytest
 
+from contract.schemas import examples
+from contract.schemas.dlq import parse_dlq_record
 from services.gateway.bridge import Bridge, Topics
-from services.gateway.dlq import parse_dlq_record
 from services.gateway.guard import PRUNE_EVERY, DeviceGuard
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.sink import MemorySink
-from services.schemas import examples
 
 TOPICS = Topics(predictions="preds", status="status", dlq="dlq")
 

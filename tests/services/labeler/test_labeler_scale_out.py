@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from services.schemas.examples import label_request
+from contract.schemas.examples import label_request
 from tests.services.labeler.test_labeler_stream import _read_all, labeler_process
 
 pytestmark = pytest.mark.integration

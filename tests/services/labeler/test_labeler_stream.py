@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from services.schemas import parse_labelled_sample
-from services.schemas.examples import label_request
+from contract.schemas import parse_labelled_sample
+from contract.schemas.examples import label_request
 from services.security.kafka import KafkaAccess
 from tests.services.service_process import ServiceProcess, free_port
 

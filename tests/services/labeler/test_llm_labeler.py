@@ -10,6 +10,8 @@ import uuid
 import pytest
 from typer.testing import CliRunner
 
+from contract.schemas import parse_labelled_sample
+from contract.schemas.examples import label_request
 from models.errors import ConfigError
 from services.cli import build_app
 from services.labeler.batch import Attempts, label_batch
@@ -17,8 +19,6 @@ from services.labeler.cli import build_labeler
 from services.labeler.metrics import LabelerMetrics
 from services.labeler.settings import LabelerSettings
 from services.labeler.teacher import LabelerError, LlmLabeler, parse_llm_teacher
-from services.schemas import parse_labelled_sample
-from services.schemas.examples import label_request
 from services.security.kafka import KafkaAccess
 from tests.chat_server import LABELS
 from tests.services.labeler.test_labeler_stream import _read_all, labeler_process
@@ -125,7 +125,7 @@ def test_a_hostile_text_is_dead_lettered_and_the_others_labelled(
     stack, kafka_topic_factory, chat_server_factory, tmp_path
 ) -> None:
     """A text that makes the LLM answer "N/A" used to fail its batch forever."""
-    from services.schemas import parse_label_dead_letter
+    from contract.schemas import parse_label_dead_letter
 
     base, script = chat_server_factory([("rule", lambda t: "N/A" if "N/A" in t else "异常")])
     requests = kafka_topic_factory(prefix="test.req")

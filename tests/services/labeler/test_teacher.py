@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from contract.schemas.examples import LABELS
 from models.errors import ConfigError
 from services.labeler.teacher import (
     LOGISTICS_KEYWORDS,
@@ -13,7 +14,6 @@ from services.labeler.teacher import (
     LabelerError,
     TeacherLabeler,
 )
-from services.schemas.examples import LABELS
 
 
 def test_keyword_labeler_is_deterministic_and_normalised():

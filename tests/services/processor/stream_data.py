@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 import time
 
-from services.schemas import ConfidenceHistogram, LabelProb, PredictionEvent, ReferenceProfile
-from services.schemas.examples import LABELS, release_manifest
+from contract.schemas import ConfidenceHistogram, LabelProb, PredictionEvent, ReferenceProfile
+from contract.schemas.examples import LABELS, release_manifest
 
 REFERENCE_MIX = (0.4, 0.3, 0.1, 0.1, 0.1)  # over LABELS
 SHIFTED_MIX = (0.05, 0.05, 0.1, 0.2, 0.6)

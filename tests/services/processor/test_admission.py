@@ -7,12 +7,12 @@ import random
 
 import pytest
 
+from contract.schemas import LabelProb
 from services.processor.admission import Admission, DeviceQuota, refusal
 from services.processor.aggregator import Aggregator
 from services.processor.metrics import ProcessorMetrics
 from services.processor.releases import ReferenceStore
 from services.processor.settings import ProcessorSettings
-from services.schemas import LabelProb
 from tests.services.processor.harness import make_topics, processor_process, publish_release
 from tests.services.processor.stream_data import make_event, manifest
 from tests.services.service_process import delete_topics_with_prefix
@@ -46,7 +46,7 @@ def test_unknown_releases_and_labels_are_refused():
 
 
 def test_entity_types_outside_the_taggers_are_refused():
-    from services.schemas import EntitySpan, examples
+    from contract.schemas import EntitySpan, examples
 
     store = references(1)
     tagged = examples.prediction_event_v2("dev-1", seq=3)

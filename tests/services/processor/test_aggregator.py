@@ -152,7 +152,7 @@ def test_a_window_closed_before_a_crash_is_not_closed_twice(aggregator_factory):
 
 
 def test_entities_of_tagging_releases_are_counted_per_release_and_type(aggregator_factory):
-    from services.schemas import EntitySpan, examples
+    from contract.schemas import EntitySpan, examples
 
     agg = aggregator_factory()
     tagged = examples.prediction_event_v2("d1", seq=3)  # one ID entity

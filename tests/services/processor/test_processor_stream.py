@@ -8,8 +8,8 @@ from collections import Counter, defaultdict
 
 import pytest
 
+from contract.schemas import parse_label_request
 from services.processor.drift import PSI_ALERT
-from services.schemas import parse_label_request
 from tests.services.processor.harness import (
     make_topics,
     processor_process,

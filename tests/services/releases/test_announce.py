@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from contract.schemas import examples
 from services.releases.announce import AnnounceError, MemoryAnnouncer, release_key
-from services.schemas import examples
 
 
 def test_one_key_per_release_of_a_target():

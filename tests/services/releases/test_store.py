@@ -2,8 +2,8 @@ import hashlib
 
 import pytest
 
+from contract.schemas import examples
 from services.releases.store import ReleaseStore, ReleaseStoreError
-from services.schemas import examples
 
 
 def release(version: int, blob: bytes):

@@ -13,19 +13,20 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from contract.schemas import ReleaseManifest, examples
+from contract.signing import sign
+from contract.transport import MemoryBroker, MemoryTransport
 from edge_agent.agent import Agent, AgentSettings
 from edge_agent.memory import MemoryDevice
-from edge_agent.transport import MemoryBroker, MemoryTransport
 from models.blob import read_blob, write_blob
 from services.releases.announce import MemoryAnnouncer
-from services.releases.signing import load_or_create_key, public_bytes, sign
+from services.releases.keys import load_or_create_key, public_bytes
 from services.releases.store import ReleaseStore
 from services.rollout.adapters import MemoryManifestPublisher, MemoryStateStore
 from services.rollout.chunks import ChunkServer
 from services.rollout.manager import RolloutManager
 from services.rollout.metrics import RolloutMetrics
 from services.rollout.settings import RolloutSettings, StageSpec
-from services.schemas import ReleaseManifest, examples
 from services.settings import REPO_ROOT
 
 GOLDEN_BLOB = REPO_ROOT / "tests" / "golden" / "intlstm" / "model.blob"

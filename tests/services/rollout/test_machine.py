@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from contract.schemas.rollout import StageCriteria, parse_rollout_record
 from services.rollout import machine
 from services.rollout.machine import Halted, Publish, RolloutError
-from services.schemas.rollout import StageCriteria, parse_rollout_record
 
 CANARY = StageCriteria(min_confirmed=1.0, max_failed=0.0, bake_s=5.0, timeout_s=60.0)
 FLEET = StageCriteria(min_confirmed=0.5, max_failed=0.34, bake_s=0.0, timeout_s=60.0)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from contract.schemas import Halt, Rollback, Rollout
 from models.blob import restamp_blob
-from services.schemas import Halt, Rollback, Rollout
 
 from .conftest import GROUPS, release_blob
 
@@ -183,7 +183,7 @@ def test_a_newer_release_supersedes_an_unfinished_one(fleet_factory, releases):
 def test_stale_commands_and_rejections_of_a_release_already_running_are_ignored(
     fleet_factory, releases
 ):
-    from services.schemas import DeviceStatus, OtaProgress
+    from contract.schemas import DeviceStatus, OtaProgress
 
     fleet = fleet_factory()
     fleet.manager.on_release(releases.add(2).to_bytes())

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from contract.schemas import Halt, Rollback, Rollout
 from services.rollout import commands
-from services.schemas import Halt, Rollback, Rollout
 
 from .conftest import GROUPS
 

@@ -4,7 +4,7 @@ release, so a device that missed the halt refuses it."""
 
 from __future__ import annotations
 
-from services.schemas import Halt, ReleaseManifest, Rollout
+from contract.schemas import Halt, ReleaseManifest, Rollout
 
 from .conftest import GROUPS
 

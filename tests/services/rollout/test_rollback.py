@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.releases.signing import verify
+from contract.signing import verify
 from services.rollout.rollback import RollbackError, build_rollback
 
 from .conftest import release_blob

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from contract.schemas import ReleaseManifest, parse_device_status
 from edge_agent.agent import Agent, AgentSettings
 from edge_agent.clib import CDevice
 from edge_agent.memory import MemoryDevice
@@ -26,13 +27,12 @@ from models.blob import restamp_blob
 from services.gateway.service import run as run_gateway
 from services.gateway.settings import GatewaySettings
 from services.releases.announce import KafkaAnnouncer
-from services.releases.signing import load_or_create_key, public_bytes
+from services.releases.keys import load_or_create_key, public_bytes
 from services.releases.store import ReleaseStore
 from services.rollout.metrics import RolloutMetrics
 from services.rollout.service import run as run_rollout
 from services.rollout.settings import RolloutSettings, StageSpec
 from services.rollout.state import read_records
-from services.schemas import ReleaseManifest, parse_device_status
 from services.security.kafka import KafkaAccess
 
 from ..service_process import delete_topics_with_prefix
@@ -285,8 +285,8 @@ def test_ops_rollout_and_halt_over_kafka_and_the_status_command(
 ):
     from typer.testing import CliRunner
 
+    from contract.schemas import Halt, Rollout
     from services.cli import build_app
-    from services.schemas import Halt, Rollout
 
     slow_canary = StageSpec(group="canary", bake_s=600.0, timeout_s=600.0)
     h = rollout_harness_factory(auto_start=False, stages=(slow_canary, StageSpec(group="fleet")))

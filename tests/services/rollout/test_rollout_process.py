@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from services.releases.announce import KafkaAnnouncer
-from services.releases.signing import load_or_create_key
+from services.releases.keys import load_or_create_key
 
 from ..service_process import ServiceProcess, delete_topics_with_prefix, free_port
 from .conftest import Releases

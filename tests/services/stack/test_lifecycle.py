@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from contract.mqtt import MqttAccess
 from services.cli import build_app
 from services.errors import StackError
 from services.security.access import Access
-from services.security.mqtt import MqttAccess
 from services.settings import REPO_ROOT, load_settings
 from services.stack import Stack
 

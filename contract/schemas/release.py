@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
-from services.schemas.base import (
+from contract.limits import MAX_BLOB_BYTES
+from contract.schemas.base import (
     DeviceId,
     Label,
     Message,
@@ -24,8 +25,8 @@ from services.schemas.base import (
     Timestamp,
     parse,
 )
-from services.schemas.ops import Group
-from services.schemas.status import FirmwareVersion
+from contract.schemas.ops import Group
+from contract.schemas.status import FirmwareVersion
 
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 # 64 signature bytes in standard base64 with padding: 88 characters.
@@ -86,7 +87,7 @@ class ReleaseManifest(Message):
     schema_version: Literal[1] = 1
     version: ReleaseVersion  # monotonic; devices refuse older
     sha256: Sha256Hex  # of the model blob
-    size: int = Field(gt=0, le=16 * 1024 * 1024)  # blob bytes
+    size: int = Field(gt=0, le=MAX_BLOB_BYTES)  # blob bytes
     target: Target  # e.g. "stm32f405-tinylstm"; devices refuse other targets
     min_firmware: FirmwareVersion  # devices on older firmware refuse
     created: AwareDatetime

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.errors import ValidationError
-from services.schemas import (
+from contract.errors import ValidationError
+from contract.schemas import (
     parse_device_status,
     parse_label_request,
     parse_labelled_sample,

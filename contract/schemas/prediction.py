@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, TypeAdapter, model_validator
 
-from services.schemas.base import (
+from contract.schemas.base import (
     DeviceId,
     Label,
     Message,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from services.schemas.labels import LabelledSample, LabelRequest, RequestMeta, Window
-from services.schemas.ops import Rollout
-from services.schemas.prediction import EntitySpan, LabelProb, PredictionEvent, PredictionEventV2
-from services.schemas.release import ConfidenceHistogram, ReferenceProfile, ReleaseManifest
-from services.schemas.status import DeviceStatus, OtaProgress
+from contract.schemas.labels import LabelledSample, LabelRequest, RequestMeta, Window
+from contract.schemas.ops import Rollout
+from contract.schemas.prediction import EntitySpan, LabelProb, PredictionEvent, PredictionEventV2
+from contract.schemas.release import ConfidenceHistogram, ReferenceProfile, ReleaseManifest
+from contract.schemas.status import DeviceStatus, OtaProgress
 
 LABELS = ("运输中", "已签收", "紧急", "异常", "其他")
 TEXTS = (

@@ -42,7 +42,8 @@ class Result:
 
 def release_blob(settings: Any, version: int | None) -> tuple[bytes, int, str]:
     """(blob, version, where from) of a signed release in the store (newest by default)."""
-    from services.releases.signing import SigningError, verify
+    from contract.errors import SignatureError
+    from contract.signing import verify
     from services.releases.store import ReleaseStore, ReleaseStoreError
 
     store = ReleaseStore(settings.data_dir / "releases")
@@ -56,7 +57,7 @@ def release_blob(settings: Any, version: int | None) -> tuple[bytes, int, str]:
         manifest = store.manifest(chosen)
         blob = store.blob(chosen)
         verify(manifest, key_path.read_bytes())
-    except (ReleaseStoreError, SigningError) as exc:
+    except (ReleaseStoreError, SignatureError) as exc:
         raise ClassifyError(f"release {chosen}: {exc}") from exc
     except OSError as exc:
         raise ClassifyError(f"cannot read the release key {key_path}: {exc}") from exc

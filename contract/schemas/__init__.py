@@ -1,8 +1,11 @@
 """Versioned wire schemas of every MQTT payload and Kafka record (``docs/architecture.md``,
-"Topics and their keys")."""
+"Topics and their keys"), exported as JSON Schema to ``docs/schemas/``."""
 
-from services.schemas.base import MAX_MESSAGE_BYTES, Message, parse
-from services.schemas.labels import (
+from contract.limits import MAX_MESSAGE_BYTES
+from contract.schemas.base import Message, parse
+from contract.schemas.chunks import Chunk, ChunkRequest, parse_chunk, parse_chunk_request
+from contract.schemas.dlq import DlqRecord, parse_dlq_record
+from contract.schemas.labels import (
     LabelDeadLetter,
     LabelledSample,
     LabelRequest,
@@ -12,7 +15,7 @@ from services.schemas.labels import (
     parse_label_request,
     parse_labelled_sample,
 )
-from services.schemas.ops import (
+from contract.schemas.ops import (
     OPS_COMMAND_ADAPTER,
     Halt,
     OpsCommand,
@@ -21,27 +24,30 @@ from services.schemas.ops import (
     Rollout,
     parse_ops_command,
 )
-from services.schemas.prediction import (
+from contract.schemas.prediction import (
     EntitySpan,
     LabelProb,
     PredictionEvent,
     PredictionEventV2,
     parse_prediction,
 )
-from services.schemas.release import (
+from contract.schemas.release import (
     ConfidenceHistogram,
     ReferenceProfile,
     ReleaseManifest,
     parse_release_manifest,
 )
-from services.schemas.rollout import RolloutRecord, parse_rollout_record
-from services.schemas.status import DeviceStatus, OtaProgress, parse_device_status
+from contract.schemas.rollout import RolloutRecord, parse_rollout_record
+from contract.schemas.status import DeviceStatus, OtaProgress, parse_device_status
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
     "OPS_COMMAND_ADAPTER",
+    "Chunk",
+    "ChunkRequest",
     "ConfidenceHistogram",
     "DeviceStatus",
+    "DlqRecord",
     "EntitySpan",
     "Halt",
     "LabelDeadLetter",
@@ -62,7 +68,10 @@ __all__ = [
     "RolloutRecord",
     "Window",
     "parse",
+    "parse_chunk",
+    "parse_chunk_request",
     "parse_device_status",
+    "parse_dlq_record",
     "parse_label_dead_letter",
     "parse_label_request",
     "parse_labelled_sample",

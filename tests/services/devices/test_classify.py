@@ -9,12 +9,13 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from edge_agent.classify import ClassifyError, read_texts
+from contract.schemas import examples
+from contract.signing import sign
 from edge_agent.memory import MemoryDevice
 from services.cli import build_app
-from services.releases.signing import load_or_create_key, sign
+from services.devices.classify import ClassifyError, read_texts
+from services.releases.keys import load_or_create_key
 from services.releases.store import ReleaseStore
-from services.schemas import examples
 from tests.edge_agent.conftest import GOLDEN_BLOB, blob_version
 
 TEXT = "上海仓库存预警通知"

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from services.errors import ValidationError
-from services.schemas import (
-    MAX_MESSAGE_BYTES,
+from contract.errors import ValidationError
+from contract.limits import MAX_MESSAGE_BYTES
+from contract.schemas import (
     Message,
     Rollout,
     examples,
@@ -21,7 +21,7 @@ from services.schemas import (
     parse_prediction,
     parse_release_manifest,
 )
-from services.schemas.export import DEFAULT_DIR, render
+from services.schema_export import DEFAULT_DIR, render
 
 CASES: list[tuple[Callable[[], Message], Callable[[bytes], Any]]] = [
     (examples.prediction_event, parse_prediction),
@@ -178,7 +178,7 @@ def test_versions_fit_the_uint32_the_device_stores(make, parser, field):
 
 
 def test_rollout_grant_names_one_audience_and_is_signed_only_when_set():
-    from services.schemas.release import RolloutGrant
+    from contract.schemas.release import RolloutGrant
 
     plain = examples.release_manifest(3)
     assert b"rollout" not in plain.signing_payload()  # manifests signed before it still verify
@@ -197,8 +197,8 @@ def test_rollout_grant_names_one_audience_and_is_signed_only_when_set():
 
 
 def test_exported_json_schemas_are_current():
-    """Regenerate with ``python -m services.schemas.export`` when this fails."""
+    """Regenerate with ``python -m services.schema_export`` when this fails."""
     for name, text in render().items():
         path = DEFAULT_DIR / name
-        assert path.is_file(), f"{path} missing; run python -m services.schemas.export"
+        assert path.is_file(), f"{path} missing; run python -m services.schema_export"
         assert path.read_text(encoding="utf-8") == text, f"{path} is stale; re-export"

@@ -15,15 +15,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from services.schemas.base import (
-    DeviceId,
-    Message,
-    MessageId,
-    ReleaseVersion,
-    Timestamp,
-    parse,
-)
-from services.schemas.ops import Group
+from contract.schemas.base import DeviceId, Message, MessageId, ReleaseVersion, Timestamp, parse
+from contract.schemas.ops import Group
 
 RolloutStatus = Literal[
     "pending", "in_progress", "completed", "halted", "rolled_back", "superseded"

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from services.schemas.base import DeviceId, Message, ModelVersion, Probability, Timestamp, parse
+from contract.schemas.base import DeviceId, Message, ModelVersion, Probability, Timestamp, parse
 
 FirmwareVersion = Annotated[str, StringConstraints(pattern=r"^\d{1,4}\.\d{1,4}\.\d{1,4}$")]
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -58,6 +59,14 @@ def default_blob() -> tuple[bytes, int]:
 
     blob = (REPO_ROOT / "tests" / "golden" / "intlstm" / "model.blob").read_bytes()
     return blob, read_blob(blob).model_version
+
+
+def sim_devices(access: Any, accounts: Sequence[Any]) -> list[Any]:
+    """Registry devices as the simulator runs them, each with its own broker account
+    (``access``: :class:`services.security.access.Access`)."""
+    from edge_agent.simulator import SimDevice
+
+    return [SimDevice(d.id, d.group, access.mqtt(d.id)) for d in accounts]
 
 
 def register(app: typer.Typer) -> None:
@@ -135,7 +144,8 @@ def register(app: typer.Typer) -> None:
                 f"`fleet devices provision --count {devices_n}` first"
             )
         blob, version = default_blob()
-        fleet = Fleet(accounts, access, _trusted(settings, key), blob, version)
+        trusted = _trusted(settings, key)  # before any account secret is read
+        fleet = Fleet(sim_devices(access, accounts), trusted, blob, version)
         texts = {p: synthetic_texts(p, seed=0) for p in sim_settings.phases}
 
         def table(c: SimCounts) -> Table:
@@ -181,7 +191,8 @@ def register(app: typer.Typer) -> None:
         access = Access(settings)
         account = access.registry.device(device_id)
         blob, version = default_blob()
-        fleet = Fleet([account], access, _trusted(settings, key), blob, version)
+        trusted = _trusted(settings, key)  # before any account secret is read
+        fleet = Fleet(sim_devices(access, [account]), trusted, blob, version)
         fleet.start()
         try:
             final = fleet.run(

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from services.schemas.base import (
+from contract.schemas.base import (
     DeviceId,
     Label,
     Message,

@@ -3,7 +3,7 @@
 Every MQTT payload and Kafka record is UTF-8 JSON of a pydantic model with a
 ``schema_version`` literal and ``extra="forbid"``. :func:`parse` turns *any* bad input
 (non-bytes, oversized, invalid UTF-8, bad JSON, wrong schema) into
-:class:`services.errors.ValidationError` whose ``reason`` goes to the dead-letter topic.
+:class:`contract.errors.ValidationError` whose ``reason`` goes to the dead-letter topic.
 """
 
 from __future__ import annotations
@@ -13,11 +13,8 @@ from typing import Annotated, Any, TypeVar
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
-from services.errors import ValidationError
-
-MAX_MESSAGE_BYTES = 64 * 1024  # larger payloads are rejected before decoding
-MAX_TEXT_CHARS = 2048  # a classified message; devices send far less
-MAX_REASON_CHARS = 300  # ValidationError.reason is truncated to this
+from contract.errors import ValidationError
+from contract.limits import MAX_MESSAGE_BYTES, MAX_REASON_CHARS, MAX_TEXT_CHARS
 
 # Device ids appear in MQTT topics and as usernames: no wildcards, no slashes.
 DeviceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]

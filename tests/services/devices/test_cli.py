@@ -25,9 +25,9 @@ def test_a_device_without_a_trusted_key_creates_none(tmp_path, monkeypatch, args
 
 
 def test_a_device_reads_the_public_key_it_is_given(tmp_path, monkeypatch):
-    from edge_agent.cli import trusted_key
     from edge_agent.errors import EdgeError
-    from services.releases.signing import load_or_create_key, public_bytes
+    from services.devices.cli import trusted_key
+    from services.releases.keys import load_or_create_key, public_bytes
     from services.settings import load_settings
 
     key = load_or_create_key(tmp_path / "keys")

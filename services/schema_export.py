@@ -1,6 +1,6 @@
-"""Write every wire schema as JSON Schema under ``docs/schemas/``.
+"""Write every wire schema of ``contract/schemas/`` as JSON Schema under ``docs/schemas/``.
 
-``python -m services.schemas.export [DIR]``; a test fails when the committed files are stale.
+``python -m services.schema_export [DIR]``; a test fails when the committed files are stale.
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from contract.schemas.chunks import Chunk, ChunkRequest
+from contract.schemas.dlq import DlqRecord
+from contract.schemas.labels import LabelDeadLetter, LabelledSample, LabelRequest
+from contract.schemas.ops import OPS_COMMAND_ADAPTER
+from contract.schemas.prediction import PredictionEvent, PredictionEventV2
+from contract.schemas.release import ReleaseManifest
+from contract.schemas.rollout import RolloutRecord
+from contract.schemas.status import DeviceStatus
 from services.generated import export_main, write_files
-from services.schemas.labels import LabelDeadLetter, LabelledSample, LabelRequest
-from services.schemas.ops import OPS_COMMAND_ADAPTER
-from services.schemas.prediction import PredictionEvent, PredictionEventV2
-from services.schemas.release import ReleaseManifest
-from services.schemas.rollout import RolloutRecord
-from services.schemas.status import DeviceStatus
 from services.settings import REPO_ROOT
 
 DEFAULT_DIR = REPO_ROOT / "docs" / "schemas"
@@ -33,6 +35,9 @@ SCHEMAS: dict[str, TypeAdapter[Any]] = {
     "release-manifest.v1": TypeAdapter(ReleaseManifest),
     "ops-command.v1": OPS_COMMAND_ADAPTER,
     "rollout-record.v1": TypeAdapter(RolloutRecord),
+    "chunk-request.v1": TypeAdapter(ChunkRequest),
+    "chunk.v1": TypeAdapter(Chunk),
+    "dlq-record.v1": TypeAdapter(DlqRecord),
 }
 
 

@@ -7,9 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import StringConstraints
 
-from services.schemas.base import Message, Timestamp, parse
-
-MAX_TOPIC_CHARS = 256
+from contract.limits import MAX_DLQ_RECORD_BYTES, MAX_TOPIC_CHARS
+from contract.schemas.base import Message, Timestamp, parse
 
 
 class DlqRecord(Message):
@@ -40,4 +39,4 @@ class DlqRecord(Message):
 
 def parse_dlq_record(raw: bytes) -> DlqRecord:
     # The record embeds up to Mosquitto's message_size_limit of payload, base64-encoded.
-    return parse(DlqRecord, raw, max_bytes=1024 * 1024)
+    return parse(DlqRecord, raw, max_bytes=MAX_DLQ_RECORD_BYTES)

@@ -9,14 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, TypeAdapter
 
-from services.schemas.base import (
-    Message,
-    MessageId,
-    Probability,
-    ReleaseVersion,
-    Timestamp,
-    parse,
-)
+from contract.schemas.base import Message, MessageId, Probability, ReleaseVersion, Timestamp, parse
 
 Group = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Reason = Annotated[str, StringConstraints(max_length=500)]
