@@ -46,13 +46,13 @@ def _read(kafka: KafkaAccess, topic: str, partitions: int) -> list:
 def run_once(kafka: KafkaAccess, tmp: Path) -> dict:
     from kafka.admin import NewTopic
 
-    from tests.services.processor.harness import (
+    from benchmarks.harness.processor import (
         ProcessorTopics,
         processor_process,
         publish_release,
         send_traffic,
     )
-    from tests.services.service_process import delete_topics_with_prefix
+    from benchmarks.harness.service_process import delete_topics_with_prefix
 
     admin = kafka.admin()
 

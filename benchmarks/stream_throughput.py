@@ -59,7 +59,7 @@ def _delete(kafka: KafkaAccess, prefixes: list[str]) -> None:
 def processor_throughput(kafka: KafkaAccess, n_events: int, workers: int = 1) -> dict:
     """``workers`` processor processes in one group drain a backlog on a 6-partition topic."""
 
-    from tests.services.processor.harness import (
+    from benchmarks.harness.processor import (
         ProcessorTopics,
         processor_process,
         publish_release,
@@ -116,8 +116,8 @@ def labeler_scale(kafka: KafkaAccess, n_requests: int, instances: int) -> dict:
     """``instances`` ``fleet labeler run`` processes (keyword double) in one group drain a
     backlog on a 3-partition topic."""
 
+    from benchmarks.harness.labeler import labeler_process
     from contract.schemas.examples import label_request
-    from tests.services.labeler.test_labeler_stream import labeler_process
 
     tag = f"bench.{uuid.uuid4().hex[:8]}"
     requests, labeled = f"{tag}.req", f"{tag}.lab"

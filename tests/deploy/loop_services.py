@@ -10,11 +10,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.harness.service_process import ServiceProcess, delete_topics_with_prefix, free_port
 from services.control.auth import read_token
 from services.security.kafka import KafkaAccess
 from tests.services.control.harness import control_process, http
 from tests.services.distiller.test_distiller_stream import distiller_env, send_samples
-from tests.services.service_process import ServiceProcess, delete_topics_with_prefix, free_port
 
 
 @dataclass

@@ -15,12 +15,12 @@ import uuid
 
 import pytest
 
+from benchmarks.harness.labeler import labeler_process
+from benchmarks.harness.processor import make_topics, processor_process, publish_release
+from benchmarks.harness.service_process import ServiceProcess, delete_topics_with_prefix, free_port
+from benchmarks.harness.stream_data import make_event
 from services.dashboards.export import panel_queries, render
 from tests.deploy.loop_services import loop_services
-from tests.services.labeler.test_labeler_stream import labeler_process
-from tests.services.processor.harness import make_topics, processor_process, publish_release
-from tests.services.processor.stream_data import make_event
-from tests.services.service_process import ServiceProcess, delete_topics_with_prefix, free_port
 
 pytestmark = pytest.mark.integration
 RATE_WINDOW = "20s"  # stands in for $__rate_interval; the test targets are scraped every 1 s

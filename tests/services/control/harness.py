@@ -8,7 +8,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.services.service_process import ServiceProcess, free_port
+from benchmarks.harness.service_process import ServiceProcess, free_port
 
 
 def control_process(

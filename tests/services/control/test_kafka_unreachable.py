@@ -3,9 +3,9 @@ a hang, not a 202), reads say why, the page still renders from the release store
 
 from __future__ import annotations
 
+from benchmarks.harness.service_process import free_port
 from services.control.auth import read_token
 from tests.services.control.harness import control_process, http, signed_in_page
-from tests.services.service_process import free_port
 
 
 def test_no_broker_means_503_and_the_page_says_why(stack, tmp_path) -> None:

@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from benchmarks.harness.service_process import ServiceProcess, free_port
 from contract.schemas import Redistill, parse_release_manifest
 from contract.signing import verify
 from models.blob import read_blob
@@ -20,7 +21,6 @@ from services.releases.store import ReleaseStore
 from services.security.kafka import KafkaAccess
 from services.settings import REPO_ROOT
 from tests.services.distiller.factories import examples, labelled, seeded_store, write_replay
-from tests.services.service_process import ServiceProcess, free_port
 
 pytestmark = pytest.mark.integration
 

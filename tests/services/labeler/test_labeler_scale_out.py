@@ -9,8 +9,9 @@ from collections import Counter
 
 import pytest
 
+from benchmarks.harness.labeler import labeler_process
 from contract.schemas.examples import label_request
-from tests.services.labeler.test_labeler_stream import _read_all, labeler_process
+from tests.services.labeler.test_labeler_stream import _read_all
 
 pytestmark = pytest.mark.integration
 TEACHER = "keyword-double"

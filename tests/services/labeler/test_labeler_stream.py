@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 
+from benchmarks.harness.labeler import labeler_process
 from contract.schemas import parse_labelled_sample
 from contract.schemas.examples import label_request
 from services.security.kafka import KafkaAccess
-from tests.services.service_process import ServiceProcess, free_port
 
 pytestmark = pytest.mark.integration
-
-
-def labeler_process(requests: str, labeled: str, tmp_path, **settings) -> ServiceProcess:
-    port = free_port()
-    values = {
-        "group_id": f"test-labeler-{uuid.uuid4().hex[:8]}",
-        "requests_topic": requests,
-        "labeled_topic": labeled,
-        "batch_size": 16,
-        "backlog_every_s": 0.5,
-        "metrics_port": port,
-        **settings,
-    }
-    env = {f"FLEET_LABELER_{k.upper()}": str(v) for k, v in values.items()}
-    return ServiceProcess(["labeler", "run"], env, tmp_path / "labeler.log", port)
 
 
 def _read_all(

@@ -10,6 +10,7 @@ import uuid
 import pytest
 from typer.testing import CliRunner
 
+from benchmarks.harness.labeler import labeler_process
 from contract.schemas import parse_labelled_sample
 from contract.schemas.examples import label_request
 from models.errors import ConfigError
@@ -21,7 +22,7 @@ from services.labeler.settings import LabelerSettings
 from services.labeler.teacher import LabelerError, LlmLabeler, parse_llm_teacher
 from services.security.kafka import KafkaAccess
 from tests.chat_server import LABELS
-from tests.services.labeler.test_labeler_stream import _read_all, labeler_process
+from tests.services.labeler.test_labeler_stream import _read_all
 
 
 def _settings(base: str, **kwargs) -> LabelerSettings:

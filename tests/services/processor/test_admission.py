@@ -7,15 +7,15 @@ import random
 
 import pytest
 
+from benchmarks.harness.processor import make_topics, processor_process, publish_release
+from benchmarks.harness.service_process import delete_topics_with_prefix
+from benchmarks.harness.stream_data import make_event, manifest
 from contract.schemas import LabelProb
 from services.processor.admission import Admission, DeviceQuota, refusal
 from services.processor.aggregator import Aggregator
 from services.processor.metrics import ProcessorMetrics
 from services.processor.releases import ReferenceStore
 from services.processor.settings import ProcessorSettings
-from tests.services.processor.harness import make_topics, processor_process, publish_release
-from tests.services.processor.stream_data import make_event, manifest
-from tests.services.service_process import delete_topics_with_prefix
 
 
 def references(*versions: int) -> ReferenceStore:

@@ -6,12 +6,12 @@ import random
 
 import pytest
 
+from benchmarks.harness.stream_data import make_event, manifest
 from services.processor.aggregator import Aggregator, dedup_key
 from services.processor.drift import PSI_ALERT
 from services.processor.metrics import ProcessorMetrics
 from services.processor.releases import ReferenceStore
 from services.processor.settings import ProcessorSettings
-from tests.services.processor.stream_data import make_event, manifest
 
 
 @pytest.fixture

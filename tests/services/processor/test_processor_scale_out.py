@@ -8,13 +8,13 @@ import time
 
 import pytest
 
-from tests.services.processor.harness import (
+from benchmarks.harness.processor import (
     ProcessorTopics,
     processor_process,
     publish_release,
     send_traffic,
 )
-from tests.services.service_process import delete_topics_with_prefix
+from benchmarks.harness.service_process import delete_topics_with_prefix
 
 pytestmark = pytest.mark.integration
 VERSION = 5

@@ -8,16 +8,16 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from contract.schemas import parse_label_request
-from services.processor.drift import PSI_ALERT
-from tests.services.processor.harness import (
+from benchmarks.harness.processor import (
     make_topics,
     processor_process,
     publish_release,
     resend,
     send_traffic,
 )
-from tests.services.service_process import delete_topics_with_prefix
+from benchmarks.harness.service_process import delete_topics_with_prefix
+from contract.schemas import parse_label_request
+from services.processor.drift import PSI_ALERT
 
 pytestmark = pytest.mark.integration
 VERSION = 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from benchmarks.harness.stream_data import make_event
 from services.processor.window import (
     CONFIDENCE_BINS,
     WindowAggregate,
@@ -11,7 +12,6 @@ from services.processor.window import (
     window_key,
     window_start,
 )
-from tests.services.processor.stream_data import make_event
 
 
 def test_windows_are_aligned_on_multiples_of_their_size():

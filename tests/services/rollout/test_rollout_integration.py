@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from benchmarks.harness.service_process import delete_topics_with_prefix
 from contract.schemas import ReleaseManifest, parse_device_status
 from edge_agent.agent import Agent, AgentSettings
 from edge_agent.clib import CDevice
@@ -35,7 +36,6 @@ from services.rollout.settings import RolloutSettings, StageSpec
 from services.rollout.state import read_records
 from services.security.kafka import KafkaAccess
 
-from ..service_process import delete_topics_with_prefix
 from .conftest import Releases, golden_blob
 
 pytestmark = pytest.mark.integration

@@ -7,10 +7,10 @@ import uuid
 
 import pytest
 
+from benchmarks.harness.service_process import ServiceProcess, delete_topics_with_prefix, free_port
 from services.releases.announce import KafkaAnnouncer
 from services.releases.keys import load_or_create_key
 
-from ..service_process import ServiceProcess, delete_topics_with_prefix, free_port
 from .conftest import Releases
 
 pytestmark = pytest.mark.integration

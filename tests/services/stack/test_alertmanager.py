@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from benchmarks.harness.service_process import free_port
 from services.control.auth import load_or_create_token
 from services.stack.alertmanager import DEPLOY_CONFIG, default_config
 from tests.services.control.harness import control_process, http
-from tests.services.service_process import free_port
 
 RULES = """\
 groups:

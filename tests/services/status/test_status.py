@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from benchmarks.harness.service_process import free_port
 from services.errors import ServiceError
 from services.promql import Prometheus, PrometheusError
 from services.settings import REPO_ROOT
 from services.status.render import render
 from services.status.report import collect, sparkline
 from tests.services.control.test_page import rollout_record
-from tests.services.service_process import free_port
 
 
 class FakePrometheus(Prometheus):

@@ -7,8 +7,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.services.processor.stream_data import make_event, manifest
-from tests.services.service_process import ServiceProcess, free_port
+from benchmarks.harness.service_process import ServiceProcess, free_port
+from benchmarks.harness.stream_data import make_event, manifest
 
 
 @dataclass(frozen=True)
