@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
@@ -41,14 +42,17 @@ class MqttAccess(BaseModel):
         return client
 
     def client(
-        self, client_id: str = "", protocol: mqtt.MQTTProtocolVersion = mqtt.MQTTv5, **kwargs: Any
+        self,
+        client_id: str = "",
+        protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv5,
+        **kwargs: Any,
     ) -> mqtt.Client:
         """A new paho client (callback API 2) for this account, not yet connected.
 
         On the devices' listener the broker replaces ``client_id`` with the username.
         """
         client = mqtt.Client(
-            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+            callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=protocol,
             **kwargs,

@@ -4,10 +4,12 @@ implements and the in-memory broker double are the contract's (``contract/transp
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from contract.mqtt import MqttAccess
 from contract.transport import Transport
@@ -35,7 +37,7 @@ class PahoTransport(Transport):
         self.client.on_message = self._on_message
 
     def start(self, loop: bool = True) -> None:
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho's own
         props.SessionExpiryInterval = self.session_expiry_s
         try:
             self.client.connect_async(
@@ -47,19 +49,33 @@ class PahoTransport(Transport):
         if loop:
             self.client.loop_start()
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         if reason_code.is_failure:
             return
         self._connected.set()
         if self.on_connect:
             self.on_connect()
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         self._connected.clear()
 
-    def _on_message(self, client, userdata, message) -> None:
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         if self.on_message:
-            self.on_message(message.topic, message.payload)
+            self.on_message(message.topic, bytes(message.payload))
 
     def subscribe(self, topic: str, qos: int = 1) -> None:
         self.client.subscribe(topic, qos)
