@@ -8,8 +8,10 @@ import logging
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
+from typing import Any, TypeVar
 
 from services.errors import StackError
 from services.security.files import write_private
@@ -18,6 +20,8 @@ from services.security.pki import ensure_pki
 from services.stack.component import Component
 from services.stack.kafka_auth import sync_credentials
 from services.stack.process import port_open
+
+T = TypeVar("T")
 
 STORAGE_TOOL = "kafka.tools.StorageTool"  # Scala object in kafka_2.13-<v>.jar
 SERVER_MAIN = "kafka.Kafka"
@@ -258,11 +262,12 @@ class Kafka(Component):
         ensure_topics(self, timeout_s=60)
 
 
-def ensure_topics(kafka: Kafka, timeout_s: float) -> list[str]:
-    """Create the topics of ``settings.topics`` that do not exist yet; the created names."""
-    from kafka.errors import KafkaError, TopicAlreadyExistsError
+def with_admin(kafka: Kafka, action: Callable[[Any], T], what: str, timeout_s: float) -> T:
+    """``action(admin)`` with an admin client, retried every second while Kafka settles (it
+    cannot be reached, or refuses the request) until ``timeout_s``; then a StackError naming
+    ``what`` failed."""
+    from kafka.errors import KafkaError
 
-    specs = kafka.settings.topics.by_name()
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -273,24 +278,36 @@ def ensure_topics(kafka: Kafka, timeout_s: float) -> list[str]:
             time.sleep(1)
             continue
         try:
-            existing = set(admin.list_topics())
-            missing = {
-                name: {
-                    "num_partitions": spec.partitions,
-                    "replication_factor": 1,
-                    "configs": {"cleanup.policy": "compact"} if spec.compacted else {},
-                }
-                for name, spec in specs.items()
-                if name not in existing
-            }
-            if missing:
-                with contextlib.suppress(TopicAlreadyExistsError):  # a concurrent `up`
-                    admin.create_topics(missing, timeout_ms=30_000, wait_for_metadata=True)
-            return sorted(missing)
+            return action(admin)
         except KafkaError as exc:
             if time.monotonic() > deadline:
-                raise StackError(f"creating Kafka topics failed: {exc}") from exc
-            logging.getLogger(__name__).info("topic creation not ready yet: %s", exc)
+                raise StackError(f"{what} failed: {exc}") from exc
+            logging.getLogger(__name__).info("%s: not ready yet: %s", what, exc)
             time.sleep(1)
         finally:
             admin.close()
+
+
+def ensure_topics(kafka: Kafka, timeout_s: float) -> list[str]:
+    """Create the topics of ``settings.topics`` that do not exist yet; the created names."""
+    from kafka.errors import TopicAlreadyExistsError
+
+    specs = kafka.settings.topics.by_name()
+
+    def create(admin: Any) -> list[str]:
+        existing = set(admin.list_topics())
+        missing = {
+            name: {
+                "num_partitions": spec.partitions,
+                "replication_factor": 1,
+                "configs": {"cleanup.policy": "compact"} if spec.compacted else {},
+            }
+            for name, spec in specs.items()
+            if name not in existing
+        }
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # a concurrent `up`
+                admin.create_topics(missing, timeout_ms=30_000, wait_for_metadata=True)
+        return sorted(missing)
+
+    return with_admin(kafka, create, "creating Kafka topics", timeout_s)

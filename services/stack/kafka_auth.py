@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 from services.errors import StackError
@@ -28,28 +27,13 @@ SCRAM_ITERATIONS = 8192
 
 def sync_credentials(kafka: Kafka, timeout_s: float) -> None:
     """SCRAM credentials and ACLs of every service account; retried while Kafka settles."""
-    from kafka.errors import KafkaError
+    from services.stack.kafka import with_admin
 
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            admin = kafka.admin()
-        except StackError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
-            continue
-        try:
-            _scram(kafka, admin)
-            _acls(admin)
-            return
-        except KafkaError as exc:
-            if time.monotonic() > deadline:
-                raise StackError(f"setting Kafka credentials and ACLs failed: {exc}") from exc
-            log.info("credentials and ACLs not settable yet: %s", exc)
-            time.sleep(1)
-        finally:
-            admin.close()
+    def sync(admin: Any) -> None:
+        _scram(kafka, admin)
+        _acls(admin)
+
+    with_admin(kafka, sync, "setting Kafka credentials and ACLs", timeout_s)
 
 
 def _scram(kafka: Kafka, admin: Any) -> None:
