@@ -6,6 +6,7 @@ two GET endpoints, so this stays stdlib."""
 from __future__ import annotations
 
 import json
+import math
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -52,11 +53,16 @@ class Prometheus:
         return rows[0][1] if rows else None
 
     def query_range(self, expr: str, start: float, end: float, step_s: float) -> list[Series]:
+        """Points every ``step_s`` (whole seconds, at least 1) at multiples of the step, as
+        Grafana aligns them: a past point keeps its time and value from one call to the next,
+        so a chart drawn twice shows the same history (an unaligned grid shifts with ``start``
+        and can fall into the gaps a failed scrape leaves between samples)."""
+        step = max(round(step_s), 1)
         params = {
             "query": expr,
-            "start": f"{start:.3f}",
-            "end": f"{end:.3f}",
-            "step": f"{max(step_s, 1.0):.0f}s",
+            "start": str(math.floor(start / step) * step),
+            "end": str(math.floor(end / step) * step),
+            "step": f"{step}s",
         }
         data = self._get("/api/v1/query_range", params)
         return [

@@ -17,6 +17,7 @@ import pytest
 from contract.signing import sign
 from services.control.auth import read_token
 from services.control.browser import chromium, sign_in
+from services.control.web import CHART_POINTS, CHARTS
 from services.promql import Prometheus
 from services.releases.keys import load_or_create_key
 from services.releases.store import ReleaseStore
@@ -82,12 +83,7 @@ def test_the_ops_page_in_chromium(stack, kafka_topic_factory, prometheus_target_
     ).start()
     try:
         prometheus_target_factory(f"127.0.0.1:{server.server_port}", {"job": "browser-test"})
-        prom = Prometheus(stack.prometheus_url)
-        deadline = time.monotonic() + 60
-        expr = f'fleet_processor_window_low_confidence_ratio{{model_version="{VERSIONS[1]}"}}'
-        while not prom.query(expr):
-            assert time.monotonic() < deadline, "Prometheus did not scrape the test target"
-            time.sleep(0.5)
+        _wait_for_chart_points(Prometheus(stack.prometheus_url))
         proc.wait_for(lambda: bool(proc.metrics()), "the control API to serve")
         url = f"http://127.0.0.1:{proc.metrics_port}"
         token = read_token(tmp_path / "keys" / "ops.token")
@@ -97,6 +93,30 @@ def test_the_ops_page_in_chromium(stack, kafka_topic_factory, prometheus_target_
         server.server_close()
         assert proc.stop() == 0, proc.tail()
     assert token not in proc.tail(100_000)  # neither the token nor a session id is logged
+
+
+def _wait_for_chart_points(prom: Prometheus, timeout_s: float = 120.0) -> None:
+    """Until the page's own range queries (its default 30 minutes, same step) hold a settled
+    point of each release in every chart. A point is settled once it is older than a scrape
+    interval plus timeout: on a loaded machine a scrape of the test target can time out, and
+    Prometheus then marks its series stale, which can still change the newest grid point."""
+    deadline = time.monotonic() + timeout_s
+    missing: list[str] = []
+    while time.monotonic() < deadline:
+        now = time.time()
+        missing = []
+        for chart_id, _, expr in CHARTS:
+            series = prom.query_range(expr, now - 30 * 60, now, 30 * 60 / CHART_POINTS)
+            settled = {
+                s.labels.get("model_version")
+                for s in series
+                if any(t <= now - 3 for t, _ in s.points)
+            }
+            missing += [f"{chart_id} v{v}" for v in VERSIONS if v not in settled]
+        if not missing:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"Prometheus has no settled point for {missing}")
 
 
 def _drive(url: str, token: str, tmp_path) -> None:
@@ -132,7 +152,10 @@ def _drive(url: str, token: str, tmp_path) -> None:
         assert charts.count() == 4  # class-mix PSI, confidence PSI, low-confidence, rollout
         for i in range(charts.count()):
             chart = charts.nth(i)
-            assert int(chart.get_attribute("data-points") or 0) > 0, chart.get_attribute("id")
+            assert int(chart.get_attribute("data-points") or 0) > 0, (
+                chart.get_attribute("id"),
+                page.locator("p.error").all_inner_texts(),
+            )
         for version in VERSIONS:  # (other tests' series may be in range too)
             assert page.locator(f'#chart-low-confidence polyline[data-series="v{version}"]').count()
         assert page.locator("#chart-class-mix-psi .marker").count() >= 1
