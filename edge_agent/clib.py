@@ -18,7 +18,7 @@ from edge_agent.errors import EngineError
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LIB_ENV = "FLEET_TINYLSTM_LIB"  # overrides the library path
 DEFAULT_LIB = REPO_ROOT / "firmware" / "build" / "host" / "libtinylstm.so"
-API_VERSION = 2
+API_VERSION = 3
 
 u8p = ctypes.POINTER(ctypes.c_uint8)
 u32p = ctypes.POINTER(ctypes.c_uint32)

@@ -173,12 +173,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pathlib import Path
 
     parser = argparse.ArgumentParser(prog="python -m models.inttagger", description=__doc__)
-    parser.add_argument("--golden", metavar="DIR", required=True, help="write viterbi.jsonl")
+    parser.add_argument(
+        "--golden", metavar="DIR", required=True, help="write the Viterbi and engine vectors"
+    )
     args = parser.parse_args(argv)
-    from models.inttagger_golden import write_viterbi_golden
+    from models.inttagger_golden import write_engine_golden, write_viterbi_golden
 
     count = write_viterbi_golden(Path(args.golden))
     print(f"wrote {count} Viterbi cases to {args.golden}/viterbi.jsonl")
+    count = write_engine_golden(Path(args.golden))
+    print(f"wrote {count} engine cases to {args.golden}/cases.jsonl")
     return 0
 
 

@@ -1,10 +1,18 @@
-"""Golden vectors for the C CRF decoder (``tl_crf_viterbi_s32``): ``viterbi.jsonl``.
+"""Golden vectors of the entity tagger for the C engine: ``viterbi.jsonl`` (the CRF decoder
+``tl_crf_viterbi_s32`` alone) and ``cases.jsonl`` with ``model_v1.blob`` / ``model_v2.blob``
+(the whole engine with a tagging section: tag head emissions and tag paths).
 
 Each case is a tag count ``k``, int32 transitions / start / end (``|v| <= 2^20``), emissions
 ``[T][k]`` (``|e| <= 2^27``) and the tag path the reference decoder (``models.inttagger``)
 finds. The cases cover empty and one-token inputs, ties everywhere (the lowest index must
 win), scores at the bounds (every sum must stay inside int32), trained-model magnitudes and
 the largest tag count a backpointer can name.
+
+The engine cases run two small tagging students (spec v1: one table row per token, last
+pooling; spec v2: the hash embedding and mean+max pooling), randomly initialised with a
+seed and converted like a release (``quantize_student``, ``quantize_tagger``), over
+synthetic logistics messages and edge inputs: per case the bytes, the label and int32 logits,
+and per token the int32 emissions and the tag of the reference (``models.inttagger``).
 
     python -m models.inttagger --golden tests/golden/tagger
 """
@@ -20,6 +28,12 @@ from models.inttagger import EMISSION_LIMIT, SCORE_LIMIT, SPEC_VERSION, viterbi
 
 GENERATOR = "models.inttagger_golden"
 GENERATOR_VERSION = 1
+# blob file -> StudentConfig fields (small: both blobs sit in the Cortex-M4 test image)
+ENGINE_MODELS: dict[str, dict[str, object]] = {
+    "model_v1.blob": {"vocab_size": 512, "embed_dim": 16, "hidden": 16, "max_len": 64},
+    "model_v2.blob": {"vocab_size": 256, "embed_dim": 12, "hidden": 12, "max_len": 48,
+                      "hashes": 2, "buckets": 64, "pooling": "meanmax"},
+}  # fmt: skip
 
 
 def _case(rng: np.random.Generator, kind: str, k: int, t: int) -> dict[str, object]:
@@ -67,3 +81,72 @@ def write_viterbi_golden(out_dir: Path, seed: int = 0) -> int:
         for case in cases:
             fh.write(json.dumps(case, separators=(",", ":")) + "\n")
     return len(cases)
+
+
+def _engine_model(fields: dict[str, object], seed: int) -> object:
+    import torch
+
+    from models.student import StudentConfig, TinyLSTM
+    from models.tagging import NUM_TAGS
+
+    torch.manual_seed(seed)
+    model = TinyLSTM(StudentConfig(num_labels=4, num_tags=NUM_TAGS, **fields))  # type: ignore[arg-type]
+    with torch.no_grad():  # untrained scores of the order of the emissions: varied paths
+        model.tagger.weight.mul_(4.0)
+        for scores in (model.crf.transitions, model.crf.start, model.crf.end):
+            scores.normal_(0.0, 1.0)
+    return model.eval()
+
+
+def _engine_texts(seed: int) -> list[bytes]:
+    import random
+
+    from models.data.synth import SynthConfig, synth_examples
+    from models.intlstm_golden import edge_messages
+
+    rng = random.Random(seed)
+    synth = synth_examples(SynthConfig(seed=seed, train=10, valid=10, test=60, phases=3), 2, "test")
+    edges = edge_messages(rng)
+    return [ex.text.encode() for ex in synth] + edges[:9] + rng.sample(edges[9:], 12)
+
+
+def write_engine_golden(out_dir: Path, seed: int = 0) -> int:
+    """Write the two blobs and ``out_dir/cases.jsonl``; returns the number of cases."""
+    import torch
+
+    from models.blob import write_blob
+    from models.intlstm import integer_logits
+    from models.inttagger import integer_emissions, quantize_tagger
+    from models.quantize import quantize_student
+
+    torch.set_num_threads(1)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    texts = _engine_texts(seed)
+    lines = []
+    for index, (name, fields) in enumerate(ENGINE_MODELS.items()):
+        model = _engine_model(fields, seed + index)
+        student = quantize_student(model, ["a", "b", "c", "d"])
+        tagger = quantize_tagger(model)
+        (out_dir / name).write_bytes(write_blob(student, model_version=1, tagger=tagger))
+        tok = student.tokenizer()
+        keys = [tok.encode(t) for t in texts]
+        logits = integer_logits(student, keys)
+        emissions = integer_emissions(student, tagger, keys)
+        for text, row, e in zip(texts, logits, emissions, strict=True):
+            path, _ = viterbi(e, tagger.transitions, tagger.start, tagger.end)
+            lines.append({"blob": index, "hex": text.hex(), "label": int(np.argmax(row)),
+                          "logits": [int(v) for v in row], "k": tagger.num_tags,
+                          "emissions": e.flatten().tolist(), "tags": path})  # fmt: skip
+    header = {"generator": GENERATOR, "generator_version": GENERATOR_VERSION,
+              "integer_lstm_spec_version": SPEC_VERSION,
+              "created_by": f"python -m models.inttagger --golden {out_dir}",
+              "blobs": list(ENGINE_MODELS), "count": len(lines),
+              "torch": torch.__version__, "numpy": np.__version__,
+              "fields": {"blob": "index into blobs", "hex": "input bytes",
+                         "label": "argmax", "logits": "int32 Q.10", "k": "tags",
+                         "emissions": "int32 [T][k] Q.10", "tags": "the decoded path"}}  # fmt: skip
+    with (out_dir / "cases.jsonl").open("w", encoding="utf-8") as fh:
+        fh.write(json.dumps(header) + "\n")
+        for case in lines:
+            fh.write(json.dumps(case, separators=(",", ":")) + "\n")
+    return len(lines)

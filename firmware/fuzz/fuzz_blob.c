@@ -32,7 +32,7 @@ static void exercise(const uint8_t *blob, size_t len)
     }
     (void)tl_engine_selftest(&v, g_scratch, sizeof g_scratch);
     int32_t logits[TL_MAX_LABELS];
-    tl_engine_out_t out = {logits, NULL, 0, 0, 0.0f};
+    tl_engine_out_t out = {logits, NULL, 0, 0, 0.0f, NULL, NULL};
     static const char text[] = "DH20231125 \xe4\xb8\x8a\xe6\xb5\xb7 urgent!";
     if (tl_engine_classify(&v, (const uint8_t *)text, sizeof text - 1u, g_scratch,
                            sizeof g_scratch, &out) != TL_OK ||

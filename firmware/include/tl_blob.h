@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tl_crf.h"
 #include "tl_embedding.h"
 #include "tl_head.h"
 #include "tl_lstm.h"
@@ -61,6 +62,11 @@ typedef struct {
     tl_head_t head;             /**< classification head */
     const int32_t *selftest;    /**< optional STST records, NULL when absent */
     uint32_t selftest_len;      /**< number of int32 values in @ref selftest */
+    uint32_t num_tags;          /**< K of the optional tagging section, 0 when absent */
+    tl_tag_head_t tag_head;     /**< tagging section: the tag head (when num_tags != 0) */
+    tl_crf_t crf;               /**< tagging section: the CRF scores */
+    const uint8_t *tag_names;   /**< entity type names: per type (u8 length, ASCII bytes) */
+    uint32_t tag_names_size;    /**< bytes of @ref tag_names */
 } tl_blob_view_t;
 
 /**

@@ -20,7 +20,7 @@ extern "C" {
 #endif
 
 /** @brief ABI version; bumped on any signature change. */
-#define TL_API_VERSION 2
+#define TL_API_VERSION 3
 
 /** @brief Returns TL_API_VERSION. */
 int tl_api_version(void);
@@ -39,6 +39,13 @@ int tl_api_engine_info(const void *engine, uint32_t *model_version, uint32_t *vo
                        uint32_t *max_len, uint32_t *num_labels);
 /** @brief Copy label @p k's UTF-8 name (NUL-terminated) into @p buf; @p len gets its length. */
 int tl_api_engine_label(const void *engine, uint32_t k, char *buf, size_t cap, uint32_t *len);
+/**
+ * @brief The model's tagging section: @p num_tags gets K (0: none) and @p names the entity type
+ *        names table (per type a u8 length, then its ASCII bytes; @p names_len bytes).
+ * @return TL_OK, TL_ERR_BUFFER when @p names_cap < the table (names_len is still set)
+ */
+int tl_api_engine_tagger(const void *engine, uint32_t *num_tags, uint8_t *names,
+                         uint32_t names_cap, uint32_t *names_len);
 /** @brief Run the blob's STST self-test. */
 int tl_api_engine_selftest(void *engine);
 /**
@@ -52,6 +59,19 @@ int tl_api_engine_selftest(void *engine);
 int tl_api_classify(void *engine, const uint8_t *text, size_t len, uint32_t *label,
                     int32_t *logits, uint32_t logits_cap, float *confidence, uint16_t *ids,
                     uint32_t ids_cap, uint32_t *n_ids);
+
+/**
+ * @brief Classify and tag UTF-8 text (a model with a tagging section, else TL_ERR_ARG):
+ *        the outputs of tl_api_classify() (without ids), each token's BIO tag and, when
+ *        @p emissions is not NULL, the tokens' int32 emissions (docs/integer-lstm.md section 8).
+ * @param[out] tags       caller array of @p tags_cap >= max_len tags
+ * @param[out] emissions  NULL, or a caller array of @p emissions_cap >= max_len x K int32;
+ *                        gets n_ids x K (row-major, Q.10)
+ */
+int tl_api_classify_tagged(void *engine, const uint8_t *text, size_t len, uint32_t *label,
+                           int32_t *logits, uint32_t logits_cap, float *confidence,
+                           uint32_t *n_ids, uint8_t *tags, uint32_t tags_cap,
+                           int32_t *emissions, uint32_t emissions_cap);
 
 /**
  * @brief Classify @p count texts in one call (what a batch costs without the caller's

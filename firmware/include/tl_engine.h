@@ -23,6 +23,12 @@ typedef struct {
     uint32_t n_ids;   /**< out: number of tokens T */
     uint32_t label;   /**< out: argmax of the logits (lowest index wins a tie) */
     float confidence; /**< out: softmax probability of @ref label */
+    uint8_t *tags;    /**< in: optional caller array of max_len tags (NULL: no tagging; set
+                           only for a blob with a tagging section, else TL_ERR_ARG); out: the
+                           BIO tag of each of the n_ids tokens (docs/integer-lstm.md section 8) */
+    const int32_t *emissions; /**< out: the tokens' int32 emissions [n_ids][num_tags], Q.10,
+                                   inside the scratch (valid until it is reused); NULL when
+                                   not tagging */
 } tl_engine_out_t;
 
 /** @brief Scratch bytes tl_engine_classify() needs for this model. */

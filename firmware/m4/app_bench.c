@@ -87,7 +87,7 @@ int main(void)
     for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
         uint32_t tokens = lengths[i] < v.max_len ? lengths[i] : v.max_len;
         size_t len = make_text(tokens);
-        tl_engine_out_t out = {logits, NULL, 0, 0, 0.0f};
+        tl_engine_out_t out = {logits, NULL, 0, 0, 0.0f, NULL, NULL};
         uint32_t a = insn_counter_read();
         tl_status_t st = tl_engine_classify(&v, g_text, len, g_scratch, sizeof g_scratch, &out);
         uint32_t b = insn_counter_read();

@@ -74,7 +74,7 @@ int main(void)
     static const char msg[] = "\xe4\xb8\x8a\xe6\xb5\xb7\xe4\xbb\x93\xe5\xba\x93\xe5\xad\x98"
                               "\xe9\xa2\x84\xe8\xad\xa6\xe9\x80\x9a\xe7\x9f\xa5";
     int32_t logits[TL_MAX_LABELS];
-    tl_engine_out_t out = {logits, NULL, 0, 0, 0.0f};
+    tl_engine_out_t out = {logits, NULL, 0, 0, 0.0f, NULL, NULL};
     st = tl_engine_classify(&view, (const uint8_t *)msg, sizeof msg - 1u, g_scratch,
                             sizeof g_scratch, &out);
     const uint8_t *name = NULL;

@@ -8,6 +8,7 @@
 #include "golden_data.h"
 #include "golden_stamp_intlstm.h"
 #include "golden_stamp_tokenizer.h"
+#include "golden_stamp_tagger.h"
 #include "golden_stamp_viterbi.h"
 #include "kernel_check.h"
 #include "semihost.h"
@@ -40,6 +41,7 @@ int main(void)
     semihost_line("vectors: " TL_GOLDEN_TOKENIZER_GENERATOR " sha256 " TL_GOLDEN_TOKENIZER_SHA256);
     semihost_line("vectors: " TL_GOLDEN_INTLSTM_GENERATOR " sha256 " TL_GOLDEN_INTLSTM_SHA256);
     semihost_line("vectors: " TL_GOLDEN_VITERBI_GENERATOR " sha256 " TL_GOLDEN_VITERBI_SHA256);
+    semihost_line("vectors: " TL_GOLDEN_TAGGER_GENERATOR " sha256 " TL_GOLDEN_TAGGER_SHA256);
     int kernel_fail = tl_check_kernels(semihost_line) + tl_check_crf_kernel(semihost_line);
     report("kernel checks: 2 suites,", kernel_fail, 2);
 
@@ -56,12 +58,16 @@ int main(void)
     int vit_fail = tl_check_viterbi_golden(
         tl_golden_viterbi, span(tl_golden_viterbi, tl_golden_viterbi_end), semihost_line, &n_vit);
     report("viterbi golden: ", vit_fail, n_vit);
-    if (tok_fail < 0 || lstm_fail < 0 || vit_fail < 0 || n_tok == 0u || n_lstm == 0u ||
-        n_vit == 0u) {
+    uint32_t n_tag = 0;
+    int tag_fail = tl_check_tagger_golden(
+        tl_golden_tagger, span(tl_golden_tagger, tl_golden_tagger_end), semihost_line, &n_tag);
+    report("tagger golden: ", tag_fail, n_tag);
+    if (tok_fail < 0 || lstm_fail < 0 || vit_fail < 0 || tag_fail < 0 || n_tok == 0u ||
+        n_lstm == 0u || n_vit == 0u || n_tag == 0u) {
         semihost_line("RESULT: unusable golden vectors");
         return 2;
     }
-    int ok = kernel_fail == 0 && tok_fail == 0 && lstm_fail == 0 && vit_fail == 0;
+    int ok = kernel_fail == 0 && tok_fail == 0 && lstm_fail == 0 && vit_fail == 0 && tag_fail == 0;
     semihost_line(ok ? "RESULT: PASS" : "RESULT: FAIL");
     return ok ? 0 : 1;
 }

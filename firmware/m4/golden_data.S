@@ -28,3 +28,10 @@ tl_golden_viterbi:
     .incbin GOLDEN_VITERBI
     .global tl_golden_viterbi_end
 tl_golden_viterbi_end:
+
+    .balign 4
+    .global tl_golden_tagger
+tl_golden_tagger:
+    .incbin GOLDEN_TAGGER
+    .global tl_golden_tagger_end
+tl_golden_tagger_end:

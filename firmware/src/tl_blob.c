@@ -17,7 +17,7 @@ _Static_assert(sizeof(tl_lstm_rq_t) == 8u * sizeof(int32_t), "requant record is 
 
 enum { DT_INT8 = 1, DT_INT16 = 2, DT_INT32 = 3 };
 /* dims as functions of the header; D_ANY: any length (1-D), D_ONE: 1 (vector) */
-enum { D_V, D_E, D_H, D_4H, D_C, D_PW, D_RQ, D_P, D_K, D_ANY, D_ONE };
+enum { D_V, D_E, D_H, D_2H, D_4H, D_C, D_PW, D_RQ, D_P, D_K, D_ANY, D_ONE };
 #define TOK_V1 (1u << 1)
 #define TOK_V2 (1u << 2)
 #define TOK_ALL (TOK_V1 | TOK_V2)
@@ -33,7 +33,7 @@ typedef struct {
 
 enum {
     T_EMB, T_IMP, T_FWX, T_FWH, T_FRQ, T_BWX, T_BWH, T_BRQ, T_HW, T_HB, T_HM, T_HN, T_STST,
-    T_COUNT
+    T_TGW, T_TGB, T_TGM, T_TGN, T_TGTR, T_TGST, T_TGEN, T_TGNM, T_COUNT
 };
 static const tensor_rule_t k_rules[T_COUNT] = {
     [T_EMB] = {"EMB ", DT_INT8, 2, D_V, D_E, TOK_ALL},
@@ -49,6 +49,15 @@ static const tensor_rule_t k_rules[T_COUNT] = {
     [T_HM] = {"HM  ", DT_INT32, 1, D_C, D_ONE, TOK_ALL},
     [T_HN] = {"HN  ", DT_INT32, 1, D_C, D_ONE, TOK_ALL},
     [T_STST] = {"STST", DT_INT32, 1, D_ANY, D_ONE, 0},
+    /* the optional tagging section: all eight or none (check_tagger); K = TGW's rows */
+    [T_TGW] = {"TGW ", DT_INT8, 2, D_ANY, D_2H, 0},
+    [T_TGB] = {"TGB ", DT_INT32, 1, D_ANY, D_ONE, 0},
+    [T_TGM] = {"TGM ", DT_INT32, 1, D_ANY, D_ONE, 0},
+    [T_TGN] = {"TGN ", DT_INT32, 1, D_ANY, D_ONE, 0},
+    [T_TGTR] = {"TGTR", DT_INT32, 2, D_ANY, D_ANY, 0},
+    [T_TGST] = {"TGST", DT_INT32, 1, D_ANY, D_ONE, 0},
+    [T_TGEN] = {"TGEN", DT_INT32, 1, D_ANY, D_ONE, 0},
+    [T_TGNM] = {"TGNM", DT_INT8, 1, D_ANY, D_ONE, 0},
 };
 #define DIR_ENTRY_SIZE 24u
 #define WEIGHT_MAX 127
@@ -69,6 +78,7 @@ static uint32_t dim_value(uint8_t which, const tl_blob_view_t *v)
     case D_V: return v->vocab_size;
     case D_E: return v->embed_dim;
     case D_H: return v->hidden;
+    case D_2H: return 2u * v->hidden;
     case D_4H: return 4u * v->hidden;
     case D_C: return v->num_labels;
     case D_PW: return v->pooled_dim;
@@ -268,7 +278,7 @@ tl_status_t tl_blob_check_versions(const uint8_t *head, size_t len)
  * known tags with the dtype and shape the header implies, at most once each. */
 static tl_status_t check_directory(const uint8_t *blob, uint64_t dir_off, uint64_t count,
                                    uint64_t end_data, const tl_blob_view_t *v,
-                                   const void *found[T_COUNT], uint32_t *stst_len)
+                                   const void *found[T_COUNT], uint32_t dims[T_COUNT][2])
 {
     uint64_t dir_end = dir_off + count * DIR_ENTRY_SIZE;
     for (uint64_t e = 0; e < count; e++) {
@@ -296,13 +306,12 @@ static tl_status_t check_directory(const uint8_t *blob, uint64_t dir_off, uint64
             }
             if (found[r] != NULL || dtype != rule->dtype || ndim != rule->ndim ||
                 (rule->dim0 != D_ANY && dim0 != dim_value(rule->dim0, v)) ||
-                dim1 != dim_value(rule->dim1, v)) {
+                (rule->dim1 != D_ANY && dim1 != dim_value(rule->dim1, v))) {
                 return TL_ERR_INCONSISTENT;
             }
             found[r] = blob + off;
-            if (r == T_STST) {
-                *stst_len = (uint32_t)dim0;
-            }
+            dims[r][0] = (uint32_t)dim0;
+            dims[r][1] = (uint32_t)dim1;
         }
     }
     for (uint32_t r = 0; r < T_COUNT; r++) {
@@ -345,6 +354,93 @@ static tl_status_t check_values(const void *const found[T_COUNT], tl_blob_view_t
     if (v->selftest != NULL) {
         return check_selftest(v->selftest, v->selftest_len, v);
     }
+    return TL_OK;
+}
+
+/* Entity type names (TGNM): per type a u8 length 1..16, then [A-Z][A-Z0-9_]*; distinct, at
+ * least one, nothing after the last. Returns the number of names, 0 when malformed. */
+static uint32_t count_names(const uint8_t *t, uint32_t size)
+{
+    uint32_t p = 0, count = 0;
+    while (p < size) {
+        uint32_t n = t[p];
+        if (n < 1u || n > 16u || p + 1u + n > size) {
+            return 0;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            uint8_t c = t[p + 1u + i];
+            int upper = c >= 'A' && c <= 'Z';
+            if (!upper && (i == 0u || !((c >= '0' && c <= '9') || c == '_'))) {
+                return 0;
+            }
+        }
+        for (uint32_t q = 0; q < p; q += 1u + t[q]) {
+            if (t[q] == n && memcmp(t + q + 1u, t + p + 1u, n) == 0) {
+                return 0;
+            }
+        }
+        p += 1u + n;
+        count++;
+    }
+    return count;
+}
+
+static int scores_ok(const int32_t *s, uint32_t count)
+{
+    for (uint32_t i = 0; i < count; i++) {
+        if (s[i] < -(int32_t)TL_CRF_SCORE_LIMIT || s[i] > (int32_t)TL_CRF_SCORE_LIMIT) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The optional tagging section (docs/model-blob.md): none of its tensors, or all eight with
+ * K = 1 + 2 x names in 3..255, every vector K long, transitions K x K, multipliers in
+ * [2^30, 2^31), shifts 1..62 and scores within TL_CRF_SCORE_LIMIT. */
+static tl_status_t check_tagger(const void *const found[T_COUNT], uint32_t dims[T_COUNT][2],
+                                tl_blob_view_t *v)
+{
+    uint32_t present = 0;
+    for (uint32_t r = T_TGW; r <= T_TGNM; r++) {
+        present += found[r] != NULL;
+    }
+    if (present == 0u) {
+        return TL_OK;
+    }
+    const uint32_t k = dims[T_TGW][0];
+    if (present != T_TGNM - T_TGW + 1u || k < 3u || k > TL_CRF_MAX_TAGS ||
+        k != 1u + 2u * count_names((const uint8_t *)found[T_TGNM], dims[T_TGNM][0]) ||
+        dims[T_TGTR][0] != k || dims[T_TGTR][1] != k) {
+        return TL_ERR_INCONSISTENT;
+    }
+    static const uint8_t vectors[] = {T_TGB, T_TGM, T_TGN, T_TGST, T_TGEN};
+    for (uint32_t i = 0; i < sizeof vectors; i++) {
+        if (dims[vectors[i]][0] != k) {
+            return TL_ERR_INCONSISTENT;
+        }
+    }
+    const int32_t *m = (const int32_t *)found[T_TGM], *n = (const int32_t *)found[T_TGN];
+    for (uint32_t j = 0; j < k; j++) {
+        if (m[j] < (int32_t)(1u << 30) || n[j] < 1 || n[j] > 62) {
+            return TL_ERR_INCONSISTENT;
+        }
+    }
+    v->crf.transitions = (const int32_t *)found[T_TGTR];
+    v->crf.start = (const int32_t *)found[T_TGST];
+    v->crf.end = (const int32_t *)found[T_TGEN];
+    if (!scores_ok(v->crf.transitions, k * k) || !scores_ok(v->crf.start, k) ||
+        !scores_ok(v->crf.end, k)) {
+        return TL_ERR_INCONSISTENT;
+    }
+    v->crf.num_tags = k;
+    v->num_tags = k;
+    v->tag_head.w = (const int8_t *)found[T_TGW];
+    v->tag_head.b = (const int32_t *)found[T_TGB];
+    v->tag_head.m = m;
+    v->tag_head.n = n;
+    v->tag_names = (const uint8_t *)found[T_TGNM];
+    v->tag_names_size = dims[T_TGNM][0];
     return TL_OK;
 }
 
@@ -401,12 +497,17 @@ tl_status_t tl_blob_parse(const uint8_t *blob, size_t len, tl_blob_view_t *view)
     }
     /* 3. Directory entries against the rules, then the numbers inside the tensors. */
     const void *found[T_COUNT] = {0};
-    st = check_directory(blob, dir_off, count, end_data, &v, found, &v.selftest_len);
+    uint32_t dims[T_COUNT][2] = {{0}};
+    st = check_directory(blob, dir_off, count, end_data, &v, found, dims);
     if (st != TL_OK) {
         return st;
     }
     v.selftest = (const int32_t *)found[T_STST];
+    v.selftest_len = dims[T_STST][0];
     st = check_values(found, &v);
+    if (st == TL_OK) {
+        st = check_tagger(found, dims, &v);
+    }
     if (st != TL_OK) {
         return st;
     }

@@ -16,8 +16,13 @@
 /* Largest model the format allows (L = 1024, E = H = 256, tokenizer version 2, mean+max
  * pooling), in bytes (tl_engine.c's layout): hashes[1024] u32 + rows[1024] u16 +
  * x[1024][256] i8 + pooled[1024] i8 + sum[512] i32 + max[512] i8 + c, h [256] i16 each + LSTM
- * scratch (tl_lstm_scratch_internal.h: 3 x 1024 int32 + x 1024 bytes + state 512 int16). */
-#define SCRATCH_BYTES (4096u + 2048u + 262144u + 1024u + 2048u + 512u + 1024u + 14336u)
+ * scratch (tl_lstm_scratch_internal.h: 3 x 1024 int32 + x 1024 bytes + state 512 int16), plus
+ * a tagging section of up to TAGS_AT_MAX_LEN tags at L = 1024 (more tags fit shorter
+ * messages): emissions[1024][K] i32, and the Viterbi scratch (1024 x K + 8 K bytes) in place of
+ * the LSTM scratch when larger. bind() refuses a model that needs more. */
+#define TAGS_AT_MAX_LEN 31u
+#define SCRATCH_BYTES (4096u + 2048u + 262144u + 1024u + 2048u + 512u + 1024u + \
+                       1024u * TAGS_AT_MAX_LEN * 4u + 1024u * TAGS_AT_MAX_LEN + 8u * TAGS_AT_MAX_LEN)
 #define SCRATCH_WORDS (SCRATCH_BYTES / 4u)
 
 typedef struct {
@@ -114,6 +119,24 @@ int tl_api_engine_label(const void *engine, uint32_t k, char *buf, size_t cap, u
     return TL_OK;
 }
 
+int tl_api_engine_tagger(const void *engine, uint32_t *num_tags, uint8_t *names,
+                         uint32_t names_cap, uint32_t *names_len)
+{
+    const engine_t *e = engine_ok(engine);
+    if (e == NULL || num_tags == NULL || names_len == NULL || (names == NULL && names_cap != 0u)) {
+        return TL_ERR_ARG;
+    }
+    *num_tags = e->view.num_tags;
+    *names_len = e->view.tag_names_size;
+    if (names_cap < e->view.tag_names_size) {
+        return TL_ERR_BUFFER;
+    }
+    if (e->view.tag_names_size != 0u) {
+        memcpy(names, e->view.tag_names, e->view.tag_names_size);
+    }
+    return TL_OK;
+}
+
 int tl_api_engine_selftest(void *engine)
 {
     engine_t *e = (engine_t *)engine;
@@ -135,7 +158,7 @@ int tl_api_classify(void *engine, const uint8_t *text, size_t len, uint32_t *lab
     if (logits_cap < e->view.num_labels || (ids != NULL && ids_cap < e->view.max_len)) {
         return TL_ERR_BUFFER;
     }
-    tl_engine_out_t out = {logits, ids, 0, 0, 0.0f};
+    tl_engine_out_t out = {logits, ids, 0, 0, 0.0f, NULL, NULL};
     tl_status_t st = tl_engine_classify(&e->view, text, len, e->scratch, sizeof e->scratch, &out);
     if (st != TL_OK) {
         return st;
@@ -143,6 +166,34 @@ int tl_api_classify(void *engine, const uint8_t *text, size_t len, uint32_t *lab
     *label = out.label;
     *confidence = out.confidence;
     *n_ids = out.n_ids;
+    return TL_OK;
+}
+
+int tl_api_classify_tagged(void *engine, const uint8_t *text, size_t len, uint32_t *label,
+                           int32_t *logits, uint32_t logits_cap, float *confidence,
+                           uint32_t *n_ids, uint8_t *tags, uint32_t tags_cap,
+                           int32_t *emissions, uint32_t emissions_cap)
+{
+    engine_t *e = (engine_t *)engine;
+    if (engine_ok(e) == NULL || label == NULL || logits == NULL || confidence == NULL ||
+        n_ids == NULL || tags == NULL) {
+        return TL_ERR_ARG;
+    }
+    if (logits_cap < e->view.num_labels || tags_cap < e->view.max_len ||
+        (emissions != NULL && emissions_cap < e->view.max_len * e->view.num_tags)) {
+        return TL_ERR_BUFFER;
+    }
+    tl_engine_out_t out = {logits, NULL, 0, 0, 0.0f, tags, NULL};
+    tl_status_t st = tl_engine_classify(&e->view, text, len, e->scratch, sizeof e->scratch, &out);
+    if (st != TL_OK) {
+        return st;
+    }
+    *label = out.label;
+    *confidence = out.confidence;
+    *n_ids = out.n_ids;
+    if (emissions != NULL && out.n_ids != 0u) {
+        memcpy(emissions, out.emissions, (size_t)out.n_ids * e->view.num_tags * sizeof(int32_t));
+    }
     return TL_OK;
 }
 
@@ -162,7 +213,7 @@ int tl_api_classify_batch(void *engine, const uint8_t *texts, const uint32_t *of
         if (offsets[k + 1u] < offsets[k]) {
             return TL_ERR_ARG;
         }
-        tl_engine_out_t out = {logits + (size_t)k * logits_stride, NULL, 0, 0, 0.0f};
+        tl_engine_out_t out = {logits + (size_t)k * logits_stride, NULL, 0, 0, 0.0f, NULL, NULL};
         tl_status_t st = tl_engine_classify(&e->view, texts + offsets[k],
                                             offsets[k + 1u] - offsets[k], e->scratch,
                                             sizeof e->scratch, &out);

@@ -1,11 +1,18 @@
 /* Top level: ties tokenizer, embedding, both LSTM directions, pooling and the head together
  * over one caller-owned scratch buffer laid out as
  *   hashes[L] u32 | rows[L] u16 | x[L][E] i8 (tokenizer version 2 only) | pooled[P_w] i8 |
- *   stats: sum[2H] i32, max[2H] i8 (mean+max pooling only) | state[2H] i16 (self-test: c, h) |
- *   kernel scratch (max of LSTM, head)
+ *   stats: sum[2H] i32, max[2H] i8 (mean+max pooling only) | state[2H] i16 (self-test and
+ *   tagging: c, h) | emissions[L][K] i32 (tagging section only) |
+ *   kernel scratch (max of LSTM, head, Viterbi)
  * each part starting on a 4-byte boundary. Tokenizer version 1 reads the embedding rows in
  * place (rows[t] = R + h_t mod (V - R)); version 2 computes each token's input x_t once (the
- * hash embedding) and both directions read those rows (rows[t] = t). */
+ * hash embedding) and both directions read those rows (rows[t] = t).
+ *
+ * Tagging (docs/integer-lstm.md section 8) keeps no per-token states: each direction steps
+ * one token at a time and adds its share of the token's tag-head products to that token's
+ * emission accumulator, so the tagger costs L x K int32 of RAM instead of L x 2H int8 states;
+ * after both directions the accumulators are requantised in place and decoded by Viterbi in
+ * the kernel scratch. */
 #include <string.h>
 
 #include "tl_engine.h"
@@ -21,6 +28,7 @@ typedef struct {
     int32_t *sum;
     int8_t *max;
     int16_t *state;
+    int32_t *emissions;
     void *kernel;
     size_t kernel_size;
 } layout_t;
@@ -29,11 +37,16 @@ static size_t kernel_size(const tl_blob_view_t *v)
 {
     size_t a = tl_lstm_get_buffer_size(v->embed_dim, v->hidden);
     size_t b = tl_head_get_buffer_size(v->num_labels);
-    return a > b ? a : b;
+    size_t c = v->num_tags != 0u ? tl_crf_viterbi_s32_get_buffer_size(v->max_len, v->num_tags)
+                                 : 0u;
+    size_t ab = a > b ? a : b;
+    return ab > c ? ab : c;
 }
 
 /* Byte sizes of the layout's parts, in order. */
-static void part_sizes(const tl_blob_view_t *v, size_t sizes[8])
+enum { NPARTS = 9 };
+
+static void part_sizes(const tl_blob_view_t *v, size_t sizes[NPARTS])
 {
     const size_t L = v->max_len, H = v->hidden;
     const int meanmax = v->pooling == TL_POOLING_MEANMAX;
@@ -45,7 +58,8 @@ static void part_sizes(const tl_blob_view_t *v, size_t sizes[8])
     sizes[4] = meanmax ? 2u * H * sizeof(int32_t) : 0u;
     sizes[5] = meanmax ? align4(2u * H) : 0u;
     sizes[6] = 2u * align4(H * sizeof(int16_t));
-    sizes[7] = kernel_size(v);
+    sizes[7] = (size_t)L * v->num_tags * sizeof(int32_t);
+    sizes[8] = kernel_size(v);
 }
 
 size_t tl_engine_get_buffer_size(const tl_blob_view_t *view)
@@ -53,9 +67,9 @@ size_t tl_engine_get_buffer_size(const tl_blob_view_t *view)
     if (view == NULL) {
         return 0;
     }
-    size_t sizes[8], total = 0;
+    size_t sizes[NPARTS], total = 0;
     part_sizes(view, sizes);
-    for (int k = 0; k < 8; k++) {
+    for (int k = 0; k < NPARTS; k++) {
         total += sizes[k];
     }
     return total;
@@ -66,11 +80,11 @@ static tl_status_t carve(const tl_blob_view_t *v, void *scratch, size_t size, la
     if (scratch == NULL || ((uintptr_t)scratch & 3u) != 0u || size < tl_engine_get_buffer_size(v)) {
         return TL_ERR_BUFFER;
     }
-    size_t sizes[8];
+    size_t sizes[NPARTS];
     part_sizes(v, sizes);
     uint8_t *p = (uint8_t *)scratch;
-    void *parts[8];
-    for (int k = 0; k < 8; k++) {
+    void *parts[NPARTS];
+    for (int k = 0; k < NPARTS; k++) {
         parts[k] = sizes[k] != 0u ? p : NULL;
         p += sizes[k];
     }
@@ -81,8 +95,9 @@ static tl_status_t carve(const tl_blob_view_t *v, void *scratch, size_t size, la
     l->sum = (int32_t *)parts[4];
     l->max = (int8_t *)parts[5];
     l->state = (int16_t *)parts[6];
-    l->kernel = parts[7];
-    l->kernel_size = sizes[7];
+    l->emissions = (int32_t *)parts[7];
+    l->kernel = parts[8];
+    l->kernel_size = sizes[8];
     return TL_OK;
 }
 
@@ -117,12 +132,81 @@ static tl_status_t finish(const tl_blob_view_t *v, const layout_t *l, tl_engine_
     return TL_OK;
 }
 
+/* One direction one token at a time (input x_t = emb row rows[t]), adding each step's state
+ * to the pooling statistics and its share of the tag-head products to emissions[t]. */
+static tl_status_t tag_direction(const tl_blob_view_t *v, uint32_t d, const int8_t *emb,
+                                 uint32_t n, const layout_t *l)
+{
+    const int meanmax = v->pooling == TL_POOLING_MEANMAX;
+    const uint32_t H = v->hidden, K = v->num_tags;
+    tl_lstm_stats_t stats = {meanmax ? l->sum + d * H : NULL, meanmax ? l->max + d * H : NULL};
+    memset(l->state, 0, 2u * (size_t)H * sizeof(int16_t));
+    if (meanmax) {
+        memset(stats.sum, 0, (size_t)H * sizeof(int32_t));
+        memset(stats.max, 0x80, H);
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t t = d != 0u ? n - 1u - k : k;
+        tl_status_t st = tl_lstm_step_s8(&v->dir[d], emb + (size_t)l->rows[t] * v->embed_dim,
+                                         l->state, v->embed_dim, H, l->kernel, l->kernel_size);
+        if (st != TL_OK) {
+            return st;
+        }
+        if (meanmax) {
+            tl_lstm_stats_add(&stats, l->state + H, H);
+        }
+        tl_tag_head_acc_s8(v->tag_head.w, 2u * H, d * H, l->state + H, H, K,
+                           l->emissions + (size_t)t * K);
+    }
+    for (uint32_t u = 0; u < H; u++) {
+        l->pooled[d * H + u] = n != 0u ? (int8_t)l->state[H + u] : 0;
+    }
+    return TL_OK;
+}
+
+/* Classification and tagging: both directions step by step, the head, then the emissions and
+ * their Viterbi path into out->tags. */
+static tl_status_t run_tagged(const tl_blob_view_t *v, const int8_t *emb, uint32_t n,
+                              const layout_t *l, tl_engine_out_t *out)
+{
+    const uint32_t K = v->num_tags;
+    memset(l->emissions, 0, (size_t)n * K * sizeof(int32_t));
+    for (uint32_t d = 0; d < 2u; d++) {
+        tl_status_t st = tag_direction(v, d, emb, n, l);
+        if (st != TL_OK) {
+            return st;
+        }
+    }
+    if (v->pooling == TL_POOLING_MEANMAX) {
+        pool_meanmax(v, l, n);
+    }
+    out->n_ids = n;
+    tl_status_t st = finish(v, l, out);
+    if (st != TL_OK) {
+        return st;
+    }
+    for (uint32_t t = 0; t < n; t++) {
+        tl_tag_head_requant_s32(&v->tag_head, K, l->emissions + (size_t)t * K);
+    }
+    out->emissions = l->emissions;
+    return tl_crf_viterbi_s32(&v->crf, l->emissions, n, out->tags, l->kernel, l->kernel_size);
+}
+
 /* Both directions over the rows of @p emb (V rows, or the message's own inputs), then pooling
- * and the head. */
+ * and the head (and the tagger when out->tags is set). */
 static tl_status_t run_rows(const tl_blob_view_t *v, const int8_t *emb, uint32_t n_rows,
                             uint32_t n, const layout_t *l, tl_engine_out_t *out)
 {
     const int meanmax = v->pooling == TL_POOLING_MEANMAX;
+    out->emissions = NULL;
+    if (out->tags != NULL) {
+        for (uint32_t t = 0; t < n; t++) {
+            if (l->rows[t] >= n_rows) {
+                return TL_ERR_ARG;
+            }
+        }
+        return run_tagged(v, emb, n, l, out);
+    }
     for (uint32_t d = 0; d < 2u; d++) {
         tl_lstm_stats_t stats = {meanmax ? l->sum + d * v->hidden : NULL,
                                  meanmax ? l->max + d * v->hidden : NULL};
@@ -160,7 +244,8 @@ static tl_status_t run_hashes(const tl_blob_view_t *v, uint32_t n, const layout_
 tl_status_t tl_engine_classify(const tl_blob_view_t *view, const uint8_t *text, size_t len,
                                void *scratch, size_t scratch_size, tl_engine_out_t *out)
 {
-    if (view == NULL || out == NULL || out->logits == NULL || (text == NULL && len != 0u)) {
+    if (view == NULL || out == NULL || out->logits == NULL || (text == NULL && len != 0u) ||
+        (out->tags != NULL && view->num_tags == 0u)) {
         return TL_ERR_ARG;
     }
     layout_t l;
@@ -186,6 +271,7 @@ tl_status_t tl_engine_classify_hashes(const tl_blob_view_t *view, const uint32_t
                                       tl_engine_out_t *out)
 {
     if (view == NULL || out == NULL || out->logits == NULL || n > view->max_len ||
+        (out->tags != NULL && view->num_tags == 0u) ||
         (hashes == NULL && n != 0u)) {
         return TL_ERR_ARG;
     }
@@ -205,6 +291,7 @@ tl_status_t tl_engine_classify_ids(const tl_blob_view_t *view, const uint16_t *i
                                    tl_engine_out_t *out)
 {
     if (view == NULL || out == NULL || out->logits == NULL || n_ids > view->max_len ||
+        (out->tags != NULL && view->num_tags == 0u) ||
         (ids == NULL && n_ids != 0u) || view->tokenizer_version != 1u) {
         return TL_ERR_ARG;
     }
@@ -277,7 +364,7 @@ tl_status_t tl_engine_selftest(const tl_blob_view_t *view, void *scratch, size_t
         if (st == TL_OK && view->pooling == TL_POOLING_MEANMAX) {
             pool_meanmax(view, &l, t);
         }
-        tl_engine_out_t out = {logits, NULL, t, 0, 0.0f};
+        tl_engine_out_t out = {logits, NULL, t, 0, 0.0f, NULL, NULL};
         if (st == TL_OK) {
             st = finish(view, &l, &out);
         }

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "tl_crf.h"
+#include "tl_engine.h"
 
 #define MAX_T 64u
 #define MAX_K 64u
@@ -113,6 +114,82 @@ int tl_check_viterbi_golden(const uint8_t *pack, size_t len, tl_log_fn log, uint
         if (st != TL_OK || (t > 0u && memcmp(got, want, t) != 0)) {
             char line[80];
             tl_fmt_int(line, sizeof line, "viterbi mismatch in case ", n);
+            log(line);
+            failures++;
+        }
+        (*checked)++;
+    }
+    return failures;
+}
+
+/* Engine scratch and outputs for the tagger golden models (small: 64 tokens, 11 tags). */
+static uint32_t engine_scratch[4096];
+
+static const uint8_t *take_raw(const uint8_t **p, const uint8_t *end, size_t n)
+{
+    size_t padded = (n + 3u) & ~(size_t)3u;
+    if (*p == NULL || (size_t)(end - *p) < padded) {
+        *p = NULL;
+        return NULL;
+    }
+    const uint8_t *r = *p;
+    *p += padded;
+    return r;
+}
+
+int tl_check_tagger_golden(const uint8_t *pack, size_t len, tl_log_fn log, uint32_t *checked)
+{
+    uint32_t spec = 0, gen = 0;
+    const uint8_t *sha = NULL;
+    *checked = 0;
+    if (tl_golden_pack_header(pack, len, "TLGE", &spec, &gen, &sha) != 0 || len < 52u) {
+        return -1;
+    }
+    const uint8_t *end = pack + len;
+    uint32_t count = u32_at(pack + 12), num_blobs = u32_at(pack + 48);
+    const uint8_t *p = pack + 52;
+    tl_blob_view_t views[2];
+    if (num_blobs < 1u || num_blobs > 2u) {
+        return -1;
+    }
+    for (uint32_t b = 0; b < num_blobs; b++) {
+        const int32_t *size = take_i32s(&p, end, 1);
+        const uint8_t *blob = size != NULL ? take_raw(&p, end, (uint32_t)*size) : NULL;
+        tl_status_t st = blob != NULL ? tl_blob_parse(blob, (uint32_t)*size, &views[b]) : TL_ERR_ARG;
+        if (st != TL_OK || views[b].num_tags == 0u ||
+            tl_engine_get_buffer_size(&views[b]) > sizeof engine_scratch) {
+            log("tagger golden blob rejected:");
+            log(tl_status_str(st));
+            return -1;
+        }
+    }
+    int failures = 0;
+    int32_t logits[TL_MAX_LABELS];
+    uint8_t tags[TL_MAX_LEN];
+    for (uint32_t n = 0; n < count; n++) {
+        const int32_t *h = take_i32s(&p, end, 6);
+        if (h == NULL || (uint32_t)h[0] >= num_blobs) {
+            return -1;
+        }
+        const tl_blob_view_t *v = &views[h[0]];
+        uint32_t t = (uint32_t)h[2], k = (uint32_t)h[5];
+        const uint8_t *text = take_raw(&p, end, (uint32_t)h[1]);
+        const int32_t *want_logits = take_i32s(&p, end, (uint32_t)h[4]);
+        const uint8_t *want_tags = take_raw(&p, end, t);
+        const int32_t *want_e = take_i32s(&p, end, (size_t)t * k);
+        if (p == NULL || (uint32_t)h[4] != v->num_labels || k != v->num_tags || t > v->max_len) {
+            return -1;
+        }
+        tl_engine_out_t out = {logits, NULL, 0, 0, 0.0f, tags, NULL};
+        tl_status_t st = tl_engine_classify(v, text, (uint32_t)h[1], engine_scratch,
+                                            sizeof engine_scratch, &out);
+        int bad = st != TL_OK || out.n_ids != t || out.label != (uint32_t)h[3] ||
+                  memcmp(logits, want_logits, 4u * v->num_labels) != 0 ||
+                  (t != 0u && (memcmp(tags, want_tags, t) != 0 || out.emissions == NULL ||
+                               memcmp(out.emissions, want_e, 4u * (size_t)t * k) != 0));
+        if (bad) {
+            char line[80];
+            tl_fmt_int(line, sizeof line, "tagger mismatch in case ", n);
             log(line);
             failures++;
         }

@@ -16,4 +16,9 @@ int tl_check_crf_kernel(tl_log_fn log);
  * malformed pack); *checked gets the count. */
 int tl_check_viterbi_golden(const uint8_t *pack, size_t len, tl_log_fn log, uint32_t *checked);
 
+/* Runs every engine case of the tagger pack (its blobs inside) through tl_engine_classify()
+ * with tags: label, logits, every emission and tag must be identical. Returns failing cases
+ * (or -1 for a malformed pack or blob); *checked gets the count. */
+int tl_check_tagger_golden(const uint8_t *pack, size_t len, tl_log_fn log, uint32_t *checked);
+
 #endif

@@ -175,7 +175,7 @@ int tl_check_intlstm_golden(const uint8_t *blob, size_t blob_len, const uint8_t 
         if (c.bad) {
             return -1;
         }
-        tl_engine_out_t out = {logits, ids, 0, 0, 0.0f};
+        tl_engine_out_t out = {logits, ids, 0, 0, 0.0f, NULL, NULL};
         st = tl_engine_classify(&view, text, text_len, scratch, sizeof scratch, &out);
         int bad = st != TL_OK || out.n_ids != n_ids;
         if (bad) {

@@ -122,7 +122,7 @@ static uint32_t boot_valid(const char *ctx)
         return 0;
     }
     int32_t logits[TL_MAX_LABELS];
-    tl_engine_out_t out = {logits, NULL, 0, 0, 0.0f};
+    tl_engine_out_t out = {logits, NULL, 0, 0, 0.0f, NULL, NULL};
     st = tl_engine_classify(&v, (const uint8_t *)g_msg, strlen(g_msg), g_scratch, sizeof g_scratch,
                             &out);
     if (st != TL_OK || memcmp(logits, g_want_logits, v.num_labels * sizeof(int32_t)) != 0 ||
@@ -292,7 +292,7 @@ int main(int argc, char **argv)
     size_t len = 0;
     uint8_t *golden = tl_read_file(argv[1], &len);
     tl_blob_view_t gv;
-    tl_engine_out_t out = {g_want_logits, NULL, 0, 0, 0.0f};
+    tl_engine_out_t out = {g_want_logits, NULL, 0, 0, 0.0f, NULL, NULL};
     if (tl_blob_parse(golden, len, &gv) != TL_OK ||
         tl_engine_classify(&gv, (const uint8_t *)g_msg, strlen(g_msg), g_scratch,
                            sizeof g_scratch, &out) != TL_OK) {

@@ -8,6 +8,7 @@ vintage of vectors it checked.
     python firmware/tools/pack_golden.py tokenizer tests/golden/tokenizer.jsonl OUT.bin OUT.h
     python firmware/tools/pack_golden.py intlstm tests/golden/intlstm/cases.jsonl OUT.bin OUT.h
     python firmware/tools/pack_golden.py viterbi tests/golden/tagger/viterbi.jsonl OUT.bin OUT.h
+    python firmware/tools/pack_golden.py tagger tests/golden/tagger/cases.jsonl OUT.bin OUT.h
 
 Layouts (all u32 little-endian unless said otherwise; byte strings padded to 4):
   tokenizer: "TLGT" spec_version generator_version count sha256[32]
@@ -17,6 +18,10 @@ Layouts (all u32 little-endian unless said otherwise; byte strings padded to 4):
   viterbi:   "TLGV" spec_version generator_version count sha256[32]
              then per case: k t transitions(i32 x k*k) start(i32 x k) end(i32 x k)
              emissions(i32 x t*k) tags(u8 x t)
+  tagger:    "TLGE" spec_version generator_version count sha256[32] num_blobs
+             then per blob (the header's "blobs", files next to the JSONL): size bytes
+             then per case: blob text_len n_tokens label num_labels k text logits(i32 x
+             num_labels) tags(u8 x n_tokens) emissions(i32 x n_tokens*k)
 """
 
 from __future__ import annotations
@@ -103,6 +108,26 @@ def pack_viterbi(header: dict, cases: list[dict], digest: str) -> bytes:
     return b"".join(out)
 
 
+def pack_tagger(header: dict, cases: list[dict], digest: str, folder: Path) -> bytes:
+    blobs = [(folder / name).read_bytes() for name in header["blobs"]]
+    out = [
+        b"TLGE",
+        struct.pack("<III", _spec_version(header), header.get("generator_version", 0), len(cases)),
+        bytes.fromhex(digest),
+        struct.pack("<I", len(blobs)),
+    ]
+    for blob in blobs:
+        out += [struct.pack("<I", len(blob)), _pad4(blob)]
+    for c in cases:
+        text, k, t = bytes.fromhex(c["hex"]), c["k"], len(c["tags"])
+        if len(c["emissions"]) != k * t or not 0 <= c["blob"] < len(blobs):
+            raise SystemExit("a tagger case's emissions do not match its k and tags")
+        out.append(struct.pack("<6I", c["blob"], len(text), t, c["label"], len(c["logits"]), k))
+        out += [_pad4(text), struct.pack(f"<{len(c['logits'])}i", *c["logits"])]
+        out += [_pad4(bytes(c["tags"])), struct.pack(f"<{k * t}i", *c["emissions"])]
+    return b"".join(out)
+
+
 PACKERS = {"tokenizer": pack_tokenizer, "intlstm": pack_intlstm, "viterbi": pack_viterbi}
 
 
@@ -119,13 +144,16 @@ def stamp(kind: str, header: dict, digest: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 4 or argv[0] not in PACKERS:
+    if len(argv) != 4 or (argv[0] not in PACKERS and argv[0] != "tagger"):
         raise SystemExit(__doc__)
     kind, src, out_bin, out_h = argv[0], Path(argv[1]), Path(argv[2]), Path(argv[3])
     header, cases, digest = _load(src)
-    packer = PACKERS[kind]
+    if kind == "tagger":
+        packed = pack_tagger(header, cases, digest, src.parent)
+    else:
+        packed = PACKERS[kind](header, cases, digest)
     out_bin.parent.mkdir(parents=True, exist_ok=True)
-    out_bin.write_bytes(packer(header, cases, digest))
+    out_bin.write_bytes(packed)
     out_h.write_text(stamp(kind, header, digest))
     return 0
 

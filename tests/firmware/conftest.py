@@ -14,6 +14,7 @@ import pytest
 
 from models.blob import write_blob
 from models.intlstm import DirectionTensors, IntegerStudent, encode_multiplier
+from models.inttagger import IntegerTagger
 from tests.firmware.tinylstm_ctypes import TinyLSTMLib
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,12 +124,31 @@ def make_random_model(
     )
 
 
-def tiny_blob(v2: bool = False) -> bytes:
+def make_random_tagger(hidden: int, seed: int = 0, types: int = 5) -> IntegerTagger:
+    """A random integer tagger over a BiLSTM of width ``hidden`` (shifts and scores drawn so
+    emissions and transitions are of the same order: the decoded paths vary)."""
+    rng = np.random.default_rng(seed)
+    k = 1 + 2 * types
+    return IntegerTagger(
+        w=rng.integers(-127, 128, (k, 2 * hidden)).astype(np.int8),
+        b=rng.integers(-(2**16), 2**16, k).astype(np.int32),
+        m=rng.integers(2**30, 2**31, k).astype(np.int32),
+        n=rng.integers(14, 24, k).astype(np.int32),
+        transitions=rng.integers(-(2**13), 2**13, (k, k)).astype(np.int32),
+        start=rng.integers(-(2**13), 2**13, k).astype(np.int32),
+        end=rng.integers(-(2**13), 2**13, k).astype(np.int32),
+        entity_types=tuple(f"T{i}" for i in range(types)),
+    )
+
+
+def tiny_blob(v2: bool = False, tagged: bool = False) -> bytes:
     """A small valid blob (V=16, E=3, H=2, C=3, with STST) for mutation tests; ``v2``: with the
-    hash embedding (K=2, P=3) and mean+max pooling."""
+    hash embedding (K=2, P=3) and mean+max pooling; ``tagged``: with a tagging section of one
+    entity type."""
     extra = {"hashes": 2, "buckets": 3, "pooling": 1} if v2 else {}
     model = make_random_model(vocab=16, embed=3, hidden=2, labels=3, max_len=6, **extra)
-    return write_blob(model, model_version=1)
+    tagger = make_random_tagger(2, types=1) if tagged else None
+    return write_blob(model, model_version=1, tagger=tagger)
 
 
 @pytest.fixture

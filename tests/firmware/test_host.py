@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import json
 import platform
+import re
 import zlib
 from pathlib import Path
 
@@ -16,11 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.blob import BlobError, read_blob, write_blob
-from models.data.spans import ENTITY_TYPES
 from models.intlstm import integer_logits
-from models.inttagger import IntegerTagger
+from models.inttagger import integer_emissions, integer_tags
 from models.tokenizer import Tokenizer, v1_ids
 from tests.firmware.conftest import BUILD, FIRMWARE, GOLDEN, run, tiny_blob
+from tests.firmware.conftest import make_random_tagger as random_tagger
 from tests.firmware.tinylstm_ctypes import NONE, FirmwareError
 
 pytestmark = pytest.mark.firmware
@@ -54,7 +55,7 @@ def golden_cases(path):
             "build/golden/v2/intlstm.bin",
             "--portable",
         ],
-        ["test_crf", "build/golden/viterbi.bin"],
+        ["test_crf", "build/golden/viterbi.bin", "build/golden/tagger.bin"],
         ["test_blob", "../tests/golden/intlstm/model.blob"],
         ["test_blob", "../tests/golden/intlstm_v2/model.blob"],
         ["test_ota", "../tests/golden/intlstm/model.blob"],
@@ -67,6 +68,8 @@ def test_c_program(make_firmware, program):
     paths = [a if a.startswith("--") else str(FIRMWARE / a) for a in args]
     proc = run([str(BUILD / "host" / exe), *paths])
     assert "0 mismatches" in proc.stdout or "0 failures" in proc.stdout, proc.stdout
+    if exe == "test_crf":
+        assert re.search(r"tagger golden: [1-9]\d* cases, 0 mismatches", proc.stdout), proc.stdout
 
 
 def test_tokenizer_golden_through_ctypes(host_lib):
@@ -158,25 +161,52 @@ def test_engine_matches_numpy_reference_on_random_models(host_lib, random_model,
 
 
 def test_a_blob_with_a_tagging_section_classifies_as_without(host_lib, random_model):
-    """The C reader skips the optional tagging section (docs/model-blob.md): same self-test,
-    same logits as the blob without it."""
+    """The tagging section changes no classification (docs/model-blob.md): same self-test, same
+    logits as the blob without it, with and without tagging."""
     model = random_model(vocab=64, embed=5, hidden=6, labels=3, seed=4)
-    rng = np.random.default_rng(5)
-    k = 1 + 2 * len(ENTITY_TYPES)
-    tagger = IntegerTagger(
-        w=rng.integers(-127, 128, (k, 2 * model.hidden)).astype(np.int8),
-        b=rng.integers(-1000, 1000, k).astype(np.int32),
-        m=rng.integers(2**30, 2**31, k).astype(np.int32),
-        n=rng.integers(20, 40, k).astype(np.int32),
-        transitions=rng.integers(-(2**20), 2**20, (k, k)).astype(np.int32),
-        start=rng.integers(-(2**20), 2**20, k).astype(np.int32),
-        end=rng.integers(-(2**20), 2**20, k).astype(np.int32),
-    )
-    tagged = host_lib.engine(write_blob(model, model_version=2, tagger=tagger))
+    tagged = host_lib.engine(write_blob(model, model_version=2, tagger=random_tagger(6, seed=5)))
     bare = host_lib.engine(write_blob(model, model_version=2))
     assert tagged.selftest() == 0
+    assert tagged.tagger() == (11, b"".join(b"\x02T%d" % i for i in range(5)))
+    assert bare.tagger() == (0, b"")
     for text in (b"", b"SF1234567890 delayed at Shanghai", "顺丰 上海 延误".encode()):
         assert tagged.classify(text) == bare.classify(text)
+        r = tagged.tag(text)
+        assert (r.label, r.logits) == (bare.classify(text).label, bare.classify(text).logits)
+    with pytest.raises(FirmwareError) as err:
+        bare.tag(b"no tagging section")
+    assert err.value.status == -1  # TL_ERR_ARG
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        dict(vocab=64, embed=7, hidden=5, labels=3),
+        dict(vocab=300, embed=16, hidden=16, labels=4, max_len=40),
+        dict(vocab=64, embed=12, hidden=6, labels=2, hashes=2, buckets=7, pooling=1),
+    ],
+)
+def test_tagging_matches_numpy_reference_on_random_models(host_lib, random_model, shape, kernels):
+    """tl_engine_classify with tags: every emission and tag of the integer reference
+    (models/inttagger.py), and the logits of a plain classification."""
+    model = random_model(**shape, seed=3)
+    tagger = random_tagger(model.hidden, seed=4)
+    engine = host_lib.engine(write_blob(model, model_version=1, tagger=tagger))
+    tok = model.tokenizer()
+    rng = np.random.default_rng(7)
+    texts = [b""] + [
+        bytes(rng.integers(0x20, 0x7F, rng.integers(1, 120)).tolist()) for _ in range(40)
+    ]
+    hashes = [tok.encode(t) for t in texts]
+    emissions = integer_emissions(model, tagger, hashes)
+    seen: set[int] = set()
+    for text, e, path in zip(texts, emissions, integer_tags(model, tagger, hashes), strict=True):
+        r = engine.tag(text)
+        assert r.emissions == e.tolist(), text
+        assert r.tags == path, text
+        assert r.logits == engine.classify(text).logits
+        seen |= set(path)
+    assert len(seen) >= 2  # the paths are not all one tag
 
 
 def test_engine_refuses_damaged_blob(host_lib):
@@ -260,9 +290,9 @@ def _c_parse_status(host_lib, data: bytes) -> int:
     return int(host_lib.lib.tl_api_engine_init(ctx, buf, ctypes.c_size_t(len(data))))
 
 
-@pytest.fixture(scope="module", params=["v1", "v2"])
+@pytest.fixture(scope="module", params=["v1", "v2", "tagged"])
 def small_blob(request):
-    return tiny_blob(v2=request.param == "v2")
+    return tiny_blob(v2=request.param == "v2", tagged=request.param == "tagged")
 
 
 @settings(max_examples=400, deadline=None)

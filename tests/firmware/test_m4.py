@@ -53,6 +53,8 @@ def test_golden_vectors_under_qemu(m4_images, variant, image, pack):
     assert f"intlstm golden: {n_lstm} cases, mismatches 0" in out, out
     n_vit = golden_count(GOLDEN / "tagger" / "viterbi.jsonl")
     assert f"viterbi golden: {n_vit} cases, mismatches 0" in out, out
+    n_tag = golden_count(GOLDEN / "tagger" / "cases.jsonl")
+    assert f"tagger golden: {n_tag} cases, mismatches 0" in out, out
     assert "RESULT: PASS" in out
 
 

@@ -30,6 +30,14 @@ class Result:
     ids: list[int]
 
 
+@dataclass(frozen=True)
+class Tagged:
+    label: int
+    logits: list[int]
+    tags: list[int]
+    emissions: list[list[int]]  # [T][K] int32 Q.10
+
+
 def _buf(data: bytes) -> ctypes.Array[ctypes.c_char]:
     """A malloc-aligned copy (the C side needs 4-byte aligned blobs)."""
     return ctypes.create_string_buffer(data, len(data) or 1)
@@ -130,6 +138,45 @@ class Engine:
             "classify",
         )
         return Result(label.value, list(logits), conf.value, list(ids[: n.value]))
+
+    def tagger(self) -> tuple[int, bytes]:
+        """(K, entity type names table) of the tagging section; K = 0 without one."""
+        k, size = U32(), U32()
+        buf = ctypes.create_string_buffer(4096)
+        self.lib.check(
+            self.lib.lib.tl_api_engine_tagger(
+                self.ctx, ctypes.byref(k), buf, U32(4096), ctypes.byref(size)
+            ),
+            "tagger",
+        )
+        return k.value, buf.raw[: size.value]
+
+    def tag(self, text: bytes) -> Tagged:
+        k = self.tagger()[0]
+        logits = (ctypes.c_int32 * self.num_labels)()
+        tags = (ctypes.c_uint8 * self.max_len)()
+        emissions = (ctypes.c_int32 * (self.max_len * max(k, 1)))()
+        label, n, conf = U32(), U32(), ctypes.c_float()
+        self.lib.check(
+            self.lib.lib.tl_api_classify_tagged(
+                self.ctx,
+                _buf(text),
+                ctypes.c_size_t(len(text)),
+                ctypes.byref(label),
+                logits,
+                U32(self.num_labels),
+                ctypes.byref(conf),
+                ctypes.byref(n),
+                tags,
+                U32(self.max_len),
+                emissions,
+                U32(self.max_len * k),
+            ),
+            "classify_tagged",
+        )
+        t = n.value
+        rows = [list(emissions[i * k : (i + 1) * k]) for i in range(t)]
+        return Tagged(label.value, list(logits), list(tags[:t]), rows)
 
 
 class Device:

@@ -113,3 +113,31 @@ def test_a_student_without_the_full_tag_set_is_refused():
     model = TinyLSTM(StudentConfig(num_labels=2, vocab_size=64, embed_dim=8, hidden=8, num_tags=3))
     with pytest.raises(IntegerModelError, match="3 tags"):
         quantize_tagger(model)
+
+
+def test_engine_golden_vectors_are_reproduced_by_the_reference():
+    """The committed tagger vectors for the C engine (tests/golden/tagger/cases.jsonl and its
+    blobs) are what the reference computes from the blobs as read back."""
+    import json
+    from pathlib import Path
+
+    from models.blob import read_blob
+    from models.intlstm import integer_logits
+
+    golden = Path(__file__).resolve().parents[1] / "golden" / "tagger"
+    lines = (golden / "cases.jsonl").read_text(encoding="utf-8").splitlines()
+    header, cases = json.loads(lines[0]), [json.loads(line) for line in lines[1:]]
+    assert header["generator"] == "models.inttagger_golden" and len(cases) == header["count"]
+    blobs = [read_blob((golden / name).read_bytes()) for name in header["blobs"]]
+    assert {c["blob"] for c in cases} == set(range(len(blobs)))
+    for index, blob in enumerate(blobs):
+        assert blob.tagger is not None
+        mine = [c for c in cases if c["blob"] == index]
+        keys = [blob.model.tokenizer().encode(bytes.fromhex(c["hex"])) for c in mine]
+        logits = integer_logits(blob.model, keys)
+        paths = integer_tags(blob.model, blob.tagger, keys)
+        emissions = integer_emissions(blob.model, blob.tagger, keys)
+        for c, row, path, e in zip(mine, logits, paths, emissions, strict=True):
+            assert c["logits"] == row.tolist() and c["tags"] == path
+            assert c["emissions"] == e.flatten().tolist()
+    assert len({t for c in cases for t in c["tags"]}) == blobs[0].tagger.num_tags  # every tag
