@@ -6,11 +6,19 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from contract.limits import MAX_CHUNK
-from contract.schemas import DeviceStatus, LabelProb, OtaProgress, PredictionEvent
+from contract.schemas import (
+    DeviceStatus,
+    EntitySpan,
+    LabelProb,
+    OtaProgress,
+    PredictionEvent,
+    PredictionEventV2,
+)
+from contract.schemas.prediction import MAX_ENTITIES
 from contract.topics import (
     chunk_topic,
     device_manifest_topic,
@@ -19,7 +27,7 @@ from contract.topics import (
     status_topic,
 )
 from contract.transport import Transport
-from edge_agent.engine import Device
+from edge_agent.engine import Device, EntityFound
 from edge_agent.errors import EdgeError
 
 
@@ -45,6 +53,14 @@ class AgentSettings:
             raise EdgeError(f"chunk_size must be in 1..{MAX_CHUNK}, got {self.chunk_size}")
         if not 1 <= self.topk <= 16:
             raise EdgeError(f"topk must be in 1..16, got {self.topk}")
+
+
+def entity_spans(text: str, found: Sequence[EntityFound]) -> list[EntitySpan]:
+    """The wire form of the entities a device found: in text order, at most MAX_ENTITIES, each
+    with its surface text (a run longer than the schema's 256 characters is left out)."""
+    spans = [EntitySpan(type=kind, start=a, end=b, text=text[a:b]) for kind, a, b in found
+             if b - a <= 256]  # fmt: skip
+    return spans[:MAX_ENTITIES]
 
 
 class Agent:
@@ -117,6 +133,9 @@ class Agent:
             latency_us=prediction.latency_us,
             ts=self.clock(),
         )
+        if prediction.entities is not None:  # a tagging head: schema v2 with the entities
+            found = entity_spans(text, prediction.entities)
+            event = PredictionEventV2(**{**event.model_dump(), "schema_version": 2}, entities=found)
         self._send(event.to_bytes())
         return event
 

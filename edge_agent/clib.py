@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from edge_agent.engine import Device, Prediction, SlotState, topk_probs
+from edge_agent.engine import Device, Prediction, SlotState, entities_from_tags, topk_probs
 from edge_agent.errors import EngineError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -48,13 +48,24 @@ STATUS_NAMES = {
 }
 
 
+def _stale(lib: Path) -> bool:
+    """The default library is missing or older than a firmware source (a checkout that moved
+    on since the last build would otherwise load the old ABI)."""
+    if not lib.exists():
+        return True
+    built = lib.stat().st_mtime
+    firmware = REPO_ROOT / "firmware"
+    sources = [*firmware.glob("src/*.[ch]"), *firmware.glob("include/*.h")]
+    return any(src.stat().st_mtime > built for src in sources)
+
+
 @functools.cache
 def load_library(path: str | None = None) -> ctypes.CDLL:
-    """Load (building ``firmware/build/host/libtinylstm.so`` with make when missing; a fresh
-    clone has no build) and declare the ABI."""
+    """Load (building ``firmware/build/host/libtinylstm.so`` with make when missing or older
+    than its sources; a fresh clone has no build) and declare the ABI."""
     lib_path = Path(path or os.environ.get(LIB_ENV) or DEFAULT_LIB)
     with _build_lock:
-        if not lib_path.exists() and lib_path == DEFAULT_LIB:
+        if lib_path == DEFAULT_LIB and _stale(lib_path):
             result = subprocess.run(
                 ["make", "-C", str(REPO_ROOT / "firmware"), "build/host/libtinylstm.so"],
                 capture_output=True, text=True, timeout=600, check=False,
@@ -77,6 +88,11 @@ def load_library(path: str | None = None) -> ctypes.CDLL:
             ctypes.POINTER(c.c_float), ctypes.POINTER(c.c_uint16), c.c_uint32, u32p]),
         "tl_api_engine_size": (c.c_size_t, []),
         "tl_api_engine_init": (c.c_int, [c.c_void_p, c.c_char_p, c.c_size_t]),
+        "tl_api_engine_tagger": (c.c_int, [c.c_void_p, u32p, u8p, c.c_uint32, u32p]),
+        "tl_api_classify_tagged": (c.c_int, [
+            c.c_void_p, c.c_char_p, c.c_size_t, u32p, ctypes.POINTER(c.c_int32), c.c_uint32,
+            ctypes.POINTER(c.c_float), u32p, u8p, c.c_uint32, ctypes.POINTER(c.c_int32),
+            c.c_uint32]),
         "tl_api_classify_batch": (c.c_int, [
             c.c_void_p, c.c_char_p, u32p, c.c_uint32, u32p, ctypes.POINTER(c.c_int32),
             c.c_uint32, ctypes.POINTER(c.c_float)]),
@@ -112,6 +128,7 @@ class CDevice(Device):
         self._ctx = (ctypes.c_uint64 * (self._lib.tl_api_device_size() // 8 + 1))()
         self._check(self._lib.tl_api_device_init(self._ctx, self._flash, flash_size), "init")
         self._labels: tuple[str, ...] = ()
+        self._entity_types: tuple[str, ...] = ()  # of the booted model's tagging section
         self._lock = threading.Lock()  # one classification or flash operation at a time
 
     def _check(self, status: int, what: str) -> None:
@@ -150,9 +167,24 @@ class CDevice(Device):
                 )
                 labels.append(buf.raw[: length.value].decode("utf-8"))
             self._labels = tuple(labels)
+            self._entity_types = self._read_entity_types(engine)
             self._engine = engine
             self._max_len = info[2].value
             return version
+
+    def _read_entity_types(self, engine: int) -> tuple[str, ...]:
+        """The entity type names of the booted model's tagging section (none without one)."""
+        num_tags, size = ctypes.c_uint32(), ctypes.c_uint32()
+        table = (ctypes.c_uint8 * 4096)()
+        status = self._lib.tl_api_engine_tagger(
+            engine, ctypes.byref(num_tags), table, 4096, ctypes.byref(size)
+        )
+        self._check(status, "tagger")
+        raw, names, pos = bytes(table[: size.value]), [], 0
+        while pos < len(raw):  # (u8 length, ASCII name) per type; checked by the C reader
+            names.append(raw[pos + 1 : pos + 1 + raw[pos]].decode("ascii"))
+            pos += 1 + raw[pos]
+        return tuple(names)
 
     def state(self) -> SlotState:
         values = [ctypes.c_uint32() for _ in range(4)]
@@ -171,18 +203,29 @@ class CDevice(Device):
         label = ctypes.c_uint32()
         conf = ctypes.c_float()
         n_ids = ctypes.c_uint32()
+        tags = (ctypes.c_uint8 * max(self._max_len if self._entity_types else 0, 1))()
         with self._lock:
             engine = self._lib.tl_api_device_engine(self._ctx)
             if not engine:
                 raise EngineError("no model booted", status="TL_ERR_NO_MODEL")
             logits = (ctypes.c_int32 * len(self._labels))()
             start = time.perf_counter_ns()
-            status = self._lib.tl_api_classify(
-                engine, raw, len(raw), ctypes.byref(label), logits, len(self._labels),
-                ctypes.byref(conf), None, 0, ctypes.byref(n_ids),
-            )  # fmt: skip
+            if self._entity_types:
+                status = self._lib.tl_api_classify_tagged(
+                    engine, raw, len(raw), ctypes.byref(label), logits, len(self._labels),
+                    ctypes.byref(conf), ctypes.byref(n_ids), tags, self._max_len, None, 0,
+                )  # fmt: skip
+            else:
+                status = self._lib.tl_api_classify(
+                    engine, raw, len(raw), ctypes.byref(label), logits, len(self._labels),
+                    ctypes.byref(conf), None, 0, ctypes.byref(n_ids),
+                )  # fmt: skip
             latency_us = (time.perf_counter_ns() - start) // 1000
         self._check(status, "classify")
         topk = topk_probs(self._labels, list(logits), k)
         assert topk[0][0] == self._labels[label.value], "C argmax and softmax order disagree"
-        return Prediction(topk[0][0], topk[0][1], topk, int(latency_us))
+        entities = None
+        if self._entity_types:
+            path = list(tags[: n_ids.value])
+            entities = entities_from_tags(text, path, self._entity_types, self._max_len)
+        return Prediction(topk[0][0], topk[0][1], topk, int(latency_us), entities)

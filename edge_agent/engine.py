@@ -9,8 +9,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from edge_agent.errors import EngineError
+from models.data.spans import decode_tags
+from models.tokenizer import Tokenizer
+
 LOGIT_SCALE = 1024.0  # logits are Q.10 (docs/integer-lstm.md)
 NO_SLOT = 0xFFFFFFFF
+
+
+# An entity the device found: (type, first character, one past the last) of the message.
+EntityFound = tuple[str, int, int]
 
 
 @dataclass(frozen=True)
@@ -19,6 +27,19 @@ class Prediction:
     confidence: float  # its softmax probability
     topk: tuple[tuple[str, float], ...]  # best first
     latency_us: int  # wall time of the classification on the device
+    entities: tuple[EntityFound, ...] | None = None  # None: the model has no tagging head
+
+
+def entities_from_tags(
+    text: str, tags: Sequence[int], types: Sequence[str], max_len: int
+) -> tuple[EntityFound, ...]:
+    """The entities of a device's tag path over ``text`` (docs/integer-lstm.md section 8): the
+    runs of the path over the tokenizer's character spans (the same tokens the engine tagged:
+    the first ``max_len``)."""
+    spans = Tokenizer(max_len=max_len).encode_with_spans(text)
+    if len(spans) != len(tags):
+        raise EngineError(f"{len(tags)} tags for {len(spans)} tokens")
+    return tuple((kind, spans[a][1], spans[b - 1][2]) for a, b, kind in decode_tags(tags, types))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,14 @@ import time
 import zlib
 from typing import Any, NoReturn
 
-from edge_agent.engine import NO_SLOT, Device, Prediction, SlotState, topk_probs
+from edge_agent.engine import (
+    NO_SLOT,
+    Device,
+    Prediction,
+    SlotState,
+    entities_from_tags,
+    topk_probs,
+)
 from edge_agent.errors import EngineError
 from models.blob import (
     Blob,
@@ -22,6 +29,7 @@ from models.blob import (
     read_blob,
 )
 from models.intlstm import integer_logits
+from models.inttagger import integer_tags
 from models.tokenizer import Tokenizer
 
 SLOT_SIZE = 384 * 1024  # as the STM32F405 layout
@@ -134,6 +142,11 @@ class MemoryDevice(Device):
         start = time.perf_counter_ns()
         ids = Tokenizer(max_len=model.max_len).encode(text)
         logits = integer_logits(model, [ids])[0]
+        tags = integer_tags(model, blob.tagger, [ids])[0] if blob.tagger else None
         latency_us = (time.perf_counter_ns() - start) // 1000
         topk = topk_probs(self.labels, [int(v) for v in logits], k)
-        return Prediction(topk[0][0], topk[0][1], topk, int(latency_us))
+        entities = None
+        if blob.tagger is not None and tags is not None:
+            types = blob.tagger.entity_types
+            entities = entities_from_tags(text, tags, types, model.max_len)
+        return Prediction(topk[0][0], topk[0][1], topk, int(latency_us), entities)

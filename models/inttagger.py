@@ -126,7 +126,7 @@ def integer_emissions(
     D = h.shape[2]
     acc = _matmul_exact(h.reshape(B * T, D), tagger.w) + tagger.b.astype(np.int64)
     e = requant(acc, tagger.m.astype(np.int64), tagger.n.astype(np.int64))
-    e = np.clip(e, -EMISSION_LIMIT, EMISSION_LIMIT).reshape(B, T, -1).astype(np.int32)
+    e = np.clip(e, -EMISSION_LIMIT, EMISSION_LIMIT).reshape(B, T, tagger.num_tags).astype(np.int32)
     return [e[b, : int(lengths[b])] for b in range(B)]
 
 

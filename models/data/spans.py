@@ -231,8 +231,11 @@ def bio_tags(tokenizer: SpanTokenizer, text: str, entities: Iterable[Entity]) ->
     return token_tags(spans, entities)
 
 
-def decode_tags(tags: Sequence[int]) -> list[tuple[int, int, str]]:
-    """Entities as token ranges ``(first, last + 1, type)`` from a BIO tag sequence.
+def decode_tags(
+    tags: Sequence[int], types: Sequence[str] = ENTITY_TYPES
+) -> list[tuple[int, int, str]]:
+    """Entities as token ranges ``(first, last + 1, type)`` from a BIO tag sequence over the
+    entity ``types`` (tag ``1 + 2i`` is ``B-``, ``2 + 2i`` is ``I-`` of ``types[i]``).
 
     ``B-X`` opens an entity; ``I-X`` continues an open entity of type X and otherwise opens one
     (conlleval's reading of a stray ``I``); ``O`` closes.
@@ -240,7 +243,7 @@ def decode_tags(tags: Sequence[int]) -> list[tuple[int, int, str]]:
     out: list[tuple[int, int, str]] = []
     open_start, open_type = -1, ""
     for k, tag in enumerate([*tags, OUTSIDE]):
-        kind = tag_type(tag)
+        kind = None if tag == OUTSIDE else types[(tag - 1) // 2]
         continues = kind is not None and not is_begin(tag) and kind == open_type
         if open_start >= 0 and not continues:
             out.append((open_start, k, open_type))

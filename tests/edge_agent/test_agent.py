@@ -249,3 +249,27 @@ def test_blob_of_an_unsupported_version_is_refused_by_name_at_its_first_chunk(
     assert len(broker.messages("fleet/dev-0001/ota/req")) == 1
     assert agent.model_version == 1
     assert agent.handle_text("上海仓库存预警通知").model_version == 1
+
+
+def test_a_tagging_model_publishes_its_entities_in_v2_events(memory_agent_factory, tmp_path):
+    """With a tagging section in the booted blob, every event is schema v2 and carries the
+    entities (type, character span, text) the device decoded."""
+    from pathlib import Path
+
+    from edge_agent.memory import MemoryDevice
+
+    blob = (Path(__file__).resolve().parents[1] / "golden/tagger/model_v1.blob").read_bytes()
+    agent, broker = memory_agent_factory()
+    device = MemoryDevice()
+    device.provision(blob, 1)
+    agent.device = device
+    texts = ["您的快递 SF1234567890 已由顺丰送达上海", "order 12345 delayed at Berlin", "hi"]
+    events = [agent.handle_text(t) for t in texts]
+    wire = [parse_prediction(p) for p in broker.messages("fleet/dev-0001/pred")]
+    assert wire == events
+    assert all(e.schema_version == 2 for e in wire)
+    for text, event in zip(texts, wire, strict=True):
+        want = device.classify(text).entities
+        assert [(e.type, e.start, e.end) for e in event.entities] == list(want or ())
+        assert all(text[e.start : e.end] == e.text for e in event.entities)
+    assert sum(len(e.entities) for e in wire) > 0

@@ -64,3 +64,27 @@ def test_corrupt_chunk_and_wrong_digest_are_refused_and_the_old_model_stays(devi
         device.finish()
     assert device.boot() == 1
     assert device.classify("上海仓库存预警通知").label
+
+
+def test_c_engine_tags_entities_as_the_numpy_reference():
+    """A blob with a tagging section: the C engine's entities (its tag path over the tokens'
+    character spans) are the reference's; without the section there are none (None)."""
+    from pathlib import Path
+
+    blob = (Path(__file__).resolve().parents[1] / "golden/tagger/model_v1.blob").read_bytes()
+    c, ref = CDevice(), MemoryDevice()
+    assert c.provision(blob, 1) == ref.provision(blob, 1) == 1
+    texts = [e.text for e in synth_examples(SynthConfig(train=20, valid=40, test=0), 2, "valid")]
+    found = 0
+    for text in [*texts, "", "x" * 3000, "\ud7ff混合 SF1234567890 123"]:
+        got, want = c.classify(text), ref.classify(text)
+        assert got.topk == want.topk and got.entities == want.entities, text
+        assert got.entities is not None
+        for kind, start, end in got.entities:
+            assert kind in ("ID", "CARRIER", "PLACE", "DATE", "QTY") and 0 <= start < end
+            assert end <= len(text)
+        found += len(got.entities)
+    assert found > 0
+    bare = CDevice()
+    bare.provision(golden_blob(), 1)
+    assert bare.classify(texts[0]).entities is None
