@@ -9,11 +9,18 @@ Viterbi) and scores every model's entities (exact character spans) on the test s
 entity type and per language. The evaluation report (``benchmarks/evaluation_report.py``) can
 call it with the classification teacher it already fine-tuned (``cls_teacher``) and add
 ``render_entity_table``'s rows; ``python -m benchmarks.entity_f1`` runs it alone.
+
+Resumable: every finished step leaves its result under ``work`` (a ``.done`` marker next to
+each fine-tuned teacher, ``rows-<step>.json`` with each step's rows and time), and a run over
+the same ``work`` and config skips the steps already done, so an interrupted run loses at most
+the step in progress.
 """
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,24 +81,43 @@ def run_entity_eval(
     rows: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
 
-    def row(name: str, entities: Any, **extra: Any) -> None:
-        rows.append({"model": name, **entity_report(gold, entities, langs).to_dict(), **extra})
+    def row(name: str, entities: Any, **extra: Any) -> dict[str, Any]:
+        return {"model": name, **entity_report(gold, entities, langs).to_dict(), **extra}
+
+    def step(name: str, compute: Callable[[], list[dict[str, Any]]]) -> None:
+        """Rows of one step, from ``rows-<name>.json`` when an earlier run finished it."""
+        done = work / f"rows-{name}.json"
+        if done.exists():
+            saved = json.loads(done.read_text(encoding="utf-8"))
+        else:
+            t0 = time.perf_counter()
+            saved = {"rows": compute(), "seconds": time.perf_counter() - t0}
+            done.write_text(json.dumps(saved, ensure_ascii=False), encoding="utf-8")
+        rows.extend(saved["rows"])
+        timings[f"{name}_s"] = saved["seconds"]
+
+    def teacher_dir(out: Path, ft: Any) -> Path:
+        """Fine-tune into ``out`` unless an earlier run finished it (its ``.done`` marker)."""
+        marker = out.with_name(out.name + ".done")
+        if not marker.exists():
+            t0 = time.perf_counter()
+            finetune(work / "train.jsonl", out, ft, progress=progress)
+            marker.write_text(f"{time.perf_counter() - t0:.1f}\n", encoding="utf-8")
+        timings[f"{out.name}_finetune_s"] = float(marker.read_text(encoding="utf-8"))
+        return out
 
     # 1. Teachers: the tag teacher (and the classification teacher unless one is given).
     common: dict[str, Any] = {"teacher": config.teacher, "max_length": config.max_length,
                               "seed": config.seed}  # fmt: skip
-    t0 = time.perf_counter()
-    tag_dir = finetune(work / "train.jsonl", work / "teacher-tag",
-                       FinetuneConfig(task="tag", max_steps=config.tag_teacher_steps, **common),
-                       progress=progress).out_dir  # fmt: skip
-    timings["tag_teacher_finetune_s"] = time.perf_counter() - t0
+    tag_ft = FinetuneConfig(task="tag", max_steps=config.tag_teacher_steps, **common)
+    tag_dir = teacher_dir(work / "teacher-tag", tag_ft)
     if cls_teacher is None:
-        cls_teacher = finetune(work / "train.jsonl", work / "teacher",
-                               FinetuneConfig(max_steps=config.teacher_steps, **common),
-                               progress=progress).out_dir  # fmt: skip
+        cls_ft = FinetuneConfig(max_steps=config.teacher_steps, **common)
+        cls_teacher = teacher_dir(work / "teacher", cls_ft)
     tag_teacher = Teacher(tag_dir, max_length=config.max_length)
-    row("teacher (e5-small, tag head)", teacher_entities(tag_teacher, texts),
-        steps=config.tag_teacher_steps)  # fmt: skip
+    name = "teacher (e5-small, tag head)"
+    steps = config.tag_teacher_steps
+    step("teacher", lambda: [row(name, teacher_entities(tag_teacher, texts), steps=steps)])
 
     # 2. Students: gold tags only, then with KD from both teachers.
     tokenizer = Tokenizer()
@@ -101,26 +127,30 @@ def run_entity_eval(
     transfer = augment_corpus(train, config.transfer, config.seed) if config.transfer else []
     variants = [("student, no KD", None, (sum(config.stage_epochs), 0, 0)),
                 ("student + KD", targets, config.stage_epochs)]  # fmt: skip
-    for name, teacher, stages in variants:
-        t0 = time.perf_counter()
+
+    def student_rows(name: str, teacher: Any, stages: tuple[int, int, int]) -> list[dict[str, Any]]:
         result = distill(
-            train, valid, work / name.replace(" ", "_").replace(",", "").replace("+", "kd"),
+            train, valid, work / slug(name),
             teacher=teacher, tokenizer=tokenizer,
             transfer_texts=transfer if teacher is not None else (),
             config=DistillConfig(stage_epochs=stages, seed=config.seed, tag_loss=config.tag_loss),
             student=student, labels=labels, cache_dir=work / "kd-cache", progress=progress,
             tag_teacher=TeacherTagger(tag_teacher) if teacher is not None else None,
         )  # fmt: skip
-        timings[f"{name}_train_s"] = time.perf_counter() - t0
         cls = evaluate_examples(result.model, labels, tokenizer, test)
         report = evaluate_tagger(result.model, tokenizer, test)
-        rows.append({"model": f"{name} (fp32)", **report.to_dict(),
-                     "accuracy": cls.accuracy, "macro_f1": cls.macro_f1})  # fmt: skip
         # 3. The same student on the integer engine: int8 weights, int32 emissions, Viterbi.
         integer = quantize_student(result.model, labels)
         cls_int = integer_metrics(result.model, labels, tokenizer, test) or {}
-        row(f"{name} (int8)", integer_entities(result.model, integer, tokenizer, texts),
-            accuracy=cls_int.get("accuracy"), macro_f1=cls_int.get("macro_f1"))  # fmt: skip
+        return [
+            {"model": f"{name} (fp32)", **report.to_dict(), "accuracy": cls.accuracy,
+             "macro_f1": cls.macro_f1},
+            row(f"{name} (int8)", integer_entities(result.model, integer, tokenizer, texts),
+                accuracy=cls_int.get("accuracy"), macro_f1=cls_int.get("macro_f1")),
+        ]  # fmt: skip
+
+    for name, teacher, stages in variants:
+        step(slug(name), lambda n=name, t=teacher, s=stages: student_rows(n, t, s))  # type: ignore[misc]
     teacher_f1 = rows[0]["f1"]
     int8_kd = next(r for r in rows if r["model"] == "student + KD (int8)")["f1"]
     sizes = {"train": len(train), "transfer": len(transfer), "test": len(texts),
@@ -134,6 +164,11 @@ def run_entity_eval(
         "seconds": round(time.perf_counter() - started, 1),
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
     }
+
+
+def slug(name: str) -> str:
+    """A step's file name part: ``student + KD`` -> ``student_kd_KD``."""
+    return name.replace(" ", "_").replace(",", "").replace("+", "kd")
 
 
 def integer_entities(model: Any, integer: Any, tokenizer: Any, texts: list[str]) -> list:
