@@ -14,6 +14,9 @@ Memory is measured on the device image (``m4/app_device.c``: boot through the OT
 self-test, classify): the peak stack of each phase by stack painting under QEMU, static RAM
 from its linker map, flash per region of its linker script.
 
+The entity tagger's share (engine scratch and stack of a tagged classification) is measured on
+the golden test image, which holds a tagging blob (``tagging_memory``).
+
 Energy is an estimate, labelled as such: the time above times the STM32F405's typical Run-mode
 supply current at 168 MHz from its datasheet (``DATASHEET``) times V_DD = 3.3 V.
 
@@ -238,6 +241,31 @@ def device_memory() -> dict[str, Any]:
     }
 
 
+def tagging_memory(device: dict[str, Any]) -> dict[str, Any]:
+    """What the entity tagger adds, measured by the golden test image (``m4/app_golden.c``) on
+    the tagger pack's spec v1 blob: engine scratch and peak stack of a max_len classification
+    with and without tags. The scratch growth is the L x K int32 emission accumulators (the
+    Viterbi scratch sits in the LSTM's kernel scratch), so the device image's model with a
+    tagging section of the same L and K needs its scratch plus that growth, plus the tagged
+    classification's stack."""
+    mem = next(
+        r for r in run_image(M4 / "dsp" / "app.elf", icount=False)
+        if r["line"] == "MEM" and "tag_scratch_bytes" in r
+    )  # fmt: skip
+    growth = int(mem["tag_scratch_bytes"]) - int(mem["plain_scratch_bytes"])
+    engine = device["engine_scratch_bytes"] + growth + int(mem["tag_classify_stack_bytes"])
+    return {
+        "measured_on": {"tokens": mem["tag_tokens"], "num_tags": mem["tag_num_tags"],
+                        "hidden": mem["tag_hidden"]},
+        "scratch_bytes": {"with_tags": mem["tag_scratch_bytes"],
+                          "without": mem["plain_scratch_bytes"], "growth": growth},
+        "classify_stack_bytes": {"with_tags": mem["tag_classify_stack_bytes"],
+                                 "without": mem["plain_classify_stack_bytes"]},
+        "device_model_engine_ram_with_tagging_bytes": engine,
+        "engine_ram_goal_bytes": ENGINE_RAM_GOAL,
+    }  # fmt: skip
+
+
 def run(build: bool = True) -> dict[str, Any]:
     """Build (unless told not to) and measure; the dict ``main`` prints as JSON."""
     if build:
@@ -258,6 +286,7 @@ def run(build: bool = True) -> dict[str, Any]:
         report["model"] = model
         report["paths"][path] = result
     report["memory"] = device_memory()
+    report["memory"]["tagging"] = tagging_memory(report["memory"])
     return report
 
 

@@ -1,6 +1,6 @@
 """benchmarks/mcu_cost on the real images under QEMU: the DSP path's instructions per
 multiply-accumulate for whole messages (the <= 1.0 goal), the kernel breakdown adding up, and
-RAM and flash of the device image."""
+RAM and flash of the device image, and what the entity tagger adds to its RAM."""
 
 from __future__ import annotations
 
@@ -44,3 +44,12 @@ def test_device_image_memory_and_flash(report):
     assert flash["model_blob_bytes"] <= flash["slot_bytes"]
     regions = mem["flash_regions"]
     assert all(r.get("used", 0) <= r["bytes"] for r in regions.values())
+
+
+def test_tagging_adds_the_emission_accumulators_and_stays_in_the_ram_goal(report):
+    tag = report["memory"]["tagging"]
+    shape = tag["measured_on"]
+    assert tag["scratch_bytes"]["growth"] == shape["tokens"] * shape["num_tags"] * 4
+    stack = tag["classify_stack_bytes"]
+    assert 0 < stack["without"] <= stack["with_tags"] < report["memory"]["stack_reserved_bytes"]
+    assert tag["device_model_engine_ram_with_tagging_bytes"] <= tag["engine_ram_goal_bytes"]
