@@ -102,6 +102,10 @@ class SecuritySettings(_Section):
     # Every account's secret; default <data_dir>/secrets/accounts.json, which `fleet stack
     # up` creates. Elsewhere (a Kubernetes Secret) a file with only the process's accounts.
     secrets_file: Path | None = None
+    # Kafka's CA, where the brokers are not the local stack's (Kubernetes: Strimzi's cluster
+    # CA). Set, clients use SASL over TLS verified by it, also with ``tls = false`` (which
+    # then concerns MQTT only); None: the stack's CA with ``tls``, else plain.
+    kafka_ca_file: Path | None = None
 
 
 class TopicSpec(_Section):
@@ -195,6 +199,11 @@ class FleetSettings(EnvFirstSettings):
         return self.pki_dir / "ca.crt" if self.security.tls else None
 
     @property
+    def kafka_ca_file(self) -> Path | None:
+        """The CA Kafka clients verify the brokers by; None: plain Kafka, no SASL."""
+        return self.security.kafka_ca_file or self.ca_file
+
+    @property
     def kafka_bootstrap(self) -> str:
         return self.stack.kafka.bootstrap or f"{self.stack.host}:{self.stack.kafka.port}"
 
@@ -221,8 +230,10 @@ def _resolve_paths(settings: FleetSettings, base: Path) -> FleetSettings:
         }
     )
     security = settings.security
-    if security.secrets_file is not None:
-        security = security.model_copy(update={"secrets_file": absolute(security.secrets_file)})
+    for name in ("secrets_file", "kafka_ca_file"):
+        path = getattr(security, name)
+        if path is not None:
+            security = security.model_copy(update={name: absolute(path)})
     return settings.model_copy(update={"stack": stack, "security": security})
 
 

@@ -10,7 +10,8 @@ import typer
 Opt = typer.Option
 
 FILES = {
-    "kafka.yaml": "Strimzi Kafka (KRaft node pool) and the fleet's topics",
+    "kafka.yaml": "Strimzi Kafka (KRaft node pool, SCRAM over TLS), the fleet's topics and "
+    "one KafkaUser per service with its ACLs",
     "mosquitto.yaml": "the MQTT broker (shared subscriptions split devices across gateways)",
     "storage.yaml": "release store and teacher volumes",
     "services.yaml": "gateway, processor, labeller, distiller, rollout manager, control API",
@@ -23,10 +24,11 @@ def render_files(rules_dir: Path, mosquitto_conf: Path) -> dict[str, str]:
     import yaml
 
     from services.k8s import manifests as m
+    from services.k8s.kafka_users import kafka_users
     from services.k8s.monitoring import prometheus_rules, service_monitors
 
     objects = {
-        "kafka.yaml": m.kafka(),
+        "kafka.yaml": [*m.kafka(), *kafka_users()],
         "mosquitto.yaml": m.mosquitto(mosquitto_conf.read_text(encoding="utf-8")),
         "storage.yaml": m.storage(),
         "services.yaml": [*m.gateway(), *m.processor(), *m.labeler(), *m.distiller(),

@@ -18,7 +18,11 @@ Obj = dict[str, Any]
 
 IMAGE = "fleet-distill:0.1.0"  # built from deploy/k8s/Dockerfile
 KAFKA_CLUSTER = "fleet"
-BOOTSTRAP = f"{KAFKA_CLUSTER}-kafka-bootstrap:9092"  # Strimzi's bootstrap Service
+KAFKA_PORT = 9093  # the listener: SCRAM-SHA-512 over TLS
+BOOTSTRAP = f"{KAFKA_CLUSTER}-kafka-bootstrap:{KAFKA_PORT}"  # Strimzi's bootstrap Service
+# Strimzi's cluster CA certificate (the brokers' certificates are issued by it): the
+# services verify Kafka by it
+KAFKA_CA_SECRET, KAFKA_CA_DIR = f"{KAFKA_CLUSTER}-cluster-ca-cert", "/etc/fleet/kafka-ca"
 MQTT_HOST, MQTT_PORT, MQTT_SERVICE_PORT = "mosquitto", 1883, 1884  # devices', services'
 
 PROMETHEUS_URL = "http://prometheus-operated:9090"  # the Prometheus Operator's Service
@@ -50,7 +54,9 @@ def meta(name: str, **extra: Any) -> Obj:
 
 
 def kafka() -> list[Obj]:
-    """A 3-node KRaft cluster (every node controller and broker) with the Topic Operator."""
+    """A 3-node KRaft cluster (every node controller and broker) with the Topic and User
+    Operators. Clients authenticate with SCRAM-SHA-512 over TLS; the simple authorizer
+    allows each principal what its KafkaUser's ACLs say (``services/k8s/kafka_users.py``)."""
     pool = {
         "apiVersion": "kafka.strimzi.io/v1",
         "kind": "KafkaNodePool",
@@ -71,7 +77,16 @@ def kafka() -> list[Obj]:
         "metadata": {"name": KAFKA_CLUSTER, "labels": labels("kafka")},
         "spec": {
             "kafka": {
-                "listeners": [{"name": "plain", "port": 9092, "type": "internal", "tls": False}],
+                "listeners": [
+                    {
+                        "name": "tls",
+                        "port": KAFKA_PORT,
+                        "type": "internal",
+                        "tls": True,
+                        "authentication": {"type": "scram-sha-512"},
+                    }
+                ],
+                "authorization": {"type": "simple"},  # nothing allowed without an ACL
                 "config": {
                     # acks=all producers (gateway, distiller, control) wait for 2 of 3
                     "default.replication.factor": 3,
@@ -82,7 +97,7 @@ def kafka() -> list[Obj]:
                     "auto.create.topics.enable": False,
                 },
             },
-            "entityOperator": {"topicOperator": {}},
+            "entityOperator": {"topicOperator": {}, "userOperator": {}},
         },
     }
     return [pool, cluster, *topics()]
@@ -172,9 +187,10 @@ COMMON_ENV = [
     {"name": "FLEET_STACK__DATA_DIR", "value": DATA_DIR},
     {"name": "FLEET_STACK__REGISTRY", "value": f"{REGISTRY_DIR}/fleet-registry.toml"},
     {"name": "FLEET_SECURITY__SECRETS_FILE", "value": f"{SECRETS_DIR}/accounts.json"},
-    # plain listeners (the local stack's development setting): these manifests provision no
-    # certificates and no Strimzi KafkaUsers yet, so Kafka takes clients without SASL/ACLs
+    # MQTT without TLS (these manifests provision no certificates for Mosquitto; a cluster
+    # terminates TLS in front of it); Kafka: SASL/SCRAM over TLS verified by Strimzi's CA
     {"name": "FLEET_SECURITY__TLS", "value": "false"},
+    {"name": "FLEET_SECURITY__KAFKA_CA_FILE", "value": f"{KAFKA_CA_DIR}/ca.crt"},
     {"name": "FLEET_STACK__KAFKA__BOOTSTRAP", "value": BOOTSTRAP},
     {"name": "FLEET_STACK__MOSQUITTO__HOST", "value": MQTT_HOST},
     {"name": "FLEET_STACK__MOSQUITTO__PORT", "value": str(MQTT_PORT)},
@@ -216,6 +232,7 @@ def _container(name: str, args: list[str], port: int, env: dict[str, str], cpu: 
                             "readOnlyRootFilesystem": True},
         "volumeMounts": [{"name": "registry", "mountPath": REGISTRY_DIR, "readOnly": True},
                          {"name": "accounts", "mountPath": SECRETS_DIR, "readOnly": True},
+                         {"name": "kafka-ca", "mountPath": KAFKA_CA_DIR, "readOnly": True},
                          {"name": "tmp", "mountPath": "/tmp"}, *mounts],
     }  # fmt: skip
 
@@ -224,6 +241,8 @@ def _volumes(name: str, extra: list[Obj]) -> list[Obj]:
     return [{"name": "registry", "secret": {"secretName": REGISTRY_SECRET}},
             {"name": "accounts", "secret": {"secretName": accounts_secret(name),
                                             "defaultMode": 0o400}},
+            {"name": "kafka-ca", "secret": {"secretName": KAFKA_CA_SECRET,
+                                            "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
             {"name": "tmp", "emptyDir": {}}, *extra]  # fmt: skip
 
 

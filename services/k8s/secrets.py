@@ -7,6 +7,9 @@ pipe into ``kubectl apply -f -``), never written into the repository.
   operator's machine, never committed);
 - ``mosquitto-auth``: Mosquitto's password files of both listeners (PBKDF2 hashes, as
   ``fleet stack up`` makes them with ``mosquitto_passwd``) and their ACLs from the registry;
+- ``fleet-kafka-<account>``: the SCRAM password of each service's Kafka principal, which
+  its KafkaUser reads (``services/k8s/kafka_users.py``); the same password is in that
+  service's ``accounts.json``;
 - ``fleet-keys``: the release signing key pair and the control API's tokens, created in
   ``keys_dir`` when they do not exist yet (the same files ``fleet`` uses locally).
 """
@@ -29,6 +32,7 @@ from services.k8s.manifests import (
     accounts_secret,
     meta,
 )
+from services.security.kafka_acls import SERVICE_GRANTS
 from services.security.secrets import AccountSecrets, ensure_secrets
 from services.stack.mosquitto import LISTENERS, listener_accounts, render_acl
 from services.stack.registry import load_registry
@@ -62,12 +66,17 @@ def hashed_passwords(accounts: list[str], secrets: AccountSecrets) -> bytes:
         return path.read_bytes()
 
 
+def _kafka_password(accounts: AccountSecrets, account: str) -> bytes:
+    return accounts.password("kafka", account).get_secret_value().encode()
+
+
 def secrets(registry_path: Path, keys_dir: Path, secrets_file: Path) -> list[Obj]:
     from services.control.auth import Tokens
+    from services.k8s.kafka_users import PASSWORD_KEY, password_secret
     from services.releases.keys import load_or_create_key
 
     registry = load_registry(registry_path)
-    accounts = ensure_secrets(secrets_file, mqtt=registry.account_names())
+    accounts = ensure_secrets(secrets_file, mqtt=registry.account_names(), kafka=SERVICE_GRANTS)
     load_or_create_key(keys_dir)
     Tokens.load_or_create(keys_dir)
     keys = {p.name: p.read_bytes() for p in sorted(keys_dir.iterdir()) if p.is_file()}
@@ -90,9 +99,17 @@ def secrets(registry_path: Path, keys_dir: Path, secrets_file: Path) -> list[Obj
         *(
             _secret(
                 accounts_secret(name),
-                {"accounts.json": accounts.export(mqtt=SERVICE_MQTT_ACCOUNTS.get(name, ()))},
+                {
+                    "accounts.json": accounts.export(
+                        mqtt=SERVICE_MQTT_ACCOUNTS.get(name, ()), kafka=[name]
+                    )
+                },
             )
             for name in SERVICES
+        ),
+        *(
+            _secret(password_secret(account), {PASSWORD_KEY: _kafka_password(accounts, account)})
+            for account in SERVICE_GRANTS
         ),
         _secret(KEYS_SECRET, keys),
     ]

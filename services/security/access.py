@@ -66,17 +66,18 @@ class Access:
 
     def kafka(self, account: str) -> KafkaAccess:
         """A Kafka principal of :mod:`services.security.kafka_acls`: SCRAM-SHA-512 for the
-        services, PLAIN for the super users, over TLS with the stack's CA; with the
-        development setting ``security.tls = false`` a plain listener without SASL."""
+        services, PLAIN for the super users, over TLS with the stack's CA (or the cluster's
+        own, ``security.kafka_ca_file``); with the development setting ``security.tls =
+        false`` and no ``kafka_ca_file`` a plain listener without SASL."""
         if account not in KAFKA_ACCOUNTS:
             raise ConfigError(f"unknown Kafka account {account!r}; known: {list(KAFKA_ACCOUNTS)}")
-        tls = self.fleet.security.tls
+        cafile = self.fleet.kafka_ca_file  # the stack's CA, or a cluster's own
         return KafkaAccess(
             bootstrap=self.fleet.kafka_bootstrap,
             username=account,
-            password=self.secrets.password("kafka", account) if tls else None,
+            password=self.secrets.password("kafka", account) if cafile is not None else None,
             mechanism="PLAIN" if account in SUPER_USERS else "SCRAM-SHA-512",
-            cafile=self.fleet.ca_file,
+            cafile=cafile,
         )
 
     def kafka_for(self, service: str) -> KafkaAccess:

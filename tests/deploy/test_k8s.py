@@ -13,6 +13,7 @@ from contract.topics import TOPIC_NAMES
 from services.k8s.cli import render_files
 from services.k8s.manifests import SERVICES
 from services.k8s.validate import K8S_DIR, load_dir, validate_dir, validate_object
+from services.security.kafka_acls import SERVICE_GRANTS, Grant
 from services.settings import REPO_ROOT
 
 RULES_DIR = REPO_ROOT / "deploy" / "prometheus" / "rules"
@@ -56,7 +57,8 @@ def test_services_probes_secrets_and_topics(objects):
     workloads = by_kind(objects, "Deployment") | by_kind(objects, "StatefulSet")
     assert set(SERVICES) <= set(workloads)
     for name in SERVICES:
-        secret_names = {"fleet-registry", f"fleet-accounts-{name}", "fleet-keys"}
+        secret_names = {"fleet-registry", f"fleet-accounts-{name}", "fleet-keys",
+                        "fleet-cluster-ca-cert"}  # fmt: skip
         pod = workloads[name]["spec"]["template"]["spec"]
         (container,) = pod["containers"]
         assert container["readinessProbe"] and container["livenessProbe"], name
@@ -69,6 +71,39 @@ def test_services_probes_secrets_and_topics(objects):
     topics = {t["spec"]["topicName"]: t for t in by_kind(objects, "KafkaTopic").values()}
     assert set(topics) == set(TOPIC_NAMES.values())
     assert topics["fleet.predictions"]["spec"]["partitions"] == 6
+
+
+def test_kafka_takes_scram_over_tls_and_each_service_has_the_local_policys_acls(objects):
+    (cluster,) = by_kind(objects, "Kafka").values()
+    (listener,) = cluster["spec"]["kafka"]["listeners"]
+    assert listener["tls"] and listener["authentication"] == {"type": "scram-sha-512"}
+    assert cluster["spec"]["kafka"]["authorization"] == {"type": "simple"}
+    assert "userOperator" in cluster["spec"]["entityOperator"]
+    users = by_kind(objects, "KafkaUser")
+    assert set(users) == set(SERVICE_GRANTS)
+    names = {"Read": "READ", "Write": "WRITE", "Create": "CREATE", "All": "ALL"}
+    for account, user in users.items():
+        auth = user["spec"]["authentication"]
+        assert auth["type"] == "scram-sha-512"
+        assert auth["password"]["valueFrom"]["secretKeyRef"]["name"] == f"fleet-kafka-{account}"
+        back = tuple(
+            Grant(a["resource"]["type"], a["resource"]["name"], names[op],
+                  prefixed=a["resource"]["patternType"] == "prefix")
+            for a in user["spec"]["authorization"]["acls"]
+            for op in a["operations"]
+        )  # fmt: skip
+        assert back == SERVICE_GRANTS[account], account
+    workloads = by_kind(objects, "Deployment") | by_kind(objects, "StatefulSet")
+    for name in SERVICES:
+        pod = workloads[name]["spec"]["template"]["spec"]
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        assert env["FLEET_STACK__KAFKA__BOOTSTRAP"].endswith(f":{listener['port']}"), name
+        ca = env["FLEET_SECURITY__KAFKA_CA_FILE"]
+        mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+        assert ca == f"{mounts['kafka-ca']}/ca.crt", name
+    user = copy.deepcopy(users["gateway"])
+    user["spec"]["authorization"]["acls"][0]["operations"] = ["Writ"]
+    assert any("Writ" in e for e in validate_object(user))
 
 
 def test_prometheus_rules_are_the_stacks_rules(objects):
@@ -88,7 +123,9 @@ def test_secrets_are_generated_with_hashed_passwords(tmp_path):
     accounts = tmp_path / "k8s" / "accounts.json"
     made = {s["metadata"]["name"]: s for s in secrets(registry_path, tmp_path / "keys", accounts)}
     per_service = {f"fleet-accounts-{name}" for name in SERVICES}
-    assert set(made) == {"fleet-registry", "mosquitto-auth", "fleet-keys", *per_service}
+    kafka_users = {f"fleet-kafka-{name}" for name in SERVICE_GRANTS}
+    assert set(made) == {"fleet-registry", "mosquitto-auth", "fleet-keys", *per_service,
+                         *kafka_users}  # fmt: skip
     for secret in made.values():
         assert validate_object(secret) == []
 
@@ -107,5 +144,10 @@ def test_secrets_are_generated_with_hashed_passwords(tmp_path):
         "gateway": gateway
     }
     assert json.loads(data("fleet-accounts-processor", "accounts.json"))["mqtt"] == {}
+    # its Kafka principal's password: the one its KafkaUser is created with, and no other's
+    for name in SERVICES:
+        own = json.loads(data(f"fleet-accounts-{name}", "accounts.json"))["kafka"]
+        assert own == {name: data(f"fleet-kafka-{name}", "password")}, name
+        assert own[name] == load_secrets(accounts).password("kafka", name).get_secret_value()
     keys = made["fleet-keys"]["data"]
     assert {"release.key", "release.pub", "ops.token"} <= set(keys)
