@@ -42,4 +42,5 @@ class Adapter(nn.Module):
         assert teacher_hidden.shape[-1] == self.config.teacher_hidden, (
             f"expected last dim {self.config.teacher_hidden}, got {tuple(teacher_hidden.shape)}"
         )
-        return self.norm(self.dense(teacher_hidden))
+        out: torch.Tensor = self.norm(self.dense(teacher_hidden))
+        return out

@@ -8,11 +8,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from models.errors import ModelsError
+
+if TYPE_CHECKING:
+    from models.entity_eval import EntityReport
+    from models.evaluate import EvalReport
 
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".tsv")
 SPLIT_NAMES = {"train": ("train",), "valid": ("valid", "dev"), "test": ("test",)}
@@ -177,7 +181,7 @@ def eval_command(
         _print_entities(entities)
 
 
-def _print_report(report) -> None:
+def _print_report(report: EvalReport) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -203,7 +207,7 @@ def _print_report(report) -> None:
     console.print(table)
 
 
-def _print_entities(report) -> None:
+def _print_entities(report: EntityReport) -> None:
     from rich.console import Console
     from rich.table import Table
 

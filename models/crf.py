@@ -71,7 +71,9 @@ class LinearChainCRF(nn.Module):
         score = score + self.start[tags[:, 0]] + self.end[last]
         return torch.where(lengths > 0, score, torch.zeros_like(score))
 
-    def nll(self, emissions: torch.Tensor, tags: torch.Tensor, lengths: torch.Tensor):
+    def nll(
+        self, emissions: torch.Tensor, tags: torch.Tensor, lengths: torch.Tensor
+    ) -> torch.Tensor:
         """Negative log-likelihood of the gold ``tags`` per row ``[B]`` (>= 0)."""
         return self.log_partition(emissions, lengths) - self.path_score(emissions, tags, lengths)
 

@@ -337,7 +337,15 @@ def _config_dict(config: DistillConfig) -> dict[str, Any]:
     return d
 
 
-def _save_checkpoint(path, model, adapter, shuffle_gen, config, labels, state) -> None:
+def _save_checkpoint(
+    path: Path,
+    model: TinyLSTM,
+    adapter: Adapter | None,
+    shuffle_gen: torch.Generator,
+    config: DistillConfig,
+    labels: Sequence[str],
+    state: dict[str, Any],
+) -> None:
     payload = {
         "model": model.state_dict(),
         "adapter": adapter.state_dict() if adapter is not None else None,
@@ -350,7 +358,14 @@ def _save_checkpoint(path, model, adapter, shuffle_gen, config, labels, state) -
     save_checkpoint(path, payload)
 
 
-def _restore(path, model, adapter, shuffle_gen, config, labels) -> dict[str, Any]:
+def _restore(
+    path: Path,
+    model: TinyLSTM,
+    adapter: Adapter | None,
+    shuffle_gen: torch.Generator,
+    config: DistillConfig,
+    labels: Sequence[str],
+) -> dict[str, Any]:
     payload = load_checkpoint(path)
     saved = dict(payload["config"])
     now = _config_dict(config)

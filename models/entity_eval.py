@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.data.spans import ENTITY_TYPES, Entity, example_entities
+from models.data.spans import ENTITY_TYPES, Entity, TextExample, example_entities
 
 
 @dataclass
@@ -85,7 +85,9 @@ def entity_report(
     return report
 
 
-def scored_examples(examples: Sequence[object]) -> tuple[list[list[Entity]], list[str], list[str]]:
+def scored_examples(
+    examples: Sequence[TextExample],
+) -> tuple[list[list[Entity]], list[str], list[str]]:
     """``(gold entities, texts, languages)`` of the examples that have gold entities."""
     gold, texts, langs = [], [], []
     for ex in examples:
@@ -93,6 +95,6 @@ def scored_examples(examples: Sequence[object]) -> tuple[list[list[Entity]], lis
         if entities is None:
             continue
         gold.append(entities)
-        texts.append(str(ex.text))  # type: ignore[attr-defined]
+        texts.append(ex.text)
         langs.append(str((getattr(ex, "meta", None) or {}).get("lang", "?")))
     return gold, texts, langs

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.data.spans import ENTITY_TYPES
+from models.data.spans import ENTITY_TYPES, Entity
 from models.tagging import TagLossConfig
 
 GOAL_SHARE = 0.95  # int8 student's entity F1 / the teacher's
@@ -171,7 +171,9 @@ def slug(name: str) -> str:
     return name.replace(" ", "_").replace(",", "").replace("+", "kd")
 
 
-def integer_entities(model: Any, integer: Any, tokenizer: Any, texts: list[str]) -> list:
+def integer_entities(
+    model: Any, integer: Any, tokenizer: Any, texts: list[str]
+) -> list[list[Entity]]:
     """Entities the integer engine finds (``models.inttagger``) for a float tagging student."""
     from models.data.spans import tags_to_entities
     from models.inttagger import integer_tags, quantize_tagger

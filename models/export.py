@@ -114,7 +114,10 @@ class ServingLSTM(nn.Module):
                 maxed = torch.where(mask > 0, seq, neg).amax(dim=1)  # [B, 2H]
                 pooled = torch.cat([mean, maxed], dim=-1)  # [B, 4H]
             else:
-                query: torch.Tensor = self.attn_query  # type: ignore[assignment]
+                query = self.attn_query
+                assert isinstance(
+                    query, torch.Tensor
+                )  # a registered buffer (typed Tensor | Module)
                 scores = seq @ query / math.sqrt(2 * H)  # [B, T]
                 first = (pos == 0).expand(B, -1)  # [B, T]
                 run = valid | (first & (lengths == 0).unsqueeze(1))  # [B, T]
@@ -122,7 +125,8 @@ class ServingLSTM(nn.Module):
                 weights = F.softmax(scores, dim=-1)  # [B, T]
                 pooled = (weights.unsqueeze(-1) * seq).sum(dim=1)  # [B, 2H]
         pooled = pooled * keep.unsqueeze(1)  # [B, P]
-        return self.head(pooled)  # [B, C]
+        logits: torch.Tensor = self.head(pooled)  # [B, C]
+        return logits
 
 
 def _example_inputs(config: StudentConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -215,7 +219,8 @@ def load_torchscript(path: str | Path) -> torch.jit.ScriptModule:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
-            return torch.jit.load(str(path), map_location="cpu")
+            module: torch.jit.ScriptModule = torch.jit.load(str(path), map_location="cpu")
+            return module
     except Exception as exc:
         raise ExportError(f"cannot load TorchScript {path}: {exc}") from exc
 
@@ -226,9 +231,10 @@ def torch_dynamic_int8(student: TinyLSTM) -> nn.Module:
         # Deprecated upstream in favour of torchao (not a dependency); it still works here.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", "torch.quantize_per_tensor", UserWarning)
-        return torch.ao.quantization.quantize_dynamic(
+        quantized: nn.Module = torch.ao.quantization.quantize_dynamic(
             ServingLSTM(student), {nn.LSTM, nn.Linear}, dtype=torch.qint8
         )
+        return quantized
 
 
 def render_c_header(blob: bytes, name: str = "tinylstm_model") -> str:

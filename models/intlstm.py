@@ -53,7 +53,8 @@ class IntegerModelError(ModelsError):
 def round_half_away(x: np.ndarray | float) -> np.ndarray:
     """The converter's ``round``: half away from zero (numpy's ``round`` is half to even)."""
     x = np.asarray(x, dtype=np.float64)
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+    rounded: np.ndarray = np.sign(x) * np.floor(np.abs(x) + 0.5)
+    return rounded
 
 
 def rshift_round(x: np.ndarray, n: np.ndarray | int) -> np.ndarray:
@@ -61,7 +62,8 @@ def rshift_round(x: np.ndarray, n: np.ndarray | int) -> np.ndarray:
     x = np.asarray(x, dtype=np.int64)
     n = np.asarray(n, dtype=np.int64)
     assert np.all(n >= 1), "rshift_round needs n >= 1"
-    return (x + np.left_shift(np.int64(1), n - 1)) >> n
+    shifted: np.ndarray = (x + np.left_shift(np.int64(1), n - 1)) >> n
+    return shifted
 
 
 def requant(a: np.ndarray, m: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -90,11 +92,11 @@ def encode_multiplier(r: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sat16(x: np.ndarray) -> np.ndarray:
-    return np.clip(x, INT16_MIN, INT16_MAX)
+    return np.asarray(np.clip(x, INT16_MIN, INT16_MAX))
 
 
 def sat8(x: np.ndarray) -> np.ndarray:
-    return np.clip(x, INT8_MIN, INT8_MAX)
+    return np.asarray(np.clip(x, INT8_MIN, INT8_MAX))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,7 +129,8 @@ def lut_lookup(lut: np.ndarray, z: np.ndarray) -> np.ndarray:
     k = u >> 7  # 0 .. 511
     frac = u & 127
     lo = table[k]
-    return lo + rshift_round((table[k + 1] - lo) * frac, 7)
+    out: np.ndarray = lo + rshift_round((table[k + 1] - lo) * frac, 7)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -340,9 +343,9 @@ def embed_tokens(model: IntegerStudent, hashes: np.ndarray) -> np.ndarray:
     importance weights, or 1 without them) requantised to ``x = sat8(requant(acc, M, n))``.
     """
     r = rows_np(hashes, model.vocab_size, model.hashes)  # [B, T, K]
-    picked = model.emb[r].astype(np.int64)  # [B, T, K, E]
+    picked: np.ndarray = model.emb[r].astype(np.int64)  # [B, T, K, E]
     if model.spec_v1:
-        return picked[:, :, 0]  # [B, T, E]
+        return np.asarray(picked[:, :, 0])  # [B, T, E]
     if model.importance is not None:
         w = model.importance[buckets_np(hashes, model.buckets)].astype(np.int64)  # [B, T, K]
         picked = picked * w[..., None]  # [B, T, K, E]
@@ -381,12 +384,13 @@ def _logits_chunk(model: IntegerStudent, sequences: Sequence[Sequence[int]]) -> 
     acc = _matmul_exact(p, model.head_w) + model.head_b.astype(np.int64)  # [B, C]
     logits = requant(acc, model.head_m.astype(np.int64), model.head_n.astype(np.int64))
     # Converted models stay far inside int32; a hand-made blob's logits saturate (spec section 6).
-    return np.clip(logits, INT32_MIN, INT32_MAX).astype(np.int32)
+    saturated: np.ndarray = np.clip(logits, INT32_MIN, INT32_MAX).astype(np.int32)
+    return saturated
 
 
 def predict(model: IntegerStudent, sequences: Sequence[Sequence[int]]) -> np.ndarray:
     """Predicted label index per token hash list (``argmax`` takes the lowest index on a tie)."""
-    return np.argmax(integer_logits(model, sequences), axis=1)
+    return np.asarray(np.argmax(integer_logits(model, sequences), axis=1))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -89,7 +89,7 @@ def quantize_tagger(model: Any) -> IntegerTagger:
 
     def scores(name: str) -> np.ndarray:
         q = np.floor(np.abs(state[name]) * Q_LOGIT + 0.5) * np.sign(state[name])
-        return np.clip(q, -SCORE_LIMIT, SCORE_LIMIT).astype(np.int32)
+        return np.asarray(np.clip(q, -SCORE_LIMIT, SCORE_LIMIT)).astype(np.int32)
 
     return IntegerTagger(
         w=quantize_tensor(w, s_w[:, None]),

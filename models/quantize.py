@@ -46,7 +46,7 @@ def embedding_scale(emb: np.ndarray) -> float:
 def quantize_tensor(x: np.ndarray, scale: np.ndarray | float) -> np.ndarray:
     """``clamp(round(x / scale), -127, 127)`` as int8 (``scale`` broadcasts over rows)."""
     q = round_half_away(np.asarray(x, dtype=np.float64) / scale)
-    return np.clip(q, -127, 127).astype(np.int8)
+    return np.asarray(np.clip(q, -127, 127)).astype(np.int8)
 
 
 def row_scales(w: np.ndarray) -> np.ndarray:
@@ -54,7 +54,7 @@ def row_scales(w: np.ndarray) -> np.ndarray:
     peak = np.max(np.abs(np.asarray(w, dtype=np.float64)), axis=1)
     if not np.all(np.isfinite(peak)):
         raise QuantizationError("weights must be finite")
-    return np.maximum(peak, WEIGHT_FLOOR) / 127.0
+    return np.asarray(np.maximum(peak, WEIGHT_FLOOR) / 127.0)
 
 
 def _bias(name: str, b: np.ndarray, scale: np.ndarray) -> np.ndarray:

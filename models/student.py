@@ -126,7 +126,7 @@ class TinyLSTM(nn.Module):
         """Token hashes [B, T] -> embeddings [B, T, E]: the sum of each token's K table rows,
         weighed by its importance weights when the model has them."""
         c = self.config
-        picked = self.embedding(rows(ids, c.vocab_size, c.hashes))  # [B, T, K, E]
+        picked: torch.Tensor = self.embedding(rows(ids, c.vocab_size, c.hashes))  # [B, T, K, E]
         if c.buckets:
             weights = self.importance(buckets(ids, c.buckets))  # [B, T, K]
             picked = picked * weights.unsqueeze(-1)  # [B, T, K, E]

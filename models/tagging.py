@@ -29,6 +29,7 @@ from models.data.spans import (
     TAGS,
     Entity,
     SpanTokenizer,
+    TextExample,
     bio_tags,
     example_entities,
     tags_to_entities,
@@ -56,12 +57,14 @@ def has_tagger(model: TinyLSTM) -> bool:
     return model.config.num_tags > 0
 
 
-def gold_tag_rows(examples: Sequence[object], tokenizer: SpanTokenizer) -> list[list[int] | None]:
+def gold_tag_rows(
+    examples: Sequence[TextExample], tokenizer: SpanTokenizer
+) -> list[list[int] | None]:
     """Gold BIO tags per example (None where an example has no ``entities``)."""
     rows: list[list[int] | None] = []
     for ex in examples:
         entities = example_entities(ex)
-        rows.append(None if entities is None else bio_tags(tokenizer, ex.text, entities))  # type: ignore[attr-defined]
+        rows.append(None if entities is None else bio_tags(tokenizer, ex.text, entities))
     return rows
 
 
@@ -154,7 +157,7 @@ def predict_entities(
 
 
 def evaluate_tagger(
-    model: TinyLSTM, tokenizer: SpanTokenizer, examples: Sequence[object]
+    model: TinyLSTM, tokenizer: SpanTokenizer, examples: Sequence[TextExample]
 ) -> EntityReport:
     """Entity P/R/F1 (exact span) of the float student on examples with gold entities."""
     gold, texts, langs = scored_examples(examples)
@@ -186,7 +189,7 @@ class TagTraining:
     def build(
         cls,
         config: TagLossConfig,
-        examples: Sequence[object],
+        examples: Sequence[TextExample],
         extra_texts: Sequence[str],
         tokenizer: SpanTokenizer,
         teacher: TagTeacher | None = None,
@@ -199,7 +202,7 @@ class TagTraining:
             raise ConfigError("a tagging student needs examples with entities or a tag teacher")
         targets = None
         if teacher is not None:
-            texts = [str(ex.text) for ex in examples] + list(extra_texts)  # type: ignore[attr-defined]
+            texts = [ex.text for ex in examples] + list(extra_texts)
             targets, _ = cached_tag_targets(teacher, tokenizer, texts, cache_dir)
         return cls(config, gold, targets)
 
@@ -222,7 +225,11 @@ class TagTraining:
         return total
 
     def validate(
-        self, model: TinyLSTM, tokenizer: SpanTokenizer, valid: Sequence[object], macro_f1: float
+        self,
+        model: TinyLSTM,
+        tokenizer: SpanTokenizer,
+        valid: Sequence[TextExample],
+        macro_f1: float,
     ) -> dict[str, float]:
         """Entity F1 on ``valid`` and the selection score of this epoch."""
         entity_f1 = evaluate_tagger(model, tokenizer, valid).f1

@@ -83,7 +83,9 @@ def _encode(
     return ids, targets
 
 
-def _validate(model: TinyLSTM, ids: list[list[int]], targets: torch.Tensor, labels: list[str]):
+def _validate(
+    model: TinyLSTM, ids: list[list[int]], targets: torch.Tensor, labels: list[str]
+) -> EvalReport:
     probs = predict_proba_ids(model, ids)
     return compute_metrics(targets.numpy(), probs, labels)
 
@@ -270,7 +272,16 @@ def train_student(
     return result
 
 
-def _save_checkpoint(path, model, optimizer, shuffle_gen, config, student, labels, state) -> None:
+def _save_checkpoint(
+    path: Path,
+    model: TinyLSTM,
+    optimizer: torch.optim.Optimizer,
+    shuffle_gen: torch.Generator,
+    config: TrainConfig,
+    student: StudentConfig,
+    labels: Sequence[str],
+    state: dict[str, Any],
+) -> None:
     payload = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -284,7 +295,15 @@ def _save_checkpoint(path, model, optimizer, shuffle_gen, config, student, label
     save_checkpoint(path, payload)
 
 
-def _restore(path, model, optimizer, shuffle_gen, config, student, labels) -> dict[str, Any]:
+def _restore(
+    path: Path,
+    model: TinyLSTM,
+    optimizer: torch.optim.Optimizer,
+    shuffle_gen: torch.Generator,
+    config: TrainConfig,
+    student: StudentConfig,
+    labels: Sequence[str],
+) -> dict[str, Any]:
     payload = load_checkpoint(path)
     saved = payload["train_config"]
     changed = [k for k in _RESUME_KEYS if saved.get(k) != getattr(config, k)]
@@ -296,4 +315,5 @@ def _restore(path, model, optimizer, shuffle_gen, config, student, labels) -> di
     optimizer.load_state_dict(payload["optimizer"])
     torch.set_rng_state(payload["torch_rng"])
     shuffle_gen.set_state(payload["shuffle_rng"])
-    return payload["state"]
+    state: dict[str, Any] = payload["state"]
+    return state

@@ -10,6 +10,7 @@ import math
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
 
 from services.errors import ServiceError
 
@@ -28,7 +29,7 @@ class Prometheus:
     def __init__(self, url: str, timeout_s: float = 10.0) -> None:
         self.url, self.timeout_s = url.rstrip("/"), timeout_s
 
-    def _get(self, path: str, params: dict[str, str] | None = None) -> dict:
+    def _get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
         try:
             with urllib.request.urlopen(
@@ -39,7 +40,8 @@ class Prometheus:
             raise PrometheusError(f"Prometheus at {self.url} did not answer {path}: {exc}") from exc
         if body.get("status") != "success":
             raise PrometheusError(f"Prometheus {path}: {body.get('error', body)}")
-        return body["data"]
+        data: dict[str, Any] = body["data"]
+        return data
 
     def query(self, expr: str, at: float | None = None) -> list[tuple[dict[str, str], float]]:
         params = {"query": expr}

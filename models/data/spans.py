@@ -97,13 +97,13 @@ def entities_from_json(raw: object, text: str) -> list[Entity]:
     return sorted(out)
 
 
-def example_entities(example: object) -> list[Entity] | None:
+def example_entities(example: TextExample) -> list[Entity] | None:
     """Gold entities of an ``Example`` (``meta["entities"]``), or None when it has none."""
     meta = getattr(example, "meta", None) or {}
     raw = meta.get("entities")
     if raw is None:
         return None
-    return entities_from_json(raw, example.text)  # type: ignore[attr-defined]
+    return entities_from_json(raw, example.text)
 
 
 # --- spans through edits --------------------------------------------------------------------
@@ -200,6 +200,14 @@ def render_template(template: str, slots: Mapping[str, str]) -> TrackedText:
 
 
 # --- BIO tags through a tokenizer -----------------------------------------------------------
+
+
+class TextExample(Protocol):
+    """What entity code reads of an example (``models.data.Example`` and ``LabeledText`` are
+    ones): its text; gold entities, where there are any, in ``meta["entities"]``."""
+
+    @property
+    def text(self) -> str: ...
 
 
 @runtime_checkable

@@ -28,6 +28,9 @@ import numpy as np
 
 from models.errors import ConfigError
 
+# A byte trie: label -> child node; a terminal value (a replacement's offset) under key -1.
+Trie = dict[int, "Trie | int"]
+
 _LEAF_BIT = 1 << 31  # unit is a leaf value
 _HAS_LEAF_BIT = 1 << 8  # node has a terminal (value) child
 _MAX_OFFSET = 1 << 21  # offsets we encode without the shift-by-8 extension
@@ -47,13 +50,15 @@ def build_precompiled_charsmap(mapping: Mapping[int, str]) -> bytes:
         blob += replacement.encode("utf-8") + b"\0"
 
     # 2. Byte trie of the keys: node = dict(label -> child); terminal value under key -1.
-    root: dict[int, object] = {}
+    root: Trie = {}
     for codepoint, replacement in mapping.items():
         if codepoint == 0:
             raise ConfigError("codepoint 0 cannot be a charsmap key (label 0 marks leaves)")
         node = root
         for byte in chr(codepoint).encode("utf-8"):
-            node = node.setdefault(byte, {})  # type: ignore[assignment]
+            child = node.setdefault(byte, {})
+            assert isinstance(child, dict)  # only the key -1 holds a value
+            node = child
         node[-1] = value_of[replacement]
 
     # 3. Place nodes breadth first into the double array.
@@ -62,14 +67,14 @@ def build_precompiled_charsmap(mapping: Mapping[int, str]) -> bytes:
     return struct.pack("<I", len(trie)) + trie + bytes(blob)
 
 
-def _place(root: dict[int, object]) -> list[int]:
+def _place(root: Trie) -> list[int]:
     units = np.zeros(_BLOCK, np.uint32)
     used = np.zeros(_BLOCK, bool)  # slot holds a node or a leaf value
     is_base = np.zeros(_BLOCK, bool)  # slot is some node's base (bases must be unique)
     used[0] = True  # the root
     xor = np.arange(_BLOCK)
     first_open_block = 0
-    queue: deque[tuple[int, dict[int, object]]] = deque([(0, root)])
+    queue: deque[tuple[int, Trie]] = deque([(0, root)])
     while queue:
         position, node = queue.popleft()
         labels = [0 if key == -1 else key for key in node]
@@ -98,13 +103,15 @@ def _place(root: dict[int, object]) -> list[int]:
         for key, child in node.items():
             if key == -1:
                 units[position] |= np.uint32(_HAS_LEAF_BIT)
-                units[base] = _LEAF_BIT | int(child)  # type: ignore[call-overload]
+                assert isinstance(child, int)
+                units[base] = _LEAF_BIT | child
                 used[base] = True
             else:
                 slot = base ^ key
                 units[slot] = key  # label in bits 0-7; the offset is set when it is placed
                 used[slot] = True
-                queue.append((slot, child))  # type: ignore[arg-type]
+                assert isinstance(child, dict)
+                queue.append((slot, child))
         while (first_open_block + 1) * _BLOCK <= len(used):
             window = slice(first_open_block * _BLOCK, (first_open_block + 1) * _BLOCK)
             if not (used[window] | is_base[window]).all():

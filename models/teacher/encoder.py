@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,6 +24,8 @@ from models.errors import ConfigError, ModelsError
 from models.teacher.catalog import SHIPPED, resolve_teacher
 
 if TYPE_CHECKING:
+    from transformers import PretrainedConfig
+
     from models.kd_targets import TeacherSample
 
 from models.teacher.classifier import ClassifierHead, FinetunedLayout, load_head, read_meta
@@ -49,7 +51,7 @@ class TeacherOutput:
     tag_logits: torch.Tensor | None = None  # (B, T, tags) when a token tag head is attached
 
 
-def _is_decoder_only(config) -> bool:
+def _is_decoder_only(config: PretrainedConfig) -> bool:
     from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
     if getattr(config, "is_encoder_decoder", False):
@@ -146,7 +148,7 @@ class Teacher(nn.Module):
             raise ConfigError(f"head expects width {self.head.linear.in_features}")
 
     @classmethod
-    def load(cls, source: str | Path, **kwargs) -> Teacher:
+    def load(cls, source: str | Path, **kwargs: Any) -> Teacher:
         """Same as the constructor; reads better at call sites that load a fine-tuned folder."""
         return cls(source, **kwargs)
 
@@ -266,7 +268,9 @@ class Teacher(nn.Module):
         return out
 
     @torch.no_grad()
-    def predict_proba(self, texts: list[str], batch_size: int = 64, temperature: float = 1.0):
+    def predict_proba(
+        self, texts: list[str], batch_size: int = 64, temperature: float = 1.0
+    ) -> torch.Tensor:
         """(N, C) soft labels from the attached head, softmax at ``temperature``."""
         assert temperature > 0, f"temperature must be positive, got {temperature}"
         logits = torch.from_numpy(self.logits(texts, batch_size))
@@ -297,11 +301,11 @@ class Teacher(nn.Module):
                     amap = out.attentions[layer][b].mean(0)[real][:, real]  # (Tt, Tt)
                     row = amap[-1] if self.decoder_only else amap.mean(0)  # (Tt,)
                     attention = row.float().cpu().numpy()
-                spans = [tuple(map(int, s)) for s in out.offsets[b][real.cpu()].tolist()]
+                spans = [(int(s), int(e)) for s, e in out.offsets[b][real.cpu()].tolist()]
                 samples.append(
                     TeacherSample(
                         logits=out.logits[b].float().cpu().numpy(),
-                        offsets=spans,  # type: ignore[arg-type]
+                        offsets=spans,
                         hidden=out.hidden_states[layer][b][real].float().cpu().numpy(),
                         attention=attention,
                     )

@@ -233,7 +233,7 @@ def accuracy(teacher: Teacher, examples: Sequence[Example], labels: list[str]) -
         raise DataError("no validation example has a label of the training set")
     order = sorted(range(len(known)), key=lambda i: len(known[i].text))  # less padding
     probs = teacher.predict_proba([known[i].text for i in order], batch_size=64)
-    predicted = probs.argmax(-1).tolist()
+    predicted: list[int] = probs.argmax(-1).tolist()
     return sum(predicted[j] == index[known[i].label] for j, i in enumerate(order)) / len(known)
 
 

@@ -70,7 +70,9 @@ class ChatTransport(ABC):
 
 
 class HttpxTransport(ChatTransport):
-    def post_json(self, url, payload, headers, timeout):
+    def post_json(
+        self, url: str, payload: Mapping[str, Any], headers: Mapping[str, str], timeout: float
+    ) -> Any:
         import httpx
 
         try:
@@ -87,7 +89,9 @@ class HttpxTransport(ChatTransport):
 
 
 class UrllibTransport(ChatTransport):
-    def post_json(self, url, payload, headers, timeout):
+    def post_json(
+        self, url: str, payload: Mapping[str, Any], headers: Mapping[str, str], timeout: float
+    ) -> Any:
         import socket
         import urllib.error
         import urllib.request

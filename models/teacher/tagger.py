@@ -41,7 +41,8 @@ class TokenTagHead(nn.Module):
         self.linear = nn.Linear(hidden, num_tags)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.linear(self.dropout(hidden))  # (B, T, H) -> (B, T, K)
+        logits: torch.Tensor = self.linear(self.dropout(hidden))  # (B, T, H) -> (B, T, K)
+        return logits
 
 
 def save_tag_head(head: TokenTagHead, root: Path, tags: Sequence[str] = TAGS) -> None:
@@ -111,7 +112,9 @@ def gold_teacher_tags(
 
 
 @torch.no_grad()
-def teacher_entities(teacher: Teacher, texts: Sequence[str], batch_size: int = 32):
+def teacher_entities(
+    teacher: Teacher, texts: Sequence[str], batch_size: int = 32
+) -> list[list[Entity]]:
     """Entities the teacher's tag head finds (argmax tag per teacher token, then BIO decode)."""
     if teacher.tag_head is None:
         raise DataError("this teacher has no tag head: fleet teacher finetune --task tag")

@@ -114,7 +114,7 @@ def rollout_timeline(rollout: dict[str, Any], now: float) -> str:
     """The stages of one rollout on a time axis: rolling out (started -> min_confirmed met),
     baking (met -> finished), with each stage's devices per outcome."""
     stages = rollout.get("stages") or []
-    times = [
+    times: list[float] = [
         t
         for s in stages
         for t in (s.get("started_at"), s.get("met_at"), s.get("finished_at"))

@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from services.control.settings import ControlSettings
+
+if TYPE_CHECKING:
+    from services.control.client import ControlClient
 
 Opt = typer.Option
 TOKEN_ENV = "FLEET_OPS_TOKEN"
@@ -104,7 +107,9 @@ def main(config: Path | None = None) -> None:
     web.run_app(create_app(control), host=settings.host, port=settings.port, print=None)
 
 
-def _client(config: Path | None, url: str | None, token: str | None, operator: str | None):
+def _client(
+    config: Path | None, url: str | None, token: str | None, operator: str | None
+) -> ControlClient:
     import getpass
 
     from services.control.auth import TokenError, read_token

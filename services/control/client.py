@@ -20,11 +20,13 @@ class ControlClientError(ServiceError):
 
 
 class ControlClient:
-    def __init__(self, base_url: str, token: str, operator: str | None = None, timeout_s=30.0):
+    def __init__(
+        self, base_url: str, token: str, operator: str | None = None, timeout_s: float = 30.0
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token, self.operator, self.timeout_s = token, operator, timeout_s
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
         if self.operator:
             headers["X-Fleet-Operator"] = self.operator
@@ -36,7 +38,8 @@ class ControlClient:
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return json.loads(response.read())
+                answer: dict[str, Any] = json.loads(response.read())
+                return answer
         except urllib.error.HTTPError as exc:
             raise ControlClientError(f"HTTP {exc.code}: {_error(exc.read())}", exc.code) from exc
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:

@@ -83,7 +83,7 @@ class NoPrometheus(Prometheus):
     def __init__(self) -> None:
         super().__init__("")
 
-    def _get(self, path: str, params: dict[str, str] | None = None) -> dict:
+    def _get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
         raise PrometheusError("no Prometheus configured for the control API")
 
 

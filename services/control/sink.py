@@ -78,7 +78,7 @@ class KafkaCommandSink(CommandSink):
         self._producer: Any = None  # kafka.KafkaProducer, created on first send
         self._lock = threading.Lock()
 
-    def _get_producer(self):
+    def _get_producer(self) -> Any:  # a kafka.KafkaProducer (kafka-python is untyped)
         from kafka.errors import KafkaError
 
         with self._lock:

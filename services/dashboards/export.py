@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from services.dashboards import fleet
 from services.dashboards.distillation import distillation
@@ -30,7 +31,7 @@ def render() -> dict[str, str]:
     }
 
 
-def _numbered(board):
+def _numbered(board: Dashboard) -> Dashboard:
     """Give panels unique ids and each panel's queries the refIds A, B, ... Grafana expects."""
     for panel_id, panel in enumerate(board.panels or [], start=1):
         panel.id_val = panel_id

@@ -25,14 +25,18 @@ def _query(expr: str, legend: str = "") -> prometheus.Dataquery:
     return query.legend_format(legend) if legend else query
 
 
-def _series(title: str, unit: str, *queries: prometheus.Dataquery, width: int = 12):
+def _series(
+    title: str, unit: str, *queries: prometheus.Dataquery, width: int = 12
+) -> timeseries.Panel:
     panel = timeseries.Panel().title(title).unit(unit).datasource(DATASOURCE).height(8).span(width)
     for q in queries:
         panel = panel.with_target(q)
     return panel
 
 
-def _stat(title: str, unit: str, query: prometheus.Dataquery, red_above: float | None = None):
+def _stat(
+    title: str, unit: str, query: prometheus.Dataquery, red_above: float | None = None
+) -> stat.Panel:
     panel = stat.Panel().title(title).unit(unit).datasource(DATASOURCE).height(4).span(6)
     panel = panel.with_target(query)
     if red_above is not None:

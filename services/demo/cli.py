@@ -10,7 +10,7 @@ from pathlib import Path
 from services.demo.config import FULL, QUICK
 
 
-def parse_args(argv: list[str] | None):
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m services.demo", description=__doc__)
     parser.add_argument(
         "--quick",

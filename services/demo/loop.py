@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 from contract.schemas import ReleaseManifest
 from contract.schemas.rollout import RolloutRecord
 from services.demo import artifacts
-from services.demo.report import Prometheus
 from services.errors import ServiceError
+from services.promql import Prometheus
 
 if TYPE_CHECKING:
     from services.demo.run import Demo

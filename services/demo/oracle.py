@@ -13,6 +13,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from services.errors import ServiceError
 
@@ -67,7 +68,7 @@ class CorpusOracle:
                 message = {"role": "assistant", "content": label}
                 self._answer(200, {"model": MODEL, "choices": [{"index": 0, "message": message}]})
 
-            def _answer(self, status: int, body: dict) -> None:
+            def _answer(self, status: int, body: dict[str, Any]) -> None:
                 data = json.dumps(body, ensure_ascii=False).encode("utf-8")
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

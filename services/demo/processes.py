@@ -12,10 +12,15 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from services.errors import ServiceError
 from services.security.kafka import KafkaAccess
 from services.settings import REPO_ROOT
+
+if TYPE_CHECKING:
+    from services.demo.config import DemoConfig
+    from services.settings import MetricsPorts
 
 
 class ServiceProcess:
@@ -160,8 +165,8 @@ GATEWAY_ARGS = ["gateway", "run", "--client-id", "demo-gateway", "--share-group"
 ROLLOUT_ACTIVE_WINDOW_S = 45
 
 
-def service_specs(config, var: Path, corpus: Path, teacher: str, labels: list[str],
-                  ports) -> list[ServiceProcess]:  # fmt: skip
+def service_specs(config: DemoConfig, var: Path, corpus: Path, teacher: str, labels: list[str],
+                  ports: MetricsPorts) -> list[ServiceProcess]:  # fmt: skip
     """The six services of the loop, configured for a demo run (not started)."""
     import json
 

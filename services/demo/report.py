@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from contract.schemas import PredictionEvent
 from services.errors import ServiceError
-from services.promql import Prometheus  # (the demo's PromQL reads; re-exported)
+from services.promql import Prometheus
 from services.security.kafka import KafkaAccess
 
 DRIFT_FEATURES = ("class_mix", "confidence")

@@ -35,13 +35,13 @@ from services.demo.report import (
     DriftWindowStats,
     KafkaCounts,
     KafkaTail,
-    Prometheus,
     count_records,
     drift_between,
     low_confidence,
     service_counters,
 )
 from services.errors import ServiceError
+from services.promql import Prometheus
 from services.releases.keys import load_or_create_key
 from services.security.access import Access
 from services.settings import REPO_ROOT, FleetSettings, load_settings
@@ -203,7 +203,9 @@ class Demo:
             f"http://127.0.0.1:{settings.metrics_ports.control}/"
         )
 
-    def release(self, settings: FleetSettings, student, metrics) -> artifacts.Release:
+    def release(
+        self, settings: FleetSettings, student: Path, metrics: dict[str, float]
+    ) -> artifacts.Release:
         data = artifacts.corpus(self.config, self.logs)
         lines = (data / "phase0" / "valid.jsonl").read_text("utf-8").splitlines()
         texts = [json.loads(line)["text"] for line in lines]
@@ -225,7 +227,9 @@ class Demo:
         return release
 
     # 4. ------------------------------------------------------------------------------------
-    def traffic(self, settings: FleetSettings, release: artifacts.Release, prom: Prometheus):
+    def traffic(
+        self, settings: FleetSettings, release: artifacts.Release, prom: Prometheus
+    ) -> Times:
         c = self.config
         data = artifacts.corpus(c, self.logs)
         texts = {}
@@ -336,7 +340,7 @@ class Demo:
         ids, versions = set(self.device_ids), set(self._versions())
         return lambda e: e.device_id in ids and e.model_version in versions and e.ts >= started
 
-    def summarise(self, tail: KafkaTail, prom: Prometheus, times: Times, public_key: bytes):
+    def summarise(self, tail: KafkaTail, prom: Prometheus, times: Times, public_key: bytes) -> None:
         r, c = self.result, self.config
         records = tail.read()
         r.kafka = count_records(records, TOPICS, self._mine(times.started), times.switch)

@@ -2,43 +2,48 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 
 from services.demo.config import DemoConfig
-from services.demo.report import DRIFT_FEATURES, DRIFT_STATISTICS
+from services.demo.report import DRIFT_FEATURES, DRIFT_STATISTICS, DriftWindowStats
+
+if TYPE_CHECKING:
+    from services.demo.run import DemoResult
 
 
 def _num(value: float | None, fmt: str = ".0f") -> str:
     return "-" if value is None else format(value, fmt)
 
 
-def delivery_ok(result) -> bool:
+def delivery_ok(result: DemoResult) -> bool:
     """Every prediction the devices published reached Kafka, and none was left behind."""
     traffic = result.traffic
     return result.kafka.unique_predictions == result.published and traffic.undelivered == 0
 
 
-def loop_closed(result) -> bool:
+def loop_closed(result: DemoResult) -> bool:
     """The distiller published a signed release, every device of the demo confirmed it, and
     predictions made with it reached Kafka."""
     return result.loop.closed
 
 
-def low_confidence_fell(result) -> bool:
+def low_confidence_fell(result: DemoResult) -> bool:
     """The new release is less often unsure on phase-2 traffic than the first one was."""
     before, after = result.low_conf_after, result.low_conf_new
     return before is not None and after is not None and after < before
 
 
-def drift_increased(result) -> bool:
+def drift_increased(result: DemoResult) -> bool:
     """Class-mix PSI averaged over the phase-2 windows exceeds the phase-0 average."""
     key = ("class_mix", "psi")
     before, after = result.drift_before.get(key), result.drift_after.get(key)
     return before is not None and after is not None and after.mean > before.mean
 
 
-def print_summary(result, config: DemoConfig, console: Console) -> None:
+def print_summary(result: DemoResult, config: DemoConfig, console: Console) -> None:
     k, t = result.kafka, result.traffic
     then = f" -> v{result.loop.version}" if result.loop.version else ""
     console.rule(f"[bold]Summary: release v{result.version}{then}")
@@ -77,7 +82,7 @@ def print_summary(result, config: DemoConfig, console: Console) -> None:
     drift.add_column(f"phase 2 on v{result.version}", justify="right")
     drift.add_column(f"phase 2 on v{new}" if new else "phase 2 on the new release", justify="right")
 
-    def cell(stats) -> str:
+    def cell(stats: DriftWindowStats | None) -> str:
         return "-" if stats is None else f"{stats.mean:.3f} ({stats.max:.3f})"
 
     for feature in DRIFT_FEATURES:
@@ -112,8 +117,8 @@ def print_summary(result, config: DemoConfig, console: Console) -> None:
     if k.disagreement_by_phase and result.teacher != "keyword":
         parts = [f"phase {p}: {share:.0%}" for p, share in sorted(k.disagreement_by_phase.items())]
         console.print(f"   teacher disagrees with the device on {', '.join(parts)} of samples")
-    version = str(result.version)
-    ours = [a for a in result.alerts if a[2].get("model_version", version) == version]
+    ours_label = str(result.version)
+    ours = [a for a in result.alerts if a[2].get("model_version", ours_label) == ours_label]
     for name, state, labels in ours:
         extra = f" model_version={labels['model_version']}" if "model_version" in labels else ""
         console.print(f"Alert [bold]{name}[/] {state}{extra}")
@@ -154,7 +159,7 @@ def print_summary(result, config: DemoConfig, console: Console) -> None:
     )
 
 
-def print_loop(result, console: Console) -> None:
+def print_loop(result: DemoResult, console: Console) -> None:
     """Labels used, the gate, the rollout timeline and the device versions at the end."""
     from collections import Counter
 

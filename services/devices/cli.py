@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from edge_agent.errors import EdgeError
+
+if TYPE_CHECKING:
+    from services.settings import FleetSettings
 
 Opt = typer.Option
 CONFIG = Annotated[Path | None, Opt("--config", "-c", help="fleet.toml (default ./fleet.toml)")]
@@ -19,7 +22,7 @@ KEY = Annotated[
 ]
 
 
-def trusted_key(settings, path: Path | None) -> bytes:
+def trusted_key(settings: FleetSettings, path: Path | None) -> bytes:
     """The release public key devices trust (default ``<data_dir>/keys/release.pub``). A device
     only reads it: the signing side (``fleet distiller seed``, the distiller, the rollout
     manager) creates the key pair, never the device."""
@@ -46,7 +49,7 @@ def trusted_key(settings, path: Path | None) -> bytes:
         raise EdgeError(f"{path} is neither a raw 32-byte nor a PEM public key: {exc}") from exc
 
 
-def _trusted(settings, path: Path | None) -> bytes:
+def _trusted(settings: FleetSettings, path: Path | None) -> bytes:
     try:
         return trusted_key(settings, path)
     except EdgeError as exc:

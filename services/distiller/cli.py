@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from services.security.kafka import required
+
+if TYPE_CHECKING:
+    from services.distiller.settings import DistillerSettings
 
 Opt = typer.Option
 ConfigOpt = Annotated[Path | None, Opt(help="fleet.toml (default: $FLEET_CONFIG)")]
@@ -73,7 +76,7 @@ def register(app: typer.Typer) -> None:
                    (f", published to {s.releases_topic}" if publish else ""))  # fmt: skip
 
 
-def load(config: Path | None):  # -> DistillerSettings
+def load(config: Path | None) -> DistillerSettings:
     """Distiller settings from FleetSettings (paths under the stack's data dir) + environment."""
     from contract.topics import TOPIC_NAMES
     from services.distiller.settings import DistillerSettings

@@ -133,7 +133,8 @@ class Bridge:
             item.record = (self.topics.dlq, item.topic.encode(), record.to_bytes())
 
     def _send(self, item: Pending) -> None:
-        topic, key, value = item.record  # type: ignore[misc]
+        assert item.record is not None, "routed before it is sent"
+        topic, key, value = item.record
         item.attempts += 1
         try:
             self.sink.send(topic, key, value, lambda exc: self._delivered(item, exc))
@@ -146,7 +147,8 @@ class Bridge:
         if exc is not None:
             self._retry(item, "delivery_failed", exc)
             return
-        topic = item.record[0]  # type: ignore[index]
+        assert item.record is not None, "routed before it is sent"
+        topic = item.record[0]
         if item.kind.startswith("dlq:"):
             self._dlq[item.kind[4:]].inc()
         produced = self._produced.get(topic)

@@ -24,7 +24,9 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Iterator
 from functools import partial
+from typing import Any
 
 from services.errors import ServiceError
 from services.gateway import mqtt_wire as wire
@@ -151,7 +153,7 @@ class MqttIntake:
             elif kind == wire.DISCONNECT_TYPE:
                 raise wire.ProtocolError(f"broker disconnected us: {wire.reason_of(body)}")
 
-    def _read(self, sock: socket.socket, reader: wire.PacketReader):
+    def _read(self, sock: socket.socket, reader: wire.PacketReader) -> Iterator[tuple[int, Any]]:
         """Packets as they arrive; PINGREQ on idle, dead after 1.5 keep-alives of silence."""
         keepalive = self.settings.keepalive_s
         last_heard = time.monotonic()

@@ -60,7 +60,7 @@ class GatewaySettings:
 
     @classmethod
     def from_fleet(
-        cls, access: Access, client_id: str = "gateway-1", **overrides
+        cls, access: Access, client_id: str = "gateway-1", **overrides: Any
     ) -> GatewaySettings:
         """Defaults from the fleet settings and the registry's ``gateway`` account;
         ``mqtt_host`` / ``mqtt_port`` / ``kafka_bootstrap`` overrides move its accounts to

@@ -7,9 +7,13 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from services.errors import ServiceError
 from services.security.kafka import KafkaAccess
+
+if TYPE_CHECKING:
+    from confluent_kafka import KafkaError
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +75,7 @@ class KafkaSink(RecordSink):
         self._poller = threading.Thread(target=self._poll, name="kafka-delivery", daemon=True)
         self._poller.start()
 
-    def _on_error(self, error) -> None:
+    def _on_error(self, error: KafkaError) -> None:
         if error.fatal():
             self.fatal = str(error)
             log.error("Kafka producer failed for good: %s", error)

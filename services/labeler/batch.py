@@ -128,7 +128,9 @@ def label_batch(
     return BatchOutcome(samples, dead, retry)
 
 
-def _sample(request: LabelRequest, label: TeacherLabel, teacher_id: str, now: float):
+def _sample(
+    request: LabelRequest, label: TeacherLabel, teacher_id: str, now: float
+) -> LabelledSample:
     return LabelledSample(
         message_id=request.message_id,
         text=request.text,

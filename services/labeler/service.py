@@ -21,7 +21,7 @@ import contextlib
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contract.errors import ValidationError
 from contract.schemas import parse_label_dead_letter, parse_labelled_sample
@@ -36,6 +36,9 @@ from services.labeler.metrics import LabelerMetrics
 from services.labeler.settings import LabelerSettings
 from services.labeler.teacher import Labeler
 from services.security.kafka import KafkaAccess, required
+
+if TYPE_CHECKING:
+    from kafka import KafkaConsumer, KafkaProducer
 
 log = logging.getLogger(__name__)
 READ_BACK_TIMEOUT_S = 600.0  # bound on reading the done requests back at start (no progress)
@@ -103,7 +106,13 @@ class LabelerService:
             consumer.close(autocommit=False)
             producer.close(timeout=10)
 
-    def _batch(self, consumer, producer, polled: dict[Any, list[Any]], seen: set[str]) -> None:
+    def _batch(
+        self,
+        consumer: KafkaConsumer,
+        producer: KafkaProducer,
+        polled: dict[Any, list[Any]],
+        seen: set[str],
+    ) -> None:
         from kafka.errors import KafkaError
         from kafka.structs import OffsetAndMetadata
 
@@ -151,13 +160,13 @@ class LabelerService:
         if again:
             self._seek(again, consumer)
 
-    def _seek(self, offsets: dict[Any, int], consumer) -> None:
+    def _seek(self, offsets: dict[Any, int], consumer: KafkaConsumer) -> None:
         """Read from ``offsets`` again after a pause."""
         for tp, offset in offsets.items():
             consumer.seek(tp, offset)
         self.stop_event.wait(self.settings.retry_backoff_s)
 
-    def _update_backlog(self, consumer) -> None:
+    def _update_backlog(self, consumer: KafkaConsumer) -> None:
         assigned = list(consumer.assignment())
         if not assigned:
             return

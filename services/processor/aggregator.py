@@ -225,7 +225,7 @@ class Aggregator:
                 text=c.text,
                 model_version=aggregate.model_version,
                 device_id=c.device_id,
-                strategy=wire,  # type: ignore[arg-type]
+                strategy=wire,
                 score=c.score,
                 window=window,
             )

@@ -44,12 +44,12 @@ def _as_distribution(values: Sequence[float], name: str) -> np.ndarray:
     total = array.sum()
     if total <= 0:
         raise DriftError(f"{name} sums to zero")
-    return array / total
+    return np.asarray(array / total)
 
 
 def _smooth(p: np.ndarray) -> np.ndarray:
     q = p + EPSILON
-    return q / q.sum()
+    return np.asarray(q / q.sum())
 
 
 def psi(observed: Sequence[float], expected: Sequence[float]) -> float:

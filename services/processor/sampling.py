@@ -35,13 +35,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from contract.schemas.labels import Strategy
 from models.errors import ConfigError
 
 StrategyName = Literal["least_confidence", "margin", "entropy", "random"]
 STRATEGIES: tuple[str, ...] = ("least_confidence", "margin", "entropy")  # uncertainty scores
 
 # The wire schema's name for each strategy (contract.schemas.labels.Strategy).
-WIRE_STRATEGY: dict[str, str] = {
+WIRE_STRATEGY: dict[str, Strategy] = {
     "least_confidence": "low_confidence",
     "margin": "margin",
     "entropy": "entropy",

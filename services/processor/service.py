@@ -21,7 +21,7 @@ from typing import Any
 
 import faust
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
-from faust.types import TableT
+from faust.types import StreamT, TableT
 
 from contract.errors import ValidationError
 from contract.schemas import parse_prediction
@@ -74,7 +74,7 @@ def build_app(
     by_version = app.topic(by_version_name, partitions=settings.partitions, internal=True, **raw)
     requests = app.topic(settings.label_requests_topic, **raw)
 
-    def table(name: str) -> TableT:
+    def table(name: str) -> TableT[str, Any]:
         return app.Table(name, default=None, partitions=settings.partitions, key_type=str)
 
     aggregator = Aggregator(
@@ -90,7 +90,7 @@ def build_app(
     admission = Admission(settings, references, metrics)
 
     @app.agent(source)
-    async def ingest(stream):  # 1. validate, admit and re-key by model version
+    async def ingest(stream: StreamT[bytes]) -> None:  # 1. validate, admit, re-key by version
         while not references.ready.is_set():  # releases are known before anything is judged
             await asyncio.sleep(0.1)
         async for event in stream.events():
@@ -112,7 +112,7 @@ def build_app(
             )
 
     @app.agent(by_version)
-    async def aggregate(stream):  # 2. windows, drift, sampling
+    async def aggregate(stream: StreamT[bytes]) -> None:  # 2. windows, drift, sampling
         async for event in stream.events():
             partition = event.message.partition
             if event.key == TICK_KEY:
@@ -133,8 +133,8 @@ def build_app(
                 may_sample=NOT_A_CANDIDATE not in (event.headers or {}),
             )  # fmt: skip
 
-    @app.timer(settings.tick_s)
-    async def tick():
+    @app.timer(settings.tick_s)  # type: ignore[untyped-decorator]  # faust: @no_type_check
+    async def tick() -> None:
         now = time.time()
         for partition in range(settings.partitions):
             await by_version.send(key=TICK_KEY, value=b"", partition=partition, timestamp=now)

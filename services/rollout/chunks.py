@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from contract.errors import ValidationError
 from contract.mqtt import MqttAccess
@@ -46,15 +51,21 @@ class ChunkServer:
         self.served += 1
         return chunk_topic(match.group(1)), chunk.to_bytes()
 
-    def serve_mqtt(self, access: MqttAccess):
+    def serve_mqtt(self, access: MqttAccess) -> mqtt.Client:
         """Run on a paho client (the ``rollout`` service account); returns the client."""
         client = access.client(f"rollout-chunks-{id(self):x}")
 
-        def on_connect(c, userdata, flags, reason_code, properties) -> None:
+        def on_connect(
+            c: mqtt.Client,
+            userdata: Any,
+            flags: mqtt.ConnectFlags,
+            reason_code: ReasonCode,
+            properties: Properties | None,
+        ) -> None:
             c.subscribe(CHUNK_REQUESTS, qos=1)
 
-        def on_message(c, userdata, message) -> None:
-            reply = self.answer(message.topic, message.payload)
+        def on_message(c: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+            reply = self.answer(message.topic, bytes(message.payload))
             if reply is not None:
                 c.publish(reply[0], reply[1], qos=1)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from contract.schemas.rollout import (
     DeviceOutcome,
@@ -78,7 +79,7 @@ def create(
     version: int,
     stages: Sequence[tuple[str, StageCriteria]],
     now: float,
-    kind: str = "release",
+    kind: Literal["release", "rollback"] = "release",
     weights_of: int | None = None,
     rollback_of: int | None = None,
 ) -> RolloutRecord:
@@ -87,7 +88,7 @@ def create(
         raise RolloutError(f"release {version}: a rollout needs at least one stage")
     record = RolloutRecord(
         version=version,
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         weights_of=weights_of or version,
         rollback_of=rollback_of,
         stages=[

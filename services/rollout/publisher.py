@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import threading
 import uuid
+from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from contract.mqtt import MqttAccess
 from contract.topics import group_manifest_topic
@@ -32,11 +35,25 @@ class MqttManifestPublisher(ManifestPublisher):
             self.close()
             raise RolloutIOError(f"{access} refused or did not answer")
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         if not reason_code.is_failure:
             self._connected.set()
 
-    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+    def _on_publish(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties,
+    ) -> None:
         self._acks[mid] = reason_code
 
     def publish(self, group: str, payload: bytes | None) -> None:

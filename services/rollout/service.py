@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from models.errors import ConfigError
 from services.errors import ServiceError
@@ -41,7 +42,7 @@ def default_stages(groups: list[str]) -> tuple[StageSpec, ...]:
     )
 
 
-def settings_from_fleet(access: Access, **overrides) -> RolloutSettings:
+def settings_from_fleet(access: Access, **overrides: Any) -> RolloutSettings:
     """Defaults from the fleet settings and registry; ``FLEET_ROLLOUT_*`` overrides them."""
     fleet, registry = access.fleet, access.registry
     values = {

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from services.stack.stack import Stack
 
 COMPONENTS_ARG = Annotated[
     list[str] | None,
@@ -17,7 +20,7 @@ CONFIG_OPT = Annotated[
 STATE_STYLE = {"up": "green", "down": "red", "starting": "yellow", "stale": "magenta"}
 
 
-def _stack(config: str | None):  # -> Stack
+def _stack(config: str | None) -> Stack:
     from pathlib import Path
 
     from services.settings import load_settings
@@ -26,7 +29,7 @@ def _stack(config: str | None):  # -> Stack
     return Stack(load_settings(Path(config) if config else None))
 
 
-def print_status(stack) -> None:  # stack: services.stack.Stack
+def print_status(stack: Stack) -> None:
     from rich.console import Console
     from rich.table import Table
 

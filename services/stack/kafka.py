@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from services.errors import StackError
 from services.security.files import write_private
@@ -20,6 +20,11 @@ from services.security.pki import ensure_pki
 from services.stack.component import Component
 from services.stack.kafka_auth import sync_credentials
 from services.stack.process import port_open
+
+if TYPE_CHECKING:
+    from kafka.admin import KafkaAdminClient
+
+    from services.security.access import Access
 
 T = TypeVar("T")
 
@@ -88,7 +93,7 @@ class Kafka(Component):
         return jars[-1].stem.removeprefix("kafka_2.13-")
 
     @cached_property
-    def access(self):  # -> services.security.access.Access (imported late: it imports the stack)
+    def access(self) -> Access:  # (imported late: services.security.access imports the stack)
         from services.security.access import Access
 
         return Access(self.settings)
@@ -233,7 +238,7 @@ class Kafka(Component):
         finally:
             admin.close()
 
-    def admin(self, timeout_ms: int = 10_000):  # -> kafka.admin.KafkaAdminClient
+    def admin(self, timeout_ms: int = 10_000) -> KafkaAdminClient:
         """An admin client as the stack's ``admin`` (a super user)."""
         from kafka.errors import KafkaError
 

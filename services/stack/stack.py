@@ -52,19 +52,27 @@ class Stack:
 
     @property
     def kafka(self) -> Kafka:
-        return self.components["kafka"]  # type: ignore[return-value]
+        component = self.components["kafka"]
+        assert isinstance(component, Kafka)
+        return component
 
     @property
     def mosquitto(self) -> Mosquitto:
-        return self.components["mosquitto"]  # type: ignore[return-value]
+        component = self.components["mosquitto"]
+        assert isinstance(component, Mosquitto)
+        return component
 
     @property
     def prometheus(self) -> Prometheus:
-        return self.components["prometheus"]  # type: ignore[return-value]
+        component = self.components["prometheus"]
+        assert isinstance(component, Prometheus)
+        return component
 
     @property
     def alertmanager(self) -> Alertmanager:
-        return self.components["alertmanager"]  # type: ignore[return-value]
+        component = self.components["alertmanager"]
+        assert isinstance(component, Alertmanager)
+        return component
 
     def _select(self, names: Sequence[str] | None) -> list[Component]:
         if not names:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -32,7 +32,7 @@ def _table(title: str, *columns: str) -> Table:
 def render(report: StatusReport, console: Console) -> None:
     when = datetime.fromtimestamp(report.at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     console.rule(f"[bold]fleet status[/] {when}")
-    items: list = []
+    items: list[RenderableType | None] = []  # None: a section without an error line
 
     comp = _table("Stack", "component", "state", "pid", "detail")
     for r in report.components.rows:
