@@ -1,6 +1,6 @@
 """Entity F1 of teacher, tagging students without and with KD, and their int8 engines.
 
-Runs ``models.entity_report.run_entity_eval`` on phase 0 of the synthetic corpus (seed 0) and
+Runs ``benchmarks.entity_report.run_entity_eval`` on phase 0 of the synthetic corpus (seed 0) and
 prints its rows as JSON (and the Markdown table on stderr): exact-span entity P/R/F1 overall,
 per type (ID, CARRIER, PLACE, DATE, QTY) and per language (zh, en, mix).
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from models.entity_report import EntityEvalConfig, render_entity_table, run_entity_eval
+    from benchmarks.entity_report import EntityEvalConfig, render_entity_table, run_entity_eval
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.entity_f1", description=__doc__)
     parser.add_argument("--train", type=int, default=6000)

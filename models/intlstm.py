@@ -10,9 +10,8 @@ row sums at most 256 of them, so every partial sum is an integer far below 2**53
 addition of such integers is exact in any order; the result equals the int64 sum.
 
     python -m models.intlstm --emit-lut firmware/src/tl_lut_s16.c    # regenerate the C tables
-    python -m models.intlstm --golden tests/golden/intlstm          # regenerate golden vectors
-    python -m models.intlstm --golden tests/golden/intlstm_v2 --hashes 2 --buckets 4096 \
-        --pooling meanmax                                           # the spec v2 pack
+
+Its golden vectors are written by ``python -m benchmarks.golden.intlstm``.
 """
 
 from __future__ import annotations
@@ -454,24 +453,13 @@ def emit_c_lut(path: str | Path) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.intlstm", description=__doc__)
-    parser.add_argument("--emit-lut", metavar="C_FILE", help="write the C lookup tables")
-    parser.add_argument("--golden", metavar="DIR", help="write model.blob and cases.jsonl")
-    parser.add_argument("--cases", type=int, default=1200, help="golden cases to write")
-    parser.add_argument("--hashes", type=int, default=1, help="golden student's K")
-    parser.add_argument("--buckets", type=int, default=0, help="golden student's P")
-    parser.add_argument("--pooling", choices=INTEGER_POOLINGS, default="last")
+    parser.add_argument(
+        "--emit-lut", metavar="C_FILE", required=True, help="write the C lookup tables"
+    )
     args = parser.parse_args(argv)
-    if not args.emit_lut and not args.golden:
-        parser.error("nothing to do: give --emit-lut and/or --golden")
-    if args.emit_lut:
-        c_path = Path(args.emit_lut)
-        emit_c_lut(c_path)
-        print(f"wrote {c_path}")
-    if args.golden:
-        from models.intlstm_golden import write_golden  # torch and training only when asked
-
-        write_golden(Path(args.golden), cases=args.cases, hashes=args.hashes,
-                     buckets=args.buckets, pooling=args.pooling)  # fmt: skip
+    c_path = Path(args.emit_lut)
+    emit_c_lut(c_path)
+    print(f"wrote {c_path}")
     return 0
 
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models.data.spans import ENTITY_TYPES, TAGS
+from models.data.spans import ENTITY_TYPES, TAGS, Entity, tags_to_entities
 from models.intlstm import (
     INT32_MAX,
     IntegerModelError,
@@ -32,6 +32,10 @@ from models.intlstm import (
     run_direction,
 )
 from models.quantize import Q_HIDDEN, Q_LOGIT, _bias, _multipliers, quantize_tensor, row_scales
+
+if TYPE_CHECKING:
+    from models.student import TinyLSTM
+    from models.tokenizer import Tokenizer
 
 SPEC_VERSION = 1  # docs/integer-lstm.md section 8 (the tagger) as implemented here
 EMISSION_LIMIT = 2**27  # |emission| after the clamp
@@ -168,23 +172,15 @@ def integer_tags(
     ]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    import argparse
-    from pathlib import Path
-
-    parser = argparse.ArgumentParser(prog="python -m models.inttagger", description=__doc__)
-    parser.add_argument(
-        "--golden", metavar="DIR", required=True, help="write the Viterbi and engine vectors"
-    )
-    args = parser.parse_args(argv)
-    from models.inttagger_golden import write_engine_golden, write_viterbi_golden
-
-    count = write_viterbi_golden(Path(args.golden))
-    print(f"wrote {count} Viterbi cases to {args.golden}/viterbi.jsonl")
-    count = write_engine_golden(Path(args.golden))
-    print(f"wrote {count} engine cases to {args.golden}/cases.jsonl")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def integer_entities(
+    model: TinyLSTM, integer: IntegerStudent, tokenizer: Tokenizer, texts: Sequence[str]
+) -> list[list[Entity]]:
+    """Entities the integer engine finds for a float tagging student ``model`` converted to
+    ``integer`` (its tag head quantised here)."""
+    tagger = quantize_tagger(model)
+    encoded = [tokenizer.encode_with_spans(t) for t in texts]
+    paths = integer_tags(integer, tagger, [[i for i, _, _ in row] for row in encoded])
+    return [
+        tags_to_entities(p, [(s, e) for _, s, e in row])
+        for p, row in zip(paths, encoded, strict=True)
+    ]

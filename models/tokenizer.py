@@ -11,7 +11,8 @@ input differently), classes are explicit code-point ranges (not `str.isalpha`), 
 is FNV-1a written out. No library implements this exact contract, so it is hand-written.
 
     python -m models.tokenizer "物流订单号DH20231125状态更新"     # show keys, hashes, v1 ids
-    python -m models.tokenizer --golden tests/golden/tokenizer.jsonl  # regenerate the vectors
+
+Its golden vectors are written by ``python -m benchmarks.golden.tokenizer``.
 """
 
 from __future__ import annotations
@@ -273,15 +274,9 @@ class Tokenizer:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.tokenizer", description=__doc__)
     parser.add_argument("text", nargs="*", help="texts to tokenize and show")
-    parser.add_argument("--golden", metavar="PATH", help="write the golden vectors to PATH")
     parser.add_argument("--vocab-size", type=int, default=2048)
     parser.add_argument("--max-len", type=int, default=64)
     args = parser.parse_args(argv)
-    if args.golden:
-        from models.tokenizer_golden import write_golden
-
-        count = write_golden(args.golden)
-        print(f"wrote {count} cases to {args.golden}")
     tok = Tokenizer(args.max_len)
     for text in args.text:
         hashes = tok.encode(text)

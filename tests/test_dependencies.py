@@ -4,8 +4,9 @@ contract <- models <- services, contract <- edge_agent <- services: the wire con
 none of the project's packages, models imports neither side, the device side (edge_agent)
 never imports services (and services import it only where devices are run: the device
 commands and the demo), no library code imports benchmarks, nothing but tests imports tests.
-Imports inside functions count as much as those at the top (``docs/architecture.md``,
-"Dependency rule").
+Inside models, the library never imports its commands (``models/cli/``); golden-vector writers
+and reports live beside the benchmarks. Imports inside functions count as much as those at the
+top (``docs/architecture.md``, "Dependency rule").
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "benchmarks": {"contract", "models", "edge_agent", "services", "benchmarks"},
 }
 RUNS_DEVICES = ("services/devices/", "services/demo/")  # the only services importing edge_agent
+MODELS_COMMANDS = "models/cli/"  # the layer of models above the library
 
 
 def imported_packages(path: Path) -> list[tuple[int, str]]:
@@ -43,8 +45,11 @@ def imported_packages(path: Path) -> list[tuple[int, str]]:
 
 def allowed(path: Path, module: str) -> bool:
     package, top = path.relative_to(REPO).parts[0], module.split(".")[0]
+    where = path.relative_to(REPO).as_posix()
     if package == "services" and top == "edge_agent":
-        return path.relative_to(REPO).as_posix().startswith(RUNS_DEVICES)
+        return where.startswith(RUNS_DEVICES)
+    if package == "models" and (module == "models.cli" or module.startswith("models.cli.")):
+        return where.startswith(MODELS_COMMANDS)
     return top in ALLOWED[package]
 
 
@@ -66,6 +71,17 @@ def test_only_the_device_commands_and_the_demo_import_edge_agent() -> None:
     assert allowed(REPO / "services/devices/cli.py", "edge_agent.simulator")
     assert not allowed(REPO / "services/rollout/adapters.py", "edge_agent.transport")
     assert not allowed(REPO / "edge_agent/ota.py", "services.errors")
+
+
+def test_the_ml_library_never_imports_its_commands() -> None:
+    assert allowed(REPO / "models/cli/distill.py", "models.cli.student")
+    assert not allowed(REPO / "models/train.py", "models.cli.student")
+
+
+def test_models_holds_no_golden_writer_or_report() -> None:
+    library = REPO / "models"
+    misplaced = [*library.rglob("*_golden.py"), *library.rglob("*report*.py")]
+    assert [p.relative_to(REPO).as_posix() for p in misplaced] == []
 
 
 def test_a_forbidden_import_is_found(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ import functools
 
 import torch
 
+from benchmarks.golden.intlstm import LABELS, keyword_messages, train_golden_student
 from models.batching import pad_ids
-from models.intlstm_golden import LABELS, keyword_messages, train_golden_student
 from models.student import TinyLSTM
 from models.tokenizer import Tokenizer
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from models.cli_distill import parse_stages
+from models.cli.distill import parse_stages
 from models.errors import ConfigError
 from models.student import load_student
 from services.cli import build_app

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from benchmarks.entity_report import render_entity_table
 from models.data.spans import Entity
 from models.entity_eval import entity_report
-from models.entity_report import render_entity_table
 
 
 def test_entity_table_has_a_row_per_model_and_the_goal():

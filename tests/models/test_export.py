@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from models import export
 from models.batching import pad_ids
 from models.blob import read_blob
-from models.cli_export import FORMATS, register
+from models.cli.export import FORMATS, register
 from models.errors import ConfigError
 from models.intlstm import integer_logits
 from models.quantize import quantize_student
@@ -128,4 +128,4 @@ def test_fleet_export_writes_every_format(tmp_path: Path) -> None:
 def test_export_is_registered_with_the_fleet_cli() -> None:
     from services.cli import COMMAND_MODULES
 
-    assert "models.cli_export" in COMMAND_MODULES
+    assert "models.cli.export" in COMMAND_MODULES

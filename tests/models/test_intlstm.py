@@ -320,7 +320,7 @@ def test_golden_vectors_are_reproduced_by_the_reference(pack: str) -> None:
     lines = (golden / "cases.jsonl").read_text(encoding="utf-8").splitlines()
     header = json.loads(lines[0])
     cases = [json.loads(line) for line in lines[1:]]
-    assert header["generator"] == "models.intlstm_golden"
+    assert header["generator"] == "benchmarks.golden.intlstm"
     assert header["integer_lstm_spec_version"] == intlstm.SPEC_VERSION
     assert header["count"] == len(cases) >= 1000
     blob = read_blob((golden / header["blob"]).read_bytes())

@@ -127,7 +127,7 @@ def test_engine_golden_vectors_are_reproduced_by_the_reference():
     golden = Path(__file__).resolve().parents[1] / "golden" / "tagger"
     lines = (golden / "cases.jsonl").read_text(encoding="utf-8").splitlines()
     header, cases = json.loads(lines[0]), [json.loads(line) for line in lines[1:]]
-    assert header["generator"] == "models.inttagger_golden" and len(cases) == header["count"]
+    assert header["generator"] == "benchmarks.golden.inttagger" and len(cases) == header["count"]
     blobs = [read_blob((golden / name).read_bytes()) for name in header["blobs"]]
     assert {c["blob"] for c in cases} == set(range(len(blobs)))
     for index, blob in enumerate(blobs):

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.golden.intlstm import keyword_messages
 from models.batching import pad_ids
 from models.errors import ConfigError
 from models.intlstm import integer_logits
-from models.intlstm_golden import keyword_messages
 from models.prune import PRUNABLE, iterative_prune, magnitude_masks, sparsity_of
 from models.qat import FakeQuantStudent, fake_fixed, fake_rows, ste_round
 from models.quantize import (

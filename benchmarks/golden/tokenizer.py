@@ -15,7 +15,7 @@ from pathlib import Path
 from models.tokenizer import SPEC_VERSION, Tokenizer, v1_ids
 
 GENERATOR_VERSION = 1  # bump when the case list changes
-CREATED_BY = "python -m models.tokenizer --golden tests/golden/tokenizer.jsonl"
+CREATED_BY = "python -m benchmarks.golden.tokenizer tests/golden/tokenizer.jsonl"
 SEED = 20231125
 RANDOM_CASES = 420
 
@@ -237,7 +237,7 @@ def golden_lines() -> list[str]:
     """The file's lines (without newlines): a header object, then one case per line."""
     cases = golden_cases()
     header = {
-        "generator": "models.tokenizer",
+        "generator": "benchmarks.golden.tokenizer",
         "generator_version": GENERATOR_VERSION,
         "spec_version": SPEC_VERSION,
         "count": len(cases),
@@ -252,3 +252,20 @@ def write_golden(path: str | Path) -> int:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text("\n".join(lines) + "\n", encoding="ascii")
     return len(lines) - 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.golden.tokenizer", description=__doc__
+    )
+    parser.add_argument("path", type=Path, help="the golden file to write")
+    args = parser.parse_args(argv)
+    count = write_golden(args.path)
+    print(f"wrote {count} cases to {args.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

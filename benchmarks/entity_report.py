@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.data.spans import ENTITY_TYPES, Entity
+from models.data.spans import ENTITY_TYPES
 from models.tagging import TagLossConfig
 
 GOAL_SHARE = 0.95  # int8 student's entity F1 / the teacher's
@@ -59,6 +59,7 @@ def run_entity_eval(
     from models.distill import DistillConfig, distill
     from models.entity_eval import entity_report, scored_examples
     from models.evaluate import evaluate_examples, integer_metrics
+    from models.inttagger import integer_entities
     from models.quantize import quantize_student
     from models.student import StudentConfig
     from models.tag_targets import TeacherTagger
@@ -169,22 +170,6 @@ def run_entity_eval(
 def slug(name: str) -> str:
     """A step's file name part: ``student + KD`` -> ``student_kd_KD``."""
     return name.replace(" ", "_").replace(",", "").replace("+", "kd")
-
-
-def integer_entities(
-    model: Any, integer: Any, tokenizer: Any, texts: list[str]
-) -> list[list[Entity]]:
-    """Entities the integer engine finds (``models.inttagger``) for a float tagging student."""
-    from models.data.spans import tags_to_entities
-    from models.inttagger import integer_tags, quantize_tagger
-
-    tagger = quantize_tagger(model)
-    encoded = [tokenizer.encode_with_spans(t) for t in texts]
-    paths = integer_tags(integer, tagger, [[i for i, _, _ in row] for row in encoded])
-    return [
-        tags_to_entities(p, [(s, e) for _, s, e in row])
-        for p, row in zip(paths, encoded, strict=True)
-    ]
 
 
 def render_entity_table(result: dict[str, Any]) -> str:

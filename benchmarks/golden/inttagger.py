@@ -14,7 +14,7 @@ seed and converted like a release (``quantize_student``, ``quantize_tagger``), o
 synthetic logistics messages and edge inputs: per case the bytes, the label and int32 logits,
 and per token the int32 emissions and the tag of the reference (``models.inttagger``).
 
-    python -m models.inttagger --golden tests/golden/tagger
+    python -m benchmarks.golden.inttagger tests/golden/tagger
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 
 from models.inttagger import EMISSION_LIMIT, SCORE_LIMIT, SPEC_VERSION, viterbi
 
-GENERATOR = "models.inttagger_golden"
+GENERATOR = "benchmarks.golden.inttagger"
 GENERATOR_VERSION = 1
 # blob file -> StudentConfig fields (small: both blobs sit in the Cortex-M4 test image)
 ENGINE_MODELS: dict[str, dict[str, object]] = {
@@ -71,7 +71,7 @@ def write_viterbi_golden(out_dir: Path, seed: int = 0) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     header = {"generator": GENERATOR, "generator_version": GENERATOR_VERSION,
               "integer_lstm_spec_version": SPEC_VERSION,
-              "created_by": f"python -m models.inttagger --golden {out_dir}",
+              "created_by": f"python -m benchmarks.golden.inttagger {out_dir}",
               "count": len(cases),
               "fields": {"k": "tags", "t": "tokens", "transitions": "int32 [k][k] from, to",
                          "start": "int32 [k]", "end": "int32 [k]",
@@ -101,8 +101,8 @@ def _engine_model(fields: dict[str, object], seed: int) -> object:
 def _engine_texts(seed: int) -> list[bytes]:
     import random
 
+    from benchmarks.golden.intlstm import edge_messages
     from models.data.synth import SynthConfig, synth_examples
-    from models.intlstm_golden import edge_messages
 
     rng = random.Random(seed)
     synth = synth_examples(SynthConfig(seed=seed, train=10, valid=10, test=60, phases=3), 2, "test")
@@ -139,7 +139,7 @@ def write_engine_golden(out_dir: Path, seed: int = 0) -> int:
                           "emissions": e.flatten().tolist(), "tags": path})  # fmt: skip
     header = {"generator": GENERATOR, "generator_version": GENERATOR_VERSION,
               "integer_lstm_spec_version": SPEC_VERSION,
-              "created_by": f"python -m models.inttagger --golden {out_dir}",
+              "created_by": f"python -m benchmarks.golden.inttagger {out_dir}",
               "blobs": list(ENGINE_MODELS), "count": len(lines),
               "torch": torch.__version__, "numpy": np.__version__,
               "fields": {"blob": "index into blobs", "hex": "input bytes",
@@ -150,3 +150,22 @@ def write_engine_golden(out_dir: Path, seed: int = 0) -> int:
         for case in lines:
             fh.write(json.dumps(case, separators=(",", ":")) + "\n")
     return len(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.golden.inttagger", description=__doc__
+    )
+    parser.add_argument("out_dir", type=Path, help="where the Viterbi and engine vectors go")
+    args = parser.parse_args(argv)
+    count = write_viterbi_golden(args.out_dir)
+    print(f"wrote {count} Viterbi cases to {args.out_dir}/viterbi.jsonl")
+    count = write_engine_golden(args.out_dir)
+    print(f"wrote {count} engine cases to {args.out_dir}/cases.jsonl")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

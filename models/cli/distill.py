@@ -80,13 +80,13 @@ def distill_command(
 ) -> None:
     """Distill a fine-tuned teacher into the TinyLSTM student (hard -> output -> full stages)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from models.cli_student import resolve_data
+    from models.cli.student import resolve_data
     from models.data import load_examples
     from models.data.augment import augment_corpus
     from models.distill import DistillConfig, distill
     from models.entity_eval import entity_report, scored_examples
-    from models.entity_report import integer_entities
     from models.evaluate import evaluate_examples, integer_metrics
+    from models.inttagger import integer_entities
     from models.losses import LossConfig
     from models.quantize import quantize_student
     from models.student import StudentConfig, save_student

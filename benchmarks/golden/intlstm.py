@@ -5,13 +5,14 @@ keyword corpus of logistics messages, converted, and written as a blob; every ca
 (as hex bytes, so invalid UTF-8 can be included), its token ids, the reference's int32 logits
 and the predicted label. The C tests tokenize the bytes, run the blob and compare all three.
 
-    python -m models.intlstm --golden tests/golden/intlstm
-    python -m models.intlstm --golden tests/golden/intlstm_v2 --hashes 2 --buckets 4096 \
+    python -m benchmarks.golden.intlstm tests/golden/intlstm
+    python -m benchmarks.golden.intlstm tests/golden/intlstm_v2 --hashes 2 --buckets 4096 \
         --pooling meanmax                      # spec v2: hash embedding, mean+max pooling
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 from pathlib import Path
@@ -19,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from models.intlstm import GENERATOR_VERSION, SPEC_VERSION, integer_logits
+from models.intlstm import GENERATOR_VERSION, INTEGER_POOLINGS, SPEC_VERSION, integer_logits
 
-GOLDEN_GENERATOR = "models.intlstm_golden"
+GOLDEN_GENERATOR = "benchmarks.golden.intlstm"
 
 # An 8-label keyword corpus: each label owns a few keywords, all share the noise words.
 LABEL_WORDS: dict[str, list[str]] = {
@@ -140,7 +141,7 @@ def write_golden(
     header = {
         "generator": GOLDEN_GENERATOR,
         "generator_version": GENERATOR_VERSION,
-        "created_by": f"python -m models.intlstm --golden {out_dir} --hashes {student.hashes} "
+        "created_by": f"python -m benchmarks.golden.intlstm {out_dir} --hashes {student.hashes} "
         f"--buckets {student.buckets} --pooling {pooling}",
         "integer_lstm_spec_version": SPEC_VERSION,
         "model_blob_format_version": FORMAT_VERSION,
@@ -172,3 +173,22 @@ def write_golden(
             }
             fh.write(json.dumps(case) + "\n")
     print(f"wrote {out_dir / 'model.blob'} ({len(blob)} bytes) and {len(texts)} cases")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.golden.intlstm", description=__doc__
+    )
+    parser.add_argument("out_dir", type=Path, help="where model.blob and cases.jsonl go")
+    parser.add_argument("--cases", type=int, default=1200, help="golden cases to write")
+    parser.add_argument("--hashes", type=int, default=1, help="golden student's K")
+    parser.add_argument("--buckets", type=int, default=0, help="golden student's P")
+    parser.add_argument("--pooling", choices=INTEGER_POOLINGS, default="last")
+    args = parser.parse_args(argv)
+    write_golden(args.out_dir, cases=args.cases, hashes=args.hashes,
+                 buckets=args.buckets, pooling=args.pooling)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
