@@ -5,6 +5,13 @@ prints its rows as JSON (and the Markdown table on stderr): exact-span entity P/
 per type (ID, CARRIER, PLACE, DATE, QTY) and per language (zh, en, mix).
 
     python -m benchmarks.entity_f1 [--train 6000] [--tag-teacher-steps 300] [--work var/entities]
+        [--transfer 1] [--cls-teacher DIR] [--tag-teacher DIR] [--threads 1]
+
+Long on a shared CPU (two e5-small fine-tunings, teacher targets, two students): run it with
+``nice -n 15`` and ``OMP_NUM_THREADS=1``; an interrupted run started again with the same
+``--work`` and options resumes after the last finished step. ``--transfer 0`` (no augmented
+transfer texts) and ``--cls-teacher``/``--tag-teacher`` (reuse fine-tuned teachers) make it
+cheaper.
 """
 
 from __future__ import annotations
@@ -28,16 +35,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--teacher-steps", type=int, default=300)
     parser.add_argument("--tag-teacher-steps", type=int, default=300)
     parser.add_argument("--stages", default="3,5,0", help="hard,output,full epochs of the KD row")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--transfer", type=int, default=1, help="transfer texts per example")
     parser.add_argument("--cls-teacher", type=Path, help="an already fine-tuned teacher folder")
+    parser.add_argument("--tag-teacher", type=Path, help="an already fine-tuned tag teacher")
     parser.add_argument("--work", type=Path, default=Path("var/entities"))
     args = parser.parse_args(argv)
     stages = tuple(int(x) for x in args.stages.split(","))
     assert len(stages) == 3, "--stages takes three epoch counts"
     config = EntityEvalConfig(train=args.train, test=args.test, teacher_steps=args.teacher_steps,
                               tag_teacher_steps=args.tag_teacher_steps, threads=args.threads,
-                              stage_epochs=stages)  # type: ignore[arg-type]  # fmt: skip
-    result = run_entity_eval(config, args.work, cls_teacher=args.cls_teacher)
+                              stage_epochs=stages, transfer=args.transfer)  # type: ignore[arg-type]  # fmt: skip
+    result = run_entity_eval(config, args.work, cls_teacher=args.cls_teacher,
+                             tag_teacher=args.tag_teacher)  # fmt: skip
     (args.work / "entities.json").write_text(json.dumps(result, ensure_ascii=False, indent=1))
     print(render_entity_table(result), file=sys.stderr)
     print(json.dumps(result, ensure_ascii=False))

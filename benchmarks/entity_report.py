@@ -48,9 +48,14 @@ class EntityEvalConfig:
 
 
 def run_entity_eval(
-    config: EntityEvalConfig, work: Path, cls_teacher: Path | None = None, progress: bool = False
+    config: EntityEvalConfig,
+    work: Path,
+    cls_teacher: Path | None = None,
+    progress: bool = False,
+    tag_teacher: Path | None = None,
 ) -> dict[str, Any]:
-    """Train and score everything under ``work``; returns the rows and sizes as JSON-able."""
+    """Train and score everything under ``work``; returns the rows and sizes as JSON-able.
+    ``cls_teacher`` / ``tag_teacher``: already fine-tuned teachers to use instead."""
     import torch
 
     from models.data.augment import augment_corpus
@@ -111,14 +116,14 @@ def run_entity_eval(
     common: dict[str, Any] = {"teacher": config.teacher, "max_length": config.max_length,
                               "seed": config.seed}  # fmt: skip
     tag_ft = FinetuneConfig(task="tag", max_steps=config.tag_teacher_steps, **common)
-    tag_dir = teacher_dir(work / "teacher-tag", tag_ft)
+    tag_dir = tag_teacher or teacher_dir(work / "teacher-tag", tag_ft)
     if cls_teacher is None:
         cls_ft = FinetuneConfig(max_steps=config.teacher_steps, **common)
         cls_teacher = teacher_dir(work / "teacher", cls_ft)
-    tag_teacher = Teacher(tag_dir, max_length=config.max_length)
+    tagging_teacher = Teacher(tag_dir, max_length=config.max_length)
     name = "teacher (e5-small, tag head)"
     steps = config.tag_teacher_steps
-    step("teacher", lambda: [row(name, teacher_entities(tag_teacher, texts), steps=steps)])
+    step("teacher", lambda: [row(name, teacher_entities(tagging_teacher, texts), steps=steps)])
 
     # 2. Students: gold tags only, then with KD from both teachers.
     tokenizer = Tokenizer()
@@ -136,7 +141,7 @@ def run_entity_eval(
             transfer_texts=transfer if teacher is not None else (),
             config=DistillConfig(stage_epochs=stages, seed=config.seed, tag_loss=config.tag_loss),
             student=student, labels=labels, cache_dir=work / "kd-cache", progress=progress,
-            tag_teacher=TeacherTagger(tag_teacher) if teacher is not None else None,
+            tag_teacher=TeacherTagger(tagging_teacher) if teacher is not None else None,
         )  # fmt: skip
         cls = evaluate_examples(result.model, labels, tokenizer, test)
         report = evaluate_tagger(result.model, tokenizer, test)

@@ -58,8 +58,10 @@ def corpus(config: DemoConfig, logs: Path) -> Path:
 
 
 def student(config: DemoConfig, data: Path, logs: Path) -> tuple[Path, bool]:
-    """A stage-1 student trained on phase 0; (its folder, whether it came from the cache)."""
-    out = config.var_dir / f"student-{config.corpus_train}-{config.student_steps}"
+    """A stage-1 student trained on phase 0, with the entity tagging head (the corpus has the
+    gold spans), so its release's blob has a tagging section and the devices send entities;
+    (its folder, whether it came from the cache)."""
+    out = config.var_dir / f"student-{config.corpus_train}-{config.student_steps}-tags"
     done = out / "demo-complete"
     if done.is_file():
         return out, True
@@ -67,7 +69,7 @@ def student(config: DemoConfig, data: Path, logs: Path) -> tuple[Path, bool]:
     epochs = math.ceil(config.student_steps / steps_per_epoch)
     args = ["train", "student", "--data", str(data / "phase0"), "--out", str(out),
             "--max-steps", str(config.student_steps), "--epochs", str(epochs),
-            "--patience", str(epochs), "--no-progress"]  # fmt: skip
+            "--patience", str(epochs), "--no-progress", "--tags"]  # fmt: skip
     if (out / "checkpoint.pt").is_file():
         args.append("--resume")  # an interrupted earlier run continues
     fleet(args, logs / "train-student.log")

@@ -74,6 +74,21 @@ class KafkaCounts:
     teacher_ids: list[str] = field(default_factory=list)
     disagreement_by_phase: dict[int, float] = field(default_factory=dict)  # teacher != device
     teacher_labels: dict[str, int] = field(default_factory=dict)
+    with_entities: int = 0  # distinct predictions (event v2) that carry at least one entity
+    entity_samples: list[str] = field(default_factory=list)  # a few, as printed by the demo
+
+
+ENTITY_SAMPLES = 4  # predictions with entities the summary prints
+
+
+def entity_sample(event: PredictionEvent) -> str | None:
+    """One line for a prediction with entities (schema v2): its text, label and each entity's
+    type and surface text; None for a prediction without."""
+    entities = getattr(event, "entities", None)
+    if not entities:
+        return None
+    found = ", ".join(f"{e.type} [{e.start}:{e.end}] {e.text!r}" for e in entities)
+    return f"v{event.model_version} {event.device_id}: {event.text!r} -> {event.label}; {found}"
 
 
 def count_records(
@@ -93,10 +108,16 @@ def count_records(
     counts = KafkaCounts()
     device_label, device_phase, device_version = {}, {}, {}
     last_ts: dict[str, float] = {}
+    tagged: set[str] = set()
     for raw in records[topics["predictions"]]:
         event = parse_prediction(raw)
         if mine(event):
             counts.predictions += 1
+            line = entity_sample(event)
+            if line is not None and event.message_id not in tagged:
+                tagged.add(event.message_id)
+                if len(counts.entity_samples) < ENTITY_SAMPLES:
+                    counts.entity_samples.append(line)
             device_label[event.message_id] = event.label
             device_phase[event.message_id] = phase(event.ts)
             device_version[event.message_id] = event.model_version
@@ -104,6 +125,7 @@ def count_records(
                 last_ts[event.device_id] = event.ts
                 counts.last_version[event.device_id] = event.model_version
     counts.unique_predictions = len(device_label)
+    counts.with_entities = len(tagged)
     counts.by_phase = dict(Counter(device_phase.values()))
     counts.by_version = dict(Counter(device_version.values()))
     counts.phase2_by_version = dict(

@@ -110,6 +110,11 @@ def print_summary(result: DemoResult, config: DemoConfig, console: Console) -> N
         counters.add_row(name, _num(value))
     console.print(counters)
 
+    if k.entity_samples:  # the release's blob has a tagging section: devices send entities
+        console.print(f"Entities found on the devices: {k.with_entities} of "
+                      f"{k.unique_predictions} predictions carry some; for example")  # fmt: skip
+        for line in k.entity_samples:
+            console.print(f"   {line}", markup=False)
     console.print(f"Labeller teacher: {result.teacher}; teacher ids {', '.join(k.teacher_ids)}")
     if k.teacher_labels:
         top = ", ".join(f"{label} {n}" for label, n in list(k.teacher_labels.items())[:9])

@@ -88,6 +88,10 @@ def test_quick_demo_closes_the_loop_and_accounts_for_every_prediction(stack, tmp
         text
     )
     assert "The loop closed" in text
+    # the student has the tagging head: devices sent entities (event v2), a few are printed
+    assert 0 < k.with_entities <= k.unique_predictions, text
+    assert k.entity_samples and "Entities found on the devices" in text, text
+    assert all(line in text.replace("\n", "") for line in k.entity_samples[:1]), text
     # the pictures next to the summary: the plots and the ops page, named in the summary
     assert [p.name for p in result.pictures] == [
         "drift.png",

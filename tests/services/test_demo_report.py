@@ -111,3 +111,14 @@ def test_config_rejects_phases_shorter_than_two_windows_and_unknown_teachers(tmp
     with pytest.raises(ConfigError, match="e5-small"):
         DemoConfig(teacher=str(tmp_path / "missing"))
     assert DemoConfig(teacher=str(tmp_path)).teacher == str(tmp_path)  # a teacher folder
+
+
+def test_predictions_with_entities_are_counted_once_and_a_few_are_kept_for_the_summary():
+    v2 = examples.prediction_event_v2()
+    events = [v2.model_copy(update={"message_id": f"m{k}", "ts": SWITCH + k}) for k in range(6)]
+    plain = _event("dev-0001", 0, SWITCH)
+    records = {"p": [e.to_bytes() for e in [*events, events[0], plain]], "d": [], "r": [], "l": []}
+    counts = count_records(records, TOPICS, lambda e: True, SWITCH)
+    assert counts.with_entities == 6 and counts.unique_predictions == 7
+    assert len(counts.entity_samples) == 4
+    assert "ID [2:14] 'SF1234567890'" in counts.entity_samples[0]
