@@ -1,8 +1,9 @@
 /* libFuzzer target: the blob reader (and, for blobs it accepts, the engine) on hostile bytes
  * under ASan/UBSan. Each input is parsed as given, then again with total_size and CRC fixed up
  * so mutations reach the checks behind the CRC. An accepted blob must be safe to run: its
- * self-test and a classification execute (the weights are hostile, so results are not checked,
- * only that nothing reads out of bounds or overflows). */
+ * self-test and a classification (with tags when it has a tagging section) execute (the
+ * weights are hostile, so results are not checked beyond their ranges, only that nothing reads
+ * out of bounds or overflows). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,20 @@ static void exercise(const uint8_t *blob, size_t len)
                            sizeof g_scratch, &out) != TL_OK ||
         out.label >= v.num_labels) {
         abort();
+    }
+    if (v.num_tags != 0u) { /* the tagger too: every tag one of the section's K */
+        static uint8_t tags[TL_MAX_LEN];
+        tl_engine_out_t tagged = {logits, NULL, 0, 0, 0.0f, tags, NULL};
+        if (tl_engine_classify(&v, (const uint8_t *)text, sizeof text - 1u, g_scratch,
+                               sizeof g_scratch, &tagged) != TL_OK ||
+            tagged.label != out.label) {
+            abort();
+        }
+        for (uint32_t t = 0; t < tagged.n_ids; t++) {
+            if (tags[t] >= v.num_tags) {
+                abort();
+            }
+        }
     }
 }
 

@@ -1,5 +1,6 @@
-"""Write small valid model blobs (tiny random integer students, with and without STST) as the
-blob fuzzer's seed corpus, so mutations start from inputs that pass every check.
+"""Write small valid model blobs (tiny random integer students, with and without STST, one
+with a tagging section) as the blob fuzzer's seed corpus, so mutations start from inputs that
+pass every check.
 
     python firmware/tools/make_fuzz_seeds.py OUT_DIR
 """
@@ -14,6 +15,7 @@ import numpy as np
 
 from models.blob import write_blob
 from models.intlstm import DirectionTensors, IntegerStudent, encode_multiplier
+from models.inttagger import IntegerTagger
 
 
 def tiny_model(seed: int, vocab: int, embed: int, hidden: int, labels: int) -> IntegerStudent:
@@ -65,6 +67,20 @@ def main(argv: list[str]) -> int:
                  importance=np.array([[1, 2], [-3, 4], [5, -6]], dtype=np.int8),
                  head_w=np.ones((3, 8), dtype=np.int8))  # fmt: skip
     (out / "seed-v2.blob").write_bytes(write_blob(v2, model_version=9))
+    # with a tagging section (one entity type: K = 3 tags over 2H = 4 states)
+    rng = np.random.default_rng(11)
+    tm, tn = encode_multiplier(rng.uniform(0.5, 4.0, size=3))
+    tagger = IntegerTagger(
+        w=rng.integers(-127, 128, (3, 4), dtype=np.int8),
+        b=rng.integers(-500, 500, 3).astype(np.int32),
+        m=tm,
+        n=tn,
+        transitions=rng.integers(-4096, 4096, (3, 3)).astype(np.int32),
+        start=rng.integers(-4096, 4096, 3).astype(np.int32),
+        end=rng.integers(-4096, 4096, 3).astype(np.int32),
+        entity_types=("ID",),
+    )
+    (out / "seed-tagged.blob").write_bytes(write_blob(model, model_version=10, tagger=tagger))
     return 0
 
 
