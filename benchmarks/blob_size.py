@@ -4,8 +4,11 @@ An untrained student of the given shape is converted and written as a blob (the 
 depend on the weights' values); the JSON lists every tensor's bytes from the blob's directory,
 the total and how far it is from the 384 KiB slot (``docs/model-blob.md``).
 
-    python -m benchmarks.blob_size [--labels 77] [--hashes 2] [--buckets 4096]
-                                   [--pooling meanmax] [--vocab 2048] [--embed 64] [--hidden 128]
+    python -m benchmarks.blob_size [--labels 77] [--hashes K] [--buckets P] [--pooling last]
+                                   [--vocab V] [--embed E] [--hidden H]
+
+Every option but ``--labels`` (Banking77's 77) defaults to the student's default configuration
+(``models.student.StudentConfig``: the hash embedding with K = 2 and P = 4096, last pooling).
 """
 
 from __future__ import annotations
@@ -51,14 +54,19 @@ def blob_size(labels: int, hashes: int, buckets: int, pooling: str, vocab: int, 
 
 
 def main(argv: list[str] | None = None) -> int:
+    from dataclasses import fields
+
+    from models.student import StudentConfig
+
+    default = {f.name: f.default for f in fields(StudentConfig)}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--labels", type=int, default=77)
-    parser.add_argument("--hashes", type=int, default=2)
-    parser.add_argument("--buckets", type=int, default=4096)
-    parser.add_argument("--pooling", default="meanmax", choices=("last", "meanmax"))
-    parser.add_argument("--vocab", type=int, default=2048)
-    parser.add_argument("--embed", type=int, default=64)
-    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--hashes", type=int, default=default["hashes"])
+    parser.add_argument("--buckets", type=int, default=default["buckets"])
+    parser.add_argument("--pooling", default=default["pooling"], choices=("last", "meanmax"))
+    parser.add_argument("--vocab", type=int, default=default["vocab_size"])
+    parser.add_argument("--embed", type=int, default=default["embed_dim"])
+    parser.add_argument("--hidden", type=int, default=default["hidden"])
     a = parser.parse_args(argv)
     result = blob_size(a.labels, a.hashes, a.buckets, a.pooling, a.vocab, a.embed, a.hidden)
     print(json.dumps({"benchmark": "blob_size", **result}, indent=1))

@@ -50,20 +50,31 @@ class Variant:
     full_epochs: int = 0  # epochs of the "full" stage (hidden-state / attention transfer)
 
 
+# spec v1's embedding (one table row per token), written out rather than imported from
+# models.student so that importing this module does not import torch.
+SPEC_V1: dict[str, Any] = {"hashes": 1, "buckets": 0}
+# StudentConfig's embedding and pooling as they were before the hash embedding became the
+# default: what a stored run without a "student" record was trained with, plus its row's
+# overrides (see DatasetRun.migrate).
+LEGACY_STUDENT: dict[str, Any] = {**SPEC_V1, "pooling": "last"}
 VARIANTS = (
     Variant("student_no_kd", "student, no KD (gold labels only)", kd=False),
-    Variant("student_kd", "student + KD (default recipe)"),
+    Variant("student_kd", "student + KD (default recipe: hash embedding, last pooling)"),
+    Variant(
+        "kd_spec_v1",
+        "KD, spec v1 embedding (one row per token, the former default)",
+        student=SPEC_V1,
+    ),
     Variant("kd_no_transfer", "KD without a transfer set", transfer=0),
     Variant("kd_transfer_2", "KD, 2 transfer texts per example", transfer=2),
     Variant(
-        "kd_hash_embedding",
-        "KD, hash embedding (K = 2 rows, P = 4096 weights)",
-        student={"hashes": 2, "buckets": 4096},
+        "kd_meanmax",
+        "KD, spec v1 embedding + mean+max pooling",
+        student={**SPEC_V1, "pooling": "meanmax"},
     ),
-    Variant("kd_meanmax", "KD, mean+max pooling", student={"pooling": "meanmax"}),
     Variant(
         "kd_hash_meanmax",
-        "KD, hash embedding + mean+max pooling",
+        "KD, mean+max pooling (hash embedding)",
         student={"hashes": 2, "buckets": 4096, "pooling": "meanmax"},
     ),
     Variant("kd_soft_only", "KD, soft targets only (alpha 1)", loss={"alpha": 1.0}),
@@ -141,6 +152,15 @@ class LogitTable:
         return list(self.source.targets(texts))
 
 
+def student_fields(variant: Variant) -> dict[str, Any]:
+    """The embedding and pooling ``variant`` trains (StudentConfig's defaults + its overrides),
+    recorded with every run so a stored run is never reused for a row that changed."""
+    from models.student import StudentConfig
+
+    config = StudentConfig(num_labels=2, **variant.student)
+    return {"hashes": config.hashes, "buckets": config.buckets, "pooling": config.pooling}
+
+
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean and standard deviation (sample, 0 for one run) of every numeric field."""
     out: dict[str, Any] = {"seeds": runs}
@@ -163,6 +183,36 @@ class DatasetRun:
         self.results: dict[str, Any] = (
             json.loads(self.saved.read_text()) if self.saved.is_file() else {}
         )
+        self.migrate()
+
+    def migrate(self) -> None:
+        """Keep stored runs only under the row whose student they trained.
+
+        Runs stored before the hash embedding became the default have no ``student`` record:
+        they trained spec v1 plus their row's overrides. The old default row's runs are the
+        ``kd_spec_v1`` row now (their int8 rows stay inside each run); any other stored run
+        whose student differs from its row's current one is dropped, so it is trained again."""
+        rows = self.results.get("rows", {})
+        old_default = rows.get(DEFAULT_KD, {}).get("seeds", [])
+        if old_default and "kd_spec_v1" not in rows and "student" not in old_default[0]:
+            rows["kd_spec_v1"] = summarise(
+                [r | {"student": dict(LEGACY_STUDENT)} for r in old_default]
+            )
+            for key in (DEFAULT_KD, "student_int8", "student_int8_qat"):
+                rows.pop(key, None)
+        for variant in VARIANTS:
+            runs = rows.get(variant.key, {}).get("seeds", [])
+            kept = [r for r in runs if self.student_of(r, variant) == student_fields(variant)]
+            if len(kept) < len(runs):
+                rows[variant.key] = summarise(kept)
+                if variant.key == DEFAULT_KD:
+                    rows.pop("student_int8", None)
+                    rows.pop("student_int8_qat", None)
+
+    @staticmethod
+    def student_of(run: dict[str, Any], variant: Variant) -> dict[str, Any]:
+        """The embedding and pooling a stored run trained (see :data:`LEGACY_STUDENT`)."""
+        return run.get("student") or {**LEGACY_STUDENT, **variant.student}
 
     def save(self) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
@@ -300,6 +350,7 @@ class DatasetRun:
             "seed": seed, "accuracy": round(report.accuracy, 4),
             "macro_f1": round(report.macro_f1, 4), "seconds": round(seconds, 1),
             "transfer_texts": len(transfer), "best": result.best,
+            "student": student_fields(variant),
         }  # fmt: skip
         ptq = integer_metrics(result.model, self.labels, tokenizer, self.test)
         if ptq is not None:

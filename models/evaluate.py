@@ -194,10 +194,10 @@ def integer_metrics(
     model: TinyLSTM, labels: Sequence[str], tokenizer: Encoder, examples: Sequence[LabeledText]
 ) -> dict[str, Any] | None:
     """Accuracy and macro-F1 of the device's integer engine (``models.intlstm``, the arithmetic
-    the C engine reproduces bit for bit) on ``examples``, and the model blob's size (``None``
-    where the blob format cannot carry the model yet); ``None`` for a pooling the integer engine
+    the C engine reproduces bit for bit) on ``examples``, and the model blob's size (format 3
+    carries every embedding and integer pooling); ``None`` for a pooling the integer engine
     does not implement."""
-    from models.blob import POOLING_LAST, write_blob
+    from models.blob import write_blob
     from models.intlstm import INTEGER_POOLINGS, integer_logits
     from models.quantize import quantize_student
 
@@ -211,11 +211,7 @@ def integer_metrics(
     return {
         "accuracy": float(np.mean(pred == y)) if len(y) else 0.0,
         "macro_f1": macro_f1(y, pred, len(labels)),
-        "blob_bytes": (
-            len(write_blob(integer, model_version=1))
-            if integer.spec_v1 and integer.pooling == POOLING_LAST
-            else None
-        ),
+        "blob_bytes": len(write_blob(integer, model_version=1)),
     }
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from models.cli.student import BucketsOpt, HashesOpt, embedding_overrides, resolve_data
 from models.errors import ConfigError, ModelsError
 
 
@@ -51,6 +52,8 @@ def distill_command(
     pooling: Annotated[
         str, typer.Option(help="last (int8 kernel) | attention (attention transfer) | meanmax")
     ] = "last",
+    hashes: HashesOpt = None,
+    buckets: BucketsOpt = None,
     hidden_layer: Annotated[
         int | None, typer.Option(help="Teacher layer for the hidden term (default: middle)")
     ] = None,
@@ -80,7 +83,6 @@ def distill_command(
 ) -> None:
     """Distill a fine-tuned teacher into the TinyLSTM student (hard -> output -> full stages)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from models.cli.student import resolve_data
     from models.data import load_examples
     from models.data.augment import augment_corpus
     from models.distill import DistillConfig, distill
@@ -117,7 +119,8 @@ def distill_command(
         if unknown:
             raise ConfigError(f"training labels the teacher's head lacks: {unknown[:10]}")
         student = StudentConfig(num_labels=len(labels), pooling=pooling,
-                                num_tags=NUM_TAGS if tags else 0)  # fmt: skip
+                                num_tags=NUM_TAGS if tags else 0,
+                                **embedding_overrides(hashes, buckets))  # fmt: skip
         tokenizer = student.tokenizer()
         # 2. Transfer texts: augmented rewrites of the training texts, labelled by the teacher.
         transfer_texts = augment_corpus(train_set, transfer, seed) if transfer else []

@@ -20,6 +20,20 @@ if TYPE_CHECKING:
 
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".tsv")
 SPLIT_NAMES = {"train": ("train",), "valid": ("valid", "dev"), "test": ("test",)}
+# The embedding options default to None, meaning StudentConfig's default (spec v2's hash
+# embedding, K = 2, P = 4096); ``--hashes 1 --buckets 0`` trains a spec v1 student.
+HashesOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="Table rows per token K (default 2; 1 with --buckets 0: spec v1)"),
+]
+BucketsOpt = Annotated[
+    int | None, typer.Option(min=0, help="Importance-weight rows P (default 4096; 0: none)")
+]
+
+
+def embedding_overrides(hashes: int | None, buckets: int | None) -> dict[str, int]:
+    """The StudentConfig fields the embedding options set (none: the config's defaults)."""
+    return {k: v for k, v in (("hashes", hashes), ("buckets", buckets)) if v is not None}
 
 
 def find_split(directory: Path, split: str) -> Path | None:
@@ -71,6 +85,8 @@ def train_student_command(
     seed: Annotated[int, typer.Option()] = 0,
     max_steps: Annotated[int | None, typer.Option(min=1, help="Stop after N steps")] = None,
     pooling: Annotated[str, typer.Option(help="last | meanmax | attention")] = "last",
+    hashes: HashesOpt = None,
+    buckets: BucketsOpt = None,
     resume: Annotated[bool, typer.Option(help="Continue from <out>/checkpoint.pt")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
     tags: Annotated[
@@ -94,7 +110,8 @@ def train_student_command(
         valid_set = load_examples(valid_path)
         labels = label_list(train_set)
         student = StudentConfig(num_labels=max(len(labels), 1), pooling=pooling,
-                                num_tags=NUM_TAGS if tags else 0)  # fmt: skip
+                                num_tags=NUM_TAGS if tags else 0,
+                                **embedding_overrides(hashes, buckets))  # fmt: skip
         config = TrainConfig(
             epochs=epochs,
             batch_size=batch_size,

@@ -61,7 +61,14 @@ def student(config: DemoConfig, data: Path, logs: Path) -> tuple[Path, bool]:
     """A stage-1 student trained on phase 0, with the entity tagging head (the corpus has the
     gold spans), so its release's blob has a tagging section and the devices send entities;
     (its folder, whether it came from the cache)."""
-    out = config.var_dir / f"student-{config.corpus_train}-{config.student_steps}-tags"
+    from models.student import DEFAULT_BUCKETS, DEFAULT_HASHES
+
+    # The default embedding is in the cache key: a cached student of an earlier default (spec
+    # v1's one row per token) is not release 1 of today's demo.
+    embedding = f"k{DEFAULT_HASHES}p{DEFAULT_BUCKETS}"
+    out = config.var_dir / (
+        f"student-{embedding}-{config.corpus_train}-{config.student_steps}-tags"
+    )
     done = out / "demo-complete"
     if done.is_file():
         return out, True

@@ -64,3 +64,30 @@ def test_summarise_reports_mean_and_sample_std() -> None:
     row = summarise(runs)
     assert row["accuracy_mean"] == 0.92 and row["accuracy_std"] == 0.02
     assert row["seeds"] == runs
+
+
+def test_runs_of_the_former_v1_default_become_the_spec_v1_row(tmp_path: Path) -> None:
+    """A work directory from before the hash embedding became the default: its student_kd runs
+    trained spec v1, so they are the kd_spec_v1 row now and student_kd is trained again; a
+    row that kept its meaning (kd_hash_meanmax) keeps its runs, one whose student changed
+    (student_no_kd, now on the hash embedding) loses them."""
+    from benchmarks.evaluation_report import DatasetRun
+
+    v1_run = {"seed": 0, "accuracy": 0.9, "macro_f1": 0.9, "seconds": 1.0,
+              "student_int8": {"accuracy": 0.9, "blob_bytes": 1}}  # fmt: skip
+    rows = {
+        "student_kd": summarise([v1_run]),
+        "student_int8": summarise([{"seed": 0, "accuracy": 0.9}]),
+        "student_no_kd": summarise([{"seed": 0, "accuracy": 0.8}]),
+        "kd_hash_meanmax": summarise([{"seed": 0, "accuracy": 0.92}]),
+    }
+    (tmp_path / "results.json").write_text(json.dumps({"rows": rows}))
+    config = ReportConfig.preset(True, datasets=("synth",), max_train=20, max_eval=10)
+    migrated = DatasetRun("synth", config, tmp_path).results["rows"]
+    assert "student_kd" not in migrated and "student_int8" not in migrated
+    assert migrated["kd_spec_v1"]["accuracy_mean"] == 0.9
+    assert migrated["kd_spec_v1"]["seeds"][0]["student"] == {
+        "hashes": 1, "buckets": 0, "pooling": "last"
+    }  # fmt: skip
+    assert migrated["student_no_kd"]["seeds"] == []
+    assert migrated["kd_hash_meanmax"]["accuracy_mean"] == 0.92

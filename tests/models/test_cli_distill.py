@@ -67,6 +67,7 @@ def test_distill_with_transfer_texts_and_qat(
     assert _stages(out) == ["hard", "output", "full"]
     model, labels = load_student(out)
     assert labels == sorted(KEYWORDS) and model.config.pooling == "last"
+    assert (model.config.hashes, model.config.buckets) == (2, 4096)  # the default: spec v2
     load_student(out / "qat")
     assert len(list((out / "kd-cache").glob("*.safetensors"))) == 2  # logits; full-stage states
 
@@ -76,11 +77,14 @@ def test_attention_pooling_uses_attention_transfer_and_resumes(
 ) -> None:
     teacher, data = distill_setup_factory()
     out = tmp_path / "student"
-    _distill(teacher, data, out, "--pooling", "attention", "--stages", "1,0,1")
+    _distill(teacher, data, out, "--pooling", "attention", "--stages", "1,0,1",
+             "--hashes", "1", "--buckets", "0")  # fmt: skip
+    assert load_student(out)[0].config.spec_v1
     first = json.loads((out / "metrics.json").read_text())
     assert first["attention_transfer"] is True and "ptq_int8" not in first
     assert first["teacher_cache_hit"] is False
-    _distill(teacher, data, out, "--pooling", "attention", "--stages", "1,0,2", "--resume")
+    _distill(teacher, data, out, "--pooling", "attention", "--stages", "1,0,2", "--resume",
+             "--hashes", "1", "--buckets", "0")  # fmt: skip
     second = json.loads((out / "metrics.json").read_text())
     assert second["teacher_cache_hit"] is True
     assert _stages(out) == ["hard", "full", "full"]  # the resumed run added one epoch of "full"

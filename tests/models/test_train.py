@@ -138,6 +138,7 @@ def test_cli_train_student_writes_model_metrics_and_log(tmp_path) -> None:
     out = tmp_path / "student"
     args = ["train", "student", "--data", str(tmp_path / "data"), "--out", str(out)]
     args += ["--epochs", "2", "--batch-size", "16", "--pooling", "meanmax"]  # progress bar on
+    args += ["--hashes", "1", "--buckets", "0"]  # spec v1 on request (the default is v2)
     result = CliRunner().invoke(build_app(), args)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
@@ -148,6 +149,7 @@ def test_cli_train_student_writes_model_metrics_and_log(tmp_path) -> None:
     assert len((out / "train_log.jsonl").read_text().splitlines()) == 2
     model, labels = load_student(out)
     assert model.config.pooling == "meanmax" and len(labels) == 3
+    assert model.config.spec_v1
 
     args[args.index("--epochs") + 1] = "3"
     resumed = CliRunner().invoke(build_app(), [*args, "--resume"])

@@ -18,9 +18,10 @@ def _one_thread() -> None:
 
 @pytest.fixture
 def release_factory(tmp_path: Path) -> Callable[..., tuple]:
-    """``make(name="r") -> (ReleaseStore, signing key)`` with signed release 1 stored."""
+    """``make(name="r", spec_v1=False) -> (ReleaseStore, signing key)`` with signed release 1
+    stored (the default student, or a spec v1 one)."""
 
-    def make(name: str = "r") -> tuple:
-        return seeded_store(tmp_path / name)
+    def make(name: str = "r", spec_v1: bool = False) -> tuple:
+        return seeded_store(tmp_path / name, spec_v1)
 
     return make

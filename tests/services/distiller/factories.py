@@ -15,7 +15,7 @@ import torch
 
 from contract.schemas import LabelledSample, RequestMeta, Window
 from models.data.synth import SynthConfig, synth_examples
-from models.student import StudentConfig
+from models.student import SPEC_V1, StudentConfig
 from models.tokenizer import Tokenizer
 from models.train import TrainConfig, train_student
 from services.distiller.release import seed_release
@@ -31,19 +31,20 @@ def examples(phase: int, split: str) -> tuple[tuple[str, str], ...]:
     return tuple((e.text, e.label) for e in synth_examples(CORPUS, phase, split))
 
 
-@functools.lru_cache(maxsize=1)
-def _trained_student(cache: Path) -> Path:
+@functools.lru_cache(maxsize=2)
+def _trained_student(cache: Path, spec_v1: bool = False) -> Path:
     torch.set_num_threads(1)
     train = [_Ex(t, y) for t, y in examples(0, "train")]
     valid = [_Ex(t, y) for t, y in examples(0, "valid")]
     labels = sorted({ex.label for ex in train})
+    shape = {**TINY, **(SPEC_V1 if spec_v1 else {})}
     train_student(
         train,
         valid,
         cache,
         tokenizer=Tokenizer(max_len=TINY["max_len"]),
         config=TrainConfig(epochs=4, batch_size=32, lr=1e-2, patience=4, max_steps=50),
-        student=StudentConfig(num_labels=len(labels), **TINY),  # type: ignore[arg-type]
+        student=StudentConfig(num_labels=len(labels), **shape),  # type: ignore[arg-type]
         labels=labels,
     )
     return cache
@@ -54,9 +55,10 @@ class _Ex:
         self.text, self.label = text, label
 
 
-def tiny_student_dir(tmp_root: Path) -> Path:
-    """A trained tiny student (trained once per process, copied into ``tmp_root``)."""
-    src = _trained_student(_cache_dir())
+def tiny_student_dir(tmp_root: Path, spec_v1: bool = False) -> Path:
+    """A trained tiny student (trained once per process, copied into ``tmp_root``): the
+    default embedding, or spec v1's one row per token."""
+    src = _trained_student(_cache_dir() / ("v1" if spec_v1 else "default"), spec_v1)
     out = tmp_root / "student"
     shutil.copytree(src, out, ignore=shutil.ignore_patterns("checkpoint.pt"))
     return out
@@ -69,12 +71,13 @@ def _cache_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="distiller-tiny-student-"))
 
 
-def seeded_store(tmp_root: Path) -> tuple[ReleaseStore, object]:
+def seeded_store(tmp_root: Path, spec_v1: bool = False) -> tuple[ReleaseStore, object]:
     """A release store holding signed release 1 (the tiny student) and the signing key."""
     store = ReleaseStore(tmp_root / "releases")
     key = load_or_create_key(tmp_root / "keys")
     texts = [t for t, _ in examples(0, "valid")]
-    seed_release(store, tiny_student_dir(tmp_root), texts, key, "stm32f405-tinylstm")
+    student = tiny_student_dir(tmp_root, spec_v1)
+    seed_release(store, student, texts, key, "stm32f405-tinylstm")
     return store, key
 
 

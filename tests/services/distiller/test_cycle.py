@@ -50,6 +50,7 @@ def test_publishes_a_signed_version_2_from_the_current_student(release_factory, 
     assert hashlib.sha256(blob).hexdigest() == manifest.sha256
     parsed = read_blob(blob)
     assert parsed.model_version == 2
+    assert parsed.tokenizer_version == 2  # a new seed is on the default hash embedding
     # phase 2 brings a label release 1 never saw; the candidate grew a head row for it
     assert "拦截" in parsed.model.labels and "拦截" in manifest.reference_profile.class_mix
     v1_dir, v2_dir = releases.student_dir(1), releases.student_dir(2)
@@ -63,6 +64,21 @@ def test_publishes_a_signed_version_2_from_the_current_student(release_factory, 
     assert samples.new_count() == 0  # the cursor moved
     refs = ReferenceStore()  # the processor's view of model.releases
     assert refs.apply(manifest.to_bytes()) and refs.get(2) == manifest.reference_profile
+
+
+def test_a_spec_v1_release_is_fine_tuned_as_spec_v1(release_factory, tmp_path):
+    """The distiller continues from the current release's config: a release trained before the
+    hash embedding became the default keeps its one row per token (and blob tokenizer 1)."""
+    releases, key = release_factory(spec_v1=True)
+    assert read_blob(releases.blob(1)).tokenizer_version == 1
+    result = run_cycle(CONFIG, phase2_store(), releases, replay_factory(tmp_path), key,
+                       MemoryAnnouncer())  # fmt: skip
+    assert result.outcome == "published" and result.version == 2, result.to_dict()
+    assert read_blob(releases.blob(2)).tokenizer_version == 1
+    student_dir = releases.student_dir(2)
+    assert student_dir is not None
+    config = load_student(student_dir)[0].config
+    assert (config.hashes, config.buckets) == (1, 0)
 
 
 def test_gate_rejects_a_candidate_trained_on_noise(release_factory, tmp_path):
