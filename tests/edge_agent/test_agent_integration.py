@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from contract.schemas import parse_device_status, parse_prediction
+from contract.topics import device_manifest_topic, group_manifest_topic
 from edge_agent.agent import Agent, AgentSettings
 from edge_agent.clib import CDevice
 from edge_agent.transport import PahoTransport
@@ -19,14 +20,19 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def real_agent_factory(stack, keys):
+def real_agent_factory(stack, keys, mqtt_client_factory):
     made = []
+    rollout = mqtt_client_factory(stack.service("rollout"))
 
     def make(device_id: str) -> Agent:
         device = CDevice()
         device.provision(golden_blob(), 1)
         transport = PahoTransport(stack.device(device_id), session_expiry_s=60)
         group = stack.registry.device(device_id).group
+        # The broker is shared with earlier runs (make demo publishes retained group manifests
+        # signed by its own key): clear what this device would otherwise receive on subscribe.
+        for topic in (group_manifest_topic(group), device_manifest_topic(device_id)):
+            rollout.publish(topic, b"", retain=True)
         settings = AgentSettings(device_id=device_id, group=group, trusted_key=keys.public_raw)
         agent = Agent(settings, device, transport)
         agent.start()
