@@ -17,7 +17,9 @@
  * counts the messages of this run: the raw broker pub -> sub path. Several subscribers, so
  * that a client reading one packet at a time does not limit what the broker can deliver.
  * Prints one JSON object when every publish is acknowledged and (with --sub) every message of
- * the run arrived, or after --timeout seconds.
+ * the run arrived, or after --timeout seconds. A publisher that loses its connection (the
+ * broker restarts) reconnects and resends its unacknowledged messages, like a device's
+ * offline buffer; "reconnects" counts those reconnections.
  */
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
@@ -76,13 +78,17 @@ static void die(const char *what, int rc) {
     exit(2);
 }
 
+static atomic_long reconnects; /* connections after the first, per device: broker restarts */
+
 static void on_connect(struct mosquitto *m, void *obj, int rc) {
     (void)m;
     if (rc != 0) {
         fprintf(stderr, "mqttload: connect refused: %s\n", mosquitto_connack_string(rc));
         exit(2);
     }
-    atomic_store(&((client_t *)obj)->connected, 1);
+    /* the first connection of a device; later ones (the loop reconnects after the broker
+     * went away) resend the unacknowledged QoS 1 messages that libmosquitto kept */
+    if (atomic_exchange(&((client_t *)obj)->connected, 1)) atomic_fetch_add(&reconnects, 1);
 }
 
 static void on_publish(struct mosquitto *m, void *obj, int mid) {
@@ -269,7 +275,9 @@ int main(int argc, char **argv) {
                            c->user, i, c->user, run_id, i, body, wall());
         atomic_fetch_add(&c->outstanding, 1);
         int rc = mosquitto_publish(c->mosq, NULL, c->topic, len, payload, 1, false);
-        if (rc) die("publish", rc);
+        /* not connected (the broker restarts): libmosquitto keeps a QoS 1 message queued
+         * and sends it after reconnecting, like a device's offline buffer */
+        if (rc && rc != MOSQ_ERR_NO_CONN) die("publish", rc);
     }
     double published_at = mono();
     while (atomic_load(&acked) < count && mono() < deadline) sleep_s(0.001);
@@ -282,9 +290,9 @@ int main(int argc, char **argv) {
     long got = atomic_load(&received);
     printf("{\"devices\": %d, \"count\": %ld, \"rate\": %.1f, \"window\": %d, "
            "\"acked\": %ld, \"start_ts\": %.6f, \"publish_s\": %.4f, \"last_ack_ts\": %.6f, "
-           "\"throttled\": %ld",
+           "\"throttled\": %ld, \"reconnects\": %ld",
            n_devices, count, rate, window, atomic_load(&acked), start_wall,
-           published_at - start, atomic_load(&last_ack), throttled);
+           published_at - start, atomic_load(&last_ack), throttled, atomic_load(&reconnects));
     if (sub_user) {
         pthread_mutex_lock(&sub_lock);
         long n = got < cap ? got : cap;
