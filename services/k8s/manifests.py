@@ -142,7 +142,11 @@ def mosquitto(base_config: str) -> list[Obj]:
     name = "mosquitto"
     container = {
         "name": name,
-        "image": "eclipse-mosquitto:2.0.20",
+        # 2.0.23 or newer: with per_listener_settings (the two listeners), 2.0.12 to 2.0.22
+        # drop the messages for a persistent session while its client is disconnected
+        # (eclipse-mosquitto/mosquitto#2618, #2526), i.e. device traffic while a gateway pod
+        # restarts; fixed in 2.0.23
+        "image": "eclipse-mosquitto:2.0.23",
         "args": ["mosquitto", "-c", "/mosquitto/config/mosquitto.conf"],
         "ports": [
             {"name": "mqtt", "containerPort": MQTT_PORT},
