@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +26,24 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the processor until interrupted (settings: FLEET_PROCESSOR_* environment)."""
         main(config, loglevel)
+
+
+STOP_TIMEOUT_S = 60.0  # a stopping worker that is still alive after this exits with 1
+
+
+def exit_if_stuck(timeout_s: float) -> threading.Timer:
+    """Exit the process with status 1 unless it ends within ``timeout_s``: its state is in
+    Kafka (changelogs, committed offsets), so a supervisor's restart loses nothing."""
+
+    def stuck() -> None:
+        logging.getLogger(__name__).error("stop hung for %.0f s: exiting", timeout_s)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(timeout_s, stuck)
+    timer.daemon = True  # a clean exit does not wait for it
+    timer.start()
+    return timer
 
 
 def main(config: Path | None = None, loglevel: str = "info") -> None:
@@ -58,6 +79,14 @@ def main(config: Path | None = None, loglevel: str = "info") -> None:
         async def on_startup_finished(self) -> None:
             await super().on_startup_finished()
             metrics.worker_ready.set(1)
+
+        async def on_stop(self) -> None:
+            # not ready from the first moment of a stop, and out of the process if the stop
+            # hangs: a crashed fetcher's stop waited forever for its streams, a process that
+            # served /metrics and counted nothing (found by benchmarks/chaos.py)
+            metrics.worker_ready.set(0)
+            exit_if_stuck(STOP_TIMEOUT_S)
+            await super().on_stop()
 
     worker = Worker(app, loglevel=loglevel, quiet=True)
     try:

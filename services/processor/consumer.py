@@ -19,7 +19,7 @@ transactions: their offsets have no gaps, so for those topics this consumer
 3. when the lowest processed offset is above the committed one (a hole), seeks the
    partition back to the committed offset so the skipped records are fetched again. The
    records after them arrive twice; downstream is idempotent by message id (the ``seen``
-   table), so that costs work, not correctness.
+   table), so that costs work, not correctness. The seek runs in the consumer's thread.
 """
 
 from __future__ import annotations
@@ -79,7 +79,11 @@ class GaplessConsumer(faust_aiokafka.Consumer):
 
     async def _seek_back(self, tp: TP, offset: int) -> None:
         try:
-            await self.seek(tp, offset)
+            # in the consumer's own thread: faust's ``seek`` calls aiokafka's from this one,
+            # while its fetcher runs in that thread, and a seek that lands while
+            # ``fetched_records`` walks its buffers raised KeyError there and crashed the
+            # fetcher (the chaos run, benchmarks/chaos.py, found it after a Kafka restart)
+            await self.seek_wait({tp: offset})
         except Exception as exc:  # revoked meanwhile, or the broker is away: next commit retries
             self._last_reseek.pop(tp, None)
             log.warning("seeking %s[%d] back to %d failed: %r", tp.topic, tp.partition, offset, exc)

@@ -25,10 +25,13 @@ def consumer_factory():
         apps.append(consumer)
         seeks: list = []
 
-        async def seek(tp, offset):
-            seeks.append((tp, offset))
+        async def seek_wait(partitions):  # faust runs it in the consumer's thread
+            seeks.extend(partitions.items())
 
-        consumer.seek = seek
+        async def seek(tp, offset):  # aiokafka's seek from the caller's thread: a race
+            seeks.append(("from the wrong thread", tp, offset))
+
+        consumer.seek_wait, consumer.seek = seek_wait, seek
         return consumer, seeks
 
     yield make
@@ -49,7 +52,7 @@ def test_a_hole_at_the_head_is_never_committed_and_is_fetched_again(consumer_fac
         assert consumer._new_offset(tp) is None  # faust itself would commit 22
         assert consumer._new_offset(tp) is None  # and again: one seek per second at most
         await asyncio.sleep(0)
-        assert seeks == [(tp, 18)]
+        assert seeks == [(tp, 18)]  # through the consumer's thread, never from this one
         assert hooks == [(tp, 18, 19)]
         consumer._acked[tp].insert(0, 18)  # refetched and processed
         assert consumer._new_offset(tp) == 22
@@ -82,3 +85,15 @@ def test_a_contiguous_run_commits_as_before(consumer_factory):
         assert seeks == []
 
     asyncio.run(run())
+
+
+def test_a_worker_whose_stop_hangs_exits_and_a_clean_exit_does_not_wait():
+    import subprocess
+    import sys
+
+    start = "from services.processor.cli import exit_if_stuck as e; import time; "
+    hang = start + "e(0.2); time.sleep(600)"
+    stuck = subprocess.run([sys.executable, "-c", hang], capture_output=True, timeout=300)
+    assert stuck.returncode == 1 and b"stop hung" in stuck.stderr
+    clean = start + "e(600)"
+    assert subprocess.run([sys.executable, "-c", clean], timeout=300).returncode == 0
