@@ -5,8 +5,8 @@ stack. Every message id reaches ``fleet.predictions`` and the processor's window
 exactly once.
 
 A Mosquitto restart is not among the faults here: Mosquitto 2.0 with ``per_listener_settings``
-drops the messages that reach it after a restart before the gateway has reconnected (README,
-Fault figures); the benchmark measures it."""
+loses messages it acknowledged around a restart, before the gateway is back (README, Chaos
+run); the benchmark measures it."""
 
 from __future__ import annotations
 
