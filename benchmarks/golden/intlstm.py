@@ -8,6 +8,8 @@ and the predicted label. The C tests tokenize the bytes, run the blob and compar
     python -m benchmarks.golden.intlstm tests/golden/intlstm
     python -m benchmarks.golden.intlstm tests/golden/intlstm_v2 --hashes 2 --buckets 4096 \
         --pooling meanmax                      # spec v2: hash embedding, mean+max pooling
+    python -m benchmarks.golden.intlstm tests/golden/intlstm_v2_last --cases 400 --hashes 2 \
+        --buckets 4096 --pooling last          # the default student: hash embedding, last pooling
 """
 
 from __future__ import annotations

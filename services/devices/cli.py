@@ -60,7 +60,8 @@ def default_blob() -> tuple[bytes, int]:
     from models.blob import read_blob
     from services.settings import REPO_ROOT
 
-    blob = (REPO_ROOT / "tests" / "golden" / "intlstm" / "model.blob").read_bytes()
+    # the default student's golden blob (hash embedding, last pooling; firmware's DEFAULT_BLOB)
+    blob = (REPO_ROOT / "tests" / "golden" / "intlstm_v2_last" / "model.blob").read_bytes()
     return blob, read_blob(blob).model_version
 
 

@@ -55,11 +55,24 @@ def golden_cases(path):
             "build/golden/v2/intlstm.bin",
             "--portable",
         ],
+        [
+            "test_golden_intlstm_v2_last",
+            "../tests/golden/intlstm_v2_last/model.blob",
+            "build/golden/v2_last/intlstm.bin",
+        ],
+        [
+            "test_golden_intlstm_v2_last",
+            "../tests/golden/intlstm_v2_last/model.blob",
+            "build/golden/v2_last/intlstm.bin",
+            "--portable",
+        ],
         ["test_crf", "build/golden/viterbi.bin", "build/golden/tagger.bin"],
         ["test_blob", "../tests/golden/intlstm/model.blob"],
         ["test_blob", "../tests/golden/intlstm_v2/model.blob"],
         ["test_ota", "../tests/golden/intlstm/model.blob"],
         ["test_ota", "../tests/golden/intlstm_v2/model.blob"],
+        ["test_blob", "../tests/golden/intlstm_v2_last/model.blob"],
+        ["test_ota", "../tests/golden/intlstm_v2_last/model.blob"],
     ],
 )
 def test_c_program(make_firmware, program):
@@ -103,7 +116,7 @@ def kernels(request, host_lib):
     host_lib.lib.tl_api_force_portable(0)
 
 
-@pytest.mark.parametrize("pack", ["intlstm", "intlstm_v2"])
+@pytest.mark.parametrize("pack", ["intlstm", "intlstm_v2", "intlstm_v2_last"])
 def test_intlstm_golden_through_ctypes(host_lib, kernels, pack):
     header, cases = golden_cases(GOLDEN / pack / "cases.jsonl")
     engine = host_lib.engine((GOLDEN / pack / "model.blob").read_bytes())

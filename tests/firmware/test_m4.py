@@ -41,10 +41,14 @@ def run_qemu(elf, timeout=900):
 
 
 @pytest.mark.parametrize("variant", ["portable", "dsp"])
-@pytest.mark.parametrize(("image", "pack"), [("app.elf", "intlstm"), ("app_v2.elf", "intlstm_v2")])
+@pytest.mark.parametrize(
+    ("image", "pack"),
+    [("app.elf", "intlstm"), ("app_v2.elf", "intlstm_v2"), ("app_v2_last.elf", "intlstm_v2_last")],
+)
 def test_golden_vectors_under_qemu(m4_images, variant, image, pack):
-    """Spec v1 (one row per token, last pooling) and v2 (hash embedding, mean+max pooling)
-    packs, each in its own image, on both kernel paths."""
+    """Spec v1 (one row per token, last pooling), v2 (hash embedding, mean+max pooling) and the
+    default student's (hash embedding, last pooling) packs, each in its own image, on both
+    kernel paths."""
     rc, out = run_qemu(m4_images / variant / image)
     assert rc == 0, out
     n_tok = golden_count(GOLDEN / "tokenizer.jsonl")
