@@ -13,7 +13,7 @@ Devices send one prediction every ``--interval`` seconds (10). Per fleet size it
   aggregated on one partition of the re-keyed topic (services/processor/service.py), so a
   single version's traffic above one worker's rate is a limit more workers do not lift;
 - labels/s = ingress x ``--label-share`` (the share of predictions sent to the teacher);
-  labellers = labels/s / (one labeller's teacher rate x headroom);
+  labelers = labels/s / (one labeler's teacher rate x headroom);
 - distiller: one process; a cycle fine-tunes on the new labels (plus replay), measured as
   seconds per label; with a cycle every ``--cycle-s`` the distiller keeps up while
   labels per cycle x seconds per label < cycle-s.
@@ -46,7 +46,7 @@ class Rates:
     # scheduling delays x the publishers' window, not by the broker
     mosquitto_msg_s: float
     processor_events_s: float  # one worker (benchmarks.stream_throughput)
-    labeler_labels_s: float  # one labeller with the e5-small teacher (benchmarks.stream_throughput)
+    labeler_labels_s: float  # one labeler with the e5-small teacher (benchmarks.stream_throughput)
     distiller_s_per_label: float  # cycle seconds per label (benchmarks.distiller_cycle)
 
 
@@ -91,7 +91,7 @@ def plan(devices: int, rates: Rates, interval_s: float, headroom: float, label_s
         "broker": ingress / rates.mosquitto_msg_s,
         "gateway": ingress / rates.gateway_msg_s,
         "processor (one model version's aggregation)": ingress / rates.processor_events_s,
-        "teacher labelling": labels_s / rates.labeler_labels_s,
+        "teacher labeling": labels_s / rates.labeler_labels_s,
         "distiller": distiller_load,
     }
     single = ("broker", "processor (one model version's aggregation)", "distiller")
@@ -120,7 +120,7 @@ ADVICE = {
     "processor (one model version's aggregation)": "pre-aggregate windows per source "
     "partition and merge the partial windows per version (two-stage), so one version's "
     "traffic spreads over workers",
-    "teacher labelling": "add labeller pods up to the label-requests partitions, or a GPU "
+    "teacher labeling": "add labeler pods up to the label-requests partitions, or a GPU "
     "teacher / batched LLM endpoint",
     "distiller": "lower --label-share (sample harder), longer cycles, or train on a GPU; "
     "the distiller is one process by design (one release at a time)",
@@ -129,7 +129,7 @@ ADVICE = {
 
 def table(plans: list[dict]) -> str:
     head = ("| devices | msg/s | brokers | gateways | partitions | processor workers | labels/s "
-            "| labellers | distiller busy | first bottleneck |")  # fmt: skip
+            "| labelers | distiller busy | first bottleneck |")  # fmt: skip
     rows = [head, "|" + "---:|" * 9 + "---|"]
     for p in plans:
         rows.append(
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--interval", type=float, default=10.0, help="s between predictions")
     parser.add_argument("--headroom", type=float, default=0.5, help="target use of a process")
     parser.add_argument("--label-share", type=float, default=0.001,
-                        help="share of predictions labelled by the teacher")  # fmt: skip
+                        help="share of predictions labeled by the teacher")  # fmt: skip
     parser.add_argument("--cycle-s", type=float, default=3600.0, help="distiller cycle period")
     parser.add_argument("--gateway-json", type=Path)
     parser.add_argument("--stream-json", type=Path)

@@ -2,7 +2,7 @@
 
 A private stack (Kafka with SASL/SCRAM over TLS and ACLs, Mosquitto with TLS; own data dir
 and free ports, so a shared stack is untouched) runs the gateway, the processor, the
-labeller (keyword teacher), the distiller and the rollout manager, each as its own Kafka
+labeler (keyword teacher), the distiller and the rollout manager, each as its own Kafka
 principal, as ``fleet <service> run`` subprocesses. ``mqttload`` (benchmarks/loadgen, QoS 1
 from simulated device accounts; a QoS 1 message not yet acknowledged is resent after a
 reconnect, like a device's offline buffer) publishes ``--messages`` predictions at

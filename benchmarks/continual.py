@@ -5,7 +5,7 @@ SMP2017-ECDT with intents arriving in stages, a shifting class mix and a phrasin
 ``benchmarks/continual_rounds/scenarios.py``) release 1 is a student trained on phase 0. Then
 every phase brings ``--rounds`` rounds; a round is ``--traffic`` messages classified by the
 current release on the firmware's C engine, windowed and sampled by the processor's own
-aggregator at the variant's label budget and strategy, labelled by the teacher, and one
+aggregator at the variant's label budget and strategy, labeled by the teacher, and one
 ``services.distiller.cycle.run_cycle`` (fine-tune with the replay memory and replay set,
 gate, int8 export, signed release). After each round the newest release is scored on every
 phase's test set (float and int8): the forgetting matrix.
@@ -17,7 +17,7 @@ none, Learning without Forgetting, both), memory policies (class-balanced, reser
 recent) and budgets of 1, 2 and 5 % of traffic. Goals: ``continual_rounds/goals.py``.
 
 The teacher is a fine-tuned e5-small that never saw the traffic or a test message: for the
-synthetic scenario trained on labelled messages of phases 0-2 (phase 3 is new to it too), one
+synthetic scenario trained on labeled messages of phases 0-2 (phase 3 is new to it too), one
 per data set on its training split for the real one (``make_teacher``), cached;
 ``--teacher oracle`` uses gold labels at p = 0.9 instead (test-sized runs). Each variant's
 rounds are cached as JSON, so an interrupted run continues.
@@ -76,7 +76,7 @@ def build(name: str, quick: bool, traffic: int, rounds: int, seed: int):
 def make_teacher(spec: str, scenario, root: Path):
     """The scenario's teacher: ``oracle``, a folder, or (``finetune``) e5-small fine-tuned
     with early stopping (``teachers.finetuned_teacher``, cached under ``root``): for
-    ``synthetic`` on the labelled and validation messages of phases 0-2 (phase 3 is new to
+    ``synthetic`` on the labeled and validation messages of phases 0-2 (phase 3 is new to
     it too), for ``real`` one per data set on its whole training split, routed by script."""
     from benchmarks.continual_rounds import teachers
 
@@ -89,7 +89,7 @@ def make_teacher(spec: str, scenario, root: Path):
     if scenario.name == "synthetic":
         known = scenario.phases[:3]
         folder = teachers.finetuned_teacher(
-            "synthetic", [e for p in known for e in p.labelled],
+            "synthetic", [e for p in known for e in p.labeled],
             [e for p in known for e in p.valid[:200]], root,
         )  # fmt: skip
         return teachers.FinetunedTeacher(folder)

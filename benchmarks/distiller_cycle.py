@@ -3,7 +3,7 @@ forgetting phase 0, and how long does a cycle take?
 
 1. A TinyLSTM (default size) is trained on synthetic phase 0 and stored as signed release 1.
 2. Phase-2 traffic (which adds the label 拦截) is classified by release 1's integer model; the
-   ``--labels`` least confident messages plus a 10 % uniform control sample are "labelled by
+   ``--labels`` least confident messages plus a 10 % uniform control sample are "labeled by
    the teacher". The teacher here is an oracle stand-in: the corpus's gold label softened to
    ``--teacher-confidence`` (no teacher runs, so the cycle's own cost is what is timed).
 3. ``services.distiller.cycle.run_cycle`` runs once with phase-0 train as the replay set
@@ -46,11 +46,12 @@ def run(
 ) -> dict[str, Any]:
     import torch
 
-    from contract.schemas import LabelledSample, RequestMeta, Window
+    from contract.schemas import LabeledSample, RequestMeta, Window
+    from models.data import Example
     from models.data.synth import SynthConfig, synth_examples
     from models.student import StudentConfig
     from models.train import TrainConfig, train_student
-    from services.distiller.cycle import CycleConfig, LabelledText, ReplaySet, run_cycle
+    from services.distiller.cycle import CycleConfig, ReplaySet, run_cycle
     from services.distiller.finetune import FinetuneConfig
     from services.distiller.gate import GateConfig
     from services.distiller.samples import MemorySampleStore
@@ -104,21 +105,21 @@ def run(
             window=Window(start=now - 60, end=now),
         )
         samples.append(
-            LabelledSample(
+            LabeledSample(
                 message_id=f"p2-{k:06d}",
                 text=traffic[k].text,
                 teacher_probs=probs_k,
                 label=gold,
                 teacher_id="oracle",
                 request=meta,
-                labelled_at=now,
+                labeled_at=now,
             )
         )
 
     # 3. Cycles from the same release 1: with the replay set, and without it.
     replay = ReplaySet(
-        train=[LabelledText(e.text, e.label) for e in data[0, "train"]],
-        valid=[LabelledText(e.text, e.label) for e in data[0, "valid"]],
+        train=[Example(e.text, e.label) for e in data[0, "train"]],
+        valid=[Example(e.text, e.label) for e in data[0, "valid"]],
     )
     cycle = CycleConfig(
         finetune=FinetuneConfig(max_steps=steps, batch_size=32, lr=1e-3, seed=seed),
@@ -159,7 +160,7 @@ def run(
             "student": asdict(config),
             "student_steps": student_steps,
             "student_train_seconds": round(student_seconds, 1),
-            "labelled_samples": len(samples),
+            "labeled_samples": len(samples),
             "teacher": f"oracle, gold p={teacher_confidence}",
             "cycle_steps": steps,
             "torch_threads": threads,
@@ -197,9 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", type=int, default=4000, help="train messages per phase")
     parser.add_argument("--student-steps", type=int, default=400, help="release 1's training")
     parser.add_argument("--steps", type=int, default=400, help="fine-tuning steps per cycle")
-    parser.add_argument(
-        "--labels", type=int, default=1000, help="least-confident messages labelled"
-    )
+    parser.add_argument("--labels", type=int, default=1000, help="least-confident messages labeled")
     parser.add_argument("--teacher-confidence", type=float, default=0.9)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)

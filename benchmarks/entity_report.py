@@ -42,7 +42,7 @@ class EntityEvalConfig:
     tag_teacher_steps: int = 300  # tag teacher steps (batch 16)
     max_length: int = 64  # teacher tokens per text
     stage_epochs: tuple[int, int, int] = (3, 5, 0)  # hard, output, full epochs of the KD student
-    transfer: int = 1  # augmented transfer texts per training example (teacher-labelled)
+    transfer: int = 1  # augmented transfer texts per training example (teacher-labeled)
     tag_loss: TagLossConfig = field(default_factory=TagLossConfig)
     threads: int = 2
 

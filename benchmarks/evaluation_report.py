@@ -2,7 +2,7 @@
 
 For each data set (the synthetic logistics corpus, Banking77, SMP2017-ECDT): the teacher is
 fine-tuned until its validation accuracy stops improving, a character TF-IDF + logistic
-regression baseline is fitted, the transfer set is built and labelled by the teacher once, and
+regression baseline is fitted, the transfer set is built and labeled by the teacher once, and
 every student row of :data:`VARIANTS` is trained with several seeds; the default KD student is
 also run through the device's integer arithmetic (post-training quantisation, and QAT then the
 converter). Everything a run computes is kept in ``--work-dir`` (teachers, teacher logits,
@@ -136,7 +136,7 @@ def load_splits(name: str, config: ReportConfig) -> tuple[list, list, list]:
 
 class LogitTable:
     """The teacher as distillation sees it (``models.kd_targets.TargetTeacher``): logits looked
-    up from one labelling pass over every text a run uses; hidden states from the teacher."""
+    up from one labeling pass over every text a run uses; hidden states from the teacher."""
 
     def __init__(self, source: Any, texts: Sequence[str], logits: np.ndarray) -> None:
         self.source = source
@@ -279,7 +279,7 @@ class DatasetRun:
         started = time.perf_counter()
         logits, hit = cached_logits(targets, texts, self.work / "kd-cache")
         if not hit:
-            self.results["teacher_labelling"] = {
+            self.results["teacher_labeling"] = {
                 "texts": len(texts), "seconds": round(time.perf_counter() - started, 1)
             }  # fmt: skip
             self.save()
@@ -382,7 +382,7 @@ def run_report(config: ReportConfig, work: Path) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - started, 1),
         "seconds_all_runs": round(sum(
             d.get("teacher", {}).get("seconds", 0)
-            + d.get("teacher_labelling", {}).get("seconds", 0)
+            + d.get("teacher_labeling", {}).get("seconds", 0)
             + sum(s["seconds"] for r in d.get("rows", {}).values() for s in r.get("seeds", [])
                   if "seconds" in s)
             for d in results["datasets"].values()

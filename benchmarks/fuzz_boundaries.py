@@ -6,7 +6,7 @@ crashes allowed, every refusal with a reason. Then the firmware's libFuzzer targ
 
 Boundaries (``fuzz_judges.py``): MQTT payloads at the gateway, ops API bodies (the aiohttp
 application in-process), manifests and OTA chunk sequences at the device, and Kafka records at
-each consumer (processor, labeller, distiller, and the rollout manager's three inputs).
+each consumer (processor, labeler, distiller, and the rollout manager's three inputs).
 Inputs come from hypothesis: random bytes, random JSON, valid messages with one field
 replaced by a random JSON value, removed, or an unknown one added, and valid messages
 truncated or with bytes flipped. A crash is an exception out of the boundary, an HTTP 500, a
@@ -167,7 +167,7 @@ def boundaries() -> dict[str, tuple[Callable[[], judges.Judge], st.SearchStrateg
     pred = examples.prediction_event("dev-0001", seq=1).to_bytes()
     status = examples.device_status("dev-0001").to_bytes()
     request = examples.label_request().to_bytes()
-    sample = examples.labelled_sample().to_bytes()
+    sample = examples.labeled_sample().to_bytes()
     manifest = judges.release(key)[1].to_bytes()
     halt = b'{"command":"halt","command_id":"c2","issued_by":"ops","ts":1800000000.0}'
     commands = [examples.rollout_command().to_bytes(), halt]

@@ -316,7 +316,7 @@ def labeler_records() -> Judge:
 
 
 def distiller_records() -> Judge:
-    from contract.schemas import parse_labelled_sample, parse_ops_command
+    from contract.schemas import parse_labeled_sample, parse_ops_command
     from services.distiller.metrics import DistillerMetrics
     from services.distiller.samples import MemorySampleStore
     from services.distiller.service import DistillerService
@@ -333,7 +333,7 @@ def distiller_records() -> Judge:
         topic, raw = item
         if topic == "labeled":
             service.ingest([raw], [])
-            reason = _reason(parse_labelled_sample, raw)
+            reason = _reason(parse_labeled_sample, raw)
         else:
             service.ingest([], [raw])
             reason = _reason(parse_ops_command, raw)

@@ -17,7 +17,7 @@ from its linker map, flash per region of its linker script.
 The entity tagger's share (engine scratch and stack of a tagged classification) is measured on
 the golden test image, which holds a tagging blob (``tagging_memory``).
 
-Energy is an estimate, labelled as such: the time above times the STM32F405's typical Run-mode
+Energy is an estimate, labeled as such: the time above times the STM32F405's typical Run-mode
 supply current at 168 MHz from its datasheet (``DATASHEET``) times V_DD = 3.3 V.
 
     python -m benchmarks.mcu_cost [--out mcu_cost.json]

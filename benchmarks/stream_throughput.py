@@ -1,4 +1,4 @@
-"""Throughput of the stream processor (events/s) and the labeller (labels/s) on this machine.
+"""Throughput of the stream processor (events/s) and the labeler (labels/s) on this machine.
 
 Both read a backlog produced beforehand into fresh topics of the local Kafka (started if it
 is not running), so the numbers are the services' own drain rate, not the producer's:
@@ -9,9 +9,9 @@ is not running), so the numbers are the services' own drain rate, not the produc
   ready, so start-up and the group's rebalance are excluded. One model version's windows are
   aggregated where its key lands (one partition of the re-keyed topic): extra workers take
   the validation and re-keying of the 6 source partitions, not that aggregation;
-- labeller processes: ``--workers`` counts of ``fleet labeler run`` (keyword double) in one
+- labeler processes: ``--workers`` counts of ``fleet labeler run`` (keyword double) in one
   consumer group on a 3-partition topic, timed the same way;
-- labeller: the labeller loop in-process, once with the keyword double and once with the real
+- labeler: the labeler loop in-process, once with the keyword double and once with the real
   teacher (``models.teacher.Teacher("e5-small")`` with a fresh, untrained head: inference
   cost only, the labels are meaningless) when its weights load; batch size 32, CPU.
 
@@ -135,13 +135,13 @@ def labeler_scale(kafka: KafkaAccess, n_requests: int, instances: int) -> dict:
                                          group_id=f"{tag}-labeler", batch_size=32))  # fmt: skip
         for proc in procs:
             proc.start()
-        labelled = lambda: sum(  # noqa: E731
+        labeled = lambda: sum(  # noqa: E731
             p.value("fleet_labeler_labels_total", teacher_id="keyword-double") for p in procs
         )
         try:
-            procs[0].wait_for(lambda: labelled() > 0, "first label", timeout_s=600, every_s=0.05)
-            first, start_count = time.monotonic(), labelled()
-            procs[0].wait_for(lambda: labelled() >= n_requests, "all labels", timeout_s=600,
+            procs[0].wait_for(lambda: labeled() > 0, "first label", timeout_s=600, every_s=0.05)
+            first, start_count = time.monotonic(), labeled()
+            procs[0].wait_for(lambda: labeled() >= n_requests, "all labels", timeout_s=600,
                               every_s=0.1)  # fmt: skip
             elapsed = time.monotonic() - first
         finally:
@@ -202,7 +202,7 @@ def labeler_throughput(kafka: KafkaAccess, labeler, n_requests: int) -> dict:
         while done() < n_requests and time.monotonic() < deadline:
             time.sleep(0.05)
         elapsed = time.monotonic() - first
-        labelled = done()
+        labeled = done()
     finally:
         service.stop_event.set()
         thread.join(timeout=30)
@@ -210,9 +210,9 @@ def labeler_throughput(kafka: KafkaAccess, labeler, n_requests: int) -> dict:
     return {
         "labeler": labeler.teacher_id,
         "requests": n_requests,
-        "labelled": int(labelled),
+        "labeled": int(labeled),
         "seconds": round(elapsed, 2),
-        "labels_per_s": round(labelled / elapsed, 1),
+        "labels_per_s": round(labeled / elapsed, 1),
         "batch_size": 32,
     }
 
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--requests", type=int, default=3_000)
     parser.add_argument("--teacher-requests", type=int, default=256)
-    parser.add_argument("--workers", default="1,2", help="processor workers / labellers")
+    parser.add_argument("--workers", default="1,2", help="processor workers / labelers")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     counts = [int(n) for n in args.workers.split(",") if n]

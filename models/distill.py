@@ -4,8 +4,8 @@ The seed's recipe, in three stages that each get a fresh AdamW with a cosine sch
 gradient clipping at 1.0:
 
 1. ``hard``   - cross-entropy on the gold labels only (initialisation);
-2. ``output`` - adds the soft KD term on the teacher's logits; teacher-labelled transfer texts
-   (augmented or unlabelled, ``label = -1``) join the training set here;
+2. ``output`` - adds the soft KD term on the teacher's logits; teacher-labeled transfer texts
+   (augmented or unlabeled, ``label = -1``) join the training set here;
 3. ``full``   - adds the hidden-state MSE through the adapter and, when the student pools by
    attention and the teacher gives attention maps, the attention-transfer KL.
 
@@ -115,7 +115,7 @@ def distill(
     if needs_teacher and teacher is None:
         raise ConfigError("the output and full stages need a teacher (or set their epochs to 0)")
 
-    # 1. Labels, token ids, and teacher targets for labelled + transfer texts.
+    # 1. Labels, token ids, and teacher targets for labeled + transfer texts.
     labels = list(labels) if labels is not None else sorted({ex.label for ex in train})
     index = {label: k for k, label in enumerate(labels)}
     if not train:

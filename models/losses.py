@@ -6,7 +6,7 @@
 - soft: KL(teacher_T || student_T) * T^2, the teacher and student distributions softened by the
   temperature T (Hinton et al. 2015); the T^2 keeps its gradients on the scale of the hard term.
 - hard: cross-entropy with the gold labels, over the rows that have one (transfer-set rows
-  labelled only by the teacher have ``label = -1`` and contribute the soft term only).
+  labeled only by the teacher have ``label = -1`` and contribute the soft term only).
 - hidden: masked MSE between the student's BiLSTM outputs ``[B, S, 2H]`` and the
   adapter-projected teacher hidden states aligned to student tokens (models/align.py).
 - attention: KL(teacher || student) between the teacher's attention from its pooling position,

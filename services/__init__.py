@@ -1,1 +1,1 @@
-"""Gateway, stream processor, labeller, distiller, rollout, control API and shared plumbing."""
+"""Gateway, stream processor, labeler, distiller, rollout, control API and shared plumbing."""

@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 
 from contract.schemas.chunks import Chunk, ChunkRequest
 from contract.schemas.dlq import DlqRecord
-from contract.schemas.labels import LabelDeadLetter, LabelledSample, LabelRequest
+from contract.schemas.labels import LabelDeadLetter, LabeledSample, LabelRequest
 from contract.schemas.ops import OPS_COMMAND_ADAPTER
 from contract.schemas.prediction import PredictionEvent, PredictionEventV2
 from contract.schemas.release import ReleaseManifest
@@ -30,7 +30,7 @@ SCHEMAS: dict[str, TypeAdapter[Any]] = {
     "prediction-event.v2": TypeAdapter(PredictionEventV2),
     "device-status.v1": TypeAdapter(DeviceStatus),
     "label-request.v1": TypeAdapter(LabelRequest),
-    "labelled-sample.v1": TypeAdapter(LabelledSample),
+    "labeled-sample.v1": TypeAdapter(LabeledSample),
     "label-dead-letter.v1": TypeAdapter(LabelDeadLetter),
     "release-manifest.v1": TypeAdapter(ReleaseManifest),
     "ops-command.v1": OPS_COMMAND_ADAPTER,

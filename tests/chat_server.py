@@ -1,5 +1,5 @@
 """A fake OpenAI-compatible chat-completions endpoint (a real local HTTP server) for the LLM
-labeller's tests: ``chat_server_factory(steps) -> (base_url, script)``; each request gets the
+labeler's tests: ``chat_server_factory(steps) -> (base_url, script)``; each request gets the
 next scripted step, the last one repeats. Steps: ``("reply", content)``, ``("status", code)``,
 ``("sleep", seconds)`` (then a label), ``("rule", text -> content)``, or a raw body."""
 

@@ -4,7 +4,7 @@
   the new phase within 2 rounds;
 - retention: after 4 more rounds, no earlier phase lost more than 1 point against the round it
   was last trained on (phase 0: release 1; phase p: the last round of phase p);
-- labels: at most 5 % of the traffic labelled by the teacher;
+- labels: at most 5 % of the traffic labeled by the teacher;
 - bounded memory: the samples the store keeps after a cycle (its replay memory) never exceed
   the memory size; it holds more only until the next cycle (the labels that wait for it).
 """

@@ -5,7 +5,7 @@
 2. The processor's aggregator (``services.processor.aggregator``, on dict tables, as in its
    tests) windows the predictions per device and release and spends each window's label
    budget with the configured strategy; its drift report of each window is kept.
-3. The teacher labels what was requested (``LabelledSample``s as the labeller writes them).
+3. The teacher labels what was requested (``LabeledSample``s as the labeler writes them).
 4. ``services.distiller.cycle.run_cycle`` fine-tunes the current release on them with its
    replay memory and replay set, gates, exports, signs and stores the next release.
 5. The newest release is scored on every phase's test set, float and int8 (the forgetting
@@ -135,8 +135,8 @@ def processor_requests(
 
 
 def label(requests: list[Any], teacher: BenchTeacher) -> list[Any]:
-    """The teacher's ``LabelledSample`` for each request, as the labeller writes them."""
-    from contract.schemas import LabelledSample
+    """The teacher's ``LabeledSample`` for each request, as the labeler writes them."""
+    from contract.schemas import LabeledSample
 
     if not requests:
         return []
@@ -146,10 +146,10 @@ def label(requests: list[Any], teacher: BenchTeacher) -> list[Any]:
         p = {name: float(v) for name, v in zip(teacher.labels, row, strict=True)}
         total = sum(p.values())
         p = {name: v / total for name, v in p.items()}
-        out.append(LabelledSample(
+        out.append(LabeledSample(
             message_id=request.message_id, text=request.text, teacher_probs=p,
             label=max(p, key=p.__getitem__), teacher_id=teacher.teacher_id[:128],
-            request=request.meta(), labelled_at=request.window.end,
+            request=request.meta(), labeled_at=request.window.end,
         ))  # fmt: skip
     return out
 
@@ -162,7 +162,7 @@ def train_first_release(
     scenario: Scenario, out: Path, steps: int, seed: int, student: dict[str, Any] | None = None
 ) -> Path:
     """Release 1's student (``models.student.StudentConfig`` defaults, or ``student``'s
-    overrides): stage 1 on the scenario's phase-0 labelled messages (cached)."""
+    overrides): stage 1 on the scenario's phase-0 labeled messages (cached)."""
     from models.student import StudentConfig
     from models.tokenizer import Tokenizer
     from models.train import TrainConfig, train_student
@@ -189,8 +189,9 @@ def run_variant(
     work: Path,
 ) -> dict[str, Any]:
     """All rounds of ``variant`` from release 1; the per-round records."""
+    from models.data import Example
     from models.student import load_student
-    from services.distiller.cycle import CycleConfig, LabelledText, ReplaySet, run_cycle
+    from services.distiller.cycle import CycleConfig, ReplaySet, run_cycle
     from services.distiller.finetune import FinetuneConfig, accuracy
     from services.distiller.gate import GateConfig
     from services.distiller.release import seed_release
@@ -208,8 +209,8 @@ def run_variant(
     memory = variant.replay in ("memory", "memory+lwf")
     replay = (
         ReplaySet(
-            train=[LabelledText(e.text, e.label) for e in scenario.initial_train],
-            valid=[LabelledText(e.text, e.label) for e in scenario.initial_valid[:1000]],
+            train=[Example(e.text, e.label) for e in scenario.initial_train],
+            valid=[Example(e.text, e.label) for e in scenario.initial_valid[:1000]],
         )
         if memory
         else None
@@ -251,16 +252,16 @@ def run_variant(
             topk = engine.classify(texts)
             device_s = time.perf_counter() - started
             requests, _ = processor_requests(topk, texts, version, loop, variant, round_id)
-            labelled = label(requests, teacher)
-            samples.add(labelled)
+            labeled = label(requests, teacher)
+            samples.add(labeled)
             low = float(np.mean([t[0][1] < loop.low_confidence for t in topk]))
             hits = [t[0][0] == e.label for t, e in zip(topk, traffic, strict=True)]
             record: dict[str, Any] = {
                 "round": round_id, "phase": phase.index, "round_in_phase": r + 1,
-                "traffic": len(traffic), "labels": len(labelled),
-                "label_share": round(len(labelled) / len(traffic), 4),
-                "labels_by_strategy": _count(s.request.strategy for s in labelled),
-                "teacher_agrees_with_gold": _teacher_gold(labelled, traffic),
+                "traffic": len(traffic), "labels": len(labeled),
+                "label_share": round(len(labeled) / len(traffic), 4),
+                "labels_by_strategy": _count(s.request.strategy for s in labeled),
+                "teacher_agrees_with_gold": _teacher_gold(labeled, traffic),
                 "traffic_low_confidence": round(low, 4),
                 "traffic_int8_accuracy": round(float(np.mean(hits)), 4),
                 "device_seconds": round(device_s, 2),
@@ -300,7 +301,7 @@ def _count(values: Any) -> dict[str, int]:
     return out
 
 
-def _teacher_gold(labelled: list[Any], traffic: list[Any]) -> float | None:
+def _teacher_gold(labeled: list[Any], traffic: list[Any]) -> float | None:
     gold = {e.text: e.label for e in traffic}
-    hits = [s.label == gold[s.text] for s in labelled if s.text in gold]
+    hits = [s.label == gold[s.text] for s in labeled if s.text in gold]
     return round(float(np.mean(hits)), 4) if hits else None

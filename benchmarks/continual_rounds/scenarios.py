@@ -31,9 +31,9 @@ class Phase:
     index: int
     labels: tuple[str, ...]  # labels present
     traffic: list[Example]  # messages the devices classify in this phase (drawn in order)
-    test: list[Example]  # gold-labelled, for the forgetting matrix
+    test: list[Example]  # gold-labeled, for the forgetting matrix
     description: str = ""
-    labelled: list[Example] = field(default_factory=list)  # the operator's labelled messages
+    labeled: list[Example] = field(default_factory=list)  # the operator's labeled messages
     valid: list[Example] = field(default_factory=list)  # ... and validation messages
 
 
@@ -41,7 +41,7 @@ class Phase:
 class Scenario:
     name: str
     phases: list[Phase]
-    initial_train: list[Example]  # phase-0 labelled messages: the first release's training set
+    initial_train: list[Example]  # phase-0 labeled messages: the first release's training set
     initial_valid: list[Example]  # its early stopping, and the gate's replay validation set
     notes: dict[str, object] = field(default_factory=dict)
 
@@ -64,17 +64,17 @@ def _draw(rng: random.Random, pool: list[Example], n: int) -> list[Example]:
 def synthetic(
     traffic_per_phase: int,
     test_per_phase: int,
-    labelled_per_phase: int,
+    labeled_per_phase: int,
     seed: int = 0,
     valid_per_phase: int = 500,
 ) -> Scenario:
-    """Phases 0-3 of the synthetic corpus (seed ``seed``): per phase ``labelled_per_phase``
-    labelled messages (phase 0's train release 1; phases 0-2's train the fine-tuned teacher),
+    """Phases 0-3 of the synthetic corpus (seed ``seed``): per phase ``labeled_per_phase``
+    labeled messages (phase 0's train release 1; phases 0-2's train the fine-tuned teacher),
     then the traffic pool; validation and test messages apart."""
     from models.data.synth import SynthConfig, synth_examples
 
     corpus = SynthConfig(
-        seed=seed, train=labelled_per_phase + traffic_per_phase, valid=valid_per_phase,
+        seed=seed, train=labeled_per_phase + traffic_per_phase, valid=valid_per_phase,
         test=test_per_phase, phases=4,
     )  # fmt: skip
     phases = []
@@ -88,16 +88,16 @@ def synthetic(
     }
     for p in range(4):
         train = synth_examples(corpus, p, "train")
-        labelled, pool = train[:labelled_per_phase], train[labelled_per_phase:]
+        labeled, pool = train[:labeled_per_phase], train[labeled_per_phase:]
         valid = synth_examples(corpus, p, "valid")
         if p == 0:
-            initial_train, initial_valid = labelled, valid
+            initial_train, initial_valid = labeled, valid
         test = synth_examples(corpus, p, "test")
-        phases.append(Phase(p, corpus.labels(p), pool, test, what[p], labelled, valid))
+        phases.append(Phase(p, corpus.labels(p), pool, test, what[p], labeled, valid))
     return Scenario(
         "synthetic", phases, initial_train, initial_valid,
         {"corpus": f"fleet data synth --seed {seed} --phases 4 (train "
-                   f"{labelled_per_phase} labelled + {traffic_per_phase} traffic, test "
+                   f"{labeled_per_phase} labeled + {traffic_per_phase} traffic, test "
                    f"{test_per_phase} per phase)"},
     )  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""Teachers of the benchmark: what the labeller would answer for a text.
+"""Teachers of the benchmark: what the labeler would answer for a text.
 
 - :class:`FinetunedTeacher`: a fine-tuned transformer teacher folder (``fleet teacher
   finetune``), its softmax probabilities cached on disk per text (``<folder>/probs-cache``)
@@ -71,7 +71,7 @@ class FinetunedTeacher:
                 row = json.loads(line)
                 self.cache[row["text"]] = row["probs"]
         self._model = None
-        self.seconds = 0.0  # spent labelling (cache misses only)
+        self.seconds = 0.0  # spent labeling (cache misses only)
 
     def probs(self, texts: Sequence[str]) -> np.ndarray:
         missing = list(dict.fromkeys(t for t in texts if t not in self.cache))

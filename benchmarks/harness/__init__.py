@@ -1,2 +1,2 @@
 """Drivers shared by the benchmarks and the integration tests: a service CLI as a subprocess
-with its metrics, the processor and labeller on fresh topics, and prediction traffic."""
+with its metrics, the processor and labeler on fresh topics, and prediction traffic."""

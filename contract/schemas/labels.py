@@ -1,4 +1,4 @@
-"""Teacher labelling: the processor's requests (Kafka ``distill.label-requests``) and the
+"""Teacher labeling: the processor's requests (Kafka ``distill.label-requests``) and the
 labeler's answers (Kafka ``distill.labeled``), both keyed by message id."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import AliasChoices, Field, StringConstraints, model_validator
 
 from contract.schemas.base import (
     DeviceId,
@@ -43,7 +43,7 @@ class Window(Message):
 
 
 class RequestMeta(Message):
-    """Why and from where a message was sent for labelling."""
+    """Why and from where a message was sent for labeling."""
 
     model_version: ModelVersion  # the student whose prediction triggered the request
     device_id: DeviceId
@@ -61,7 +61,7 @@ class LabelRequest(RequestMeta):
         return RequestMeta(**self.model_dump(include=set(RequestMeta.model_fields)))
 
 
-class LabelledSample(Message):
+class LabeledSample(Message):
     schema_version: Literal[1] = 1
     message_id: MessageId
     text: Text
@@ -69,10 +69,11 @@ class LabelledSample(Message):
     label: Label  # argmax of teacher_probs
     teacher_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
     request: RequestMeta
-    labelled_at: Timestamp
+    # Records written before the spelling became "labeled" carry ``labelled_at``; both parse.
+    labeled_at: Timestamp = Field(validation_alias=AliasChoices("labeled_at", "labelled_at"))
 
     @model_validator(mode="after")
-    def _probs(self) -> LabelledSample:
+    def _probs(self) -> LabeledSample:
         total = math.fsum(self.teacher_probs.values())
         if abs(total - 1.0) > 1e-3:
             raise ValueError(f"teacher_probs sum to {total:.4f}, expected 1")
@@ -99,8 +100,8 @@ def parse_label_request(raw: bytes) -> LabelRequest:
     return parse(LabelRequest, raw)
 
 
-def parse_labelled_sample(raw: bytes) -> LabelledSample:
-    return parse(LabelledSample, raw)
+def parse_labeled_sample(raw: bytes) -> LabeledSample:
+    return parse(LabeledSample, raw)
 
 
 def parse_label_dead_letter(raw: bytes) -> LabelDeadLetter:

@@ -110,8 +110,8 @@ def public_command(
 
 
 def augment_command(
-    data: Annotated[Path, typer.Argument(help="Labelled .jsonl/.csv/.tsv to augment")],
-    out: Annotated[Path, typer.Option(help="Output JSONL of unlabelled texts")],
+    data: Annotated[Path, typer.Argument(help="Labeled .jsonl/.csv/.tsv to augment")],
+    out: Annotated[Path, typer.Option(help="Output JSONL of unlabeled texts")],
     per_example: Annotated[int, typer.Option(min=1, help="New texts per example")] = 5,
     seed: Annotated[int, typer.Option()] = 0,
     p_mask: Annotated[float, typer.Option(help="Per-token masking probability")] = 0.1,
@@ -121,7 +121,7 @@ def augment_command(
     ] = 0.1,
     p_ngram: Annotated[float, typer.Option(help="Per-text n-gram sampling probability")] = 0.25,
 ) -> None:
-    """Write an augmented, unlabelled transfer set for the teacher to label.
+    """Write an augmented, unlabeled transfer set for the teacher to label.
 
     Masking, synonym and context swaps, n-gram sampling (Tang et al. 2019); one JSON object per
     line."""

@@ -42,7 +42,7 @@ def distill_command(
     out: Annotated[Path, typer.Option(help="Output directory: student, metrics, checkpoints")],
     valid: Annotated[Path | None, typer.Option(help="Validation file (--data is a file)")] = None,
     transfer: Annotated[
-        int, typer.Option(min=0, help="Augmented texts per example, labelled by the teacher")
+        int, typer.Option(min=0, help="Augmented texts per example, labeled by the teacher")
     ] = 0,
     stages: Annotated[str, typer.Option(help="Epochs of the hard,output,full stages")] = "3,3,3",
     alpha: Annotated[float, typer.Option(help="Weight of the soft KD term")] = 0.7,
@@ -122,7 +122,7 @@ def distill_command(
                                 num_tags=NUM_TAGS if tags else 0,
                                 **embedding_overrides(hashes, buckets))  # fmt: skip
         tokenizer = student.tokenizer()
-        # 2. Transfer texts: augmented rewrites of the training texts, labelled by the teacher.
+        # 2. Transfer texts: augmented rewrites of the training texts, labeled by the teacher.
         transfer_texts = augment_corpus(train_set, transfer, seed) if transfer else []
         typer.echo(f"{len(train_set)} train + {len(transfer_texts)} transfer texts, "
                    f"{len(labels)} labels, teacher {teacher}")  # fmt: skip

@@ -162,7 +162,7 @@ def train_student_command(
 
 def eval_command(
     model: Annotated[Path, typer.Option(help="Student directory written by fleet train student")],
-    data: Annotated[Path, typer.Option(help="Labelled data, .jsonl / .csv / .tsv")],
+    data: Annotated[Path, typer.Option(help="Labeled data, .jsonl / .csv / .tsv")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON")] = False,
     confusion: Annotated[
         Path | None, typer.Option(help="Write the confusion matrix here (CSV)")

@@ -1,5 +1,5 @@
 """``fleet teacher convert | finetune | label``: the teacher's conversion, domain adaptation and
-soft labelling.
+soft labeling.
 
 Heavy imports (torch, transformers) happen inside the commands so ``fleet --help`` stays fast.
 Environment: ``FLEET_TEACHER_CACHE`` (where ``e5-small`` is converted to, default
@@ -59,11 +59,11 @@ def convert_command(
 
 
 def finetune_command(
-    data: Annotated[Path, typer.Option(help="Labelled .jsonl/.csv/.tsv with text and label")],
+    data: Annotated[Path, typer.Option(help="Labeled .jsonl/.csv/.tsv with text and label")],
     out: Annotated[Path, typer.Option(help="Output folder (checkpoints go under it)")],
     valid: Annotated[
         Path | None,
-        typer.Option(help="Labelled validation file: early stopping, best epoch kept"),
+        typer.Option(help="Labeled validation file: early stopping, best epoch kept"),
     ] = None,
     teacher: Annotated[str, typer.Option(help="e5-small | minilm | <checkpoint folder>")] = (
         "e5-small"
@@ -135,20 +135,20 @@ def label_command(
 ) -> None:
     """Soft-label texts with a fine-tuned teacher, or hard-label them with an LLM endpoint."""
     from models.data import write_jsonl
-    from models.teacher.labelling import hard_label, read_text_records, soft_label
+    from models.teacher.labeling import hard_label, read_text_records, soft_label
 
     try:
         records = read_text_records(data)
         if llm_url is not None:
-            from models.teacher.llm import ChatLabeller, LLMConfig
+            from models.teacher.llm import ChatLabeler, LLMConfig
 
             if not labels:
                 raise ModelsError("--llm-url needs --labels a,b,c")
             config = LLMConfig(
                 base_url=llm_url, model=llm_model, api_key=os.environ.get(API_KEY_ENV)
             )
-            labeller = ChatLabeller(config, [s.strip() for s in labels.split(",")])
-            count = write_jsonl(out, hard_label(labeller, records))
+            labeler = ChatLabeler(config, [s.strip() for s in labels.split(",")])
+            count = write_jsonl(out, hard_label(labeler, records))
         elif teacher is not None:
             from models.teacher.encoder import Teacher
 
@@ -158,7 +158,7 @@ def label_command(
             raise ModelsError("pass --teacher <fine-tuned folder> or --llm-url")
     except ModelsError as exc:
         raise _fail(exc) from exc
-    typer.echo(f"labelled {count} texts into {out}")
+    typer.echo(f"labeled {count} texts into {out}")
 
 
 def register(app: typer.Typer) -> None:

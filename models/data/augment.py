@@ -1,8 +1,8 @@
 """Transfer-set augmentation for distillation (Tang et al. 2019, "Distilling Task-Specific
 Knowledge from BERT into Simple Neural Networks", section 3.3).
 
-A labelled set is too small to show the student how the teacher behaves, so each example is
-rewritten into new, unlabelled texts that the teacher labels later:
+A labeled set is too small to show the student how the teacher behaves, so each example is
+rewritten into new, unlabeled texts that the teacher labels later:
 
 - masking: each unit is replaced by ``MASK`` with probability ``p_mask``;
 - synonym replacement (the paper's POS-guided swap): else, with probability ``p_synonym``, a
@@ -241,7 +241,7 @@ def augment_records(
     config: AugmentConfig | None = None,
 ) -> list[dict[str, Any]]:
     """Up to ``n_per_example`` new, distinct texts per example, as records
-    ``{"id", "text", "source_id", "index"}`` (unlabelled: the teacher labels them; ``index`` is
+    ``{"id", "text", "source_id", "index"}`` (unlabeled: the teacher labels them; ``index`` is
     the text's number among its example's, so the records with ``index < n`` are the transfer
     set of ``n`` texts per example). Texts equal to any input text or to an earlier output are
     dropped, so fewer may come back."""

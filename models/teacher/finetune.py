@@ -1,5 +1,5 @@
 """Adapt the teacher to the domain before distilling: a pooled encoder + linear head trained
-with cross-entropy on labelled texts until the validation accuracy stops improving.
+with cross-entropy on labeled texts until the validation accuracy stops improving.
 ``task="tag"`` trains a token tag head instead (BIO entity tags from the records'
 ``entities``, ``models.teacher.tagger``): cross-entropy per teacher token that covers text,
 validated by entity F1.
@@ -259,9 +259,9 @@ def finetune(
     progress: bool = True,
     valid: Path | Sequence[Example] | None = None,
 ) -> FinetuneResult:
-    """Fine-tune ``config.teacher`` on the labelled file ``data``; write the teacher to ``out``.
+    """Fine-tune ``config.teacher`` on the labeled file ``data``; write the teacher to ``out``.
 
-    ``valid`` (a labelled file or examples) turns on per-epoch validation, early stopping and
+    ``valid`` (a labeled file or examples) turns on per-epoch validation, early stopping and
     keeping the best epoch; without it the weights after the last step are kept.
     """
     from rich.progress import (
@@ -282,7 +282,7 @@ def finetune(
         examples = [e for e, ents in pairs if ents is not None]
         entities = [ents for _, ents in pairs if ents is not None]
     if not examples:
-        what = "examples with entities" if tagging else "labelled examples"
+        what = "examples with entities" if tagging else "labeled examples"
         raise DataError(f"{data}: no {what}")
     valid_set = load_examples(valid) if isinstance(valid, str | Path) else valid
     if tagging:

@@ -1,9 +1,9 @@
-"""An optional LLM labeller: ask an OpenAI-compatible chat-completions endpoint (the DeepSeek
+"""An optional LLM labeler: ask an OpenAI-compatible chat-completions endpoint (the DeepSeek
 API, a local vLLM or llama.cpp server, ...) for exactly one label from a fixed label set.
 
 ``POST {base_url}/chat/completions`` with ``model``, ``messages`` and ``temperature: 0``. The
 reply must be exactly one of the labels (surrounding whitespace aside); anything else is asked
-again, and after ``max_attempts`` the labeller raises :class:`LabellerError` naming the last
+again, and after ``max_attempts`` the labeler raises :class:`LabelerError` naming the last
 reply. Malformed bodies, timeouts, connection errors, 429 and 5xx are retried with exponential
 backoff; other HTTP errors (401, 404, ...) fail at once, since asking again cannot fix them.
 
@@ -22,29 +22,29 @@ from typing import Any
 from models.errors import ConfigError, ModelsError
 
 
-class LabellerError(ModelsError):
+class LabelerError(ModelsError):
     """No valid label could be had for a text (bad replies, timeouts, HTTP errors)."""
 
 
-class RetryableError(LabellerError):
+class RetryableError(LabelerError):
     """A failure worth retrying: timeout, connection error, 429, 5xx or a non-JSON body."""
 
 
-class Labeller(ABC):
+class Labeler(ABC):
     """Gives each text one label from ``labels``."""
 
     labels: tuple[str, ...]
 
     @abstractmethod
     def label(self, text: str) -> str:
-        """Called once per text; returns one of ``labels`` or raises ``LabellerError``."""
+        """Called once per text; returns one of ``labels`` or raises ``LabelerError``."""
 
     def label_many(self, texts: Sequence[str]) -> list[str]:
         """Label texts one by one (override to batch)."""
         return [self.label(t) for t in texts]
 
 
-class StaticLabeller(Labeller):
+class StaticLabeler(Labeler):
     """In-memory double: labels from a function of the text (e.g. a keyword rule)."""
 
     def __init__(self, labels: Sequence[str], rule: Callable[[str], str]) -> None:
@@ -54,7 +54,7 @@ class StaticLabeller(Labeller):
     def label(self, text: str) -> str:
         answer = self._rule(text)
         if answer not in self.labels:
-            raise LabellerError(f"rule gave {answer!r}, not one of {list(self.labels)}")
+            raise LabelerError(f"rule gave {answer!r}, not one of {list(self.labels)}")
         return answer
 
 
@@ -66,7 +66,7 @@ class ChatTransport(ABC):
         self, url: str, payload: Mapping[str, Any], headers: Mapping[str, str], timeout: float
     ) -> Any:
         """Called once per attempt. Raises ``RetryableError`` for timeouts, connection errors,
-        429, 5xx and a body that is not JSON; ``LabellerError`` for other HTTP errors."""
+        429, 5xx and a body that is not JSON; ``LabelerError`` for other HTTP errors."""
 
 
 class HttpxTransport(ChatTransport):
@@ -105,7 +105,7 @@ class UrllibTransport(ChatTransport):
                 text = response.read().decode("utf-8", "replace")
         except urllib.error.HTTPError as exc:
             _check_status(exc.code, url, exc.read().decode("utf-8", "replace"))
-            raise LabellerError(f"{url}: HTTP {exc.code}") from exc
+            raise LabelerError(f"{url}: HTTP {exc.code}") from exc
         except TimeoutError as exc:
             raise RetryableError(f"timed out after {timeout}s: {url}") from exc
         except urllib.error.URLError as exc:
@@ -122,7 +122,7 @@ def _check_status(status: int, url: str, body: str) -> None:
     if status == 429 or status >= 500:
         raise RetryableError(f"{url}: HTTP {status}")
     if status >= 400:
-        raise LabellerError(f"{url}: HTTP {status}: {body[:200]}")
+        raise LabelerError(f"{url}: HTTP {status}: {body[:200]}")
 
 
 def default_transport() -> ChatTransport:
@@ -170,7 +170,7 @@ def parse_reply(reply: Any, labels: Sequence[str]) -> str | None:
     return answer if answer in labels else None
 
 
-class ChatLabeller(Labeller):
+class ChatLabeler(Labeler):
     """Labels texts by asking a chat-completions endpoint, strictly parsed, with retries."""
 
     def __init__(
@@ -221,7 +221,7 @@ class ChatLabeller(Labeller):
             problem, unreachable = f"reply is not exactly one label: {_content(reply)!r}", False
         # RetryableError when the endpoint itself failed last (worth asking again later)
         tries = self.config.max_attempts
-        raise (RetryableError if unreachable else LabellerError)(
+        raise (RetryableError if unreachable else LabelerError)(
             f"no valid label from {self._url} after {tries} attempt{'s' * (tries != 1)} "
             f"(labels {list(self.labels)}); last problem: {problem}"
         )

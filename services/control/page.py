@@ -143,13 +143,13 @@ def _drift(report: StatusReport) -> str:
 
 
 def _pipeline(report: StatusReport) -> str:
-    lab, dist = report.labelling, report.distiller
+    lab, dist = report.labeling, report.distiller
     cycles = ", ".join(f"{o} {n:.0f}" for o, n in sorted(dist.cycles.items()) if n) or "none"
     gate = ", ".join(f"{m}={v:.3g}" for m, v in sorted(dist.gate.items())) or "none yet"
     return (
-        _error("labelling (Prometheus)", lab.error)
-        + f"<p>Label requests {_num(lab.requests_per_s)}/s, labelled {_num(lab.labelled_per_s)}/s "
-        f"({_num(lab.labelled_1h, '.0f')} in the last hour), backlog "
+        _error("labeling (Prometheus)", lab.error)
+        + f"<p>Label requests {_num(lab.requests_per_s)}/s, labeled {_num(lab.labeled_per_s)}/s "
+        f"({_num(lab.labeled_1h, '.0f')} in the last hour), backlog "
         f"<b>{_num(lab.backlog, '.0f')}</b>.</p>"
         + _error("distiller (Prometheus)", dist.error)
         + f"<p>Distiller: {_num(dist.samples, '.0f')} samples stored "
@@ -288,7 +288,7 @@ def render_console(view: ConsoleView) -> str:
         + "<h2>Rollout</h2>"
         + _error("model.rollouts", report.rollout.error)
         + view.timeline
-        + "<h2>Labelling and distillation</h2>"
+        + "<h2>Labeling and distillation</h2>"
         + _pipeline(report)
         + "<h2>Releases</h2>"
         + _releases(view)

@@ -1,11 +1,11 @@
 """The "Continual distillation" dashboard: what an on-call engineer asks about the loop after
-the labeller: is the distiller storing labels and retraining, what did the last gate say,
+the labeler: is the distiller storing labels and retraining, what did the last gate say,
 which release is out, how far each rollout got and what the devices did with it, and which ops
 commands came in through the control API.
 
 Every query reads metrics of services/distiller/metrics.py (port 19104),
 services/rollout/metrics.py (19105) and services/control/metrics.py (19106), or recording
-rules of ``deploy/prometheus/rules/distillation.yml``; none is labelled by device.
+rules of ``deploy/prometheus/rules/distillation.yml``; none is labeled by device.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _distiller(board: dashboard.Dashboard) -> dashboard.Dashboard:
         )
         .with_panel(
             _series(
-                "Labelled samples ingested / s",
+                "Labeled samples ingested / s",
                 "reqps",
                 _query(f"sum(rate(fleet_distiller_samples_stored_total[{RATE}]))", "stored"),
                 _query(
@@ -56,7 +56,7 @@ def _distiller(board: dashboard.Dashboard) -> dashboard.Dashboard:
         )
         .with_panel(
             _series(
-                "Labelled samples in the store",
+                "Labeled samples in the store",
                 "short",
                 _query("sum(fleet_distiller_samples)", "stored"),
                 _query("sum(fleet_distiller_new_samples)", "new since the last cycle"),

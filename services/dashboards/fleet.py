@@ -1,6 +1,6 @@
 """The four provisioned dashboards: fleet overview, drift by model version, latency, and the
-labelling pipeline. Every query reads metrics the services export (or the recording rules in
-``deploy/prometheus/rules/``); none is labelled by device.
+labeling pipeline. Every query reads metrics the services export (or the recording rules in
+``deploy/prometheus/rules/``); none is labeled by device.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def overview() -> dashboard.Dashboard:
             )
         )
         .with_panel(
-            _stat("Labelling backlog", "short", _query("sum(fleet_labeler_backlog)"), red_above=500)
+            _stat("Labeling backlog", "short", _query("sum(fleet_labeler_backlog)"), red_above=500)
         )
         .with_row(dashboard.Row("Traffic"))
         .with_panel(
@@ -238,9 +238,9 @@ def latency() -> dashboard.Dashboard:
     )
 
 
-def labelling() -> dashboard.Dashboard:
+def labeling() -> dashboard.Dashboard:
     return (
-        _base("fleet-labelling", "Labelling pipeline", with_version=False)
+        _base("fleet-labeling", "Labeling pipeline", with_version=False)
         .with_panel(
             _series(
                 "Label requests and labels / s",
@@ -251,7 +251,7 @@ def labelling() -> dashboard.Dashboard:
                 ),
                 _query(
                     f"sum by (teacher_id) (rate(fleet_labeler_labels_total[{RATE}]))",
-                    "labelled ({{teacher_id}})",
+                    "labeled ({{teacher_id}})",
                 ),
             )
         )
@@ -259,7 +259,7 @@ def labelling() -> dashboard.Dashboard:
             _series(
                 "Backlog and processor lag",
                 "short",
-                _query("sum(fleet_labeler_backlog)", "labeller backlog"),
+                _query("sum(fleet_labeler_backlog)", "labeler backlog"),
                 _query("fleet:processor_consumer_lag", "processor lag {{topic}}"),
             )
         )
@@ -276,7 +276,7 @@ def labelling() -> dashboard.Dashboard:
         )
         .with_panel(
             _series(
-                "Requests skipped by the labeller",
+                "Requests skipped by the labeler",
                 "reqps",
                 _query(
                     f"sum by (reason) (rate(fleet_labeler_skipped_total[{RATE}]))", "{{reason}}"
@@ -290,5 +290,5 @@ DASHBOARDS = {
     "fleet-overview.json": overview,
     "fleet-drift.json": drift,
     "fleet-latency.json": latency,
-    "fleet-labelling.json": labelling,
+    "fleet-labeling.json": labeling,
 }

@@ -2,7 +2,7 @@
 on one machine, with the project's real services as subprocesses.
 
 1. ``fleet stack up``: Kafka, Mosquitto, Prometheus (reused when running).
-2. A student: ``fleet data synth`` (phase 0), ``fleet train student``; the labeller's teacher:
+2. A student: ``fleet data synth`` (phase 0), ``fleet train student``; the labeler's teacher:
    e5-small with a head fine-tuned by ``fleet teacher finetune`` (``--quick``: the corpus
    oracle behind a local chat-completions endpoint). Cached under ``var/demo/``.
 3. ``fleet gateway | processor | labeler | distiller | rollout | control run``; release 1 is

@@ -92,9 +92,9 @@ def student_metrics(student_dir: Path) -> dict[str, float]:
 
 
 def teacher(config: DemoConfig, data: Path, logs: Path) -> tuple[str, bool]:
-    """The labeller's teacher: ``keyword`` (no weights), a given folder, or e5-small with a
-    classification head fine-tuned here for ``teacher_steps`` steps on labelled phase-0 and
-    phase-2 messages (an operator labelling a few hundred new messages). Cached."""
+    """The labeler's teacher: ``keyword`` (no weights), a given folder, or e5-small with a
+    classification head fine-tuned here for ``teacher_steps`` steps on labeled phase-0 and
+    phase-2 messages (an operator labeling a few hundred new messages). Cached."""
     if config.teacher != "e5-small":
         return config.teacher, True
     out = config.var_dir / f"teacher-e5-small-{config.teacher_steps}"

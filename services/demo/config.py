@@ -8,7 +8,7 @@ from pathlib import Path
 from models.errors import ConfigError
 
 # e5-small: fine-tuned here; oracle: the corpus' gold labels behind a local chat-completions
-# endpoint (the labeller's LLM path, no model); keyword: the labeller's in-memory double
+# endpoint (the labeler's LLM path, no model); keyword: the labeler's in-memory double
 TEACHERS = ("e5-small", "oracle", "keyword")  # or a fine-tuned teacher folder
 
 
@@ -27,11 +27,11 @@ class DemoConfig:
     corpus_train: int = 2000  # train examples per phase of the synthetic corpus (seed 0)
     corpus_eval: int = 300  # valid and test examples per phase
     student_steps: int = 300  # optimizer steps of the student (stage 1, hard labels)
-    teacher: str = "e5-small"  # labeller: e5-small (head fine-tuned here, cached) | oracle |
+    teacher: str = "e5-small"  # labeler: e5-small (head fine-tuned here, cached) | oracle |
     # keyword | a fine-tuned teacher folder
     teacher_steps: int = 80  # fine-tuning steps of the e5-small teacher
     distill_steps: int = 300  # fine-tuning steps of the distiller's cycle (ops Redistill cap)
-    distill_lr: float = 3e-4  # its learning rate, and replay rows per teacher-labelled row:
+    distill_lr: float = 3e-4  # its learning rate, and replay rows per teacher-labeled row:
     replay_ratio: float = 5.0  # a few hundred new labels must not make the student forget
     replay_tolerance: float = 0.02  # the gate's allowed drop of replay-set accuracy
     canary_bake_s: float = 20.0  # the canary stage holds this long after all its devices confirmed

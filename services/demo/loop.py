@@ -1,4 +1,4 @@
-"""Closing the loop: once the teacher has labelled the drifted traffic, the demo asks for a
+"""Closing the loop: once the teacher has labeled the drifted traffic, the demo asks for a
 retrain through the ops API (``fleet ops redistill``), waits for the distiller's signed release
 and for the rollout manager to ship it canary -> fleet, while the devices keep classifying;
 afterwards it reads what happened back from Kafka (the release manifest, the rollout record,
@@ -47,7 +47,7 @@ class Times:
 class LoopResult:
     redistill_at: float | None = None  # when the ops command was accepted (Unix time)
     command_id: str = ""
-    samples: int = 0  # labelled samples in the distiller's store when it was asked
+    samples: int = 0  # labeled samples in the distiller's store when it was asked
     outcome: str = ""  # the cycle's: published | rejected_by_gate | failed | "" (no answer)
     cycle_s: float | None = None  # the distiller's wall time for the cycle (Prometheus)
     version: int | None = None  # the release the cycle published
@@ -76,12 +76,12 @@ def wait_until(check: Callable[[], bool], timeout_s: float, alive: Callable[[], 
 
 
 def labels_stored(prom: Prometheus) -> bool:
-    """Every label the labeller produced was read by the distiller (stored or a duplicate)."""
-    labelled = prom.scalar("sum(fleet_labeler_labels_total)") or 0
+    """Every label the labeler produced was read by the distiller (stored or a duplicate)."""
+    labeled = prom.scalar("sum(fleet_labeler_labels_total)") or 0
     stored = prom.scalar("sum(fleet_distiller_samples_stored_total)") or 0
     skipped = prom.scalar("sum(fleet_distiller_samples_skipped_total)") or 0
     backlog = prom.scalar("sum(fleet_labeler_backlog)")
-    return labelled > 0 and backlog == 0 and stored + skipped >= labelled
+    return labeled > 0 and backlog == 0 and stored + skipped >= labeled
 
 
 def redistill(max_steps: int, reason: str, logs: Path) -> tuple[str, float]:
@@ -185,11 +185,11 @@ def close(demo: Demo, prom: Prometheus, times: Times, scrape_s: float) -> Times:
         demo.say("   [yellow]not every label reached the distiller within a minute[/]")
     r.samples = int(prom.scalar("sum(fleet_distiller_samples)") or 0)
     # 2. Ask for a retrain through the ops API, as an operator would.
-    reason = f"demo: drift after the switch, {r.samples} labelled samples"
+    reason = f"demo: drift after the switch, {r.samples} labeled samples"
     r.command_id, r.redistill_at = redistill(c.distill_steps, reason, demo.logs)
     demo.say(
         f"   fleet ops redistill --max-steps {c.distill_steps}: command {r.command_id[:8]}.. "
-        f"accepted by the control API ({r.samples} labelled samples stored)"
+        f"accepted by the control API ({r.samples} labeled samples stored)"
     )
     # 3. The distiller's cycle: fine-tune, gate, sign, store, publish.
     got = wait_until(lambda: bool(cycle_outcome(prom)), c.loop_timeout_s, demo.alive)

@@ -1,10 +1,10 @@
 """The corpus oracle: an OpenAI-compatible ``POST /chat/completions`` endpoint on 127.0.0.1 that
 answers each message with its gold label from the synthetic corpus.
 
-The quick demo's labeller talks to it through its real LLM adapter (``fleet labeler run
+The quick demo's labeler talks to it through its real LLM adapter (``fleet labeler run
 --teacher llm:<url>#corpus-oracle``, the path a DeepSeek endpoint takes), so the distiller gets
 labels a student can learn from without a teacher model to load. The standard library's
-``http.server`` is enough for one local client; the labeller retries what fails.
+``http.server`` is enough for one local client; the labeler retries what fails.
 """
 
 from __future__ import annotations
@@ -28,19 +28,19 @@ def gold_labels(corpus: Path) -> dict[str, str]:
             row = json.loads(line)
             labels[row["text"]] = row["label"]
     if not labels:
-        raise ServiceError(f"no labelled texts under {corpus}")
+        raise ServiceError(f"no labeled texts under {corpus}")
     return labels
 
 
 class CorpusOracle:
-    """Serves ``gold`` until :meth:`close`; ``url`` is the base URL for the labeller."""
+    """Serves ``gold`` until :meth:`close`; ``url`` is the base URL for the labeler."""
 
     def __init__(self, gold: dict[str, str]) -> None:
         self.gold = gold
         self.labels = sorted(set(gold.values()))
         self.answered = 0  # requests answered with a gold label
         self.unknown = 0  # texts not in the corpus, answered with the most common label (a
-        # refusal would fail the labeller's whole batch again and again)
+        # refusal would fail the labeler's whole batch again and again)
         counts: dict[str, int] = {}
         for label in gold.values():
             counts[label] = counts.get(label, 0) + 1
@@ -93,7 +93,7 @@ class CorpusOracle:
 
     @property
     def teacher(self) -> str:
-        """The labeller's ``--teacher`` for this endpoint."""
+        """The labeler's ``--teacher`` for this endpoint."""
         return f"llm:{self.url}#{MODEL}"
 
     def close(self) -> None:

@@ -68,9 +68,9 @@ class KafkaCounts:
     last_version: dict[str, int] = field(default_factory=dict)  # device -> of its last one
     dlq: int = 0  # dead letters written during the run
     dlq_reasons: list[str] = field(default_factory=list)
-    label_requests: int = 0  # distinct message ids of this run sent for labelling
+    label_requests: int = 0  # distinct message ids of this run sent for labeling
     requests_by_phase: dict[int, int] = field(default_factory=dict)
-    labelled: int = 0  # distinct labelled samples of this run's messages
+    labeled: int = 0  # distinct labeled samples of this run's messages
     teacher_ids: list[str] = field(default_factory=list)
     disagreement_by_phase: dict[int, float] = field(default_factory=dict)  # teacher != device
     teacher_labels: dict[str, int] = field(default_factory=dict)
@@ -99,7 +99,7 @@ def count_records(
 ) -> KafkaCounts:
     """Count this run's records (predictions for which ``mine`` holds, and the requests and
     labels of those); ``topics`` maps predictions/dlq/requests/labeled to topic names."""
-    from contract.schemas import parse_label_request, parse_labelled_sample, parse_prediction
+    from contract.schemas import parse_label_request, parse_labeled_sample, parse_prediction
     from contract.schemas.dlq import parse_dlq_record
 
     def phase(ts: float) -> int:
@@ -140,18 +140,18 @@ def count_records(
             requested[request.message_id] = device_phase[request.message_id]
     counts.label_requests = len(requested)
     counts.requests_by_phase = dict(Counter(requested.values()))
-    labelled = {}
+    labeled = {}
     for raw in records[topics["labeled"]]:
-        sample = parse_labelled_sample(raw)
+        sample = parse_labeled_sample(raw)
         if sample.message_id in device_label:
-            labelled[sample.message_id] = sample
-    counts.labelled = len(labelled)
-    counts.teacher_ids = sorted({s.teacher_id for s in labelled.values()})
-    counts.teacher_labels = dict(Counter(s.label for s in labelled.values()).most_common())
+            labeled[sample.message_id] = sample
+    counts.labeled = len(labeled)
+    counts.teacher_ids = sorted({s.teacher_id for s in labeled.values()})
+    counts.teacher_labels = dict(Counter(s.label for s in labeled.values()).most_common())
     for p in (0, 2):
-        ids = [m for m in labelled if device_phase.get(m) == p]
+        ids = [m for m in labeled if device_phase.get(m) == p]
         if ids:
-            differ = sum(labelled[m].label != device_label[m] for m in ids)
+            differ = sum(labeled[m].label != device_label[m] for m in ids)
             counts.disagreement_by_phase[p] = differ / len(ids)
     return counts
 
@@ -196,8 +196,8 @@ def service_counters(prom: Prometheus, version: int, new: int | None) -> dict[st
         "processor duplicates dropped": "sum(fleet_processor_duplicates_total)",
         "processor windows closed": f"sum(fleet_processor_windows_closed_total{{{v}}})",
         "processor label requests": f"sum(fleet_processor_label_requests_total{{{v}}})",
-        "labeller labels": "sum(fleet_labeler_labels_total)",
-        "labeller backlog": "sum(fleet_labeler_backlog)",
+        "labeler labels": "sum(fleet_labeler_labels_total)",
+        "labeler backlog": "sum(fleet_labeler_backlog)",
         "distiller samples stored": "sum(fleet_distiller_samples)",
         "distiller cycles published": 'sum(fleet_distiller_retrains_total{outcome="published"})',
         "distiller cycles rejected": 'sum(fleet_distiller_retrains_total{outcome!="published"})',

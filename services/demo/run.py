@@ -62,7 +62,7 @@ TOPICS = {
 @dataclass
 class DemoResult:
     version: int = 0  # the release the devices started with (signed, in the release store)
-    teacher: str = ""  # what labelled: keyword, oracle, or a fine-tuned teacher folder
+    teacher: str = ""  # what labeled: keyword, oracle, or a fine-tuned teacher folder
     devices: str = ""  # what ran the devices
     traffic: TrafficStats = field(default_factory=TrafficStats)
     kafka: KafkaCounts = field(default_factory=KafkaCounts)
@@ -145,9 +145,9 @@ class Demo:
         if c.teacher == "oracle":
             self.oracle = CorpusOracle(gold_labels(data))
             self.say(
-                f"   labeller teacher: [yellow]corpus oracle[/] at {self.oracle.url} (no model: "
+                f"   labeler teacher: [yellow]corpus oracle[/] at {self.oracle.url} (no model: "
                 "the synthetic corpus' gold labels behind an OpenAI-compatible chat-completions "
-                "endpoint, asked through the labeller's LLM adapter) - run without --quick "
+                "endpoint, asked through the labeler's LLM adapter) - run without --quick "
                 "for e5-small"
             )
             self.result.teacher = "oracle"
@@ -155,16 +155,16 @@ class Demo:
         teacher, cached = artifacts.teacher(c, data, self.logs)
         if teacher == "keyword":
             self.say(
-                "   labeller teacher: [yellow]keyword stand-in[/] (no weights; labels from a "
+                "   labeler teacher: [yellow]keyword stand-in[/] (no weights; labels from a "
                 "keyword table, else a hash of the text: no basis for a retrain)"
             )
         elif c.teacher != "e5-small":
-            self.say(f"   labeller teacher: the fine-tuned teacher folder {teacher}")
+            self.say(f"   labeler teacher: the fine-tuned teacher folder {teacher}")
         else:
             how = "cached" if cached else f"fine-tuned in {time.monotonic() - started:.0f}s"
             self.say(
-                f"   labeller teacher: {teacher} ({how}; multilingual-e5-small encoder with a "
-                f"classification head, {c.teacher_steps} steps on labelled phase-0 and phase-2 "
+                f"   labeler teacher: {teacher} ({how}; multilingual-e5-small encoder with a "
+                f"classification head, {c.teacher_steps} steps on labeled phase-0 and phase-2 "
                 "messages)"
             )
         self.result.teacher = teacher
@@ -297,7 +297,7 @@ class Demo:
         labels = prom.scalar("sum(fleet_labeler_labels_total)") or 0
         self.say(
             f"   +{time.time() - started:4.0f}s  {'; '.join(parts)}; label requests "
-            f"{requests:.0f}, labelled {labels:.0f}   (Prometheus)"
+            f"{requests:.0f}, labeled {labels:.0f}   (Prometheus)"
         )
 
     # 5. ------------------------------------------------------------------------------------
@@ -307,7 +307,7 @@ class Demo:
     # 6. ------------------------------------------------------------------------------------
     def settle(self, prom: Prometheus, times: Times, scrape_s: float) -> None:
         """Wait until the gateway forwarded everything, the processor counted every event and
-        closed the last window, the labeller labelled every request, and Prometheus scraped."""
+        closed the last window, the labeler labeled every request, and Prometheus scraped."""
         gateway, processor, labeler = self.services[:3]
         expected = self.result.published + self.result.traffic.malformed
         gateway.wait_for(
@@ -327,7 +327,7 @@ class Demo:
         # the last window closes grace_s after the end, at the processor's next tick
         time.sleep(max(times.end + self.config.grace_s + 1 - time.time(), 0) + scrape_s + 1)
         labeler.wait_for(
-            lambda: prom.scalar("sum(fleet_labeler_backlog)") == 0, "the labelling backlog", 300
+            lambda: prom.scalar("sum(fleet_labeler_backlog)") == 0, "the labeling backlog", 300
         )
         time.sleep(scrape_s + 1)
 
@@ -420,7 +420,7 @@ def run(config: DemoConfig, console: Console) -> DemoResult:
         release = demo.release(settings, student, metrics)
         times = demo.traffic(settings, release, prom)
         times = demo.close_loop(prom, times, scrape_s)
-        console.print("[bold]6. Draining[/]: gateway -> Kafka, last window, labelling backlog")
+        console.print("[bold]6. Draining[/]: gateway -> Kafka, last window, labeling backlog")
         demo.settle(prom, times, scrape_s)
         demo.summarise(tail, prom, times, trusted_key(settings, None))
         demo.result.pictures = plots.pictures(demo.result, settings, prom, times, demo.var)

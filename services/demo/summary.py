@@ -1,4 +1,4 @@
-"""The demo's closing summary: delivery, drift before and after the switch, labelling, alerts."""
+"""The demo's closing summary: delivery, drift before and after the switch, labeling, alerts."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def print_summary(result: DemoResult, config: DemoConfig, console: Console) -> N
                   f"{t.malformed} / {k.dlq}")  # fmt: skip
     table.add_row("label requests (distill.label-requests)", str(k.requests_by_phase.get(0, 0)),
                   str(k.requests_by_phase.get(2, 0)), str(k.label_requests))  # fmt: skip
-    table.add_row("labelled samples (distill.labeled)", "", "", str(k.labelled))
+    table.add_row("labeled samples (distill.labeled)", "", "", str(k.labeled))
     console.print(table)
     if t.undelivered:
         console.print(f"[red]{t.undelivered} predictions were still buffered or dropped")
@@ -115,7 +115,7 @@ def print_summary(result: DemoResult, config: DemoConfig, console: Console) -> N
                       f"{k.unique_predictions} predictions carry some; for example")  # fmt: skip
         for line in k.entity_samples:
             console.print(f"   {line}", markup=False)
-    console.print(f"Labeller teacher: {result.teacher}; teacher ids {', '.join(k.teacher_ids)}")
+    console.print(f"Labeler teacher: {result.teacher}; teacher ids {', '.join(k.teacher_ids)}")
     if k.teacher_labels:
         top = ", ".join(f"{label} {n}" for label, n in list(k.teacher_labels.items())[:9])
         console.print(f"   teacher labels: {top}")
@@ -172,7 +172,7 @@ def print_loop(result: DemoResult, console: Console) -> None:
 
     loop, k = result.loop, result.kafka
     console.print(
-        f"[bold]The loop[/]: ops redistill with {loop.samples} labelled samples stored -> "
+        f"[bold]The loop[/]: ops redistill with {loop.samples} labeled samples stored -> "
         f"distiller cycle {loop.outcome or '(no answer)'}"
         + (f" in {loop.cycle_s:.0f}s" if loop.cycle_s is not None else "")
     )
@@ -182,7 +182,7 @@ def print_loop(result: DemoResult, console: Console) -> None:
         console.print(
             f"   release v{loop.version}: {manifest.size} bytes, signature "
             f"{'[green]verifies[/]' if loop.signed else '[red]does not verify[/]'} against "
-            f"var/keys/release.pub; trained on {m.get('train_new', 0):.0f} teacher-labelled "
+            f"var/keys/release.pub; trained on {m.get('train_new', 0):.0f} teacher-labeled "
             f"samples + {m.get('train_replay', 0):.0f} replay rows, gated on "
             f"{m.get('gate_holdout', 0):.0f} held out"
         )

@@ -1,2 +1,2 @@
-"""The distiller: keeps labelled samples, retrains the student on schedule, on drift or on an
+"""The distiller: keeps labeled samples, retrains the student on schedule, on drift or on an
 ops command, gates, quantises, signs and publishes releases (step 5 of ``docs/architecture.md``)."""

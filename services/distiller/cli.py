@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
 
     @group.command("run")
     def run(config: ConfigOpt = None) -> None:
-        """Run until SIGTERM: store labelled samples, retrain on schedule, drift or Redistill."""
+        """Run until SIGTERM: store labeled samples, retrain on schedule, drift or Redistill."""
         main(config)
 
     @group.command("once")

@@ -20,8 +20,9 @@ from typing import Any, Literal
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from contract.schemas import LabelledSample
+from contract.schemas import LabeledSample
 from models.data.loaders import read_jsonl
+from models.data.record import Example
 from models.errors import ModelsError
 from services.distiller.finetune import (
     FinetuneConfig,
@@ -69,7 +70,7 @@ class CycleConfig:
     max_samples: int = 5000  # newest new samples used (stored since the last cycle)
     holdout_share: float = 0.2  # of the samples, chosen by message id hash, for the gate
     replay_ratio: float = 1.0  # replay rows (memory + replay set) per new training row
-    memory_size: int = 2000  # teacher-labelled samples kept for later cycles (0: none)
+    memory_size: int = 2000  # teacher-labeled samples kept for later cycles (0: none)
     memory_policy: str = "class_balanced"  # services.distiller.memory.POLICIES
     target: str = "stm32f405-tinylstm"
     min_firmware: str = "1.0.0"
@@ -94,17 +95,11 @@ class CycleConfig:
 
 
 @dataclass(frozen=True)
-class LabelledText:
-    text: str
-    label: str
-
-
-@dataclass(frozen=True)
 class ReplaySet:
-    """Gold-labelled messages of the distribution the fleet was trained on."""
+    """Gold-labeled messages of the distribution the fleet was trained on."""
 
-    train: list[LabelledText]  # sampled into every fine-tuning run
-    valid: list[LabelledText]  # the gate's "did it forget?" set
+    train: list[Example]  # sampled into every fine-tuning run
+    valid: list[Example]  # the gate's "did it forget?" set
 
     @classmethod
     def load(
@@ -113,9 +108,9 @@ class ReplaySet:
         """``path`` (jsonl text/label); the gate set is ``valid_path`` or, without one, the
         texts of ``path`` whose hash falls in ``valid_share``."""
         try:
-            rows = [LabelledText(e.text, e.label) for e in read_jsonl(path)]
+            rows = [Example(e.text, e.label) for e in read_jsonl(path)]
             if valid_path is not None:
-                valid = [LabelledText(e.text, e.label) for e in read_jsonl(valid_path)]
+                valid = [Example(e.text, e.label) for e in read_jsonl(valid_path)]
                 train = rows
             else:
                 valid = [r for r in rows if _bucket(r.text) < valid_share]
@@ -148,12 +143,12 @@ def _bucket(key: str) -> float:
     return int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) / 2**32
 
 
-def is_holdout(sample: LabelledSample, share: float) -> bool:
+def is_holdout(sample: LabeledSample, share: float) -> bool:
     """Held out from training by message id, so a sample is in the gate set in every cycle."""
     return _bucket(sample.message_id) < share
 
 
-def soft_targets(samples: Sequence[LabelledSample], labels: Sequence[str]) -> list[SoftSample]:
+def soft_targets(samples: Sequence[LabeledSample], labels: Sequence[str]) -> list[SoftSample]:
     """Teacher probabilities in the student's label order (renormalised over ``labels``)."""
     out = []
     for s in samples:
@@ -177,7 +172,7 @@ def _update_memory(
     config: CycleConfig,
     samples: SampleStore,
     high_water: int,
-    seen: list[LabelledSample],
+    seen: list[LabeledSample],
     metrics: dict[str, float],
 ) -> None:
     """The cycle is done: its samples (``seen``, oldest first) become memory, cut down to the
@@ -207,7 +202,7 @@ def run_cycle(
     arrived = samples.new_samples(config.max_samples)
     kept = samples.memory()
     if not arrived:
-        raise CycleError(f"no new labelled samples since the last cycle ({len(kept)} in memory)")
+        raise CycleError(f"no new labeled samples since the last cycle ({len(kept)} in memory)")
 
     # 1. The current release: its float student, refused when the store entry is corrupt.
     try:

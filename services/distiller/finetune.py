@@ -13,7 +13,7 @@ KL term on every row (``tag_weight``, temperature 1), while the BiLSTM under the
 moves (``models.tagging.emission_kd``).
 
 Learning without Forgetting (Li & Hoiem 2016) is an option (``lwf_weight`` > 0): on every
-teacher-labelled row the candidate is also distilled towards the current release's own
+teacher-labeled row the candidate is also distilled towards the current release's own
 softened outputs, over the labels the current release knows (KL at the KD temperature,
 times ``lwf_weight``), which holds on to the old behaviour without any old data.
 """

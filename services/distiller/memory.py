@@ -1,4 +1,4 @@
-"""The replay memory: which teacher-labelled samples of earlier traffic the distiller keeps
+"""The replay memory: which teacher-labeled samples of earlier traffic the distiller keeps
 for later cycles, so that a release learns the new traffic without forgetting the old.
 
 After every cycle the samples it saw (the memory it started from plus the new samples) are
@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Literal
 
-from contract.schemas import LabelledSample
+from contract.schemas import LabeledSample
 from models.errors import ConfigError
 
 MemoryPolicy = Literal["class_balanced", "reservoir", "recent"]
@@ -54,9 +54,7 @@ def quotas(counts: dict[str, int], size: int) -> dict[str, int]:
     return out
 
 
-def select_memory(
-    samples: Sequence[LabelledSample], size: int, policy: str
-) -> list[LabelledSample]:
+def select_memory(samples: Sequence[LabeledSample], size: int, policy: str) -> list[LabeledSample]:
     """At most ``size`` of ``samples`` (oldest first in, arrival order kept out) by ``policy``."""
     if policy not in POLICIES:
         raise ConfigError(f"unknown memory policy {policy!r}; valid: {', '.join(POLICIES)}")
@@ -71,7 +69,7 @@ def select_memory(
     if policy == "reservoir":
         keep = {s.message_id for s in sorted(samples, key=lambda s: rank(s.message_id))[:size]}
         return [s for s in samples if s.message_id in keep]
-    by_label: dict[str, list[LabelledSample]] = defaultdict(list)
+    by_label: dict[str, list[LabeledSample]] = defaultdict(list)
     for s in samples:
         by_label[s.label].append(s)
     quota = quotas({label: len(group) for label, group in by_label.items()}, size)

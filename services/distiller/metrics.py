@@ -18,7 +18,7 @@ COMMAND_OUTCOMES = ("accepted", "duplicate", "ignored", "invalid")
 @dataclass(frozen=True)
 class DistillerMetrics:
     registry: CollectorRegistry
-    samples_stored: Counter  # new labelled samples written to the store
+    samples_stored: Counter  # new labeled samples written to the store
     samples_skipped: Counter  # records not stored, by reason (duplicate, invalid)
     samples_total: Gauge  # samples in the store
     new_samples: Gauge  # samples since the last completed cycle
@@ -68,7 +68,7 @@ class DistillerMetrics:
                 f"{PREFIX}_publish_failures", "Manifests not acknowledged by Kafka", registry=r
             ),
         )
-        # every labelled series exists from the start, so increase() sees the first event
+        # every labeled series exists from the start, so increase() sees the first event
         for trigger in get_args(Reason):
             for outcome in OUTCOMES:
                 metrics.retrains.labels(trigger, outcome)

@@ -1,4 +1,4 @@
-"""Where the distiller keeps what it learns from: teacher-labelled samples (idempotent by
+"""Where the distiller keeps what it learns from: teacher-labeled samples (idempotent by
 message id), the cursor of samples already used by a cycle, and the ops commands it accepted
 (acted on once per command id).
 
@@ -21,7 +21,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from contract.errors import ValidationError
-from contract.schemas import LabelledSample, Redistill, parse_labelled_sample, parse_ops_command
+from contract.schemas import LabeledSample, Redistill, parse_labeled_sample, parse_ops_command
 from services.errors import ServiceError
 
 
@@ -30,25 +30,25 @@ class SampleStoreError(ServiceError):
 
 
 class SampleStore(ABC):
-    """Labelled samples in arrival order (``seq`` ascending, not always dense), plus accepted
+    """Labeled samples in arrival order (``seq`` ascending, not always dense), plus accepted
     commands."""
 
     @abstractmethod
-    def add(self, samples: Sequence[LabelledSample]) -> int:
+    def add(self, samples: Sequence[LabeledSample]) -> int:
         """Store the samples whose message id is new; returns how many were new. Runs on the
         ingest thread for every polled batch; when it returns the samples are durable. Raises
         :class:`SampleStoreError` when they could not be stored (nothing is committed then)."""
 
     @abstractmethod
-    def recent(self, limit: int) -> list[LabelledSample]:
+    def recent(self, limit: int) -> list[LabeledSample]:
         """The ``limit`` most recently stored samples, oldest first (a cycle's training data)."""
 
     @abstractmethod
-    def new_samples(self, limit: int) -> list[LabelledSample]:
+    def new_samples(self, limit: int) -> list[LabeledSample]:
         """Up to ``limit`` newest samples stored after the last completed cycle, oldest first."""
 
     @abstractmethod
-    def memory(self) -> list[LabelledSample]:
+    def memory(self) -> list[LabeledSample]:
         """The samples of completed cycles still kept (the replay memory), oldest first."""
 
     @abstractmethod
@@ -94,13 +94,13 @@ class SampleStore(ABC):
 
 class MemorySampleStore(SampleStore):
     def __init__(self) -> None:
-        self._samples: list[tuple[int, LabelledSample]] = []  # (seq, sample), seq ascending
+        self._samples: list[tuple[int, LabeledSample]] = []  # (seq, sample), seq ascending
         self._ids: set[str] = set()
         self._seq = 0
         self._trained = 0
         self._commands: dict[str, tuple[Redistill, bool]] = {}  # id -> (command, done)
 
-    def add(self, samples: Sequence[LabelledSample]) -> int:
+    def add(self, samples: Sequence[LabeledSample]) -> int:
         new = 0
         for sample in samples:
             if sample.message_id not in self._ids:
@@ -110,14 +110,14 @@ class MemorySampleStore(SampleStore):
                 new += 1
         return new
 
-    def recent(self, limit: int) -> list[LabelledSample]:
+    def recent(self, limit: int) -> list[LabeledSample]:
         return [s for _, s in self._samples[-limit:]] if limit > 0 else []
 
-    def new_samples(self, limit: int) -> list[LabelledSample]:
+    def new_samples(self, limit: int) -> list[LabeledSample]:
         new = [s for seq, s in self._samples if seq > self._trained]
         return new[-limit:] if limit > 0 else []
 
-    def memory(self) -> list[LabelledSample]:
+    def memory(self) -> list[LabeledSample]:
         return [s for seq, s in self._samples if seq <= self._trained]
 
     def retain(self, seq: int, keep: Collection[str]) -> int:
@@ -209,33 +209,33 @@ class SqliteSampleStore(SampleStore):
             except sqlite3.Error as exc:
                 raise SampleStoreError(f"sample store read failed: {exc}") from exc
 
-    def add(self, samples: Sequence[LabelledSample]) -> int:
+    def add(self, samples: Sequence[LabeledSample]) -> int:
         rows = [(s.message_id, s.to_bytes()) for s in samples]
         return self._write("INSERT OR IGNORE INTO samples (message_id, body) VALUES (?, ?)", rows)
 
-    def _parse(self, rows: list[tuple[object, ...]]) -> list[LabelledSample]:
+    def _parse(self, rows: list[tuple[object, ...]]) -> list[LabeledSample]:
         out = []
         for (body,) in rows:
             assert isinstance(body, bytes), "samples.body is a BLOB"
             try:
-                out.append(parse_labelled_sample(body))
+                out.append(parse_labeled_sample(body))
             except ValidationError as exc:  # written by an older schema: skip, do not train
                 raise SampleStoreError(f"stored sample does not parse: {exc.reason}") from exc
         return out
 
-    def recent(self, limit: int) -> list[LabelledSample]:
+    def recent(self, limit: int) -> list[LabeledSample]:
         return self._parse(self._read(
             "SELECT body FROM (SELECT seq, body FROM samples ORDER BY seq DESC LIMIT ?) "
             "ORDER BY seq", (limit,),
         ))  # fmt: skip
 
-    def new_samples(self, limit: int) -> list[LabelledSample]:
+    def new_samples(self, limit: int) -> list[LabeledSample]:
         return self._parse(self._read(
             f"SELECT body FROM (SELECT seq, body FROM samples WHERE seq > ({_TRAINED}) "
             "ORDER BY seq DESC LIMIT ?) ORDER BY seq", (limit,),
         ))  # fmt: skip
 
-    def memory(self) -> list[LabelledSample]:
+    def memory(self) -> list[LabeledSample]:
         return self._parse(
             self._read(f"SELECT body FROM samples WHERE seq <= ({_TRAINED}) ORDER BY seq")
         )

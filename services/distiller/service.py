@@ -1,4 +1,4 @@
-"""The distiller service: an ingest thread stores labelled samples and accepted ops commands,
+"""The distiller service: an ingest thread stores labeled samples and accepted ops commands,
 and the main thread evaluates the triggers every tick and runs a cycle when one is due.
 
 Ingest is idempotent by message id (the sample store ignores known ids) and at least once:
@@ -19,7 +19,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contract.errors import ValidationError
-from contract.schemas import LabelledSample, Redistill, parse_labelled_sample, parse_ops_command
+from contract.schemas import LabeledSample, Redistill, parse_labeled_sample, parse_ops_command
 from services.distiller.cycle import CycleConfig, CycleError, CycleResult, ReplaySet, run_cycle
 from services.distiller.metrics import DistillerMetrics
 from services.distiller.samples import SampleStore, SampleStoreError
@@ -70,16 +70,16 @@ class DistillerService:
 
     # --- ingest -------------------------------------------------------------------------
 
-    def ingest(self, labelled: Iterable[bytes], commands: Iterable[bytes]) -> None:
+    def ingest(self, labeled: Iterable[bytes], commands: Iterable[bytes]) -> None:
         """Parse and store one polled batch; raises :class:`SampleStoreError` when the store
         write failed (the caller must not commit the offsets then)."""
-        valid: list[LabelledSample] = []
-        for raw in labelled:
+        valid: list[LabeledSample] = []
+        for raw in labeled:
             try:
-                valid.append(parse_labelled_sample(raw))
+                valid.append(parse_labeled_sample(raw))
             except ValidationError as exc:
                 self.metrics.samples_skipped.labels("invalid").inc()
-                log.warning("skipping invalid labelled sample: %s", exc.reason)
+                log.warning("skipping invalid labeled sample: %s", exc.reason)
         new = self.samples.add(valid) if valid else 0
         self.metrics.samples_stored.inc(new)
         self.metrics.samples_skipped.labels("duplicate").inc(len(valid) - new)
@@ -129,12 +129,12 @@ class DistillerService:
                         return
                 if polled:
                     starts = {tp: records[0].offset for tp, records in polled.items() if records}
-                    labelled = [r.value for tp, rs in polled.items()
+                    labeled = [r.value for tp, rs in polled.items()
                                 if tp.topic == s.labeled_topic for r in rs]  # fmt: skip
                     commands = [r.value for tp, rs in polled.items()
                                 if tp.topic == s.ops_topic for r in rs]  # fmt: skip
                     try:
-                        self.ingest(labelled, commands)
+                        self.ingest(labeled, commands)
                         consumer.commit()  # only now: the store has the batch
                     except (SampleStoreError, KafkaError) as exc:
                         log.warning("ingest failed (%s); retrying the batch", exc)

@@ -30,7 +30,7 @@ class DistillerSettings(EnvFirstSettings):
     # --- Kafka
     group_id: str = "fleet-distiller"  # consumer group of the inputs; run one distiller
     kafka: KafkaAccess | None = None  # its Kafka principal; main() fills it (security.access)
-    labeled_topic: str = TOPIC_NAMES["labeled"]  # input: teacher-labelled samples
+    labeled_topic: str = TOPIC_NAMES["labeled"]  # input: teacher-labeled samples
     ops_topic: str = TOPIC_NAMES["ops_commands"]  # input: Redistill commands
     releases_topic: str = TOPIC_NAMES["releases"]  # output: signed manifests (compacted)
     predictions_topic: str = TOPIC_NAMES["predictions"]  # the newest: reference-profile texts
@@ -40,14 +40,14 @@ class DistillerSettings(EnvFirstSettings):
     data_dir: Path = Path("var/distiller")  # samples.sqlite3 (samples, cursor, command ids)
     release_root: Path = Path("var/releases")  # ReleaseStore root, shared with the rollout
     keys_dir: Path = Path("var/keys")  # release.key signs; devices trust release.pub
-    # --- replay set: labelled messages of the old distribution, against forgetting
+    # --- replay set: labeled messages of the old distribution, against forgetting
     replay_path: Path | None = None  # jsonl {"text", "label"}, e.g. synth phase0/train.jsonl
     replay_valid_path: Path | None = None  # jsonl for the gate; None = a share of replay_path
     replay_valid_share: float = Field(default=0.1, gt=0, lt=1)  # used when no valid file
     replay_ratio: float = Field(default=1.0, ge=0)  # replay rows per new row in fine-tuning
     # (half from the memory, half from the replay set; a short source leaves its part)
     replay_valid_max: int = Field(default=1000, ge=1)  # replay gate rows at most
-    # --- replay memory: teacher-labelled samples of earlier cycles (services.distiller.memory)
+    # --- replay memory: teacher-labeled samples of earlier cycles (services.distiller.memory)
     memory_size: int = Field(default=2000, ge=0)  # samples kept after a cycle; 0 keeps none
     memory_policy: Literal["class_balanced", "reservoir", "recent"] = "class_balanced"
     # --- triggers

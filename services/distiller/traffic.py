@@ -1,6 +1,6 @@
 """Recent prediction texts: what the devices see now, for a new release's reference profile.
 
-The held-out teacher-labelled samples are mostly messages the devices were unsure of (the
+The held-out teacher-labeled samples are mostly messages the devices were unsure of (the
 processor samples low confidence), so a profile computed on them over-represents hard
 messages, and drift measured against it after the rollout stays high however good the
 release is. The newest predictions in ``fleet.predictions`` are the current traffic, and a

@@ -76,7 +76,7 @@ class Bridge:
         self._in_flight = 0
         self._cond = threading.Condition()
         self._accepting = True
-        # Labelled children resolved once: a labels() lookup per message is measurable.
+        # Labeled children resolved once: a labels() lookup per message is measurable.
         self._received = {k: self.metrics.received.labels(kind=k) for k in KINDS}
         self._dlq = {k: self.metrics.dlq.labels(kind=k) for k in KINDS}
         self._produced: dict[str, Counter] = {}

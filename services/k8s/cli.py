@@ -14,7 +14,7 @@ FILES = {
     "one KafkaUser per service with its ACLs",
     "mosquitto.yaml": "the MQTT broker (shared subscriptions split devices across gateways)",
     "storage.yaml": "release store and teacher volumes",
-    "services.yaml": "gateway, processor, labeller, distiller, rollout manager, control API",
+    "services.yaml": "gateway, processor, labeler, distiller, rollout manager, control API",
     "monitoring.yaml": "Prometheus Operator ServiceMonitors and the stack's rules",
 }
 

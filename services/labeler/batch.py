@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from contract.errors import ValidationError
-from contract.schemas import LabelDeadLetter, LabelledSample, LabelRequest, parse_label_request
+from contract.schemas import LabelDeadLetter, LabeledSample, LabelRequest, parse_label_request
 from services.labeler.metrics import LabelerMetrics
 from services.labeler.teacher import Labeler, LabelFailure, TeacherLabel
 
@@ -30,14 +30,14 @@ def request_key(request: LabelRequest) -> str:
     return f"{request.device_id}/{request.message_id}"
 
 
-def sample_key(sample: LabelledSample) -> str:
+def sample_key(sample: LabeledSample) -> str:
     return f"{sample.request.device_id}/{sample.message_id}"
 
 
 def new_requests(
     raw_values: Iterable[bytes], seen: set[str], metrics: LabelerMetrics
 ) -> list[tuple[int, LabelRequest]]:
-    """Parse a polled batch; drop invalid records and requests labelled (or dead-lettered)
+    """Parse a polled batch; drop invalid records and requests labeled (or dead-lettered)
     before or twice here. Each kept request with its index in ``raw_values``."""
     fresh: dict[str, tuple[int, LabelRequest]] = {}
     for index, raw in enumerate(raw_values):
@@ -72,8 +72,8 @@ class Attempts:
 
 @dataclass(frozen=True)
 class BatchOutcome:
-    samples: list[LabelledSample]  # labelled: produce to distill.labeled
-    dead: list[LabelDeadLetter]  # out of tries: produce to the labelling dead-letter topic
+    samples: list[LabeledSample]  # labeled: produce to distill.labeled
+    dead: list[LabelDeadLetter]  # out of tries: produce to the labeling dead-letter topic
     retry: list[LabelRequest]  # failed or not tried: read again in a later batch
     outage: bool = False  # the teacher was unreachable for the whole batch
 
@@ -93,7 +93,7 @@ def label_batch(
     results = labeler.label_each([r.text for r in requests], deadline, clock)
     metrics.batch_seconds.observe(time.perf_counter() - started)
     now = time.time()
-    samples: list[LabelledSample] = []
+    samples: list[LabeledSample] = []
     failed: list[tuple[LabelRequest, LabelFailure]] = []
     retry: list[LabelRequest] = []
     for request, result in zip(requests, results, strict=True):
@@ -130,13 +130,13 @@ def label_batch(
 
 def _sample(
     request: LabelRequest, label: TeacherLabel, teacher_id: str, now: float
-) -> LabelledSample:
-    return LabelledSample(
+) -> LabeledSample:
+    return LabeledSample(
         message_id=request.message_id,
         text=request.text,
         teacher_probs=label.probs,
         label=label.label,
         teacher_id=teacher_id,
         request=request.meta(),
-        labelled_at=now,
+        labeled_at=now,
     )

@@ -16,7 +16,7 @@ LLM_API_KEY_ENV = "FLEET_LLM_API_KEY"  # bearer token of an llm: teacher (as fle
 
 
 def register(app: typer.Typer) -> None:
-    group = typer.Typer(help="Teacher labelling of sampled predictions.", no_args_is_help=True)
+    group = typer.Typer(help="Teacher labeling of sampled predictions.", no_args_is_help=True)
     app.add_typer(group, name="labeler")
 
     @group.command("run")
@@ -55,7 +55,7 @@ def build_labeler(settings: LabelerSettings, api_key: str | None = None) -> Labe
         return KeywordLabeler(labels, keywords)
     if teacher.startswith(LLM_PREFIX):
         from models.errors import ModelsError
-        from models.teacher.llm import ChatLabeller, LLMConfig
+        from models.teacher.llm import ChatLabeler, LLMConfig
 
         base_url, model = parse_llm_teacher(teacher)
         if not settings.labels:
@@ -67,7 +67,7 @@ def build_labeler(settings: LabelerSettings, api_key: str | None = None) -> Labe
                 base_url=base_url, model=model, api_key=api_key,
                 timeout_s=settings.llm_timeout_s, max_attempts=1,
             )  # fmt: skip
-            chat = ChatLabeller(config, settings.labels)
+            chat = ChatLabeler(config, settings.labels)
         except ModelsError as exc:
             raise ConfigError(f"LLM teacher {teacher!r}: {exc}") from exc
         return LlmLabeler(chat, f"llm:{model}@{base_url}"[:128], settings.llm_smoothing)

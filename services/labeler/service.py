@@ -2,7 +2,7 @@
 samples and dead letters, then commit.
 
 Idempotent by device and message id: the requests already in ``distill.labeled`` or the
-labelling dead-letter topic are read back on start (:func:`done_keys`), and every one finished
+labeling dead-letter topic are read back on start (:func:`done_keys`), and every one finished
 since is added, so a redelivered request is skipped. Offsets are committed only after every
 produced record was acknowledged by Kafka (``acks=all``). Requests to be tried again (the
 teacher failed on them, or the batch's deadline came first) are not committed: the consumer
@@ -24,7 +24,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from contract.errors import ValidationError
-from contract.schemas import parse_label_dead_letter, parse_labelled_sample
+from contract.schemas import parse_label_dead_letter, parse_labeled_sample
 from services.labeler.batch import (
     Attempts,
     label_batch,
@@ -45,7 +45,7 @@ READ_BACK_TIMEOUT_S = 600.0  # bound on reading the done requests back at start 
 
 
 def done_keys(kafka: KafkaAccess, labeled_topic: str, dlq_topic: str) -> set[str]:
-    """Requests already finished: labelled or dead-lettered (each topic read from the beginning
+    """Requests already finished: labeled or dead-lettered (each topic read from the beginning
     to its current end). The values are parsed: records are keyed by message id alone, and
     deduplication is by device and message id."""
     from services.topic_reader import read_to_end
@@ -59,7 +59,7 @@ def done_keys(kafka: KafkaAccess, labeled_topic: str, dlq_topic: str) -> set[str
 
 
 def _sample_key(raw: bytes) -> str:
-    return sample_key(parse_labelled_sample(raw))
+    return sample_key(parse_labeled_sample(raw))
 
 
 def _dead_letter_key(raw: bytes) -> str:
@@ -76,7 +76,7 @@ class LabelerService:
 
     def run(self) -> None:
         s = self.settings
-        kafka = required(s.kafka, "the labeller")
+        kafka = required(s.kafka, "the labeler")
         seen = done_keys(kafka, s.labeled_topic, s.dlq_topic)
         self.metrics.seen.set(len(seen))
         log.info(

@@ -180,7 +180,7 @@ class TeacherLabeler(Labeler):
         if not (hasattr(teacher, "predict_proba") or hasattr(teacher, "logits")):
             raise ConfigError("the teacher has neither predict_proba(texts) nor logits(texts)")
         if hasattr(teacher, "eval"):
-            teacher.eval()  # an nn.Module: no dropout while labelling
+            teacher.eval()  # an nn.Module: no dropout while labeling
         self._teacher = teacher
         self._names = list(names)
         self._id = teacher_id
@@ -218,19 +218,19 @@ def parse_llm_teacher(spec: str, default_model: str = "deepseek-chat") -> tuple[
 
 
 class LlmLabeler(Labeler):
-    """Adapter to ``models.teacher.llm.ChatLabeller`` (or any ``models.teacher.llm.Labeller``):
+    """Adapter to ``models.teacher.llm.ChatLabeler`` (or any ``models.teacher.llm.Labeler``):
     one chat-completions request per text, strictly parsed and retried there. The LLM answers
     with exactly one label and no scores, so, as in ``fleet teacher label --llm-url``, the
     label is hard: all probability on the answer (``smoothing`` spreads that much evenly over
     every class, for a student that should not learn certainty from an LLM)."""
 
-    def __init__(self, labeller: Any, teacher_id: str, smoothing: float = 0.0) -> None:
-        names = list(getattr(labeller, "labels", ()))
-        if len(names) < 2 or not hasattr(labeller, "label_many"):
-            raise ConfigError("the LLM labeller needs labels (two or more) and label_many(texts)")
+    def __init__(self, labeler: Any, teacher_id: str, smoothing: float = 0.0) -> None:
+        names = list(getattr(labeler, "labels", ()))
+        if len(names) < 2 or not hasattr(labeler, "label_many"):
+            raise ConfigError("the LLM labeler needs labels (two or more) and label_many(texts)")
         if not 0 <= smoothing < 1:
             raise ConfigError(f"smoothing must be in [0, 1), got {smoothing}")
-        self._labeller = labeller
+        self._labeler = labeler
         self._names = names
         self._id = teacher_id
         self._smoothing = smoothing
@@ -252,8 +252,8 @@ class LlmLabeler(Labeler):
         from models.teacher.llm import RetryableError
 
         try:
-            answers = self._labeller.label_many(list(texts))
-        except ModelsError as exc:  # LabellerError: bad replies, timeouts, HTTP errors
+            answers = self._labeler.label_many(list(texts))
+        except ModelsError as exc:  # LabelerError: bad replies, timeouts, HTTP errors
             outage = isinstance(exc, RetryableError)  # the endpoint failed, not the text
             raise LabelerError(
                 f"LLM failed on a batch of {len(texts)}: {exc}", outage=outage

@@ -10,8 +10,8 @@ their own.
   a prediction naming a type outside the tagger's (``models.data.spans.ENTITY_TYPES``, the
   types every release's tagger is converted with, ``models.inttagger.quantize_tagger``) is
   dropped as ``unknown_entity_type``.
-- A per-device labelling budget across versions (:class:`DeviceQuota`): a device gives at
-  most ``per_device_cap`` labelling candidates per window whatever versions it claims (each
+- A per-device labeling budget across versions (:class:`DeviceQuota`): a device gives at
+  most ``per_device_cap`` labeling candidates per window whatever versions it claims (each
   version's window caps it again at selection). It is kept where all of a device's records
   pass, the ingest agent of ``fleet.predictions`` (keyed by device, so one worker sees all of
   a device's records), in memory: after a restart a device may give its cap once more for
@@ -56,7 +56,7 @@ def refusal(event: PredictionEvent, references: ReferenceStore) -> str | None:
 
 
 class DeviceQuota:
-    """Labelling candidates per device and window, across model versions."""
+    """Labeling candidates per device and window, across model versions."""
 
     def __init__(self, per_device_cap: int) -> None:
         self.cap = per_device_cap
@@ -64,7 +64,7 @@ class DeviceQuota:
 
     def take(self, device_id: str, start: float) -> bool:
         """One candidate of ``device_id`` in the window at ``start``; False once its cap is
-        spent (the prediction still counts, it is just not offered for labelling)."""
+        spent (the prediction still counts, it is just not offered for labeling)."""
         key = (device_id, start)
         used = self.used.get(key, 0)
         if used >= self.cap:
@@ -95,7 +95,7 @@ class Admission:
         self.quota = DeviceQuota(self.settings.per_device_cap)
 
     def check(self, event: PredictionEvent, ts: float) -> tuple[bool, bool]:
-        """(counted, may be offered for labelling) for ``event`` recorded at ``ts``."""
+        """(counted, may be offered for labeling) for ``event`` recorded at ``ts``."""
         reason = refusal(event, self.references)
         if reason is not None:
             self.metrics.dropped.labels(reason).inc()
@@ -106,7 +106,7 @@ class Admission:
                             reason)  # fmt: skip
             return False, False
         if event.confidence >= self.settings.low_confidence:
-            return True, True  # not a labelling candidate anyway
+            return True, True  # not a labeling candidate anyway
         s = self.settings
         may_sample = self.quota.take(event.device_id, window_start(ts, s.window_s))
         if len(self.quota.used) > QUOTA_SWEEP_AT:

@@ -91,7 +91,7 @@ class Aggregator:
     ) -> bool:
         """Count one prediction recorded at ``ts`` (at ``offset`` of ``partition`` of the
         re-keyed topic); False when it was a duplicate or a replay already counted. Without
-        ``may_sample`` (its device's labelling budget is spent) it is not offered for labelling."""
+        ``may_sample`` (its device's labeling budget is spent) it is not offered for labeling."""
         seen_key = dedup_key(event)
         prior = self.seen.get(seen_key)
         replay = prior is not None and offset is not None and list(prior[1:]) == [partition, offset]
@@ -141,7 +141,7 @@ class Aggregator:
         if offset is not None:
             aggregate.last_offset = max(aggregate.last_offset, offset)
         # 3. low-confidence predictions join the device's bounded candidate pool (not once
-        #    the device's labelling budget is spent); with the random strategy or a random
+        #    the device's labeling budget is spent); with the random strategy or a random
         #    share, every prediction joins its uniform pool, bounded per device and known
         #    release the same way (the budget counts low-confidence predictions only: gating
         #    on it would bias the uniform sample towards confident ones)
@@ -174,7 +174,7 @@ class Aggregator:
         """This partition's windows whose end + grace has passed, evaluated but still open.
 
         Nothing changes until :meth:`finish`: the caller first delivers the label requests,
-        so a crash in between closes the window again after the restart (the labeller
+        so a crash in between closes the window again after the restart (the labeler
         ignores the repeated requests) instead of losing them.
         """
         now = time.time() if now is None else now
@@ -201,7 +201,7 @@ class Aggregator:
                 profile.confidence.edges,
                 profile.confidence.frequencies,
             )
-        # 2. spend the labelling budget on the window's candidates: the uncertain ones, then
+        # 2. spend the labeling budget on the window's candidates: the uncertain ones, then
         #    the uniform control sample (all of it with the random strategy)
         s = self.settings
         uncertain: list[Candidate] = []

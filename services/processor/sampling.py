@@ -15,7 +15,7 @@ each window's budget can go to such a uniform *control sample* beside an uncerta
 strategy (the processor's ``random_share``): it also finds messages the student is sure of
 and wrong about, which no uncertainty score ranks high.
 
-:func:`select` then spends a per-window budget: identical texts are labelled once (the
+:func:`select` then spends a per-window budget: identical texts are labeled once (the
 best-scoring copy is kept), no device gets more than ``per_device_cap`` requests (a chatty
 device cannot take the budget), and the budget is shared round-robin over the predicted
 classes (stratification), each class giving its best remaining candidate in turn.
@@ -82,7 +82,7 @@ def uncertainty(strategy: str, probs: Sequence[float]) -> float:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A low-confidence prediction that may be sent for labelling."""
+    """A low-confidence prediction that may be sent for labeling."""
 
     message_id: str
     device_id: str

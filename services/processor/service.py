@@ -35,7 +35,7 @@ from services.security.kafka import required
 
 log = logging.getLogger(__name__)
 TICK_KEY = b"\x00tick"
-NOT_A_CANDIDATE = "fleet-not-a-candidate"  # header: its device's labelling budget is spent
+NOT_A_CANDIDATE = "fleet-not-a-candidate"  # header: its device's labeling budget is spent
 
 
 def build_app(

@@ -63,7 +63,7 @@ class RolloutMetrics:
                            "Input records skipped because handling them failed", ["topic"],
                            registry=registry),
         )  # fmt: skip
-        # every labelled series exists from the start, so increase() sees the first event
+        # every labeled series exists from the start, so increase() sees the first event
         for cause in HALT_CAUSES:
             metrics.halts.labels(cause)
         for result in RELEASE_RESULTS:

@@ -1,4 +1,4 @@
-"""``fleet status [--json]``: the stack's components, the fleet, drift, labelling, the
+"""``fleet status [--json]``: the stack's components, the fleet, drift, labeling, the
 distiller, the rollout and the alerts on one screen. Each part comes from its own source
 (local pid files and probes, Prometheus, Kafka ``model.rollouts``, the control API's alerts,
 else Alertmanager's); a part whose source cannot be reached says so, the rest still shows.
@@ -124,7 +124,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the facts as JSON")] = False,
         config: Annotated[Path | None, typer.Option(help="fleet.toml")] = None,
     ) -> None:
-        """The fleet at a glance: stack, devices by release, drift, labelling, distiller,
+        """The fleet at a glance: stack, devices by release, drift, labeling, distiller,
         rollout, alerts."""
         from rich.console import Console
 

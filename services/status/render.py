@@ -68,13 +68,13 @@ def render(report: StatusReport, console: Console) -> None:
     if not report.drift.error:
         items.append(drift)
 
-    lab, dist = report.labelling, report.distiller
-    items.append(_error("labelling (Prometheus)", lab.error))
+    lab, dist = report.labeling, report.distiller
+    items.append(_error("labeling (Prometheus)", lab.error))
     if not lab.error:
         items.append(
             Text(
-                f"Labelling: requests {_num(lab.requests_per_s)}/s, labelled "
-                f"{_num(lab.labelled_per_s)}/s ({_num(lab.labelled_1h, '.0f')} in 1 h), "
+                f"Labeling: requests {_num(lab.requests_per_s)}/s, labeled "
+                f"{_num(lab.labeled_per_s)}/s ({_num(lab.labeled_1h, '.0f')} in 1 h), "
                 f"backlog {_num(lab.backlog, '.0f')}"
             )
         )

@@ -52,11 +52,11 @@ class Drift(Part):
 
 
 @dataclass
-class Labelling(Part):
+class Labeling(Part):
     requests_per_s: float | None = None  # label requests the processor sends
-    labelled_per_s: float | None = None  # labels the teacher produces
-    labelled_1h: float | None = None
-    backlog: float | None = None  # requests not labelled yet
+    labeled_per_s: float | None = None  # labels the teacher produces
+    labeled_1h: float | None = None
+    backlog: float | None = None  # requests not labeled yet
 
 
 @dataclass
@@ -92,7 +92,7 @@ class StatusReport:
     components: Components
     fleet: Fleet
     drift: Drift
-    labelling: Labelling
+    labeling: Labeling
     distiller: Distiller
     rollout: Rollout
     alerts: Alerts
@@ -206,16 +206,16 @@ def _version_key(version: str) -> tuple[int, str]:
     return (int(version), "") if version.isdigit() else (-1, version)
 
 
-def labelling_part(prom: Prometheus) -> Labelling:
-    def make() -> Labelling:
-        return Labelling(
+def labeling_part(prom: Prometheus) -> Labeling:
+    def make() -> Labeling:
+        return Labeling(
             requests_per_s=prom.scalar("sum(rate(fleet_processor_label_requests_total[5m]))"),
-            labelled_per_s=prom.scalar("sum(rate(fleet_labeler_labels_total[5m]))"),
-            labelled_1h=prom.scalar("sum(increase(fleet_labeler_labels_total[1h]))"),
+            labeled_per_s=prom.scalar("sum(rate(fleet_labeler_labels_total[5m]))"),
+            labeled_1h=prom.scalar("sum(increase(fleet_labeler_labels_total[1h]))"),
             backlog=prom.scalar("sum(fleet_labeler_backlog)"),
         )
 
-    return _guard(make, Labelling())
+    return _guard(make, Labeling())
 
 
 def distiller_part(prom: Prometheus) -> Distiller:
@@ -295,7 +295,7 @@ def collect(
         components=components_part(components),
         fleet=fleet_part(prometheus),
         drift=drift_part(prometheus, at),
-        labelling=labelling_part(prometheus),
+        labeling=labeling_part(prometheus),
         distiller=distiller_part(prometheus),
         rollout=rollout_part(rollouts),
         alerts=alerts_part(alerts_source, alerts),

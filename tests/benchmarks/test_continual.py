@@ -22,7 +22,7 @@ LOOP = rounds.Loop(
 @pytest.fixture(scope="module")
 def scenario() -> scenarios.Scenario:
     return scenarios.synthetic(
-        traffic_per_phase=300, test_per_phase=40, labelled_per_phase=120, valid_per_phase=60
+        traffic_per_phase=300, test_per_phase=40, labeled_per_phase=120, valid_per_phase=60
     )
 
 
@@ -39,14 +39,14 @@ def first(scenario: scenarios.Scenario, tmp_path_factory: pytest.TempPathFactory
     return rounds.train_first_release(scenario, out, 40, 0, rounds.TINY_STUDENT)
 
 
-def test_phases_of_the_synthetic_scenario_are_disjoint_and_labelled(scenario) -> None:  # type: ignore[no-untyped-def]
+def test_phases_of_the_synthetic_scenario_are_disjoint_and_labeled(scenario) -> None:  # type: ignore[no-untyped-def]
     assert [p.index for p in scenario.phases] == [0, 1, 2, 3]
     assert "拦截" not in scenario.phases[1].labels and "拦截" in scenario.phases[2].labels
     for phase in scenario.phases:
-        assert len(phase.traffic) == 300 and len(phase.test) == 40 and len(phase.labelled) == 120
-        seen = {e.text for e in phase.labelled}
+        assert len(phase.traffic) == 300 and len(phase.test) == 40 and len(phase.labeled) == 120
+        seen = {e.text for e in phase.labeled}
         assert not seen & {e.text for e in phase.test}  # the teacher never sees a test message
-    assert scenario.initial_train == scenario.phases[0].labelled
+    assert scenario.initial_train == scenario.phases[0].labeled
 
 
 def test_the_oracle_teacher_is_right_at_its_confidence(scenario, teacher) -> None:  # type: ignore[no-untyped-def]

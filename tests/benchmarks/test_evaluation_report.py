@@ -14,7 +14,7 @@ from benchmarks.report_render import report_json, summary, write_report
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[ReportConfig, Path, dict]:
     """The whole pipeline on 120 synthetic messages: teacher fine-tuning (a tiny random BERT,
-    12 steps), TF-IDF, a transfer set labelled by the teacher, a no-KD and a KD student, int8
+    12 steps), TF-IDF, a transfer set labeled by the teacher, a no-KD and a KD student, int8
     rows."""
     from tests.models.tiny_teacher import make_tiny_teacher
 
@@ -34,7 +34,7 @@ def test_a_smoke_run_fills_every_headline_number(smoke) -> None:  # type: ignore
     assert 0.0 <= synth["tfidf"]["accuracy"] <= 1.0
     for key in ("student_no_kd", "student_kd"):
         assert 0.0 <= synth[key]["accuracy_mean"] <= 1.0 and synth[key]["accuracy_std"] == 0.0
-    assert synth["student_kd"]["seeds"][0]["transfer_texts"] > 0  # the teacher labelled them
+    assert synth["student_kd"]["seeds"][0]["transfer_texts"] > 0  # the teacher labeled them
     assert synth["student_no_kd"]["seeds"][0]["transfer_texts"] == 0
     int8 = synth.get("student_int8")
     if int8 is not None:  # the default pooling has an integer kernel

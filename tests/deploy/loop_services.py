@@ -1,7 +1,7 @@
 """The services of the continual-distillation loop as real processes for the live dashboard
 test: the distiller (seeded release store, drift source off), the rollout manager (no
 auto-start, so it publishes nothing to devices) and the control API, on fresh topics they
-share, and the events that make their labelled series exist: samples stored, a retrain,
+share, and the events that make their labeled series exist: samples stored, a retrain,
 releases accepted, an ops halt, refused and accepted ops commands."""
 
 from __future__ import annotations

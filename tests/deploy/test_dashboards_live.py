@@ -1,5 +1,5 @@
 """Every panel query of every dashboard returns data from the stack's Prometheus while the
-real services run: devices publish over MQTT -> gateway -> Kafka -> processor -> labeller, and
+real services run: devices publish over MQTT -> gateway -> Kafka -> processor -> labeler, and
 the distiller, rollout manager and control API handle samples, releases and ops commands."""
 
 from __future__ import annotations
@@ -144,15 +144,15 @@ def test_every_dashboard_query_returns_data(
                     for metric in _metrics_read(expr, recorded)
                 )
             ]
-            labelled = labeler.value("fleet_labeler_labels_total", teacher_id="keyword-double")
-            if not missing and labelled > 0:
+            labeled = labeler.value("fleet_labeler_labels_total", teacher_id="keyword-double")
+            if not missing and labeled > 0:
                 break
             time.sleep(2)
         assert not missing, "panels without data:\n" + "\n".join(
             f"{n} / {t}: {e}" for n, t, e in missing
         )
-        # a label request was answered: the labeller labelled what the processor sampled
-        assert labelled > 0, labeler.tail()
+        # a label request was answered: the labeler labeled what the processor sampled
+        assert labeled > 0, labeler.tail()
     finally:
         stop.set()
         loop.cleanup(stack.kafka)

@@ -82,7 +82,7 @@ def _exported_names() -> set[str]:
     names = set()
     for registry in registries:
         for family in registry.collect():
-            # labelled metrics have no samples until first used: derive the sample names
+            # labeled metrics have no samples until first used: derive the sample names
             suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}
             names.add(family.name)
             names.update(family.name + suffix for suffix in suffixes.get(family.type, []))

@@ -180,7 +180,7 @@ def test_kd_stages_need_a_teacher_with_the_same_label_set(tmp_path, corpus):
 
 
 def test_soft_targets_move_the_student_towards_the_teacher(tmp_path, corpus):
-    """With alpha = 1 (soft term only) the student still learns the teacher's labelling."""
+    """With alpha = 1 (soft term only) the student still learns the teacher's labeling."""
     torch.set_num_threads(1)
     train, valid, labels = corpus
     teacher = make_teacher(train, valid, labels)

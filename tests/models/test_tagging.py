@@ -140,8 +140,8 @@ def test_a_teacher_alone_can_teach_the_tags(tmp_path, corpus):
     torch.set_num_threads(1)
     train, valid, test, labels = corpus
     teacher = CharTagTeacher({ex.text: example_entities(ex) or [] for ex in train})
-    unlabelled = [dataclasses.replace(ex, meta={}) for ex in train]
-    assert gold_tag_rows(unlabelled, TOK) == [None] * len(train)
+    unlabeled = [dataclasses.replace(ex, meta={}) for ex in train]
+    assert gold_tag_rows(unlabeled, TOK) == [None] * len(train)
 
     class LabelTeacher:  # the classification side: a uniform teacher (not what is tested)
         hidden_size, teacher_id = 4, "uniform"
@@ -155,7 +155,7 @@ def test_a_teacher_alone_can_teach_the_tags(tmp_path, corpus):
         def logits(self, texts):  # output distillation reads only these
             return np.zeros((len(texts), len(labels)), np.float32)
 
-    result = distill(unlabelled, valid, tmp_path / "kd", teacher=LabelTeacher(), tokenizer=TOK,
+    result = distill(unlabeled, valid, tmp_path / "kd", teacher=LabelTeacher(), tokenizer=TOK,
                      config=DistillConfig(stage_epochs=(0, 12, 0), batch_size=32, lr=5e-3,
                                           tag_loss=TagLossConfig(alpha=1.0, temperature=1.0)),
                      student=tagging_student(labels), labels=labels, tag_teacher=teacher,

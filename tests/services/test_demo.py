@@ -1,6 +1,6 @@
 """The quick demo runs the whole loop against the session stack and its numbers agree:
 everything published reached Kafka exactly once, drift rose after the switch, every request
-was labelled, and the loop closed: the distiller published a signed release from the teacher's
+was labeled, and the loop closed: the distiller published a signed release from the teacher's
 labels, the rollout manager shipped it canary -> fleet, every device confirmed it and its
 predictions reached Kafka."""
 
@@ -55,8 +55,8 @@ def test_quick_demo_closes_the_loop_and_accounts_for_every_prediction(stack, tmp
     assert result.low_conf_after is not None and result.low_conf_before is not None
     assert result.low_conf_after > result.low_conf_before, text
 
-    # labelling: the labeller answered every request of this run
-    assert k.label_requests > 0 and k.labelled == k.label_requests, text
+    # labeling: the labeler answered every request of this run
+    assert k.label_requests > 0 and k.labeled == k.label_requests, text
     assert k.requests_by_phase.get(2, 0) > 0
     assert [t.split("@")[0] for t in k.teacher_ids] == ["llm:corpus-oracle"]
 

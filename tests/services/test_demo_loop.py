@@ -1,5 +1,5 @@
 """The demo's loop pieces without the stack: reading the new release, its rollout and the
-devices' confirmations back from records; the timeline; the corpus oracle behind the labeller's
+devices' confirmations back from records; the timeline; the corpus oracle behind the labeler's
 real chat-completions client; which registry accounts the demo's devices use."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from contract.schemas import DeviceStatus, OtaProgress, examples
 from contract.schemas.rollout import RolloutEvent, RolloutRecord, StageCriteria, StageState
 from contract.signing import sign
-from models.teacher.llm import ChatLabeller, LLMConfig
+from models.teacher.llm import ChatLabeler, LLMConfig
 from services.demo.devices import demo_accounts
 from services.demo.loop import LoopResult, read_back, timeline
 from services.demo.oracle import MODEL, CorpusOracle, gold_labels
@@ -99,7 +99,7 @@ def test_read_back_finds_the_signed_release_its_last_record_and_each_confirmatio
     assert foreign.manifest is not None and not foreign.signed
 
 
-def test_corpus_oracle_answers_gold_labels_through_the_labellers_chat_client(tmp_path):
+def test_corpus_oracle_answers_gold_labels_through_the_labelers_chat_client(tmp_path):
     for phase, rows in {
         "phase0": [("货已签收", "已签收")],
         "phase2": [("请拦截包裹", "拦截")],
@@ -112,14 +112,14 @@ def test_corpus_oracle_answers_gold_labels_through_the_labellers_chat_client(tmp
     oracle = CorpusOracle(gold)
     try:
         assert oracle.teacher == f"llm:{oracle.url}#{MODEL}"
-        chat = ChatLabeller(LLMConfig(base_url=oracle.url, model=MODEL), oracle.labels)
+        chat = ChatLabeler(LLMConfig(base_url=oracle.url, model=MODEL), oracle.labels)
         assert chat.label_many(["请拦截包裹", "货已签收"]) == ["拦截", "已签收"]
         assert (oracle.answered, oracle.unknown) == (2, 0)
         assert chat.label("not in the corpus") in oracle.labels  # answered, and counted
         assert oracle.unknown == 1
     finally:
         oracle.close()
-    with pytest.raises(ServiceError, match="no labelled texts"):
+    with pytest.raises(ServiceError, match="no labeled texts"):
         gold_labels(tmp_path / "empty")
 
 

@@ -29,8 +29,8 @@ def _request(event):
     )
 
 
-def _labelled(event, label: str):
-    sample = examples.labelled_sample()
+def _labeled(event, label: str):
+    sample = examples.labeled_sample()
     probs = {label: 0.9, "其他" if label != "其他" else "紧急": 0.1}
     return sample.model_copy(
         update={"message_id": event.message_id, "teacher_probs": probs, "label": label}
@@ -45,7 +45,7 @@ def test_counts_only_this_runs_predictions_and_their_requests_and_labels():
         "p": [e.to_bytes() for e in (*mine, mine[0], other_device, other_version)],
         "d": [DlqRecord.of("Invalid JSON", "fleet/sim-0000/pred", b"{", SWITCH).to_bytes()],
         "r": [_request(e).to_bytes() for e in (*mine, other_device)],
-        "l": [_labelled(mine[0], mine[0].label).to_bytes(), _labelled(mine[1], "其他").to_bytes()],
+        "l": [_labeled(mine[0], mine[0].label).to_bytes(), _labeled(mine[1], "其他").to_bytes()],
     }
 
     def is_mine(e):
@@ -58,7 +58,7 @@ def test_counts_only_this_runs_predictions_and_their_requests_and_labels():
     assert counts.last_version == {"sim-0000": 7, "sim-0001": 7}
     assert (counts.dlq, counts.dlq_reasons) == (1, ["Invalid JSON"])
     assert (counts.label_requests, counts.requests_by_phase) == (2, {0: 1, 2: 1})
-    assert counts.labelled == 2
+    assert counts.labeled == 2
     # the phase-0 sample agrees with the device, the phase-2 one does not
     assert mine[1].label != "其他"
     assert counts.disagreement_by_phase == {0: 0.0, 2: 1.0}

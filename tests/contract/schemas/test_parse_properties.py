@@ -14,7 +14,7 @@ from contract.errors import ValidationError
 from contract.schemas import (
     parse_device_status,
     parse_label_request,
-    parse_labelled_sample,
+    parse_labeled_sample,
     parse_ops_command,
     parse_prediction,
     parse_release_manifest,
@@ -24,7 +24,7 @@ PARSERS = [
     parse_prediction,
     parse_device_status,
     parse_label_request,
-    parse_labelled_sample,
+    parse_labeled_sample,
     parse_release_manifest,
     parse_ops_command,
 ]

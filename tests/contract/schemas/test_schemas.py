@@ -16,7 +16,7 @@ from contract.schemas import (
     examples,
     parse_device_status,
     parse_label_request,
-    parse_labelled_sample,
+    parse_labeled_sample,
     parse_ops_command,
     parse_prediction,
     parse_release_manifest,
@@ -29,7 +29,7 @@ CASES: list[tuple[Callable[[], Message], Callable[[bytes], Any]]] = [
     (examples.device_status, parse_device_status),
     (lambda: examples.device_status(step="staged"), parse_device_status),
     (examples.label_request, parse_label_request),
-    (examples.labelled_sample, parse_labelled_sample),
+    (examples.labeled_sample, parse_labeled_sample),
     (examples.release_manifest, parse_release_manifest),
     (examples.rollout_command, parse_ops_command),
 ]
@@ -104,9 +104,18 @@ def test_status_kind_requires_its_payload():
         parse_device_status(_mutated(examples.device_status, kind="ota"))
 
 
-def test_labelled_sample_label_must_be_teacher_argmax():
+def test_labeled_sample_label_must_be_teacher_argmax():
     with pytest.raises(ValidationError, match="argmax"):
-        parse_labelled_sample(_mutated(examples.labelled_sample, label="其他"))
+        parse_labeled_sample(_mutated(examples.labeled_sample, label="其他"))
+
+
+def test_labeled_sample_written_with_the_old_spelling_still_parses():
+    sample = examples.labeled_sample()
+    body = json.loads(sample.to_bytes())
+    assert "labeled_at" in body
+    body["labelled_at"] = body.pop("labeled_at")
+    old = parse_labeled_sample(json.dumps(body).encode())
+    assert old == sample and b"labelled_at" not in old.to_bytes()
 
 
 def test_manifest_profile_must_be_distributions():

@@ -66,7 +66,7 @@ def test_ngram_sampling_keeps_a_contiguous_piece():
         assert units[start : start + len(piece)] == piece
 
 
-def test_augment_corpus_is_seeded_distinct_and_unlabelled():
+def test_augment_corpus_is_seeded_distinct_and_unlabeled():
     examples = make_examples()
     first = augment_records(examples, 5, seed=3)
     assert first == augment_records(examples, 5, seed=3)

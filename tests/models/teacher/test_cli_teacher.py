@@ -44,11 +44,11 @@ def test_finetune_then_soft_label(tmp_path: Path) -> None:
     assert "resumed from step 3" in resumed and "5 steps" in resumed
 
     texts = _write(tmp_path / "transfer.jsonl", [{"id": "a", "text": "包裹破损"}, {"text": "在途"}])
-    labelled = tmp_path / "labelled.jsonl"
-    result = runner.invoke(app, ["teacher", "label", "--data", str(texts), "--out", str(labelled),
+    labeled = tmp_path / "labeled.jsonl"
+    result = runner.invoke(app, ["teacher", "label", "--data", str(texts), "--out", str(labeled),
                                  "--teacher", str(out), "--temperature", "2"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    rows = [json.loads(line) for line in labelled.read_text("utf-8").splitlines()]
+    rows = [json.loads(line) for line in labeled.read_text("utf-8").splitlines()]
     assert [r.get("id") for r in rows] == ["a", None]
     for row in rows:
         assert set(row["teacher_probs"]) == {"运输中", "已签收", "异常"}

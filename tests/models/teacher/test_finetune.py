@@ -28,7 +28,7 @@ LOGISTICS = [
 
 
 @pytest.fixture
-def labelled_file_factory(tmp_path: Path) -> Callable[..., Path]:
+def labeled_file_factory(tmp_path: Path) -> Callable[..., Path]:
     def make(rows: list[tuple[str, str]] = LOGISTICS) -> Path:
         path = tmp_path / "train.jsonl"
         lines = [json.dumps({"text": t, "label": label}, ensure_ascii=False) for t, label in rows]
@@ -57,9 +57,9 @@ def _config(**kwargs) -> FinetuneConfig:
 
 
 def test_loss_decreases_and_the_result_loads_as_a_classifier(
-    labelled_file_factory: Callable[..., Path], tmp_path: Path
+    labeled_file_factory: Callable[..., Path], tmp_path: Path
 ) -> None:
-    result = finetune(labelled_file_factory(), tmp_path / "ft", _config(max_steps=36, epochs=12),
+    result = finetune(labeled_file_factory(), tmp_path / "ft", _config(max_steps=36, epochs=12),
                       progress=False)  # fmt: skip
     assert result.steps == 36 and result.resumed_from is None
     first, last = result.losses[:3], result.losses[-3:]
@@ -75,9 +75,9 @@ def test_loss_decreases_and_the_result_loads_as_a_classifier(
 
 
 def test_resumed_run_ends_where_an_uninterrupted_one_does(
-    labelled_file_factory: Callable[..., Path], tmp_path: Path
+    labeled_file_factory: Callable[..., Path], tmp_path: Path
 ) -> None:
-    data = labelled_file_factory()
+    data = labeled_file_factory()
     straight = finetune(data, tmp_path / "straight", _config(max_steps=8), progress=False)
     finetune(data, tmp_path / "split", _config(max_steps=4), progress=False)
     resumed = finetune(data, tmp_path / "split", _config(max_steps=8), progress=False)
@@ -89,23 +89,21 @@ def test_resumed_run_ends_where_an_uninterrupted_one_does(
 
 
 def test_resume_refuses_a_different_label_set(
-    labelled_file_factory: Callable[..., Path], tmp_path: Path
+    labeled_file_factory: Callable[..., Path], tmp_path: Path
 ) -> None:
-    finetune(labelled_file_factory(), tmp_path / "ft", _config(max_steps=4), progress=False)
-    other = labelled_file_factory(
-        [(t, "x" if i % 2 else "y") for i, (t, _) in enumerate(LOGISTICS)]
-    )
+    finetune(labeled_file_factory(), tmp_path / "ft", _config(max_steps=4), progress=False)
+    other = labeled_file_factory([(t, "x" if i % 2 else "y") for i, (t, _) in enumerate(LOGISTICS)])
     with pytest.raises(DataError, match="labels"):
         finetune(other, tmp_path / "ft", _config(max_steps=8), progress=False)
 
 
 def test_validation_keeps_the_best_epoch_and_stops_when_patience_runs_out(
-    labelled_file_factory: Callable[..., Path], tmp_path: Path
+    labeled_file_factory: Callable[..., Path], tmp_path: Path
 ) -> None:
     from models.data import load_examples
     from models.teacher.finetune import accuracy
 
-    data = labelled_file_factory()
+    data = labeled_file_factory()
     valid = load_examples(data)[::2]
     config = _config(epochs=8, patience=2, batch_size=6)
     result = finetune(data, tmp_path / "ft", config, progress=False, valid=valid)
@@ -123,11 +121,11 @@ def test_validation_keeps_the_best_epoch_and_stops_when_patience_runs_out(
 
 
 def test_a_resumed_validated_run_ends_where_an_uninterrupted_one_does(
-    labelled_file_factory: Callable[..., Path], tmp_path: Path
+    labeled_file_factory: Callable[..., Path], tmp_path: Path
 ) -> None:
     from models.data import load_examples
 
-    data = labelled_file_factory()
+    data = labeled_file_factory()
     valid = load_examples(data)[1::2]
     config = _config(epochs=4, patience=4, batch_size=6)
     straight = finetune(data, tmp_path / "straight", config, progress=False, valid=valid)

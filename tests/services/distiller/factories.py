@@ -1,5 +1,5 @@
 """Factories for the distiller tests: a tiny student trained on synthetic phase 0 and stored
-as signed release 1, teacher-labelled phase-2 samples, and a replay file."""
+as signed release 1, teacher-labeled phase-2 samples, and a replay file."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from contract.schemas import LabelledSample, RequestMeta, Window
+from contract.schemas import LabeledSample, RequestMeta, Window
 from models.data.synth import SynthConfig, synth_examples
 from models.student import SPEC_V1, StudentConfig
 from models.tokenizer import Tokenizer
@@ -81,7 +81,7 @@ def seeded_store(tmp_root: Path, spec_v1: bool = False) -> tuple[ReleaseStore, o
     return store, key
 
 
-def labelled(
+def labeled(
     pairs: Sequence[tuple[str, str]],
     labels: Sequence[str],
     *,
@@ -90,8 +90,8 @@ def labelled(
     prefix: str = "m",
     confidence: float = 0.85,
     version: int = 1,
-) -> list[LabelledSample]:
-    """Teacher-labelled samples of release ``version``'s traffic: the gold label gets
+) -> list[LabeledSample]:
+    """Teacher-labeled samples of release ``version``'s traffic: the gold label gets
     ``confidence`` (or, with ``noise``, a random label does), the rest is spread evenly."""
     rng = random.Random(seed)
     now = time.time()
@@ -108,14 +108,14 @@ def labelled(
         rest = (1.0 - confidence) / (len(labels) - 1)
         probs = {label: (confidence if label == top else rest) for label in labels}
         out.append(
-            LabelledSample(
+            LabeledSample(
                 message_id=f"{prefix}-{i:05d}",
                 text=text,
                 teacher_probs=probs,
                 label=top,
                 teacher_id="test-teacher",
                 request=meta,
-                labelled_at=now,
+                labeled_at=now,
             )
         )
     return out

@@ -19,7 +19,7 @@ from services.processor.releases import ReferenceStore
 from services.releases.announce import MemoryAnnouncer
 from services.releases.keys import public_bytes
 from services.releases.store import ReleaseStore
-from tests.services.distiller.factories import examples, labelled, write_replay
+from tests.services.distiller.factories import examples, labeled, write_replay
 
 CONFIG = CycleConfig(finetune=FinetuneConfig(max_steps=40, lr=5e-3), gate=GateConfig())
 PHASE2 = sorted({label for _, label in examples(2, "train")})
@@ -27,7 +27,7 @@ PHASE2 = sorted({label for _, label in examples(2, "train")})
 
 def phase2_store(noise: bool = False, n: int = 300) -> MemorySampleStore:
     store = MemorySampleStore()
-    store.add(labelled(examples(2, "train")[:n], PHASE2, noise=noise, seed=1))
+    store.add(labeled(examples(2, "train")[:n], PHASE2, noise=noise, seed=1))
     return store
 
 
@@ -104,7 +104,7 @@ def test_the_memory_is_bounded_replayed_and_gated_in_the_next_cycle(release_fact
     assert len({s.label for s in samples.memory()}) == len(PHASE2)
     assert first.metrics["memory_forgotten"] == 240
     # release 2's traffic: phase 1; release 1's samples are now earlier traffic
-    samples.add(labelled(examples(1, "train")[:200], PHASE2, seed=2, prefix="n", version=2))
+    samples.add(labeled(examples(1, "train")[:200], PHASE2, seed=2, prefix="n", version=2))
     second = run_cycle(config, samples, releases, None, key, MemoryAnnouncer())
     m = second.metrics
     assert m["samples_since_last_cycle"] == 200 and m["train_memory"] > 0
@@ -118,7 +118,7 @@ def test_samples_of_a_rejected_cycle_still_count_for_the_same_release(release_fa
     samples = phase2_store(n=30)  # too few held out to decide
     rejected = run_cycle(CONFIG, samples, releases, None, key, MemoryAnnouncer())
     assert rejected.outcome == "rejected_by_gate" and "held-out" in rejected.reasons[0]
-    samples.add(labelled(examples(2, "train")[30:300], PHASE2, seed=1, prefix="n"))
+    samples.add(labeled(examples(2, "train")[30:300], PHASE2, seed=1, prefix="n"))
     result = run_cycle(CONFIG, samples, releases, None, key, MemoryAnnouncer())
     # the 30 earlier samples are release 1's traffic too: trained and held out again, not
     # replayed as earlier traffic
@@ -136,7 +136,7 @@ def test_step_cap_and_no_replay(release_factory):
 
 def test_refuses_corrupt_or_missing_store_entries(release_factory, tmp_path):
     releases, key = release_factory()
-    with pytest.raises(CycleError, match="no new labelled samples"):
+    with pytest.raises(CycleError, match="no new labeled samples"):
         run_cycle(CONFIG, MemorySampleStore(), releases, None, key, MemoryAnnouncer())
     with pytest.raises(CycleError, match="no release"):
         empty = ReleaseStore(tmp_path / "empty")

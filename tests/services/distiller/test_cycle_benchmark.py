@@ -9,7 +9,7 @@ from tests.services.distiller.factories import TINY
 
 def test_benchmark_reports_both_variants_on_both_phases():
     result = run(train_per_phase=200, student_steps=20, steps=10, labels_budget=80, student=TINY)
-    assert result["setup"]["labelled_samples"] == 80 + 8  # least confident + control sample
+    assert result["setup"]["labeled_samples"] == 80 + 8  # least confident + control sample
     keys = {f"phase{p}_test_accuracy{s}" for p in (0, 2) for s in ("", "_int8")}
     assert set(result["v1"]) == keys
     for name in ("with_replay", "without_replay"):

@@ -20,7 +20,7 @@ from models.blob import read_blob
 from services.releases.store import ReleaseStore
 from services.security.kafka import KafkaAccess
 from services.settings import REPO_ROOT
-from tests.services.distiller.factories import examples, labelled, seeded_store, write_replay
+from tests.services.distiller.factories import examples, labeled, seeded_store, write_replay
 
 pytestmark = pytest.mark.integration
 
@@ -63,8 +63,8 @@ def produce(kafka: KafkaAccess, topic: str, values: list[bytes], keys: list[byte
 
 
 def send_samples(kafka: KafkaAccess, env: dict[str, str], noise: bool) -> int:
-    """300 labelled phase-2 samples, 20 of them twice, and one invalid record."""
-    samples = labelled(examples(2, "train")[:300], PHASE2, noise=noise, seed=1)
+    """300 labeled phase-2 samples, 20 of them twice, and one invalid record."""
+    samples = labeled(examples(2, "train")[:300], PHASE2, noise=noise, seed=1)
     sent = samples + samples[:20]
     values = [s.to_bytes() for s in sent] + [b'{"message_id": "broken"}']
     keys = [s.message_id.encode() for s in sent] + [b"broken"]

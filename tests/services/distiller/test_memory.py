@@ -9,14 +9,14 @@ import pytest
 
 from models.errors import ConfigError
 from services.distiller.memory import POLICIES, quotas, select_memory
-from tests.services.distiller.factories import labelled
+from tests.services.distiller.factories import labeled
 
 LABELS = ("a", "b", "c")
 
 
 def stream(counts: dict[str, int], prefix: str = "m"):
     pairs = [(f"{label} text {i}", label) for label, n in counts.items() for i in range(n)]
-    return labelled(pairs, LABELS, prefix=prefix)
+    return labeled(pairs, LABELS, prefix=prefix)
 
 
 def test_quotas_are_equal_shares_water_filled():

@@ -1,4 +1,4 @@
-"""Labelled counters exist at zero from the start, so increase() and alerts see the first
+"""Labeled counters exist at zero from the start, so increase() and alerts see the first
 event (a series that appears with its first increment has no earlier sample)."""
 
 from services.distiller.metrics import DistillerMetrics

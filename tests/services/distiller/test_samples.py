@@ -8,7 +8,7 @@ import pytest
 
 from contract.schemas import Redistill
 from services.distiller.samples import MemorySampleStore, SampleStore, SqliteSampleStore
-from tests.services.distiller.factories import labelled
+from tests.services.distiller.factories import labeled
 
 LABELS = ("运输中", "已签收", "延误")
 PAIRS = [(f"包裹{i}号运输中", "运输中") for i in range(5)]
@@ -30,7 +30,7 @@ def redistill(command_id: str) -> Redistill:
 
 def test_add_ignores_known_message_ids(store_factory):
     store = store_factory()
-    samples = labelled(PAIRS, LABELS)
+    samples = labeled(PAIRS, LABELS)
     assert store.add(samples[:3]) == 3
     assert store.add(samples) == 2  # the first three are redeliveries
     assert store.add(samples[1:2] + samples[1:2]) == 0
@@ -41,11 +41,11 @@ def test_add_ignores_known_message_ids(store_factory):
 
 def test_new_count_follows_the_trained_cursor(store_factory):
     store = store_factory()
-    store.add(labelled(PAIRS[:3], LABELS))
+    store.add(labeled(PAIRS[:3], LABELS))
     assert store.new_count() == 3
     store.mark_trained(store.high_water())
     assert store.new_count() == 0
-    store.add(labelled(PAIRS, LABELS, prefix="x"))
+    store.add(labeled(PAIRS, LABELS, prefix="x"))
     assert store.new_count() == 5
     cursor = store.trained_seq()
     store.mark_trained(1)  # an older cursor never moves it back
@@ -66,28 +66,28 @@ def test_commands_are_accepted_once_and_finished(store_factory):
 def test_sqlite_store_survives_a_reopen(tmp_path):
     path = tmp_path / "samples.sqlite3"
     store = SqliteSampleStore(path)
-    samples = labelled(PAIRS, LABELS)
+    samples = labeled(PAIRS, LABELS)
     store.add(samples)
     store.mark_trained(2)
     store.add_command(redistill("c-1"))
     store.close()
     again = SqliteSampleStore(path)
     assert again.count() == 5 and again.new_count() == 3
-    assert again.add(labelled(PAIRS, LABELS)) == 0
+    assert again.add(labeled(PAIRS, LABELS)) == 0
     assert [c.command_id for c in again.pending_commands()] == ["c-1"]
     assert again.recent(1)[0] == samples[-1]
 
 
 def test_new_samples_memory_and_retain(store_factory):
     store = store_factory()
-    first = labelled(PAIRS, LABELS)
+    first = labeled(PAIRS, LABELS)
     store.add(first)
     assert [s.message_id for s in store.new_samples(10)] == [s.message_id for s in first]
     assert [s.message_id for s in store.new_samples(2)] == [s.message_id for s in first[3:]]
     assert store.memory() == []
     high = store.high_water()
     store.mark_trained(high)
-    later = labelled(PAIRS[:2], LABELS, prefix="x")
+    later = labeled(PAIRS[:2], LABELS, prefix="x")
     store.add(later)
     assert [s.message_id for s in store.memory()] == [s.message_id for s in first]
     assert [s.message_id for s in store.new_samples(10)] == [s.message_id for s in later]

@@ -12,7 +12,7 @@ from services.distiller.settings import DistillerSettings
 from services.distiller.triggers import MemoryDrift
 from services.releases.announce import MemoryAnnouncer
 from services.releases.store import ReleaseStore
-from tests.services.distiller.factories import examples, labelled
+from tests.services.distiller.factories import examples, labeled
 
 PHASE2 = sorted({label for _, label in examples(2, "train")})
 
@@ -49,7 +49,7 @@ def command(cls=Redistill, command_id: str = "c-1", **kw) -> bytes:
 
 def test_ingest_counts_new_duplicate_and_invalid_records(release_factory):
     service, _ = service_factory(*release_factory())
-    raw = [s.to_bytes() for s in labelled(examples(2, "train")[:20], PHASE2)]
+    raw = [s.to_bytes() for s in labeled(examples(2, "train")[:20], PHASE2)]
     service.ingest([*raw, raw[0], b"{not json", b'{"message_id": "x"}'], [])
     service.ingest(raw[:5], [])
     assert service.samples.count() == 20
@@ -62,7 +62,7 @@ def test_ingest_counts_new_duplicate_and_invalid_records(release_factory):
 def test_each_redistill_runs_once_and_other_commands_are_ignored(release_factory):
     releases, key = release_factory()
     service, _ = service_factory(releases, key)
-    service.ingest([s.to_bytes() for s in labelled(examples(2, "train")[:200], PHASE2)], [])
+    service.ingest([s.to_bytes() for s in labeled(examples(2, "train")[:200], PHASE2)], [])
     service.ingest([], [command(max_steps=5), command(), command(Halt, "h-1"), b"junk"])
     service.ingest([], [command()])  # redelivered after a restart
     assert value(service, "fleet_distiller_commands_total", outcome="accepted") == 1
@@ -84,7 +84,7 @@ def test_schedule_and_drift_triggers(release_factory):
     releases, key = release_factory()
     drift = MemoryDrift()
     service, clock = service_factory(releases, key, drift=drift)
-    service.ingest([s.to_bytes() for s in labelled(examples(2, "train")[:60], PHASE2)], [])
+    service.ingest([s.to_bytes() for s in labeled(examples(2, "train")[:60], PHASE2)], [])
     clock.now = 50
     assert service.tick() is None  # drift unknown, schedule not due
     drift.values[1] = 0.4
@@ -93,7 +93,7 @@ def test_schedule_and_drift_triggers(release_factory):
     assert result is not None and result.trigger == "drift"
     assert value(service, "fleet_distiller_drift") == 0.4
 
-    service.ingest([s.to_bytes() for s in labelled(examples(2, "valid"), PHASE2, prefix="b")], [])
+    service.ingest([s.to_bytes() for s in labeled(examples(2, "valid"), PHASE2, prefix="b")], [])
     clock.now = 200
     assert service.samples.new_count() >= 100
     result = service.tick()
@@ -104,7 +104,7 @@ def test_a_failing_cycle_is_counted_and_the_service_goes_on(release_factory, tmp
     _, key = release_factory()
     empty = ReleaseStore(tmp_path / "no-releases")
     service, _ = service_factory(empty, key)
-    service.ingest([s.to_bytes() for s in labelled(examples(2, "train")[:30], PHASE2)], [])
+    service.ingest([s.to_bytes() for s in labeled(examples(2, "train")[:30], PHASE2)], [])
     service.ingest([], [command()])
     assert service.tick() is None
     assert value(service, "fleet_distiller_retrains_total", trigger="ops", outcome="failed") == 1
@@ -117,7 +117,7 @@ def test_an_unacknowledged_release_is_published_before_anything_else(release_fac
     releases, key = release_factory()
     publisher = MemoryAnnouncer(fail=True)
     service, _ = service_factory(releases, key, publisher=publisher)
-    service.ingest([s.to_bytes() for s in labelled(examples(2, "train")[:300], PHASE2)], [])
+    service.ingest([s.to_bytes() for s in labeled(examples(2, "train")[:300], PHASE2)], [])
     assert service.run_cycle() is None
     assert service.unpublished == 2 and releases.versions() == [1, 2]
     assert value(service, "fleet_distiller_publish_failures_total") == 1

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from contract.schemas import LabelRequest, parse_label_dead_letter
 from contract.schemas.examples import LABELS, label_request
-from models.teacher.llm import LabellerError, RetryableError, StaticLabeller
+from models.teacher.llm import LabelerError, RetryableError, StaticLabeler
 from services.labeler.batch import Attempts, label_batch, new_requests, request_key
 from services.labeler.metrics import LabelerMetrics
 from services.labeler.settings import LabelerSettings
@@ -33,7 +33,7 @@ def requests(n: int, hostile_at: int | None = None) -> list[LabelRequest]:
 
 
 def llm(rule) -> LlmLabeler:
-    return LlmLabeler(StaticLabeller(LABELS, rule), "llm:static")
+    return LlmLabeler(StaticLabeler(LABELS, rule), "llm:static")
 
 
 def obeys_the_text(text: str) -> str:
@@ -44,7 +44,7 @@ def sample(metrics: LabelerMetrics, name: str, **labels: str) -> float:
     return metrics.registry.get_sample_value(name, labels or None) or 0.0
 
 
-def test_new_requests_skips_invalid_and_already_labelled_ids():
+def test_new_requests_skips_invalid_and_already_labeled_ids():
     metrics = LabelerMetrics.create()
     raw = [label_request(seq=i).to_bytes() for i in range(4)]
     seen = {"dev-0001/dev-0001-0"}
@@ -72,7 +72,7 @@ def test_one_device_cannot_pre_empt_another_devices_message_id():
     metrics = LabelerMetrics.create()
     victim = label_request(device_id="dev-0001", seq=3)
     squatter = victim.model_copy(update={"device_id": "dev-0002"})  # same, predictable id
-    seen = {request_key(squatter)}  # the squatter's request was labelled first
+    seen = {request_key(squatter)}  # the squatter's request was labeled first
     fresh = new_requests([victim.to_bytes(), squatter.to_bytes()], seen, metrics)
     assert [r for _, r in fresh] == [victim]
 
@@ -154,7 +154,7 @@ def test_a_batch_always_fits_well_inside_the_poll_interval():
         LabelerSettings(llm_timeout_s=60, max_poll_interval_ms=60_000)
 
 
-def test_static_labeller_failure_is_not_an_outage():
-    with pytest.raises(LabellerError) as info:
-        StaticLabeller(LABELS, obeys_the_text).label(HOSTILE)
+def test_static_labeler_failure_is_not_an_outage():
+    with pytest.raises(LabelerError) as info:
+        StaticLabeler(LABELS, obeys_the_text).label(HOSTILE)
     assert not isinstance(info.value, RetryableError)

@@ -1,5 +1,5 @@
-"""Two labellers in one consumer group: the second joins while the first is working (a
-rebalance), and every request is labelled, none twice."""
+"""Two labelers in one consumer group: the second joins while the first is working (a
+rebalance), and every request is labeled, none twice."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 TEACHER = "keyword-double"
 
 
-def test_two_labellers_split_the_requests_and_label_each_once(stack, kafka_topic_factory, tmp_path):
+def test_two_labelers_split_the_requests_and_label_each_once(stack, kafka_topic_factory, tmp_path):
 
     requests = kafka_topic_factory(partitions=3, prefix="test.req")
     labeled = kafka_topic_factory(partitions=3, prefix="test.lab")
@@ -57,7 +57,7 @@ def test_two_labellers_split_the_requests_and_label_each_once(stack, kafka_topic
             time.sleep(0.2)
         send(100)  # and some more after it has joined
         first.wait_for(
-            lambda: labels(first) + labels(second) >= len(ids), "every request labelled",
+            lambda: labels(first) + labels(second) >= len(ids), "every request labeled",
             timeout_s=180,
         )  # fmt: skip
         samples = _read_all(stack.kafka, labeled, len(ids))

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from benchmarks.harness.labeler import labeler_process
-from contract.schemas import parse_labelled_sample
+from contract.schemas import parse_labeled_sample
 from contract.schemas.examples import label_request
 from services.security.kafka import KafkaAccess
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 def _read_all(
-    kafka: KafkaAccess, topic: str, expect: int, timeout_s: float = 120, parse=parse_labelled_sample
+    kafka: KafkaAccess, topic: str, expect: int, timeout_s: float = 120, parse=parse_labeled_sample
 ) -> list:
     """``expect`` records of ``topic`` (fewer only after ``timeout_s``, a bound for a broken
     run; returns as soon as they are there)."""
@@ -55,7 +55,7 @@ def test_labels_each_request_once_across_redelivery_and_restart(
         assert proc.value("fleet_labeler_skipped_total", reason="invalid") == 1
 
         proc.restart()  # the seen-set is rebuilt from the labeled topic
-        send(range(30, 50))  # 10 already labelled, 10 new
+        send(range(30, 50))  # 10 already labeled, 10 new
         proc.wait_for(lambda: labels() == 10, "10 new labels after restart")
         assert proc.value("fleet_labeler_skipped_total", reason="duplicate") == 10
         proc.wait_for(lambda: proc.value("fleet_labeler_backlog") == 0, "backlog drained")

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from benchmarks.harness.labeler import labeler_process
-from contract.schemas import parse_labelled_sample
+from contract.schemas import parse_labeled_sample
 from contract.schemas.examples import label_request
 from models.errors import ConfigError
 from services.cli import build_app
@@ -55,7 +55,7 @@ def test_smoothing_spreads_mass_and_samples_pass_the_schema(chat_server_factory)
     assert sample.label == "运输中"
     assert sample.teacher_probs["运输中"] == pytest.approx(0.7 + 0.1)
     assert sample.teacher_probs["异常"] == pytest.approx(0.1)
-    assert parse_labelled_sample(sample.to_bytes()) == sample
+    assert parse_labeled_sample(sample.to_bytes()) == sample
 
 
 def test_endpoint_failure_is_a_labeler_error(chat_server_factory) -> None:
@@ -122,7 +122,7 @@ def test_labeler_service_labels_requests_with_the_llm(
 
 
 @pytest.mark.integration
-def test_a_hostile_text_is_dead_lettered_and_the_others_labelled(
+def test_a_hostile_text_is_dead_lettered_and_the_others_labeled(
     stack, kafka_topic_factory, chat_server_factory, tmp_path
 ) -> None:
     """A text that makes the LLM answer "N/A" used to fail its batch forever."""

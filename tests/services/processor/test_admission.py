@@ -1,5 +1,5 @@
 """Device-controlled values never become keys: only known releases and their label sets are
-counted, and a device's labelling budget holds across the versions it claims."""
+counted, and a device's labeling budget holds across the versions it claims."""
 
 from __future__ import annotations
 

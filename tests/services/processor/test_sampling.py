@@ -81,7 +81,7 @@ def test_taken_candidates_count_towards_caps_and_are_not_chosen_again():
     assert [c.message_id for c in chosen] == ["m3"]  # d1 is at its cap, m2's text was taken
 
 
-def test_identical_texts_are_labelled_once_best_copy_kept():
+def test_identical_texts_are_labeled_once_best_copy_kept():
     dup = [_c("m1", "d1", "a", 0.5, "same  text"), _c("m2", "d2", "a", 0.8, " same text ")]
     chosen = select([*dup, _c("m3", "d3", "a", 0.1)], budget=5, per_device_cap=5)
     assert [c.message_id for c in chosen] == ["m2", "m3"]

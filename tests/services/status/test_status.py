@@ -82,7 +82,7 @@ def test_each_part_from_its_source_and_rendered() -> None:
     assert report.fleet.devices_seen == 50
     assert [r["model_version"] for r in report.drift.rows] == ["3", "2"]
     assert report.drift.rows[0]["class_mix_psi"] == 0.31 and report.drift.rows[0]["trend"]
-    assert report.labelling.backlog == 7
+    assert report.labeling.backlog == 7
     assert report.distiller.gate == {"new_accuracy_candidate": 0.96}
     assert (report.rollout.version, report.rollout.stage) == (3, "fleet")
     assert report.rollout.stages[1]["outcomes"] == {"confirmed": 2, "reverted": 1}
@@ -109,7 +109,7 @@ def test_a_failing_source_empties_only_its_part() -> None:
         alerts=lambda: [],
         alerts_source="test",
     )
-    assert set(report.errors()) == {"fleet", "drift", "labelling", "distiller", "rollout"}
+    assert set(report.errors()) == {"fleet", "drift", "labeling", "distiller", "rollout"}
     assert "did not answer" in report.errors()["drift"]
     assert report.alerts.error is None
 
@@ -146,7 +146,7 @@ def test_everything_down_says_so_per_part_without_a_traceback(tmp_path) -> None:
         "prometheus": "down",
         "alertmanager": "down",
     }
-    for part in ("fleet", "drift", "labelling", "distiller"):
+    for part in ("fleet", "drift", "labeling", "distiller"):
         assert "did not answer" in report[part]["error"], report[part]
     assert "Kafka" in report["rollout"]["error"]
     assert "/api/v1/alerts cannot be reached" in report["alerts"]["error"]

@@ -14,7 +14,7 @@ from typing import Any
 
 from models.errors import DataError
 from models.teacher.encoder import Teacher
-from models.teacher.llm import Labeller
+from models.teacher.llm import Labeler
 
 
 def read_text_records(path: Path) -> list[dict[str, Any]]:
@@ -57,7 +57,7 @@ def soft_label(
             }
 
 
-def hard_label(labeller: Labeller, records: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Each record plus the ``label`` the labeller chose."""
+def hard_label(labeler: Labeler, records: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Each record plus the ``label`` the labeler chose."""
     for record in records:
-        yield {**record, "label": labeller.label(record["text"])}
+        yield {**record, "label": labeler.label(record["text"])}
