@@ -3,7 +3,7 @@
 The cases are deterministic (a fixed seed and fixed lists), so regenerating gives the same
 file byte for byte; `tests/models/test_tokenizer.py` checks that the file is current.
 
-    python -m models.tokenizer --golden tests/golden/tokenizer.jsonl
+    python -m benchmarks.golden.tokenizer tests/golden/tokenizer.jsonl
 """
 
 from __future__ import annotations
