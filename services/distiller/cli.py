@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
         from services.releases.keys import load_or_create_key
         from services.releases.store import ReleaseStore
 
-        s = load(config)
+        s = load(config, kafka=publish)  # storing alone needs no broker account
         texts = [e.text for e in read_jsonl(profile_data)]
         manifest = seed_release(
             ReleaseStore(s.release_root), student, texts, load_or_create_key(s.keys_dir),
@@ -76,8 +76,9 @@ def register(app: typer.Typer) -> None:
                    (f", published to {s.releases_topic}" if publish else ""))  # fmt: skip
 
 
-def load(config: Path | None) -> DistillerSettings:
-    """Distiller settings from FleetSettings (paths under the stack's data dir) + environment."""
+def load(config: Path | None, kafka: bool = True) -> DistillerSettings:
+    """Distiller settings from FleetSettings (paths under the stack's data dir) + environment;
+    ``kafka=False`` leaves the broker account unset (commands that only touch local files)."""
     from contract.topics import TOPIC_NAMES
     from services.distiller.settings import DistillerSettings
     from services.security.access import Access
@@ -85,7 +86,7 @@ def load(config: Path | None) -> DistillerSettings:
 
     fleet = load_settings(config)
     return DistillerSettings(
-        kafka=Access(fleet).kafka_for("distiller"),
+        kafka=Access(fleet).kafka_for("distiller") if kafka else None,
         prometheus_url=fleet.prometheus_url,
         metrics_port=fleet.metrics_ports.distiller,
         labeled_topic=TOPIC_NAMES["labeled"],
