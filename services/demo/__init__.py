@@ -20,6 +20,6 @@ on one machine, with the project's real services as subprocesses.
 """
 
 from services.demo.cli import main
-from services.demo.config import FULL, QUICK, DemoConfig
+from services.demo.config import AUTO, FULL, QUICK, QUICK_AUTO, DemoConfig
 
-__all__ = ["FULL", "QUICK", "DemoConfig", "main"]
+__all__ = ["AUTO", "FULL", "QUICK", "QUICK_AUTO", "DemoConfig", "main"]

@@ -48,11 +48,17 @@ def fleet(args: list[str], log: Path, timeout_s: float = 1800) -> str:
 
 
 def corpus(config: DemoConfig, logs: Path) -> Path:
-    """Phases 0..2 of the seed-0 synthetic corpus (deterministic: same options, same bytes)."""
-    out = config.var_dir / f"corpus-{config.corpus_train}-{config.corpus_eval}"
+    """The seed-0 synthetic corpus (deterministic: same options, same bytes): phases 0..2,
+    and phase 3 when the config drifts to it (phases 0-2 are the same bytes with it)."""
+    phases = max(3, max(config.phases) + 1)
+    out = config.var_dir / (
+        f"corpus-{config.corpus_train}-{config.corpus_eval}"
+        + ("" if phases == 3 else f"-p{phases}")
+    )
     if not (out / "card.json").is_file():
         n, m = str(config.corpus_train), str(config.corpus_eval)
-        args = ["data", "synth", "--train", n, "--valid", m, "--test", m, "--out", str(out)]
+        args = ["data", "synth", "--train", n, "--valid", m, "--test", m,
+                "--phases", str(phases), "--out", str(out)]  # fmt: skip
         fleet(args, logs / "synth.log")
     return out
 
@@ -93,27 +99,29 @@ def student_metrics(student_dir: Path) -> dict[str, float]:
 
 def teacher(config: DemoConfig, data: Path, logs: Path) -> tuple[str, bool]:
     """The labeler's teacher: ``keyword`` (no weights), a given folder, or e5-small with a
-    classification head fine-tuned here for ``teacher_steps`` steps on labeled phase-0 and
-    phase-2 messages (an operator labeling a few hundred new messages). Cached."""
+    classification head fine-tuned here (``fleet teacher finetune``) on the first
+    ``teacher_per_phase`` labeled messages of every phase (an operator labeling a few
+    thousand messages), at most ``teacher_epochs`` epochs, stopping early when the accuracy
+    on the phases' validation messages stops improving. Cached."""
     if config.teacher != "e5-small":
         return config.teacher, True
-    out = config.var_dir / f"teacher-e5-small-{config.teacher_steps}"
+    out = config.var_dir / f"teacher-e5-small-e{config.teacher_epochs}-{config.teacher_per_phase}"
     done = out / "demo-complete"
     if done.is_file():
         return str(out), True
-    train = config.var_dir / "teacher-train.jsonl"
-    per_phase = config.teacher_steps * 16 // 2
-    lines: list[str] = []
-    for phase in ("phase0", "phase2"):
-        with (data / phase / "train.jsonl").open(encoding="utf-8") as f:
-            lines += [line for _, line in zip(range(per_phase), f, strict=False)]
-    train.write_text("".join(lines), encoding="utf-8")
-    args = ["teacher", "finetune", "--data", str(train), "--out", str(out),
-            "--max-steps", str(config.teacher_steps), "--batch-size", "16",
-            "--max-length", "64", "--lr", "1e-4", "--head-lr", "1e-2",
-            "--checkpoint-every", "20", "--no-progress"]  # fmt: skip
-    fleet(args, logs / "finetune-teacher.log")
-    shutil.rmtree(out / "checkpoints", ignore_errors=True)  # ~600 MB, only needed to resume
+    train, valid = config.var_dir / "teacher-train.jsonl", config.var_dir / "teacher-valid.jsonl"
+    for split, path, n in (("train", train, config.teacher_per_phase), ("valid", valid, 200)):
+        lines: list[str] = []
+        for phase in sorted(data.glob("phase*")):
+            with (phase / f"{split}.jsonl").open(encoding="utf-8") as f:
+                lines += [line for _, line in zip(range(n), f, strict=False)]
+        path.write_text("".join(lines), encoding="utf-8")
+    args = ["teacher", "finetune", "--data", str(train), "--valid", str(valid),
+            "--out", str(out), "--epochs", str(config.teacher_epochs), "--patience", "1",
+            "--max-length", "64", "--no-progress"]  # fmt: skip
+    fleet(args, logs / "finetune-teacher.log", timeout_s=6 * 3600)
+    for scratch in ("checkpoints", "best"):  # ~600 MB each, only needed to resume
+        shutil.rmtree(out / scratch, ignore_errors=True)
     done.touch()
     return str(out), False
 

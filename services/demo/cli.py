@@ -7,7 +7,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from services.demo.config import FULL, QUICK
+from services.demo.config import AUTO, FULL, QUICK, QUICK_AUTO
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -16,6 +16,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--quick",
         action="store_true",
         help="12 devices, 24 s phases, the corpus oracle as teacher, short retrain (~3 min)",
+    )
+    parser.add_argument(
+        "--auto",
+        action="store_true",
+        help="no command: two drifts (phase 2, then 3), each answered by the distiller's drift "
+        "trigger -> gate -> canary -> fleet (~15 min; with --quick ~5 min)",
     )
     parser.add_argument("--devices", type=int, help="simulated devices")
     parser.add_argument("--rate", type=float, help="predictions per second per device")
@@ -38,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     from services.errors import ServiceError
 
     args = parse_args(argv)
-    config = QUICK if args.quick else FULL
+    config = {(False, False): FULL, (True, False): QUICK, (False, True): AUTO,
+              (True, True): QUICK_AUTO}[(args.quick, args.auto)]  # fmt: skip
     overrides = {
         "devices": args.devices,
         "rate_hz": args.rate,

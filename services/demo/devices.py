@@ -7,6 +7,7 @@ phase and then of another.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -112,6 +113,10 @@ class SimulatedFleet:
         """End the last segment at ``until`` (Unix time) instead of when it was planned."""
         phase, _ = self.schedule[-1]
         self.schedule[-1] = (phase, until)
+
+    def switch_at(self, at: float, phase: int) -> None:
+        """End the last segment at ``at`` and continue with ``phase`` (open-ended)."""
+        self.schedule = [*self.schedule[:-1], (self.schedule[-1][0], at), (phase, math.inf)]
 
     def _phase_now(self) -> int | None:
         now = time.time()

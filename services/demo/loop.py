@@ -45,7 +45,9 @@ class Times:
 
 @dataclass
 class LoopResult:
-    redistill_at: float | None = None  # when the ops command was accepted (Unix time)
+    redistill_at: float | None = None  # when the cycle was asked for (Unix time): the ops
+    # command accepted, or (--auto) the distiller's drift trigger fired
+    trigger: str = "ops redistill"  # what asked: "ops redistill" | "drift trigger"
     command_id: str = ""
     samples: int = 0  # labeled samples in the distiller's store when it was asked
     outcome: str = ""  # the cycle's: published | rejected_by_gate | failed | "" (no answer)
@@ -159,7 +161,8 @@ def timeline(result: LoopResult) -> list[tuple[str, float]]:
     pass, the first and the last device confirmation, completion."""
     events: list[tuple[str, float]] = []
     if result.redistill_at is not None:
-        events.append(("ops redistill accepted", result.redistill_at))
+        what = "accepted" if result.trigger == "ops redistill" else "fired"
+        events.append((f"{result.trigger} {what}", result.redistill_at))
     if result.manifest is not None:
         events.append((f"release v{result.version} published", result.manifest.created.timestamp()))
     record = result.rollout
@@ -203,7 +206,7 @@ def close(demo: Demo, prom: Prometheus, times: Times, scrape_s: float) -> Times:
             f"   distiller: release v{r.version} published after "
             f"{'-' if seconds is None else f'{seconds:.0f}s'} (gate passed)"
         )
-        _await_rollout(demo, prom)
+        await_rollout(demo, prom, r)
     else:
         r.problem = f"the distiller's cycle: {r.outcome or 'no answer'}"
         demo.say(f"   [red]{r.problem}[/] (see {demo.logs / 'distiller.log'})")
@@ -218,8 +221,9 @@ def close(demo: Demo, prom: Prometheus, times: Times, scrape_s: float) -> Times:
     return replace(times, v2_start=v2_start, end=end)
 
 
-def _await_rollout(demo: Demo, prom: Prometheus) -> None:
-    r, fleet = demo.result.loop, demo.fleet
+def await_rollout(demo: Demo, prom: Prometheus, r: LoopResult) -> None:
+    """Until every device runs ``r.version`` (or the rollout halts, or the loop timeout)."""
+    fleet = demo.fleet
     assert fleet is not None and r.version is not None
     halted = f'max(fleet_rollout_status{{version="{r.version}",status="halted"}})'
     last = 0.0

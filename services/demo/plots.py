@@ -89,8 +89,10 @@ def rollout_plot(
     t0: float,
     version: int,
     out: Path,
+    origin: str = "ops redistill",
 ) -> Path:
-    """Stage bars (rolling out -> baking) above the count of devices that confirmed."""
+    """Stage bars (rolling out -> baking) above the count of devices that confirmed; seconds
+    since ``t0``, when ``origin`` asked for the cycle."""
     plt = _pyplot()
     fig, (bars, count) = plt.subplots(2, 1, figsize=(9, 5), sharex=True,
                                       gridspec_kw={"height_ratios": [1, 2]})  # fmt: skip
@@ -116,7 +118,7 @@ def rollout_plot(
     times = sorted(ts - t0 for ts in confirmed_at.values())
     count.step(times, range(1, len(times) + 1), where="post", color="#2ca02c")
     count.set_ylabel("devices confirmed")
-    count.set_xlabel("seconds since the ops redistill")
+    count.set_xlabel(f"seconds since the {origin}")
     count.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
@@ -163,9 +165,9 @@ def write_all(
     loop = result.loop
     versions = [result.version, *([loop.version] if loop.version else [])]
     events = [("phase 2 starts", times.switch)]
-    events += [(name, ts) for name, ts in timeline(loop) if name.startswith(("ops ", "release"))][
-        :2
-    ]
+    events += [
+        (name, ts) for name, ts in timeline(loop) if name.startswith(("ops ", "drift ", "release"))
+    ][:2]
     if loop.version and math.isfinite(times.v2_start):
         events.append((f"all devices on v{loop.version}", times.v2_start))
     end = times.end if math.isfinite(times.end) else times.v1_end
@@ -192,6 +194,7 @@ def write_all(
                 loop.redistill_at,
                 loop.version or 0,
                 out_dir / "rollout.png",
+                loop.trigger,
             )
         )
     if loop.manifest is not None:

@@ -172,6 +172,7 @@ def service_specs(config: DemoConfig, var: Path, corpus: Path, teacher: str, lab
 
     logs, c = var / "logs", config
     stage_timeout = c.loop_timeout_s
+    drift_s = c.drift_hold_s if c.auto else c.drift_s  # drift traffic when the cycle runs
     stages = [
         {"group": "canary", "min_confirmed": 1.0, "max_failed": 0.0, "bake_s": c.canary_bake_s,
          "timeout_s": stage_timeout},
@@ -198,8 +199,7 @@ def service_specs(config: DemoConfig, var: Path, corpus: Path, teacher: str, lab
             "FLEET_DISTILLER_DATA_DIR": str(var / "distiller"),  # this run's samples only
             "FLEET_DISTILLER_REPLAY_PATH": str(corpus / "phase0" / "train.jsonl"),
             "FLEET_DISTILLER_REPLAY_VALID_PATH": str(corpus / "phase0" / "valid.jsonl"),
-            "FLEET_DISTILLER_DRIFT_SOURCE": "off",  # the demo asks (services/demo/loop.py)
-            "FLEET_DISTILLER_INTERVAL_S": str(365 * 86400),  # no scheduled cycle either
+            "FLEET_DISTILLER_INTERVAL_S": str(365 * 86400),  # no scheduled cycle
             "FLEET_DISTILLER_TICK_S": "1",
             "FLEET_DISTILLER_MAX_STEPS": str(c.distill_steps),
             "FLEET_DISTILLER_LR": str(c.distill_lr),
@@ -207,8 +207,9 @@ def service_specs(config: DemoConfig, var: Path, corpus: Path, teacher: str, lab
             "FLEET_DISTILLER_GATE_REPLAY_TOLERANCE": str(c.replay_tolerance),
             # the reference profile of the new release: the newest predictions, all from
             # the drift phase (80 % of its traffic)
-            "FLEET_DISTILLER_PROFILE_SAMPLE": str(int(0.8 * c.devices * c.rate_hz * c.drift_s)),
+            "FLEET_DISTILLER_PROFILE_SAMPLE": str(int(0.8 * c.devices * c.rate_hz * drift_s)),
             "FLEET_DISTILLER_TORCH_THREADS": "1",
+            **_drift_trigger(c),
         },
         "rollout": {
             "FLEET_ROLLOUT_GROUP_ID": GROUPS["rollout"],
@@ -231,6 +232,22 @@ def service_specs(config: DemoConfig, var: Path, corpus: Path, teacher: str, lab
         ServiceProcess(name, args[name], envs.get(name, {}), logs / f"{name}.log", by_service[name])
         for name in args
     ]
+
+
+def _drift_trigger(c: DemoConfig) -> dict[str, str]:
+    """The distiller's drift trigger: off when the demo asks (services/demo/loop.py); with
+    ``auto`` on, asking the stack's Prometheus, with the demo's hold and poll period, a short
+    cooldown (each drift's release has a new version, whose own drift is what counts) and
+    the labels a cycle needs."""
+    if not c.auto:
+        return {"FLEET_DISTILLER_DRIFT_SOURCE": "off"}
+    return {
+        "FLEET_DISTILLER_DRIFT_SOURCE": "prometheus",
+        "FLEET_DISTILLER_DRIFT_HOLD_S": str(int(c.drift_hold_s)),
+        "FLEET_DISTILLER_DRIFT_POLL_S": str(c.drift_poll_s),
+        "FLEET_DISTILLER_DRIFT_COOLDOWN_S": str(max(c.drift_poll_s, c.window_s)),
+        "FLEET_DISTILLER_DRIFT_MIN_NEW_SAMPLES": str(c.drift_min_new_samples),
+    }
 
 
 def _logged(service: ServiceProcess, text: str) -> bool:

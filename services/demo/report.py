@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from contract.schemas import PredictionEvent
+from services.demo.gold import Tally, live_accuracy, teacher_accuracy
 from services.errors import ServiceError
 from services.promql import Prometheus
 from services.security.kafka import KafkaAccess
@@ -76,6 +77,8 @@ class KafkaCounts:
     teacher_labels: dict[str, int] = field(default_factory=dict)
     with_entities: int = 0  # distinct predictions (event v2) that carry at least one entity
     entity_samples: list[str] = field(default_factory=list)  # a few, as printed by the demo
+    gold_live: dict[tuple[int, int], Tally] = field(default_factory=dict)  # (phase, version)
+    teacher_gold: dict[int, Tally] = field(default_factory=dict)  # phase: teacher vs gold
 
 
 ENTITY_SAMPLES = 4  # predictions with entities the summary prints
@@ -96,17 +99,24 @@ def count_records(
     topics: dict[str, str],
     mine: Callable[[PredictionEvent], bool],
     switch_ts: float,
+    phase_of: Callable[[float], int] | None = None,
+    gold: dict[str, str] | None = None,
 ) -> KafkaCounts:
     """Count this run's records (predictions for which ``mine`` holds, and the requests and
-    labels of those); ``topics`` maps predictions/dlq/requests/labeled to topic names."""
+    labels of those); ``topics`` maps predictions/dlq/requests/labeled to topic names. A
+    prediction's phase is 0 before ``switch_ts`` and 2 after, or ``phase_of`` its timestamp;
+    with ``gold`` (text -> label) the predictions and the teacher's labels are scored."""
     from contract.schemas import parse_label_request, parse_labeled_sample, parse_prediction
     from contract.schemas.dlq import parse_dlq_record
 
     def phase(ts: float) -> int:
+        if phase_of is not None:
+            return phase_of(ts)
         return 0 if ts < switch_ts else 2
 
     counts = KafkaCounts()
     device_label, device_phase, device_version = {}, {}, {}
+    scored: dict[str, tuple[str, int, str, float]] = {}  # id -> (text, version, label, ts)
     last_ts: dict[str, float] = {}
     tagged: set[str] = set()
     for raw in records[topics["predictions"]]:
@@ -121,6 +131,7 @@ def count_records(
             device_label[event.message_id] = event.label
             device_phase[event.message_id] = phase(event.ts)
             device_version[event.message_id] = event.model_version
+            scored[event.message_id] = (event.text, event.model_version, event.label, event.ts)
             if event.ts >= last_ts.get(event.device_id, 0.0):
                 last_ts[event.device_id] = event.ts
                 counts.last_version[event.device_id] = event.model_version
@@ -128,8 +139,8 @@ def count_records(
     counts.with_entities = len(tagged)
     counts.by_phase = dict(Counter(device_phase.values()))
     counts.by_version = dict(Counter(device_version.values()))
-    counts.phase2_by_version = dict(
-        Counter(v for m, v in device_version.items() if device_phase[m] == 2)
+    counts.phase2_by_version = dict(  # (the drift traffic: every phase after 0)
+        Counter(v for m, v in device_version.items() if device_phase[m] > 0)
     )
     dlq = [parse_dlq_record(raw) for raw in records[topics["dlq"]]]
     counts.dlq, counts.dlq_reasons = len(dlq), [d.reason for d in dlq]
@@ -148,11 +159,17 @@ def count_records(
     counts.labeled = len(labeled)
     counts.teacher_ids = sorted({s.teacher_id for s in labeled.values()})
     counts.teacher_labels = dict(Counter(s.label for s in labeled.values()).most_common())
-    for p in (0, 2):
+    for p in sorted(set(device_phase.values())):
         ids = [m for m in labeled if device_phase.get(m) == p]
         if ids:
             differ = sum(labeled[m].label != device_label[m] for m in ids)
             counts.disagreement_by_phase[p] = differ / len(ids)
+    if gold is not None:
+        when = {m: ts for m, (_, _, _, ts) in scored.items()}
+        counts.gold_live = live_accuracy(scored.values(), gold, phase)
+        counts.teacher_gold = teacher_accuracy(
+            ((s.text, s.label, when[m]) for m, s in labeled.items()), gold, phase
+        )
     return counts
 
 
@@ -183,11 +200,10 @@ def drift_between(
     return out
 
 
-def service_counters(prom: Prometheus, version: int, new: int | None) -> dict[str, float | None]:
+def service_counters(prom: Prometheus, versions: list[int]) -> dict[str, float | None]:
     """The services' own counters, now (each service started fresh for this run); processor
-    counts over the first release and the new one."""
-    versions = "|".join(str(v) for v in (version, new) if v)
-    v = f'model_version=~"{versions}"'
+    counts over the run's releases (the first one and each new one)."""
+    v = 'model_version=~"{}"'.format("|".join(str(n) for n in versions))
     exprs = {
         "gateway received": 'sum(fleet_gateway_received_total{kind="pred"})',
         "gateway produced": "sum(fleet_gateway_produced_total)",

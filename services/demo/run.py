@@ -18,7 +18,7 @@ from rich.console import Console
 
 from contract.schemas import PredictionEvent
 from contract.topics import TOPIC_NAMES
-from services.demo import artifacts, loop, plots
+from services.demo import artifacts, auto, gold, loop, plots
 from services.demo.config import DemoConfig
 from services.demo.devices import SimulatedFleet, TrafficStats, demo_accounts
 from services.demo.loop import Times
@@ -74,6 +74,9 @@ class DemoResult:
     low_conf_after: float | None = None  # ... of phase-2 windows on the first release
     low_conf_new: float | None = None  # ... of phase-2 windows on the new release
     loop: loop.LoopResult = field(default_factory=loop.LoopResult)
+    rounds: list[auto.Round] = field(default_factory=list)  # --auto: one per drift phase
+    phases: tuple[int, ...] = (0, 2)  # the traffic phases, in order
+    gold: gold.GoldReport = field(default_factory=gold.GoldReport)  # accuracy vs the truth
     alerts: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     alert_rules: int = 0
     not_included: list[str] = field(default_factory=list)
@@ -92,8 +95,9 @@ class Demo:
         self.services: list[ServiceProcess] = []
         self.fleet: SimulatedFleet | None = None
         self.oracle: CorpusOracle | None = None
-        self.result = DemoResult()
+        self.result = DemoResult(phases=self.config.phases)
         self.device_ids: set[str] = set()  # whose predictions this run counts
+        self.releases_root = Path("var/releases")  # the stack's release store (stack())
 
     def say(self, text: str) -> None:
         self.console.print(text)
@@ -105,6 +109,7 @@ class Demo:
     # 1. ------------------------------------------------------------------------------------
     def stack(self) -> FleetSettings:
         settings = load_settings()
+        self.releases_root = settings.data_dir / "releases"
         self.say("[bold]1. Stack[/]: Kafka, Mosquitto, Prometheus (reuses what already runs)")
         started = time.monotonic()
         Stack(settings).up()
@@ -164,8 +169,8 @@ class Demo:
             how = "cached" if cached else f"fine-tuned in {time.monotonic() - started:.0f}s"
             self.say(
                 f"   labeler teacher: {teacher} ({how}; multilingual-e5-small encoder with a "
-                f"classification head, {c.teacher_steps} steps on labeled phase-0 and phase-2 "
-                "messages)"
+                f"classification head, up to {c.teacher_epochs} epochs with early stopping on "
+                f"{c.teacher_per_phase} labeled messages of every phase)"
             )
         self.result.teacher = teacher
         return teacher
@@ -233,7 +238,7 @@ class Demo:
         c = self.config
         data = artifacts.corpus(c, self.logs)
         texts = {}
-        for phase in (0, 2):
+        for phase in c.phases:
             lines = (data / f"phase{phase}" / "test.jsonl").read_text("utf-8").splitlines()
             texts[phase] = [json.loads(line)["text"] for line in lines]
         access = Access(settings)
@@ -245,11 +250,18 @@ class Demo:
         )
         self.device_ids = {a.id for a in accounts}
         self.result.devices = self.fleet.description
+        first = c.drift_phases[0]
+        plan = (
+            f"then phases {', '.join(map(str, c.drift_phases))}, each until the distiller's drift "
+            f"trigger made a release and every device runs it, plus ~{c.after_s:.0f}s"
+            if c.auto
+            else f"then phase {first} (drift: new carriers and phrasing, new label 拦截) for "
+            f"~{c.drift_s:.0f}s on release {release.version}, on while the loop runs, then "
+            f"~{c.after_s:.0f}s on the new release"
+        )
         self.say(
             f"[bold]4. Traffic[/]: {c.devices} devices x {c.rate_hz}/s, phase 0 for "
-            f"~{c.phase0_s:.0f}s, then phase 2 (drift: new carriers and phrasing, new label 拦截) "
-            f"for ~{c.drift_s:.0f}s on release {release.version}, on while the loop runs, then "
-            f"~{c.after_s:.0f}s on the new release\n   devices: {self.fleet.description}"
+            f"~{c.phase0_s:.0f}s, {plan}\n   devices: {self.fleet.description}"
         )
         self.fleet.connect()
         # start and switch on processor window boundaries: every window is full and holds
@@ -257,14 +269,17 @@ class Demo:
         w = c.window_s
         started = math.ceil(time.time() / w) * w
         switch = started + math.ceil(c.phase0_s / w) * w
-        v1_end = switch + math.ceil(c.drift_s / w) * w
+        v1_end = math.nan if c.auto else switch + math.ceil(c.drift_s / w) * w
         time.sleep(max(started - time.time(), 0))
-        self.fleet.start([(0, switch), (2, math.inf)], texts)
+        self.fleet.start([(0, switch), (first, math.inf)], texts)
         if c.malformed:
             self.fleet.send_malformed(c.malformed)
         self.progress(prom, started, switch)
-        self.say(f"   [bold]phase 2 from {time.strftime('%H:%M:%S', time.localtime(switch))}[/]")
-        self.progress(prom, started, v1_end)
+        self.say(
+            f"   [bold]phase {first} from {time.strftime('%H:%M:%S', time.localtime(switch))}[/]"
+        )
+        if not c.auto:
+            self.progress(prom, started, v1_end)
         return Times(started, switch, v1_end)
 
     def progress(self, prom: Prometheus, started: float, until: float) -> None:
@@ -276,8 +291,9 @@ class Demo:
 
     def _report_progress(self, prom: Prometheus, started: float) -> None:
         parts = []
-        new = self.result.loop.version
-        for version in (self.result.version, new):
+        versions = self._versions()
+        new = versions[-1] if len(versions) > 1 else None
+        for version in (versions[-2] if new else versions[-1], new):
             if version is None:
                 continue
             v = f'model_version="{version}"'
@@ -302,6 +318,8 @@ class Demo:
 
     # 5. ------------------------------------------------------------------------------------
     def close_loop(self, prom: Prometheus, times: Times, scrape_s: float) -> Times:
+        if self.config.auto:
+            return auto.close(self, prom, times, scrape_s)
         return loop.close(self, prom, times, scrape_s)
 
     # 6. ------------------------------------------------------------------------------------
@@ -332,8 +350,8 @@ class Demo:
         time.sleep(scrape_s + 1)
 
     def _versions(self) -> list[int]:
-        new = self.result.loop.version
-        return [self.result.version, *([new] if new else [])]
+        made = [rnd.loop.version for rnd in self.result.rounds] or [self.result.loop.version]
+        return [self.result.version, *(v for v in made if v)]
 
     def _mine(self, started: float) -> Callable[[PredictionEvent], bool]:
         """This run's predictions: its devices and releases, classified since it started."""
@@ -343,16 +361,36 @@ class Demo:
     def summarise(self, tail: KafkaTail, prom: Prometheus, times: Times, public_key: bytes) -> None:
         r, c = self.result, self.config
         records = tail.read()
-        r.kafka = count_records(records, TOPICS, self._mine(times.started), times.switch)
-        loop.read_back(records, TOPICS, r.loop, self.device_ids, public_key)
+        corpus = artifacts.corpus(c, self.logs)
+        starts = [(times.started, 0), (times.switch, c.drift_phases[0])]
+        starts += [(rnd.end, c.drift_phases[k + 1]) for k, rnd in enumerate(r.rounds[:-1])]
+
+        def phase_of(ts: float) -> int:
+            return max((s for s in starts if s[0] <= ts), default=starts[0])[1]
+
+        r.kafka = count_records(
+            records, TOPICS, self._mine(times.started), times.switch, phase_of,
+            gold=gold_labels(corpus),
+        )  # fmt: skip
+        for rnd in r.rounds:
+            loop.read_back(records, TOPICS, rnd.loop, self.device_ids, public_key)
+            auto.alert_times(prom, rnd, c.window_s)
+            auto.trigger_time(rnd)
+        if not r.rounds:
+            loop.read_back(records, TOPICS, r.loop, self.device_ids, public_key)
+        r.gold = gold.report(
+            self.releases_root, self._versions(), corpus, c.phases, r.kafka.gold_live,
+            r.kafka.teacher_gold, r.teacher,
+        )  # fmt: skip
         r.loop.final_versions = dict(r.kafka.last_version)
         r.loop.closed = (
             r.loop.manifest is not None
             and r.loop.signed
             and set(r.loop.confirmed_at) == self.device_ids
             and r.kafka.by_version.get(r.loop.version or 0, 0) > 0
+            and (not c.auto or auto.rounds_closed(r, self.device_ids))
         )
-        r.counters = service_counters(prom, r.version, r.loop.version)
+        r.counters = service_counters(prom, self._versions())
         # the gauge shows the last closed window: windows of a phase close by its end + grace,
         # the first window of the next at its start + window + grace
         half = c.window_s / 2

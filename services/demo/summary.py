@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from services.demo.config import DemoConfig
+from services.demo.gold import Tally
 from services.demo.report import DRIFT_FEATURES, DRIFT_STATISTICS, DriftWindowStats
 
 if TYPE_CHECKING:
@@ -50,28 +51,32 @@ def print_summary(result: DemoResult, config: DemoConfig, console: Console) -> N
 
     table = Table(title="Delivery (devices -> MQTT -> gateway -> Kafka)", title_justify="left")
     table.add_column("what")
-    table.add_column("phase 0", justify="right")
-    table.add_column("phase 2", justify="right")
+    for phase in result.phases:
+        table.add_column(f"phase {phase}", justify="right")
     table.add_column("total", justify="right")
-    pub = t.published
-    table.add_row("predictions published by the devices (MQTT QoS 1)", str(pub.get(0, 0)),
-                  str(pub.get(2, 0)), str(result.published))  # fmt: skip
-    table.add_row("distinct predictions in fleet.predictions", str(k.by_phase.get(0, 0)),
-                  str(k.by_phase.get(2, 0)), str(k.unique_predictions))  # fmt: skip
-    table.add_row("records in fleet.predictions (incl. redeliveries)", "", "", str(k.predictions))
+    pub, blank = t.published, [""] * len(result.phases)
+
+    def per_phase(counts: dict[int, int]) -> list[str]:
+        return [str(counts.get(p, 0)) for p in result.phases]
+
+    table.add_row("predictions published by the devices (MQTT QoS 1)", *per_phase(pub),
+                  str(result.published))  # fmt: skip
+    table.add_row("distinct predictions in fleet.predictions", *per_phase(k.by_phase),
+                  str(k.unique_predictions))  # fmt: skip
+    table.add_row("records in fleet.predictions (incl. redeliveries)", *blank, str(k.predictions))
     for version, n in sorted(k.by_version.items()):
-        table.add_row(f"   of them made by release v{version}", "",
-                      str(k.phase2_by_version.get(version, 0)), str(n))  # fmt: skip
-    table.add_row("malformed payloads sent / dead letters (any device)", "", "",
+        made = {p: tally.total for (p, v), tally in k.gold_live.items() if v == version}
+        table.add_row(f"   of them made by release v{version}", *per_phase(made), str(n))
+    table.add_row("malformed payloads sent / dead letters (any device)", *blank,
                   f"{t.malformed} / {k.dlq}")  # fmt: skip
-    table.add_row("label requests (distill.label-requests)", str(k.requests_by_phase.get(0, 0)),
-                  str(k.requests_by_phase.get(2, 0)), str(k.label_requests))  # fmt: skip
-    table.add_row("labeled samples (distill.labeled)", "", "", str(k.labeled))
+    table.add_row("label requests (distill.label-requests)", *per_phase(k.requests_by_phase),
+                  str(k.label_requests))  # fmt: skip
+    table.add_row("labeled samples (distill.labeled)", *blank, str(k.labeled))
     console.print(table)
     if t.undelivered:
         console.print(f"[red]{t.undelivered} predictions were still buffered or dropped")
 
-    new = result.loop.version
+    new, p1 = result.loop.version, result.phases[1]
     drift = Table(
         title=f"Drift per window, from Prometheus (fleet_processor_drift against each release's "
         f"reference profile, {config.window_s:.0f}s windows): mean (max)",
@@ -79,8 +84,9 @@ def print_summary(result: DemoResult, config: DemoConfig, console: Console) -> N
     )
     drift.add_column("feature / statistic")
     drift.add_column(f"phase 0 on v{result.version}", justify="right")
-    drift.add_column(f"phase 2 on v{result.version}", justify="right")
-    drift.add_column(f"phase 2 on v{new}" if new else "phase 2 on the new release", justify="right")
+    drift.add_column(f"phase {p1} on v{result.version}", justify="right")
+    drift.add_column(f"phase {p1} on v{new}" if new else f"phase {p1} on the new release",
+                     justify="right")  # fmt: skip
 
     def cell(stats: DriftWindowStats | None) -> str:
         return "-" if stats is None else f"{stats.mean:.3f} ({stats.max:.3f})"
@@ -101,6 +107,11 @@ def print_summary(result: DemoResult, config: DemoConfig, console: Console) -> N
         _num(result.low_conf_new, ".3f"),
     )
     console.print(drift)
+    print_gold(result, console)
+    if result.rounds:
+        from services.demo.auto import print_rounds
+
+        print_rounds(result, console)
     print_loop(result, console)
 
     counters = Table(title="Service counters, from Prometheus", title_justify="left")
@@ -146,14 +157,19 @@ def print_summary(result: DemoResult, config: DemoConfig, console: Console) -> N
     )
     loop = result.loop
     if loop_closed(result):
-        fell = low_confidence_fell(result)
+        fell, p1 = low_confidence_fell(result), result.phases[1]
+        released = [rnd.loop.version for rnd in result.rounds] or [loop.version]
+        how = "by the distiller's drift trigger, no command: " if result.rounds else ""
         console.print(
-            f"[green]The loop closed[/]: release v{loop.version} (signed) runs on all "
-            f"{len(loop.confirmed_at)} devices; low-confidence share on phase-2 traffic "
+            f"[green]The loop closed[/] {how}release{'s' if len(released) > 1 else ''} "
+            f"{' then '.join(f'v{v}' for v in released)} (signed) on all {len(loop.confirmed_at)} "
+            f"devices; low-confidence share on phase-{p1} traffic "
             f"{_num(result.low_conf_after, '.3f')} on v{result.version} -> "
             f"{'[green]' if fell else '[yellow]'}{_num(result.low_conf_new, '.3f')}[/] on "
             f"v{loop.version}."
         )
+        for line in gold_lines(result):
+            console.print(line)
     else:
         console.print(f"[red]The loop did not close[/]: {loop.problem or 'see the loop table'}")
     for picture in result.pictures:
@@ -164,6 +180,54 @@ def print_summary(result: DemoResult, config: DemoConfig, console: Console) -> N
     )
 
 
+def gold_lines(result: DemoResult) -> list[str]:
+    """One line per new release: gold accuracy on the phase it was made for, before and
+    after, on the test set and in the fleet's own predictions."""
+    g, k, lines = result.gold, result.kafka, []
+    rounds = [(rnd.phase, rnd.version, rnd.loop.version) for rnd in result.rounds]
+    if not rounds and result.loop.version:
+        rounds = [(result.phases[1], result.version, result.loop.version)]
+    for phase, old, new in rounds:
+        if new not in g.releases or old not in g.releases:
+            continue
+        before, after = g.releases[old][phase], g.releases[new][phase]
+        live_old, live_new = k.gold_live.get((phase, old)), k.gold_live.get((phase, new))
+        live = (f"; the fleet's own answers {live_old.accuracy:.3f} -> {live_new.accuracy:.3f}"
+                if live_old and live_new and live_old.total and live_new.total else "")  # fmt: skip
+        colour = "[green]" if after > before else "[red]"
+        lines.append(f"   against the truth, phase {phase}: v{old} {before:.3f} -> {colour}v{new} "
+                     f"{after:.3f}[/] on its test set{live}")  # fmt: skip
+    return lines
+
+
+def print_gold(result: DemoResult, console: Console) -> None:
+    """Accuracy against the corpus' gold labels: every release of the run on every phase's
+    test set (the devices' C engine), the fleet's own predictions, and the teacher."""
+    g, k = result.gold, result.kafka
+    if not g.releases:
+        return
+    table = Table(title="Accuracy against the truth (the corpus' gold labels): test set of each "
+                  "phase on the devices' C engine; in brackets the fleet's own predictions on "
+                  "the phase's traffic (fleet.predictions)", title_justify="left")  # fmt: skip
+    table.add_column("model")
+    for phase in result.phases:
+        table.add_column(f"phase {phase}", justify="right")
+
+    def live(tally: Tally | None) -> str:
+        return "" if tally is None or not tally.total else f" ({tally.accuracy:.3f})"
+
+    for version, scores in sorted(g.releases.items()):
+        table.add_row(f"release v{version}", *(
+            f"{scores[p]:.3f}{live(k.gold_live.get((p, version)))}" if p in scores else "-"
+            for p in result.phases))  # fmt: skip
+    if g.teacher_test or k.teacher_gold:
+        table.add_row(f"teacher ({'test set' if g.teacher_test else 'its labels'}; in brackets "
+                      "its labels of the sampled messages)", *(
+            (f"{g.teacher_test[p]:.3f}" if p in g.teacher_test else "-")
+            + live(k.teacher_gold.get(p)) for p in result.phases))  # fmt: skip
+    console.print(table)
+
+
 def print_loop(result: DemoResult, console: Console) -> None:
     """Labels used, the gate, the rollout timeline and the device versions at the end."""
     from collections import Counter
@@ -171,9 +235,13 @@ def print_loop(result: DemoResult, console: Console) -> None:
     from services.demo.loop import timeline
 
     loop, k = result.loop, result.kafka
+    asked = (
+        f"ops redistill with {loop.samples} labeled samples stored"
+        if loop.trigger == "ops redistill"
+        else "drift trigger (round 1)"
+    )
     console.print(
-        f"[bold]The loop[/]: ops redistill with {loop.samples} labeled samples stored -> "
-        f"distiller cycle {loop.outcome or '(no answer)'}"
+        f"[bold]The loop[/]: {asked} -> distiller cycle {loop.outcome or '(no answer)'}"
         + (f" in {loop.cycle_s:.0f}s" if loop.cycle_s is not None else "")
     )
     manifest = loop.manifest

@@ -197,7 +197,7 @@ def run_cycle(
     traffic: Callable[[], list[str]] | None = None,
 ) -> CycleResult:
     """Run one cycle; returns the gate's decision, raises :class:`CycleError` on failure."""
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     high_water = samples.high_water()
     arrived = samples.new_samples(config.max_samples)
     kept = samples.memory()
@@ -293,6 +293,7 @@ def run_cycle(
     metrics = {
         **scores.metrics(),
         "parent_version": float(current.version),
+        "cycle_started_at": started_at,  # Unix time the trigger fired
         "train_new": float(len(train)),
         "samples_since_last_cycle": float(len(arrived)),
         "train_memory": float(len(memory_rows)),

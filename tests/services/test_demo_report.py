@@ -122,3 +122,54 @@ def test_predictions_with_entities_are_counted_once_and_a_few_are_kept_for_the_s
     assert counts.with_entities == 6 and counts.unique_predictions == 7
     assert len(counts.entity_samples) == 4
     assert "ID [2:14] 'SF1234567890'" in counts.entity_samples[0]
+
+
+def test_phases_from_a_schedule_and_accuracy_against_gold_labels():
+    events = [_event("dev-0001", i, SWITCH + 10 * i, version=7 + (i >= 4)) for i in range(6)]
+    texts = [f"message {i}" for i in range(6)]
+    events = [e.model_copy(update={"text": t}) for e, t in zip(events, texts, strict=True)]
+    gold = {
+        t: e.label if i % 2 == 0 else "other"
+        for i, (t, e) in enumerate(zip(texts, events, strict=True))
+    }
+    labeled = [
+        _labeled(events[0], "right").model_copy(update={"text": texts[0]}),
+        _labeled(events[3], gold[texts[3]]).model_copy(update={"text": texts[3]}),
+    ]
+    gold[texts[0]] = "wrong"
+    records = {"p": [e.to_bytes() for e in events], "d": [], "r": [],
+               "l": [s.to_bytes() for s in labeled]}  # fmt: skip
+
+    def phase_of(ts: float) -> int:  # phase 1 from the third message, phase 2 from the fifth
+        return 0 if ts < SWITCH + 20 else 1 if ts < SWITCH + 40 else 2
+
+    counts = count_records(records, TOPICS, lambda e: True, SWITCH, phase_of, gold=gold)
+    assert counts.by_phase == {0: 2, 1: 2, 2: 2}
+    assert counts.phase2_by_version == {7: 2, 8: 2}  # every phase after 0 is drift traffic
+    live = {key: (t.correct, t.total) for key, t in counts.gold_live.items()}
+    # right: the even messages but message 0, whose gold label was changed to "wrong"
+    assert live == {(0, 7): (0, 2), (1, 7): (1, 2), (2, 8): (1, 2)}
+    teacher = {p: (t.correct, t.total) for p, t in counts.teacher_gold.items()}
+    assert teacher == {0: (0, 1), 1: (1, 1)}
+
+
+def test_auto_config_drift_phases_and_the_distillers_drift_trigger(tmp_path):
+    from services.demo.config import AUTO, QUICK_AUTO
+    from services.demo.processes import service_specs
+    from services.settings import load_settings
+
+    assert AUTO.phases == QUICK_AUTO.phases == (0, 2, 3) and FULL.phases == (0, 2)
+    with pytest.raises(ConfigError, match="drift_phases"):
+        DemoConfig(drift_phases=(1, 2))  # several drifts only with auto
+    with pytest.raises(ConfigError, match="drift_phases"):
+        DemoConfig(auto=True, drift_phases=(0, 1))
+    with pytest.raises(ConfigError, match="drift_phases"):
+        DemoConfig(auto=True, drift_phases=(2, 4))  # the corpus has phases 0-3
+    ports = load_settings().metrics_ports
+    for config, source in ((QUICK, "off"), (QUICK_AUTO, "prometheus")):
+        specs = {s.name: s for s in service_specs(config, tmp_path, tmp_path, "keyword",
+                                                   ["a", "b"], ports)}  # fmt: skip
+        env = specs["distiller"].env
+        assert env["FLEET_DISTILLER_DRIFT_SOURCE"] == source
+    assert env["FLEET_DISTILLER_DRIFT_HOLD_S"] == str(int(QUICK_AUTO.drift_hold_s))
+    assert env["FLEET_DISTILLER_DRIFT_MIN_NEW_SAMPLES"] == str(QUICK_AUTO.drift_min_new_samples)
