@@ -27,6 +27,19 @@ def _label(key: str) -> str:
     return labels.get(key, key)
 
 
+def _ordered(rows: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Rows in the order of :data:`VARIANTS`, each KD row's int8 rows right after it."""
+    from benchmarks.evaluation_report import VARIANTS
+
+    order: list[str] = []
+    for v in VARIANTS:
+        order += [v.key, f"{v.key}_int8", f"{v.key}_int8_qat"]
+    order[order.index("student_kd_int8")] = "student_int8"
+    order[order.index("student_kd_int8_qat")] = "student_int8_qat"
+    rank = {key: i for i, key in enumerate(order)}
+    return sorted(rows.items(), key=lambda item: rank.get(item[0], len(rank)))
+
+
 def summary(results: dict[str, Any]) -> dict[str, Any]:
     """Per data set: teacher, TF-IDF and student accuracies, ratios, the goals' verdicts."""
     out: dict[str, Any] = {}
@@ -79,6 +92,8 @@ def _fmt(row: dict[str, Any], key: str = "accuracy") -> str:
     mean, std = row.get(f"{key}_mean"), row.get(f"{key}_std")
     if mean is None:
         return "n/a"
+    if len(row.get("seeds", [])) == 1:
+        return f"{mean:.4f} (1 seed)"  # no spread to show
     return f"{mean:.4f} ± {std:.4f}" if std is not None else f"{mean:.4f}"
 
 
@@ -127,7 +142,7 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
             f"| char TF-IDF + logistic regression | {tf['accuracy']:.4f} | "
             f"{tf['macro_f1']:.4f} | | {tf['train_seconds']:.0f} | |",
         ]
-        for key, row in d.get("rows", {}).items():
+        for key, row in _ordered(d.get("rows", {})):
             blob = f"{row['blob_bytes'] / 1024:.1f} KiB" if row.get("blob_bytes") else ""
             seconds = f"{row['seconds_mean']:.0f}" if "seconds_mean" in row else ""
             int8 = _fmt(row, "int8_accuracy") if "int8_accuracy_mean" in row else ""
@@ -173,7 +188,7 @@ def plot(results: dict[str, Any], path: Path) -> Path:
     fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 5), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         d = results["datasets"][name]
-        rows = [(k, r) for k, r in d.get("rows", {}).items() if "accuracy_mean" in r]
+        rows = [(k, r) for k, r in _ordered(d.get("rows", {})) if "accuracy_mean" in r]
         y = list(range(len(rows)))
         ax.barh(y, [r["accuracy_mean"] for _, r in rows],
                 xerr=[r.get("accuracy_std", 0) for _, r in rows], color="tab:blue")  # fmt: skip
