@@ -28,14 +28,12 @@ def _label(key: str) -> str:
 
 
 def _ordered(rows: dict[str, Any]) -> list[tuple[str, Any]]:
-    """Rows in the order of :data:`VARIANTS`, each KD row's int8 rows right after it."""
-    from benchmarks.evaluation_report import VARIANTS
+    """Rows in the order of :data:`VARIANTS`, the default's int8 rows right after it."""
+    from benchmarks.evaluation_report import DEFAULT_KD, VARIANTS
 
     order: list[str] = []
     for v in VARIANTS:
-        order += [v.key, f"{v.key}_int8", f"{v.key}_int8_qat"]
-    order[order.index("student_kd_int8")] = "student_int8"
-    order[order.index("student_kd_int8_qat")] = "student_int8_qat"
+        order += [v.key, "student_int8", "student_int8_qat"] if v.key == DEFAULT_KD else [v.key]
     rank = {key: i for i, key in enumerate(order)}
     return sorted(rows.items(), key=lambda item: rank.get(item[0], len(rank)))
 
