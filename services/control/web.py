@@ -41,6 +41,7 @@ STATIC = {
     "favicon.svg": "image/svg+xml",
 }
 CHART_MINUTES = (15, 30, 60, 180)
+DEFAULT_MINUTES = 30  # the charts' range when the page is opened without ?minutes=
 CHART_POINTS = 120
 CHARTS = (  # id, title, PromQL per release (model_version)
     (
@@ -153,10 +154,10 @@ async def get_page(request: web.Request) -> web.Response:
         return _html(render_login())
     control = request.app[CONTROL]
     try:
-        minutes = int(request.query.get("minutes", "30"))
+        minutes = int(request.query.get("minutes", DEFAULT_MINUTES))
     except ValueError:
-        minutes = 30
-    minutes = minutes if 5 <= minutes <= 24 * 60 else 30  # the links offer CHART_MINUTES
+        minutes = DEFAULT_MINUTES
+    minutes = minutes if 5 <= minutes <= 24 * 60 else DEFAULT_MINUTES  # links: CHART_MINUTES
     view = await asyncio.to_thread(_console, control, session, minutes, request.query)
     return _html(render_console(view))
 

@@ -17,7 +17,7 @@ import pytest
 from contract.signing import sign
 from services.control.auth import read_token
 from services.control.browser import chromium, sign_in
-from services.control.web import CHART_POINTS, CHARTS
+from services.control.web import CHART_POINTS, CHARTS, DEFAULT_MINUTES
 from services.promql import Prometheus
 from services.releases.keys import load_or_create_key
 from services.releases.store import ReleaseStore
@@ -96,7 +96,7 @@ def test_the_ops_page_in_chromium(stack, kafka_topic_factory, prometheus_target_
 
 
 def _wait_for_chart_points(prom: Prometheus, timeout_s: float = 120.0) -> None:
-    """Until the page's own range queries (its default 30 minutes, same step) hold a settled
+    """Until the page's own range queries (its default range, same step) hold a settled
     point of each release in every chart. A point is settled once it is older than a scrape
     interval plus timeout: on a loaded machine a scrape of the test target can time out, and
     Prometheus then marks its series stale, which can still change the newest grid point."""
@@ -106,7 +106,8 @@ def _wait_for_chart_points(prom: Prometheus, timeout_s: float = 120.0) -> None:
         now = time.time()
         missing = []
         for chart_id, _, expr in CHARTS:
-            series = prom.query_range(expr, now - 30 * 60, now, 30 * 60 / CHART_POINTS)
+            span = DEFAULT_MINUTES * 60
+            series = prom.query_range(expr, now - span, now, span / CHART_POINTS)
             settled = {
                 s.labels.get("model_version")
                 for s in series
