@@ -64,6 +64,7 @@ def run_entity_eval(
     from models.distill import DistillConfig, distill
     from models.entity_eval import entity_report, scored_examples
     from models.evaluate import evaluate_examples, integer_metrics
+    from models.footprint import fit_to_slot
     from models.inttagger import integer_entities
     from models.quantize import quantize_student
     from models.student import StudentConfig
@@ -129,7 +130,8 @@ def run_entity_eval(
     tokenizer = Tokenizer()
     targets = TeacherTargets.load(cls_teacher, TargetConfig(max_length=config.max_length))
     labels = targets.labels
-    student = StudentConfig(num_labels=len(labels), pooling="last", num_tags=NUM_TAGS)
+    student = fit_to_slot(StudentConfig(num_labels=len(labels), pooling="last", num_tags=NUM_TAGS),
+                          labels)  # fmt: skip
     transfer = augment_corpus(train, config.transfer, config.seed) if config.transfer else []
     variants = [("student, no KD", None, (sum(config.stage_epochs), 0, 0)),
                 ("student + KD", targets, config.stage_epochs)]  # fmt: skip

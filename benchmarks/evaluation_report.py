@@ -323,6 +323,7 @@ class DatasetRun:
         """Train one student row with one seed; the default KD row also gets its int8 rows."""
         from models.distill import DistillConfig, distill
         from models.evaluate import evaluate_examples, integer_metrics
+        from models.footprint import fit_to_slot
         from models.losses import LossConfig
         from models.qat import qat_finetune
         from models.student import StudentConfig
@@ -331,7 +332,8 @@ class DatasetRun:
         n = (variant.transfer if variant.transfer is not None else c.transfer) if variant.kd else 0
         transfer = [r["text"] for r in records if r["index"] < n]
         stages = (0, c.kd_epochs, variant.full_epochs) if variant.kd else (c.no_kd_epochs, 0, 0)
-        student = StudentConfig(num_labels=len(self.labels), **variant.student)
+        student = fit_to_slot(StudentConfig(num_labels=len(self.labels), **variant.student),
+                              self.labels)  # fmt: skip
         out = self.work / "students" / f"{variant.key}-seed{seed}"
         started = time.perf_counter()
         result = distill(

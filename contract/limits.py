@@ -7,3 +7,5 @@ MAX_REASON_CHARS = 300  # ValidationError.reason is truncated to this
 MAX_TOPIC_CHARS = 256  # an MQTT topic recorded in a dead letter
 MAX_CHUNK = 16 * 1024  # blob bytes per OTA chunk, at most
 MAX_BLOB_BYTES = 16 * 1024 * 1024  # a model blob a release manifest may describe
+SLOT_BYTES = 384 * 1024  # one OTA slot of the device (STM32F405 flash sectors 6-8 or 9-11):
+# a blob larger than this is refused by the device (TL_ERR_TOO_LARGE)

@@ -9,6 +9,7 @@ import time
 import zlib
 from typing import Any, NoReturn
 
+from contract.limits import SLOT_BYTES
 from edge_agent.engine import (
     NO_SLOT,
     Device,
@@ -32,7 +33,7 @@ from models.intlstm import integer_logits
 from models.inttagger import integer_tags
 from models.tokenizer import Tokenizer
 
-SLOT_SIZE = 384 * 1024  # as the STM32F405 layout
+SLOT_SIZE = SLOT_BYTES  # as the STM32F405 layout
 # The C reader's status for each reason the Python reader gives (firmware/include/tl_status.h).
 BLOB_STATUS: dict[type[BlobError], str] = {
     BlobMagicError: "TL_ERR_BAD_MAGIC",

@@ -36,6 +36,7 @@ from models.batching import epoch_batches, pad_ids
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.errors import ConfigError, DataError, ModelsError
 from models.evaluate import LabeledText, compute_metrics, predict_proba_ids
+from models.footprint import fit_to_slot
 from models.kd_targets import KDTargets, TargetTeacher, cached_logits, cached_targets
 from models.losses import IGNORE_LABEL, LossConfig, hybrid_loss
 from models.student import StudentConfig, TinyLSTM, save_student
@@ -149,7 +150,7 @@ def distill(
             targets, _ = cached_targets(teacher, tokenizer, texts, cache_dir)
 
     # 2. Student, adapter, RNGs; state restored from the checkpoint when resuming.
-    student = student or StudentConfig(num_labels=len(labels))
+    student = student or fit_to_slot(StudentConfig(num_labels=len(labels)), labels)
     if student.num_labels != len(labels):
         raise ConfigError(f"student num_labels={student.num_labels} but {len(labels)} labels")
     tagging = None

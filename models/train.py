@@ -25,6 +25,7 @@ from models.checkpoint import load_checkpoint, save_checkpoint
 from models.data.spans import SpanTokenizer
 from models.errors import ConfigError, DataError, ModelsError
 from models.evaluate import EvalReport, LabeledText, compute_metrics, predict_proba_ids
+from models.footprint import fit_to_slot
 from models.student import StudentConfig, TinyLSTM, save_student
 from models.tagging import TagLossConfig, TagTraining, selection_score
 
@@ -125,7 +126,7 @@ def train_student(
         raise DataError("the validation set has no example with a known label")
     train_ids, train_y = _encode(tokenizer, train, index)
     valid_ids, valid_y = _encode(tokenizer, valid_known, index)
-    student = student or StudentConfig(num_labels=len(labels))
+    student = student or fit_to_slot(StudentConfig(num_labels=len(labels)), labels)
     if student.num_labels != len(labels):
         raise ConfigError(f"student num_labels={student.num_labels} but {len(labels)} labels")
     # An entity tagger (num_tags > 0) learns the gold tags of ``train`` (CRF, models/tagging.py).

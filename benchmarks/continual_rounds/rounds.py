@@ -162,7 +162,11 @@ def train_first_release(
     scenario: Scenario, out: Path, steps: int, seed: int, student: dict[str, Any] | None = None
 ) -> Path:
     """Release 1's student (``models.student.StudentConfig`` defaults, or ``student``'s
-    overrides): stage 1 on the scenario's phase-0 labeled messages (cached)."""
+    overrides): stage 1 on the scenario's phase-0 labeled messages (cached). The default student
+    gets as many embedding rows as leave room in the OTA slot for every label the scenario will
+    bring (``models.footprint``): later cycles add head rows, and the table cannot shrink under
+    a trained model."""
+    from models.footprint import fit_to_slot
     from models.student import StudentConfig
     from models.tokenizer import Tokenizer
     from models.train import TrainConfig, train_student
@@ -171,6 +175,10 @@ def train_first_release(
         return out
     labels = sorted({e.label for e in scenario.initial_train})
     config = StudentConfig(num_labels=len(labels), **(student or {}))
+    if student is None:
+        every = list(dict.fromkeys([*labels, *(x for p in scenario.phases for x in p.labels)]))
+        room = fit_to_slot(StudentConfig(num_labels=len(every)), every)
+        config = StudentConfig(num_labels=len(labels), vocab_size=room.vocab_size)
     train_student(
         scenario.initial_train, scenario.initial_valid, out,
         tokenizer=Tokenizer(max_len=config.max_len),

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from models.cli.student import BucketsOpt, HashesOpt, embedding_overrides, resolve_data
+from models.cli.student import BucketsOpt, HashesOpt, embedding_overrides, fitted, resolve_data
 from models.errors import ConfigError, ModelsError
 
 
@@ -121,6 +121,7 @@ def distill_command(
         student = StudentConfig(num_labels=len(labels), pooling=pooling,
                                 num_tags=NUM_TAGS if tags else 0,
                                 **embedding_overrides(hashes, buckets))  # fmt: skip
+        student = fitted(student, labels)
         tokenizer = student.tokenizer()
         # 2. Transfer texts: augmented rewrites of the training texts, labeled by the teacher.
         transfer_texts = augment_corpus(train_set, transfer, seed) if transfer else []

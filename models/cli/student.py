@@ -15,8 +15,11 @@ import typer
 from models.errors import ModelsError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from models.entity_eval import EntityReport
     from models.evaluate import EvalReport
+    from models.student import StudentConfig
 
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".tsv")
 SPLIT_NAMES = {"train": ("train",), "valid": ("valid", "dev"), "test": ("test",)}
@@ -34,6 +37,18 @@ BucketsOpt = Annotated[
 def embedding_overrides(hashes: int | None, buckets: int | None) -> dict[str, int]:
     """The StudentConfig fields the embedding options set (none: the config's defaults)."""
     return {k: v for k, v in (("hashes", hashes), ("buckets", buckets)) if v is not None}
+
+
+def fitted(student: StudentConfig, labels: Sequence[str]) -> StudentConfig:
+    """``student`` with as many embedding rows as the device's OTA slot leaves room for (fewer
+    only for a large label set, ``models.footprint``); says so when it cut rows."""
+    from models.footprint import fit_to_slot
+
+    fit = fit_to_slot(student, labels)
+    if fit.vocab_size != student.vocab_size:
+        typer.echo(f"{len(labels)} labels: {fit.vocab_size} embedding rows instead of "
+                   f"{student.vocab_size}, so the blob fits the device's OTA slot")  # fmt: skip
+    return fit
 
 
 def find_split(directory: Path, split: str) -> Path | None:
@@ -112,6 +127,7 @@ def train_student_command(
         student = StudentConfig(num_labels=max(len(labels), 1), pooling=pooling,
                                 num_tags=NUM_TAGS if tags else 0,
                                 **embedding_overrides(hashes, buckets))  # fmt: skip
+        student = fitted(student, labels)
         config = TrainConfig(
             epochs=epochs,
             batch_size=batch_size,

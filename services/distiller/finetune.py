@@ -28,8 +28,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from contract.limits import SLOT_BYTES
 from models.batching import pad_ids
 from models.errors import ConfigError, ModelsError
+from models.footprint import blob_bytes
 from models.losses import LossConfig, hard_ce, hybrid_loss, soft_kd
 from models.student import StudentConfig, TinyLSTM
 from models.tagging import emission_kd
@@ -78,12 +80,21 @@ def extend_labels(
 ) -> tuple[TinyLSTM, list[str]]:
     """``model`` with head rows appended for the labels of ``wanted`` it lacks (old rows and
     every other weight copied; new rows small, their bias at the lowest old bias so they start
-    unlikely). Returns the model unchanged when nothing is missing."""
+    unlikely). Returns the model unchanged when nothing is missing. ``ConfigError`` when the
+    grown model's blob would not fit the device's OTA slot (the table's rows cannot shrink
+    under a trained model: every token would read other rows)."""
     missing = [w for w in wanted if w not in labels]
     if not missing:
         return model, list(labels)
     old = model.config
     config = StudentConfig(**{**asdict(old), "num_labels": old.num_labels + len(missing)})
+    size = blob_bytes(config, [*labels, *missing])
+    if size > SLOT_BYTES:
+        raise ConfigError(
+            f"{len(missing)} new labels would grow the blob to {size} bytes, more than the "
+            f"device's {SLOT_BYTES}-byte OTA slot: retrain the student from scratch for "
+            f"{config.num_labels} labels (fewer embedding rows, models.footprint)"
+        )
     grown = TinyLSTM(config)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     generator = torch.Generator().manual_seed(seed)

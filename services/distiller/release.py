@@ -72,11 +72,14 @@ def export_blob(model: TinyLSTM, labels: Sequence[str], version: int) -> bytes:
     """The integer blob the devices run, stamped with ``version`` (models/quantize, blob), with
     the tagging section when the student has a tagging head."""
     from models.blob import write_blob
+    from models.footprint import check_fits
     from models.inttagger import student_tagger
     from models.quantize import quantize_student
 
     integer = quantize_student(model, labels)
-    return write_blob(integer, model_version=version, tagger=student_tagger(model))
+    blob = write_blob(integer, model_version=version, tagger=student_tagger(model))
+    check_fits(blob)
+    return blob
 
 
 def build_manifest(

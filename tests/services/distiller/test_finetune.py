@@ -48,3 +48,16 @@ def test_lwf_holds_on_to_the_current_release(tmp_path):
 def test_lwf_weight_must_not_be_negative():
     with pytest.raises(ConfigError, match="lwf_weight"):
         FinetuneConfig(lwf_weight=-1.0)
+
+
+def test_new_labels_that_would_overflow_the_ota_slot_are_refused_before_training():
+    from models.student import StudentConfig, TinyLSTM
+
+    # the default student (2048 rows) with 78 or 79 labels fits the slot; with 90 it would not
+    labels = [f"label-{i}" for i in range(78)]
+    current = TinyLSTM(StudentConfig(num_labels=78)).eval()
+    grown, names = extend_labels(current, labels, [*labels, "label-78"])
+    assert names[-1] == "label-78" and grown.config.num_labels == 79
+    more = [f"label-{i}" for i in range(90)]
+    with pytest.raises(ConfigError, match=r"12 new labels would grow the blob to .* OTA slot"):
+        extend_labels(current, labels, more)
