@@ -85,6 +85,7 @@ class CycleConfig:
             ),
             gate=GateConfig(
                 min_gain=s.gate_min_gain, replay_tolerance=s.gate_replay_tolerance,
+                replay_z=s.gate_replay_z,
                 max_int8_drop=s.gate_max_int8_drop, min_holdout=s.gate_min_holdout,
                 memory_tolerance=s.gate_memory_tolerance, memory_z=s.gate_memory_z,
             ),
@@ -279,6 +280,7 @@ def run_cycle(
             scores,
             old_replay=accuracy(current.model, current.labels, r_texts, r_truth),
             cand_replay=accuracy(model, labels, r_texts, r_truth),
+            replay=len(r_texts),
         )
     if old_holdout:  # earlier traffic, held out of every cycle: did the candidate forget it?
         m_texts, m_truth = [s.text for s in old_holdout], [s.label for s in old_holdout]

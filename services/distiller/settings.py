@@ -77,7 +77,8 @@ class DistillerSettings(EnvFirstSettings):
     torch_threads: int = Field(default=1, ge=1)  # the distiller shares the machine
     # --- gate (candidate vs current release; accuracy against teacher / replay labels)
     gate_min_gain: float = Field(default=0.0, ge=0)  # new-data accuracy must beat old by more
-    gate_replay_tolerance: float = Field(default=0.02, ge=0)  # replay accuracy may drop this much
+    gate_replay_tolerance: float = Field(default=0.02, ge=0)  # replay accuracy may drop this much,
+    gate_replay_z: float = Field(default=1.645, ge=0)  # ... or this many standard errors
     gate_max_int8_drop: float = Field(default=0.05, ge=0)  # float -> int8 accuracy loss allowed
     gate_min_holdout: int = Field(default=10, ge=1)  # held-out new samples a gate needs
     gate_memory_tolerance: float = Field(default=0.02, ge=0)  # accuracy on held-out earlier

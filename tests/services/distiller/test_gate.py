@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from models.errors import ConfigError
-from services.distiller.gate import GateConfig, GateScores, decide, memory_tolerance
+from services.distiller.gate import GateConfig, GateScores, allowed_drop, decide
 
 CONFIG = GateConfig(min_gain=0.01, replay_tolerance=0.02, max_int8_drop=0.03, min_holdout=10)
 
@@ -56,12 +56,12 @@ def test_earlier_traffic_is_checked_only_with_enough_held_out_samples():
 
 def test_the_earlier_traffic_tolerance_widens_on_few_held_out_samples():
     # 31 samples at 0.774: 1.645 standard errors are 12.4 points; 400 samples: 3.4 points
-    assert memory_tolerance(CONFIG, 0.774, 31) == pytest.approx(0.1236, abs=1e-4)
+    assert allowed_drop(0.02, 1.645, 0.774, 31) == pytest.approx(0.1236, abs=1e-4)
     assert decide(CONFIG, scores(memory=31, old_memory=0.774, cand_memory=0.677)).passed
     assert not decide(CONFIG, scores(memory=31, old_memory=0.774, cand_memory=0.6)).passed
     assert not decide(CONFIG, scores(memory=400, old_memory=0.774, cand_memory=0.677)).passed
     # never below the fixed tolerance, and memory_z = 0 keeps only that
-    assert memory_tolerance(CONFIG, 1.0, 31) == CONFIG.memory_tolerance
+    assert allowed_drop(CONFIG.memory_tolerance, CONFIG.memory_z, 1.0, 31) == 0.02
     fixed = GateConfig(memory_z=0.0)
     assert not decide(fixed, scores(memory=31, old_memory=0.774, cand_memory=0.677)).passed
     with pytest.raises(ConfigError):
@@ -83,3 +83,19 @@ def test_metrics_are_flat_floats():
 def test_rejects_negative_tolerances():
     with pytest.raises(ConfigError):
         GateConfig(replay_tolerance=-0.1)
+
+
+def test_the_replay_tolerance_widens_on_a_small_replay_set():
+    # 0.878 -> 0.831 on 120 replay samples: 4.7 points, within 1.645 standard errors (4.9);
+    # on 1 000 samples (1.7 points) or with replay_z = 0 (2 points) it is forgetting
+    drop = {"old_replay": 0.878, "cand_replay": 0.831}
+    assert allowed_drop(0.02, 1.645, 0.878, 120) == pytest.approx(0.0491, abs=1e-4)
+    assert decide(CONFIG, scores(replay=120, **drop)).passed
+    assert not decide(CONFIG, scores(replay=1000, **drop)).passed
+    assert not decide(GateConfig(replay_z=0.0), scores(replay=120, **drop)).passed
+    # without the sample count only the fixed tolerance applies
+    reasons = decide(CONFIG, scores(**drop)).reasons
+    assert len(reasons) == 1 and "unknown samples" in reasons[0]
+    assert scores(replay=120).metrics()["gate_replay_holdout"] == 120.0
+    with pytest.raises(ConfigError):
+        GateConfig(replay_z=-1.0)
