@@ -11,6 +11,7 @@ from services.processor.aggregator import Aggregator, dedup_key
 from services.processor.drift import PSI_ALERT
 from services.processor.metrics import ProcessorMetrics
 from services.processor.releases import ReferenceStore
+from services.processor.sampling import WIRE_STRATEGY
 from services.processor.settings import ProcessorSettings
 
 
@@ -67,7 +68,8 @@ def test_shifted_window_drifts_and_requests_respect_budget_and_cap(aggregator_fa
     )
     assert len(closed.requests) == 10
     assert sum(r.device_id == "chatty" for r in closed.requests) <= 3
-    assert all(r.strategy == "low_confidence" and r.window.start == 2000.0 for r in closed.requests)
+    default = WIRE_STRATEGY[ProcessorSettings().strategy]
+    assert all(r.strategy == default and r.window.start == 2000.0 for r in closed.requests)
     assert len({r.text for r in closed.requests}) == 10
 
 
@@ -198,11 +200,9 @@ def test_random_share_splits_the_budget_between_uncertain_and_control(aggregator
         agg.on_prediction(make_event(rng, f"d{i % 6}", i, 3, shifted=True), ts=4000.0, partition=0)
     (closed,) = agg.on_tick(0, now=4011.0)
     kinds = [r.strategy for r in closed.requests]
-    assert kinds.count("random") == 3 and kinds.count("low_confidence") == 7
+    default = ProcessorSettings().strategy
+    assert kinds.count("random") == 3 and kinds.count(WIRE_STRATEGY[default]) == 7
     assert len({r.text for r in closed.requests}) == 10  # never the same text twice
     labels = {"model_version": "3"}
     assert _value(agg, "fleet_processor_label_requests_total", strategy="random", **labels) == 3
-    assert (
-        _value(agg, "fleet_processor_label_requests_total", strategy="least_confidence", **labels)
-        == 7
-    )
+    assert _value(agg, "fleet_processor_label_requests_total", strategy=default, **labels) == 7
