@@ -59,6 +59,8 @@ def variants() -> dict[str, Any]:
         v("memory_recent", memory_policy="recent"),
         v("budget_1", budget=0.01),
         v("budget_5", budget=0.05),
+        v("budget_10", budget=0.10),
+        v("budget_20", budget=0.20),
     )}  # fmt: skip
 
 
