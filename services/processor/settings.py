@@ -32,8 +32,9 @@ class ProcessorSettings(EnvFirstSettings):
     low_confidence: float = Field(default=0.6, gt=0, le=1)  # below this a prediction is a candidate
     # how a window's budget is spent: the most uncertain low-confidence predictions
     # (least_confidence, margin, entropy) or a uniform sample of all predictions (random) ...
-    # margin: the best of the four at the same budget in `python -m benchmarks.continual`
-    # (README, Learning under drift: higher on every phase, forgets less than least_confidence)
+    # margin: the best of the four at the same budget on the synthetic drifts of
+    # `python -m benchmarks.continual` (README, Learning under drift); on its real-data
+    # scenario it is within a point of least_confidence on average
     strategy: Literal["least_confidence", "margin", "entropy", "random"] = "margin"
     random_share: float = Field(default=0.0, ge=0, le=1)  # ... plus this share of the budget
     # on a uniform control sample of all predictions (ignored with strategy random)
