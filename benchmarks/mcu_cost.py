@@ -136,13 +136,14 @@ def kernel_table(rows: list[dict[str, str | int]], hidden: int) -> dict[str, dic
 def breakdown(tokens: int, kernels: dict[str, dict[str, Any]]) -> dict[str, int]:
     """Instructions of a ``tokens``-token message attributed to the kernels (both directions:
     2T steps of recurrent product, pre-activations and cell; T/2 two-token input products and
-    embeddings per direction, one single-token product per direction for an odd T)."""
+    embeddings per direction, one single-token product per direction for an odd T; with a hash
+    embedding, T table lookups before both directions)."""
     k = {name: int(v["instructions"]) for name, v in kernels.items()}
     steps, pairs, odd = 2 * tokens, 2 * (tokens // 2), 2 * (tokens % 2)
     return {
         "recurrent_matvec": steps * k["recurrent_matvec"],
         "input_matvec": pairs * k["input_matvec_x2"] + odd * k["input_matvec"],
-        "embedding": pairs * k["embedding_x2"],
+        "embedding": pairs * k["embedding_x2"] + tokens * k.get("hash_embedding", 0),
         "preact": steps * k["preact"],
         "cell": steps * k["cell"],
         "head_and_confidence": k["head"] + k["argmax_confidence"],

@@ -24,6 +24,11 @@ extern "C" {
 /** @brief Version of docs/integer-lstm.md implemented here. */
 #define TL_INTLSTM_SPEC_VERSION 2
 
+/** @brief Forms of the DSP path's requantisation a direction's records fit (fast_requant). */
+#define TL_REQUANT_GE32 1u /**< every nx, nh >= 32: hi32(p) >> S, one shift per term */
+#define TL_REQUANT_GE31 2u /**< nx >= 31, nh >= 32, |b| <= 2^28: the input term as
+                                floor(p / 2^31) >> (S + 1), from both words */
+
 /**
  * @brief Requant record of one stored row (docs/model-blob.md): CH:CL is a 64-bit offset,
  *        b * Mx + 2^(nx-1) for the input term (the bias folded in) and 2^(nh-1) for the
@@ -46,8 +51,9 @@ typedef struct {
     const int16_t *wx;      /**< [2H * E] paired-row input weights, blocked (tl_matvec.h) */
     const int16_t *wh;      /**< [2H * H] paired-row recurrent weights, blocked */
     const tl_lstm_rq_t *rq; /**< [4H] requant records */
-    uint32_t fast_requant;  /**< 1 if every shift n >= 32 (set by tl_blob_parse: enables the
-                                 one-multiply requant path; 0 always gives the same results) */
+    uint32_t fast_requant;  /**< TL_REQUANT_GE32 or TL_REQUANT_GE31 when every record fits
+                                 that form of the DSP path's requantisation, else 0 (set by
+                                 tl_blob_parse; 0 always gives the same results) */
 } tl_lstm_dir_t;
 
 /**

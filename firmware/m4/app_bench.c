@@ -131,6 +131,14 @@ int main(void)
     b = insn_counter_read();
     kernel_line("embedding_x2", b - a - overhead, 0);
 
+    if (v.tokenizer_version == 2u) { /* the hash embedding: once per token, both directions */
+        static int8_t x_hash[256];
+        a = insn_counter_read();
+        tl_embedding_hash_s8(&v.hash, 0x9e3779b9u, x_hash);
+        b = insn_counter_read();
+        kernel_line("hash_embedding", b - a - overhead, 0);
+    }
+
     a = insn_counter_read();
     tl_matvec_paired_x2_s8(d->wx, xab, rows, v.embed_dim, g_acc, acc_b);
     b = insn_counter_read();

@@ -218,7 +218,11 @@ static int64_t offset64(int32_t lo, int32_t hi)
 /* One stored row's requant record (tl_lstm.h): multipliers in [2^30, 2^31), n = S + 32 in
  * 1..62, the recurrent offset 2^(nh-1), the input offset b * Mx + 2^(nx-1) with an int32 b.
  * *ge32 is cleared when a shift is below 32 (the fast path's limit). */
-static int record_ok(const tl_lstm_rq_t *q, uint32_t *ge32)
+/* A valid record; clears *ge32 unless both shifts are >= 32 and *ge31 unless the record fits
+ * the DSP path's n = 31 form (tl_lstm_preact_s32.c): nx >= 31, nh >= 32 and |b| <= 2^28, so
+ * that floor(p / 2^31) of the input term fits 32 bits and each term stays below 2^30 (with
+ * |ax| < 2^22 for E <= 256). */
+static int record_ok(const tl_lstm_rq_t *q, uint32_t *ge32, uint32_t *ge31)
 {
     if (q->mx < (int32_t)(1u << 30) || q->mh < (int32_t)(1u << 30) || q->sx < -31 ||
         q->sx > 30 || q->sh < -31 || q->sh > 30) {
@@ -239,6 +243,9 @@ static int record_ok(const tl_lstm_rq_t *q, uint32_t *ge32)
     }
     if (q->sx < 0 || q->sh < 0) {
         *ge32 = 0u;
+    }
+    if (q->sx < -1 || q->sh < 0 || b < -(INT64_C(1) << 28) || b > (INT64_C(1) << 28)) {
+        *ge31 = 0u;
     }
     return 1;
 }
@@ -329,9 +336,9 @@ static tl_status_t check_values(const void *const found[T_COUNT], tl_blob_view_t
     for (uint32_t d = 0; d < 2u; d++) {
         const uint32_t t = d == 0u ? T_FWX : T_BWX;
         const tl_lstm_rq_t *rq = (const tl_lstm_rq_t *)found[t + 2u];
-        uint32_t ge32 = 1u;
+        uint32_t ge32 = 1u, ge31 = 1u;
         for (uint32_t r = 0; r < rows; r++) {
-            if (!record_ok(&rq[r], &ge32)) {
+            if (!record_ok(&rq[r], &ge32, &ge31)) {
                 return TL_ERR_INCONSISTENT;
             }
         }
@@ -343,7 +350,7 @@ static tl_status_t check_values(const void *const found[T_COUNT], tl_blob_view_t
         v->dir[d].wx = wx;
         v->dir[d].wh = wh;
         v->dir[d].rq = rq;
-        v->dir[d].fast_requant = ge32;
+        v->dir[d].fast_requant = ge32 ? TL_REQUANT_GE32 : (ge31 ? TL_REQUANT_GE31 : 0u);
     }
     const int32_t *hm = (const int32_t *)found[T_HM], *hn = (const int32_t *)found[T_HN];
     for (uint32_t k = 0; k < v->num_labels; k++) {
