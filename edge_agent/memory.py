@@ -33,7 +33,6 @@ from models.intlstm import integer_logits
 from models.inttagger import integer_tags
 from models.tokenizer import Tokenizer
 
-SLOT_SIZE = SLOT_BYTES  # as the STM32F405 layout
 # The C reader's status for each reason the Python reader gives (firmware/include/tl_status.h).
 BLOB_STATUS: dict[type[BlobError], str] = {
     BlobMagicError: "TL_ERR_BAD_MAGIC",
@@ -63,7 +62,7 @@ class MemoryDevice(Device):
     def begin(self, version: int, size: int, sha256: bytes) -> None:
         if version <= self.floor:
             self._fail("TL_ERR_ROLLBACK", "begin")
-        if size > SLOT_SIZE:
+        if size > SLOT_BYTES:
             self._fail("TL_ERR_TOO_LARGE", "begin")
         target = 0 if self.active == 1 else 1 if self.active == 0 else 0
         self._staging = {"version": version, "size": size, "sha": sha256, "slot": target,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +178,7 @@ def train_first_release(
     if student is None:
         every = list(dict.fromkeys([*labels, *(x for p in scenario.phases for x in p.labels)]))
         room = fit_to_slot(StudentConfig(num_labels=len(every)), every)
-        config = StudentConfig(num_labels=len(labels), vocab_size=room.vocab_size)
+        config = replace(config, vocab_size=room.vocab_size)
     train_student(
         scenario.initial_train, scenario.initial_valid, out,
         tokenizer=Tokenizer(max_len=config.max_len),
